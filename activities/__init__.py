@@ -1,0 +1,1 @@
+"""Side effects: one module per external system, plus shared HTTP, secrets and audit plumbing."""

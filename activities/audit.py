@@ -1,0 +1,68 @@
+"""The audit log: one row per HTTP attempt, written off the event loop; bodies only summarized."""
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert
+
+from runtime.db import AuditRow
+
+# Fields whose values a summary names but never shows.
+SUMMARY_KEYS_SHOWN = ("id", "status", "code")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    system: str
+    method: str
+    path: str
+    status: int | None
+    latency_ms: float
+    attempt: int
+    workflow_id: str | None
+    run_id: str | None
+    activity_id: str | None
+    activity_type: str | None
+    error_code: str | None
+    request_summary: str | None
+    response_summary: str | None
+
+
+def summarize_request(body: Any) -> str | None:
+    """Field names only: values of a request body may be personal or secret."""
+    if body is None:
+        return None
+    if isinstance(body, dict):
+        return "fields: " + ", ".join(sorted(body))
+    return f"<{type(body).__name__}>"
+
+
+def summarize_response(raw: bytes) -> str | None:
+    """Identifiers and status of a response, nothing else."""
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        return f"<{len(raw)} bytes, not JSON>"
+    if isinstance(parsed, dict):
+        if isinstance(parsed.get("error"), dict):
+            parsed = parsed["error"]
+        shown = {k: parsed[k] for k in SUMMARY_KEYS_SHOWN if isinstance(parsed.get(k), str | int)}
+        return (
+            json.dumps(shown, sort_keys=True) if shown else "fields: " + ", ".join(sorted(parsed))
+        )
+    return f"<{type(parsed).__name__}>"
+
+
+class AuditLog:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def record(self, entry: AuditEntry) -> None:
+        await asyncio.to_thread(self._insert, entry)
+
+    def _insert(self, entry: AuditEntry) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(insert(AuditRow).values(at=datetime.now(UTC), **asdict(entry)))

@@ -1,0 +1,66 @@
+"""Error classification, in one place: which answers of an external system are worth a retry."""
+
+import json
+from datetime import timedelta
+
+import httpx
+from temporalio.exceptions import ApplicationError
+
+from domain.errors import ErrorCode
+
+RETRYABLE_4XX = {408, 409, 429}
+# Conflicts that no retry can resolve, although 409 is otherwise retryable.
+PERMANENT_CONFLICT_CODES = {"IDEMPOTENCY_KEY_REUSED"}
+
+
+def system_error_code(body: bytes) -> str | None:
+    """The `error.code` of a JSON error body, when there is one."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def retry_after(response: httpx.Response) -> timedelta | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return timedelta(seconds=max(0.0, float(value)))
+    except ValueError:
+        return None  # an HTTP date: leave the delay to the retry policy
+
+
+def classify_status(
+    system: str, method: str, path: str, response: httpx.Response
+) -> ApplicationError:
+    """The error for a non-2xx answer. Its message names system, call, status and code, no body."""
+    status = response.status_code
+    code = system_error_code(response.content) or f"HTTP_{status}"
+    where = f"{system} {method} {path} answered {status} {code}"
+    if status == 429:
+        return ApplicationError(where, type=code, next_retry_delay=retry_after(response))
+    if 400 <= status < 500 and (status not in RETRYABLE_4XX or code in PERMANENT_CONFLICT_CODES):
+        return ApplicationError(where, type=code, non_retryable=True)
+    return ApplicationError(where, type=code)
+
+
+def classify_transport(
+    system: str, method: str, path: str, exc: httpx.HTTPError
+) -> ApplicationError:
+    """Timeouts and connection errors: retryable."""
+    return ApplicationError(
+        f"{system} {method} {path} failed: {type(exc).__name__}", type=ErrorCode.HTTP_ERROR
+    )
+
+
+def malformed(system: str, method: str, path: str, status: int, model: str) -> ApplicationError:
+    """A 2xx whose body does not parse: retrying would only repeat it."""
+    return ApplicationError(
+        f"{system} {method} {path} answered {status} with a body that is not a valid {model}",
+        type=ErrorCode.MALFORMED_RESPONSE,
+        non_retryable=True,
+    )

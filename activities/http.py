@@ -1,0 +1,122 @@
+"""One client per external system: auth, idempotency, error classification, audit per attempt."""
+
+import time
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.audit import AuditEntry, AuditLog, summarize_request, summarize_response
+from activities.auth import AuthScheme
+from activities.errors import classify_status, classify_transport, malformed, system_error_code
+from domain.errors import ErrorCode
+from domain.systems import System
+from runtime.vault import SecretUnavailable
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def idempotency_key(step: str) -> str:
+    """Derived from the workflow id and the step, never the run id: a reset or retry reuses it."""
+    info = activity.info()
+    return f"{info.workflow_id}/{step}"
+
+
+class SystemClient:
+    def __init__(
+        self,
+        system: System,
+        base_url: str,
+        http: httpx.AsyncClient,
+        auth: AuthScheme,
+        audit: AuditLog,
+    ) -> None:
+        self.system = system
+        self._base_url = base_url.rstrip("/")
+        self._http = http
+        self._auth = auth
+        self._audit = audit
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        expect: type[M],
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> M:
+        """Send one request; a 401 re-reads the credentials and tries once more."""
+        response = await self._attempt(method, path, json, params, idempotency_key)
+        if response.status_code == 401:
+            self._auth.forget()
+            response = await self._attempt(method, path, json, params, idempotency_key)
+        if not response.is_success:
+            raise classify_status(self.system.value, method, path, response)
+        try:
+            return expect.model_validate_json(response.content)
+        except ValidationError:
+            raise malformed(
+                self.system.value, method, path, response.status_code, expect.__name__
+            ) from None
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        json: dict[str, Any] | None,
+        params: dict[str, str] | None,
+        idempotency_key: str | None,
+    ) -> httpx.Response:
+        try:
+            headers = await self._auth.headers()
+        except SecretUnavailable as exc:
+            raise ApplicationError(str(exc), type=ErrorCode.SECRET_UNAVAILABLE) from None
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(
+                method, self._base_url + path, json=json, params=params, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            await self._record(method, path, None, started, type(exc).__name__, json, b"")
+            raise classify_transport(self.system.value, method, path, exc) from None
+        code = None if response.is_success else system_error_code(response.content)
+        code = code or (None if response.is_success else f"HTTP_{response.status_code}")
+        await self._record(
+            method, path, response.status_code, started, code, json, response.content
+        )
+        return response
+
+    async def _record(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        started: float,
+        error_code: str | None,
+        body: dict[str, Any] | None,
+        raw: bytes,
+    ) -> None:
+        info = activity.info() if activity.in_activity() else None
+        await self._audit.record(
+            AuditEntry(
+                system=self.system.value,
+                method=method,
+                path=path,
+                status=status,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                attempt=info.attempt if info else 1,
+                workflow_id=info.workflow_id if info else None,
+                run_id=info.workflow_run_id if info else None,
+                activity_id=info.activity_id if info else None,
+                activity_type=info.activity_type if info else None,
+                error_code=error_code,
+                request_summary=summarize_request(body),
+                response_summary=summarize_response(raw),
+            )
+        )

@@ -1,0 +1,1 @@
+"""The `backoffice` command: routes each subcommand to the package that owns it."""

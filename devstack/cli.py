@@ -1,0 +1,141 @@
+"""`backoffice dev up|down|status`: the local stack from the command line."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from devstack.config import StackConfig
+from devstack.errors import StackError
+from devstack.stack import Stack
+
+EXIT_ERROR = 1
+EXIT_NOT_RUNNING = 3
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backoffice dev",
+        description="Start, inspect and stop the local stack: Temporal dev server with its "
+        "Web UI, OpenBao, the sandbox systems and the worker, all on loopback.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("BACKOFFICE_DATA_DIR", ".data")),
+        help="where state, databases and logs live (default: $BACKOFFICE_DATA_DIR or ./.data)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = commands.add_parser("up", parents=[common], help="start everything in the background")
+    defaults = StackConfig()
+    for flag, field in (
+        ("--temporal-port", "temporal_port"),
+        ("--temporal-ui-port", "temporal_ui_port"),
+        ("--temporal-http-port", "temporal_http_port"),
+        ("--temporal-metrics-port", "temporal_metrics_port"),
+        ("--vault-port", "vault_port"),
+        ("--sandbox-port", "sandbox_port"),
+        ("--api-port", "api_port"),
+    ):
+        up.add_argument(
+            flag,
+            dest=field,
+            type=int,
+            default=getattr(defaults, field),
+            help=f"(default {getattr(defaults, field)}; 0 picks a free port)",
+        )
+    up.add_argument("--no-worker", action="store_true", help="do not start the worker")
+    up.add_argument("--ui-codec-endpoint", help="codec server URL for the Temporal Web UI")
+    commands.add_parser("down", parents=[common], help="stop everything")
+    commands.add_parser("status", parents=[common], help="show what runs (exit 3 if not all)")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> StackConfig:
+    if args.command != "up":
+        return StackConfig(data_dir=args.data_dir)
+    return StackConfig(
+        data_dir=args.data_dir,
+        temporal_port=args.temporal_port,
+        temporal_ui_port=args.temporal_ui_port,
+        temporal_http_port=args.temporal_http_port,
+        temporal_metrics_port=args.temporal_metrics_port,
+        vault_port=args.vault_port,
+        sandbox_port=args.sandbox_port,
+        api_port=args.api_port,
+        with_worker=not args.no_worker,
+        ui_codec_endpoint=args.ui_codec_endpoint,
+    )
+
+
+def _stop_hint(stack: Stack) -> str:
+    default = StackConfig().data_dir
+    return "backoffice dev down" + (
+        "" if stack.data_dir == default else f" --data-dir {stack.data_dir}"
+    )
+
+
+def _up(stack: Stack) -> int:
+    where = stack.up()
+    worker = stack.status()["worker"]
+    if worker["running"]:
+        worker_line = f"running, pid {worker['pid']}"
+    else:
+        worker_line = "not started (--no-worker)"
+    print(
+        f"\nThe backoffice dev stack is up (data in {stack.data_dir}).\n\n"
+        f"  Temporal         {where.temporal}\n"
+        f"  Temporal Web UI  {where.temporal_ui}\n"
+        f"  Vault (OpenBao)  {where.vault}\n"
+        f"  Sandbox          {where.sandbox}\n"
+        f"  Worker           {worker_line}\n\n"
+        f"Settings for local clients: {where.env_file}\n"
+        f"Logs: {stack.log_dir}\n"
+        f"Stop it with: {_stop_hint(stack)}"
+    )
+    return 0
+
+
+def _down(stack: Stack) -> int:
+    stopped = stack.down()
+    if stopped:
+        print(f"Stopped {', '.join(stopped)} (data kept in {stack.data_dir}).")
+    else:
+        print(f"Nothing was running for {stack.data_dir}.")
+    return 0
+
+
+def _status(stack: Stack) -> int:
+    rows = stack.status()
+    print(f"{'component':<12} {'pid':>8}  {'address':<28} state")
+    all_up = True
+    for name, row in rows.items():
+        if row["running"]:
+            state = "running"
+        elif row["enabled"]:
+            state, all_up = "stopped", False
+        else:
+            state = "disabled"
+        pid = str(row["pid"]) if row["pid"] is not None else "-"
+        print(f"{name:<12} {pid:>8}  {row['address'] or '-':<28} {state}")
+    return 0 if all_up else EXIT_NOT_RUNNING
+
+
+def main(argv: list[str]) -> int:
+    """Run one `backoffice dev` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        stack = Stack(_config(args), say=_say)
+        command = {"up": _up, "down": _down, "status": _status}[args.command]
+        return command(stack)
+    except StackError as exc:
+        print(f"backoffice dev {args.command}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except ValueError as exc:  # a bad setting (pydantic's ValidationError is a ValueError)
+        print(f"backoffice dev {args.command}: {exc}", file=sys.stderr)
+        return EXIT_ERROR

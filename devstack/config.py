@@ -1,0 +1,77 @@
+"""What a dev stack looks like: data dir, loopback host, ports (0 = pick a free one), options."""
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from devstack.paths import StackPaths
+
+# Keys the stack itself writes; `extra_env` may not change them.
+STACK_ENV_KEYS = frozenset(
+    {
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_NAMESPACE",
+        "BACKOFFICE_DATA_DIR",
+        "BACKOFFICE_ENV_FILE",
+        "BACKOFFICE_VAULT_ADDR",
+        "BACKOFFICE_VAULT_ROLE_ID",
+        "BACKOFFICE_VAULT_SECRET_ID",
+        "BACKOFFICE_SANDBOX_URL",
+        "BACKOFFICE_SANDBOX_ADMIN_TOKEN",
+        "BACKOFFICE_TEMPORAL_UI_URL",
+        "BACKOFFICE_DATABASE_URL",
+    }
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StackConfig(BaseModel):
+    """Settings of one local stack. Two stacks with different data dirs and ports coexist."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Path(".data")
+    host: str = "127.0.0.1"
+    temporal_port: int = Field(default=7233, ge=0, le=65535)
+    temporal_ui_port: int = Field(default=8233, ge=0, le=65535)
+    temporal_http_port: int = Field(default=0, ge=0, le=65535)
+    temporal_metrics_port: int = Field(default=0, ge=0, le=65535)
+    vault_port: int = Field(default=8200, ge=0, le=65535)
+    sandbox_port: int = Field(default=8400, ge=0, le=65535)
+    api_port: int = Field(default=8000, ge=0, le=65535)  # reserved for the HTTP API
+    with_worker: bool = True
+    extra_env: dict[str, str] = {}
+    ui_codec_endpoint: str | None = None
+    start_timeout_seconds: float = Field(default=60.0, gt=0)
+    worker_ready_timeout_seconds: float = Field(default=60.0, gt=0)
+    stop_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The worker drains in-flight activities on SIGTERM; give it longer before the SIGKILL.
+    worker_stop_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("extra_env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in value if not _ENV_NAME.match(k)]
+        if bad:
+            raise ValueError(f"not environment variable names: {', '.join(bad)}")
+        taken = sorted(STACK_ENV_KEYS.intersection(value))
+        if taken:
+            raise ValueError(f"set by the stack itself, cannot be overridden: {', '.join(taken)}")
+        return value
+
+    @field_validator("ui_codec_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:8000/codec")
+        return value
+
+    @property
+    def paths(self) -> StackPaths:
+        return StackPaths(self.data_dir)

@@ -1,0 +1,45 @@
+"""Environment variables: what child processes inherit, and what local clients are told."""
+
+import os
+from collections.abc import Mapping
+
+from devstack.addresses import addresses
+from devstack.paths import StackPaths
+from devstack.state import AppRoleEntry, StackState
+from devstack.temporal_server import NAMESPACE
+
+# Inherited settings that would point a child at some other Temporal or Vault.
+_NOT_INHERITED_PREFIXES = ("TEMPORAL_", "BAO_", "VAULT_")
+_NOT_INHERITED = frozenset({"BACKOFFICE_ENV_FILE"})
+
+
+def inherited_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without settings of other stacks, plus `extra`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_NOT_INHERITED_PREFIXES) and k not in _NOT_INHERITED
+    }
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def client_env(
+    state: StackState, paths: StackPaths, role: AppRoleEntry, extra: Mapping[str, str]
+) -> dict[str, str]:
+    """The settings a local client (CLI, API, tests) needs, logging in to Vault as `role`."""
+    where = addresses(state, paths.env_file)
+    return {
+        "TEMPORAL_ADDRESS": where.temporal,
+        "TEMPORAL_NAMESPACE": NAMESPACE,
+        "BACKOFFICE_DATA_DIR": str(paths.data_dir),
+        "BACKOFFICE_VAULT_ADDR": where.vault,
+        "BACKOFFICE_VAULT_ROLE_ID": role.role_id,
+        "BACKOFFICE_VAULT_SECRET_ID": role.secret_id,
+        "BACKOFFICE_SANDBOX_URL": where.sandbox,
+        "BACKOFFICE_SANDBOX_ADMIN_TOKEN": state.sandbox_admin_token,
+        "BACKOFFICE_TEMPORAL_UI_URL": where.temporal_ui,
+        "BACKOFFICE_DATABASE_URL": f"sqlite:///{paths.backoffice_db}",
+        **extra,
+    }

@@ -1,0 +1,111 @@
+"""Start each component as a detached process on the stack's ports (not waiting for it)."""
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from devstack import sandbox_server, temporal_server, vault_server, worker_process
+from devstack.config import StackConfig
+from devstack.environment import inherited_env
+from devstack.errors import ComponentError
+from devstack.paths import StackPaths, project_root
+from devstack.ports import busy_ports
+from devstack.process import ManagedProcess, spawn
+from devstack.state import Ports
+
+REDACTED = "<redacted>"
+
+# Which flag moves each port, for the error that says how to fix a clash.
+_PORT_FLAGS = {
+    "temporal": "--temporal-port",
+    "temporal_ui": "--temporal-ui-port",
+    "temporal_http": "--temporal-http-port",
+    "temporal_metrics": "--temporal-metrics-port",
+    "vault": "--vault-port",
+    "sandbox": "--sandbox-port",
+}
+
+
+def _check_ports(
+    component: str,
+    host: str,
+    wanted: Mapping[str, int],
+    command: Sequence[str],
+    log_file: Path,
+) -> None:
+    """Fail before starting when another process already listens on one of the ports."""
+    clashes = []
+    for name, port in wanted.items():
+        if busy_ports(host, [port]):
+            flag = _PORT_FLAGS.get(name.removesuffix("_cluster"), "")
+            clashes.append(f"{host}:{port} ({name}{', move it with ' + flag if flag else ''})")
+    if clashes:
+        raise ComponentError(
+            component,
+            "port already in use by another process: "
+            + "; ".join(clashes)
+            + ". Stop that process or choose another port (0 picks a free one).",
+            command=command,
+            log_file=log_file,
+        )
+
+
+def start_temporal(cli: Path, config: StackConfig, ports: Ports) -> ManagedProcess:
+    paths = config.paths
+    argv = temporal_server.server_command(
+        cli,
+        host=config.host,
+        port=ports.temporal,
+        ui_port=ports.temporal_ui,
+        http_port=ports.temporal_http,
+        metrics_port=ports.temporal_metrics,
+        db_file=paths.temporal_db,
+        ui_codec_endpoint=config.ui_codec_endpoint,
+    )
+    log_file = paths.log_file("temporal")
+    wanted = {
+        "temporal": ports.temporal,
+        "temporal_ui": ports.temporal_ui,
+        "temporal_http": ports.temporal_http,
+        "temporal_metrics": ports.temporal_metrics,
+    }
+    _check_ports("temporal", config.host, wanted, argv, log_file)
+    return spawn("temporal", argv, log_file=log_file, env=inherited_env(), cwd=project_root())
+
+
+def start_vault(bao: Path, config: StackConfig, ports: Ports, root_token: str) -> ManagedProcess:
+    argv = vault_server.server_command(bao, host=config.host, port=ports.vault)
+    log_file = config.paths.log_file("vault")
+    # In dev mode OpenBao also listens on the next port, for its cluster traffic.
+    wanted = {"vault": ports.vault, "vault_cluster": ports.vault + 1}
+    _check_ports("vault", config.host, wanted, argv, log_file)
+    env = inherited_env(vault_server.server_env(root_token))
+    return spawn("vault", argv, log_file=log_file, env=env, cwd=config.paths.data_dir)
+
+
+def start_sandbox(config: StackConfig, ports: Ports, admin_token: str) -> ManagedProcess:
+    paths = config.paths
+    argv = sandbox_server.server_command(
+        host=config.host, port=ports.sandbox, db_file=paths.sandbox_db, admin_token=admin_token
+    )
+    shown = [REDACTED if arg == admin_token else arg for arg in argv]
+    log_file = paths.log_file("sandbox")
+    _check_ports("sandbox", config.host, {"sandbox": ports.sandbox}, shown, log_file)
+    return spawn(
+        "sandbox",
+        argv,
+        log_file=log_file,
+        env=inherited_env(),
+        cwd=project_root(),
+        display_command=shown,
+    )
+
+
+def start_worker(paths: StackPaths, env: Mapping[str, str]) -> ManagedProcess:
+    argv = worker_process.worker_command()
+    return spawn(
+        "worker",
+        argv,
+        log_file=paths.log_file("worker"),
+        env=inherited_env(env),
+        cwd=project_root(),
+    )

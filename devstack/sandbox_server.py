@@ -1,0 +1,81 @@
+"""The sandbox app (stand-ins for the external systems): command line, readiness, credentials."""
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from devstack.errors import StackError
+from domain.systems import System
+
+# Systems the sandbox must accept credentials for; the others only warn while it grows.
+REQUIRED_SYSTEMS = frozenset({System.ERP, System.PORTAL, System.MAIL})
+
+
+class CredentialsRejected(StackError):
+    """The sandbox did not take the credentials just seeded into Vault."""
+
+
+def server_command(*, host: str, port: int, db_file: Path, admin_token: str) -> list[str]:
+    return [
+        sys.executable, "-m", "sandbox",
+        "--host", host,
+        "--port", str(port),
+        "--database-url", f"sqlite:///{db_file}",
+        "--admin-token", admin_token,
+    ]  # fmt: skip
+
+
+def probe(url: str) -> str | None:
+    """None when GET /_admin/health answers 200."""
+    try:
+        response = httpx.get(f"{url}/_admin/health", timeout=2.0, trust_env=False)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if response.status_code == 200 else f"health answered {response.status_code}"
+
+
+def admin_client(url: str, admin_token: str) -> httpx.Client:
+    """An httpx client for the sandbox's admin endpoints (the caller closes it)."""
+    return httpx.Client(
+        base_url=url, headers={"X-Admin-Token": admin_token}, timeout=10.0, trust_env=False
+    )
+
+
+def credentials_body(system: System, creds: dict[str, str]) -> dict[str, object]:
+    """The body of PUT /_admin/credentials/{system} for the credentials kept in Vault."""
+    if system is System.ERP:
+        return {"username": creds["username"], "password": creds["password"]}
+    if system is System.CRM:
+        return {"client_id": creds["client_id"], "client_secret": creds["client_secret"]}
+    return {"api_keys": [creds["api_key"]]}
+
+
+def push_credentials(
+    client: httpx.Client,
+    credentials: dict[System, dict[str, str]],
+    warn: Callable[[str], None],
+) -> None:
+    """Tell the sandbox the credentials just seeded into Vault, so both sides agree."""
+    not_taken: list[str] = []
+    for system, creds in credentials.items():
+        path = f"/_admin/credentials/{system.value}"
+        try:
+            response = client.put(path, json=credentials_body(system, creds))
+        except httpx.HTTPError as exc:
+            raise CredentialsRejected(f"PUT {path} failed: {exc}") from exc
+        if response.is_success:
+            continue
+        if response.status_code in (404, 422) and system not in REQUIRED_SYSTEMS:
+            not_taken.append(f"{system.value} ({response.status_code})")
+            continue
+        raise CredentialsRejected(
+            f"PUT {path} answered {response.status_code}: {response.text[:300]}"
+        )
+    if not_taken:
+        warn(
+            "warning: the sandbox took no credentials for "
+            + ", ".join(not_taken)
+            + "; calls to those systems will fail until it supports them"
+        )

@@ -1,0 +1,292 @@
+"""The local stack as one object: `Stack(config).up()`, `.down()`, `.status()` and the handles
+tests need (client env, Vault root client, sandbox admin client, worker and Temporal restarts).
+
+State lives in `<data_dir>/devstack/state.json`, so a `Stack` built in another process (the
+CLI's `down`, a test) finds and stops what `up` started.
+"""
+
+import secrets
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import hvac
+
+from devstack import launch, sandbox_server, temporal_server, vault_server, worker_process
+from devstack.addresses import Addresses, addresses
+from devstack.book import ProcessBook
+from devstack.config import StackConfig
+from devstack.environment import client_env
+from devstack.errors import StackError
+from devstack.paths import StackPaths
+from devstack.ports import resolve_ports
+from devstack.readiness import component_error, wait_ready
+from devstack.state import AppRoleEntry, Ports, StackState, write_env_file
+from devstack.status import ComponentStatus, status_rows
+from devstack.temporal_cli import find_temporal_cli
+from devstack.vault_seed import seed, vault_client
+
+__all__ = ["Addresses", "ComponentStatus", "Stack", "StackConfig"]
+
+# Start order; stopping goes the other way.
+COMPONENTS = ("temporal", "vault", "sandbox", "worker")
+NOT_SEEDED = "the dev stack's Vault is not seeded: run `backoffice dev up`"
+
+Say = Callable[[str], None]
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Stack:
+    """Starts, inspects and stops one local stack (one data dir)."""
+
+    def __init__(self, config: StackConfig | None = None, *, say: Say = _to_stderr) -> None:
+        self.config = config or StackConfig()
+        self.paths: StackPaths = self.config.paths
+        self._say = say
+        self._book = ProcessBook(self.paths.state_file)
+
+    # ----- where things are ------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        return self.paths.data_dir
+
+    @property
+    def env_file(self) -> Path:
+        return self.paths.env_file
+
+    @property
+    def state_file(self) -> Path:
+        return self.paths.state_file
+
+    @property
+    def log_dir(self) -> Path:
+        return self.paths.log_dir
+
+    @property
+    def addresses(self) -> Addresses:
+        return addresses(self._book.require(), self.env_file)
+
+    @property
+    def ports(self) -> Ports:
+        return self._book.require().ports
+
+    @property
+    def temporal_address(self) -> str:
+        return self.addresses.temporal
+
+    @property
+    def temporal_ui_url(self) -> str:
+        return self.addresses.temporal_ui
+
+    @property
+    def vault_addr(self) -> str:
+        return self.addresses.vault
+
+    @property
+    def sandbox_url(self) -> str:
+        return self.addresses.sandbox
+
+    def worker_log_path(self) -> Path:
+        """The worker's log file (appended to by every start)."""
+        return self.paths.log_file("worker")
+
+    def worker_command(self) -> list[str]:
+        """The worker's command line (run it with `worker_env()` to start one by hand)."""
+        return worker_process.worker_command()
+
+    # ----- whole stack -----------------------------------------------------------------------
+
+    def _with_worker(self) -> bool:
+        state = self._book.state
+        return state.with_worker if state is not None else self.config.with_worker
+
+    def is_running(self) -> bool:
+        """True when every enabled component runs."""
+        self._book.reload()
+        return self._book.state is not None and all(
+            self._book.is_running(name)
+            for name in COMPONENTS
+            if name != "worker" or self._with_worker()
+        )
+
+    def up(self) -> Addresses:
+        """Start every component (no-op when already running); returns where they answer."""
+        if self.is_running():
+            if self.config.with_worker and not self._book.is_running("worker"):
+                self._book.require().with_worker = True  # it ran without a worker until now
+                self._book.save()
+                self.start_worker()
+            else:
+                self._say(f"The dev stack in {self.data_dir} is already running.")
+            return self.addresses
+        self._stop_all()  # leftovers of a stack that half died
+        cli = find_temporal_cli(self._say)
+        bao = vault_server.find_bao()
+        self.paths.create_dirs()
+        previous = self._book.state
+        self._book.state = StackState(
+            host=self.config.host,
+            ports=resolve_ports(
+                self.config,
+                previous.ports if previous and previous.host == self.config.host else None,
+            ),
+            with_worker=self.config.with_worker,
+            vault_root_token=secrets.token_urlsafe(24),
+            sandbox_admin_token=secrets.token_urlsafe(24),
+            started_at=datetime.now(UTC),
+        )
+        self._book.save()
+        try:
+            self._start_servers(cli, bao)
+            self._seed()
+            write_env_file(self.env_file, self.client_env())
+            if self.config.with_worker:
+                self.start_worker()
+        except BaseException:
+            self._stop_all()
+            raise
+        return self.addresses
+
+    def _start_servers(self, cli: Path, bao: Path) -> None:
+        """Spawn Temporal, Vault and the sandbox together, then wait for each to answer."""
+        state = self._book.require()
+        self._say(f"Starting the Temporal dev server ({cli}) on {self.temporal_address}...")
+        self._book.record(launch.start_temporal(cli, self.config, state.ports))
+        self._say(f"Starting OpenBao (dev mode) on {self.vault_addr}...")
+        self._book.record(launch.start_vault(bao, self.config, state.ports, state.vault_root_token))
+        self._say(f"Starting the sandbox on {self.sandbox_url}...")
+        self._book.record(launch.start_sandbox(self.config, state.ports, state.sandbox_admin_token))
+        self._wait_temporal()
+        self._wait("vault", lambda: vault_server.probe(self.vault_addr))
+        self._wait("sandbox", lambda: sandbox_server.probe(self.sandbox_url))
+
+    def _wait(self, name: str, probe: Callable[[], str | None], what: str = "ready") -> None:
+        process = self._book.get(name)
+        if process is None:
+            raise StackError(f"{name} was not started")
+        wait_ready(process, probe, timeout=self.config.start_timeout_seconds, what=what)
+
+    def _wait_temporal(self) -> None:
+        address = self.temporal_address
+        self._wait(
+            "temporal",
+            lambda: temporal_server.probe(address),
+            what="answering with its search attributes",
+        )
+
+    def _seed(self) -> None:
+        """Seed the fresh in-memory Vault and give the sandbox the same credentials."""
+        state = self._book.require()
+        vault, sandbox = self._book.get("vault"), self._book.get("sandbox")
+        assert vault is not None and sandbox is not None
+        try:
+            seeded = seed(self.vault_root())
+        except Exception as exc:  # hvac and requests errors: name the component, show its log
+            raise component_error(vault, f"seeding failed: {exc}") from exc
+        state.worker_role = AppRoleEntry(**vars(seeded.worker))
+        state.client_role = AppRoleEntry(**vars(seeded.client))
+        self._book.save()
+        try:
+            with self.sandbox_admin() as admin:
+                sandbox_server.push_credentials(admin, seeded.system_credentials, self._say)
+        except StackError as exc:
+            raise component_error(sandbox, f"credentials push failed: {exc}") from exc
+
+    def down(self) -> list[str]:
+        """Stop every component; returns the names of those that were running."""
+        self._book.reload()
+        return self._stop_all()
+
+    def _stop(self, name: str, *, graceful: bool = True) -> bool:
+        timeout = self.config.stop_timeout_seconds
+        if name == "worker":
+            timeout = self.config.worker_stop_timeout_seconds
+        return self._book.stop(name, timeout=timeout, graceful=graceful)
+
+    def _stop_all(self) -> list[str]:
+        stopped = [name for name in reversed(COMPONENTS) if self._stop(name)]
+        self.env_file.unlink(missing_ok=True)  # its Vault credentials died with Vault
+        if self._book.state is not None:
+            self._book.state.started_at = None
+            self._book.save()
+        return stopped
+
+    def status(self) -> dict[str, ComponentStatus]:
+        """Each component: running or not, enabled or not, pid and address."""
+        self._book.reload()
+        state = self._book.state
+        where = addresses(state, self.env_file) if state is not None else None
+        return status_rows(self._book, where, with_worker=self._with_worker())
+
+    # ----- single components -----------------------------------------------------------------
+
+    def start_worker(self) -> None:
+        """Start the worker (no-op if it runs) and wait for its ready line in the log."""
+        self._book.reload()
+        if self._book.is_running("worker"):
+            return
+        self._stop("worker")
+        self._say(f"Starting the worker (log: {self.worker_log_path()})...")
+        process = launch.start_worker(self.paths, self.worker_env())
+        self._book.record(process)
+        try:
+            wait_ready(
+                process,
+                lambda: worker_process.probe(process),
+                timeout=self.config.worker_ready_timeout_seconds,
+                what=f"polling (no {worker_process.READY_LINE!r} line in its log)",
+            )
+        except BaseException:
+            self._stop("worker", graceful=False)
+            raise
+
+    def stop_worker(self, graceful: bool = True) -> bool:
+        """SIGTERM the worker and wait (graceful), or SIGKILL it. False if it was not running."""
+        self._book.reload()
+        return self._stop("worker", graceful=graceful)
+
+    def kill_worker(self) -> bool:
+        """SIGKILL the worker, as a crash would."""
+        return self.stop_worker(graceful=False)
+
+    def restart_temporal(self) -> None:
+        """Stop the Temporal dev server and start it again on the same ports and database file."""
+        self._book.reload()
+        state = self._book.require()
+        self._stop("temporal")
+        cli = find_temporal_cli(self._say)
+        self._book.record(launch.start_temporal(cli, self.config, state.ports))
+        self._wait_temporal()
+
+    # ----- clients ---------------------------------------------------------------------------
+
+    def client_env(self) -> dict[str, str]:
+        """The env-file values: what the CLI, the API and the tests need to reach this stack."""
+        state = self._book.require()
+        if state.client_role is None:
+            raise StackError(NOT_SEEDED)
+        return client_env(state, self.paths, state.client_role, self.config.extra_env)
+
+    def worker_env(self) -> dict[str, str]:
+        """The worker's env: the client env, but logging in to Vault as the worker's AppRole."""
+        state = self._book.require()
+        if state.worker_role is None:
+            raise StackError(NOT_SEEDED)
+        env = client_env(state, self.paths, state.worker_role, self.config.extra_env)
+        env["BACKOFFICE_ENV_FILE"] = str(self.env_file)
+        return env
+
+    def vault_root(self) -> hvac.Client:
+        """An hvac client holding the root token (tests and seeding only)."""
+        return vault_client(self.vault_addr, self._book.require().vault_root_token)
+
+    def sandbox_admin(self) -> httpx.Client:
+        """An httpx client for the sandbox's `/_admin` endpoints (close it after use)."""
+        token = self._book.require().sandbox_admin_token
+        return sandbox_server.admin_client(self.sandbox_url, token)

@@ -1,0 +1,74 @@
+"""The Temporal dev server: its command line and when it counts as ready."""
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+
+from devstack.aio import run_sync
+
+NAMESPACE = "default"
+
+# The search attributes of the Temporal contract (DESIGN.md); plain text, so no personal data.
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    "BusinessKey": "Keyword",
+    "Stage": "Keyword",
+    "ApprovalStatus": "Keyword",
+    "ApproverRole": "Keyword",
+    "AmountCents": "Int",
+    "CustomerId": "Keyword",
+}
+
+
+def server_command(
+    cli: Path,
+    *,
+    host: str,
+    port: int,
+    ui_port: int,
+    http_port: int,
+    metrics_port: int,
+    db_file: Path,
+    ui_codec_endpoint: str | None = None,
+) -> list[str]:
+    """`temporal server start-dev` on loopback, state in `db_file` so a restart loses nothing."""
+    argv = [
+        str(cli), "server", "start-dev",
+        "--ip", host,
+        "--port", str(port),
+        "--ui-port", str(ui_port),
+        "--http-port", str(http_port),
+        "--metrics-port", str(metrics_port),
+        "--db-filename", str(db_file),
+        "--log-level", "warn",
+    ]  # fmt: skip
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        argv += ["--search-attribute", f"{name}={kind}"]
+    if ui_codec_endpoint:
+        argv += ["--ui-codec-endpoint", ui_codec_endpoint]
+    return argv
+
+
+async def _missing_search_attributes(address: str) -> str | None:
+    client = await asyncio.wait_for(Client.connect(address, namespace=NAMESPACE), timeout=5)
+    response = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=NAMESPACE), timeout=timedelta(seconds=5)
+    )
+    registered = dict(response.custom_attributes)
+    missing = [
+        name
+        for name, kind in SEARCH_ATTRIBUTES.items()
+        if registered.get(name) != IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
+    ]
+    return f"search attributes not registered: {', '.join(missing)}" if missing else None
+
+
+def probe(address: str) -> str | None:
+    """None when a client connects and namespace `default` has every search attribute."""
+    try:
+        return run_sync(lambda: _missing_search_attributes(address))
+    except Exception as exc:  # not up yet: connection refused, RPC unavailable, timeout
+        return f"{type(exc).__name__}: {exc}".strip()[:200]

@@ -1,0 +1,172 @@
+"""Seed a fresh (dev mode, in memory) Vault: system credentials, webhook secrets, the approver
+directory, the payload transit key, and the AppRoles the worker and the clients log in with.
+
+Every credential is random and new on each seeding; the caller pushes the system credentials
+to the sandbox so both sides agree.
+"""
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import hvac
+import requests
+
+from domain.systems import System
+
+KV_MOUNT = "secret"
+PREFIX = "backoffice"
+TRANSIT_MOUNT = "transit"
+TRANSIT_KEY = "backoffice-payloads"
+APPROLE_MOUNT = "approle"
+WORKER_ROLE = "backoffice-worker"
+CLIENT_ROLE = "backoffice-client"
+TOKEN_TTL = "1h"  # noqa: S105 (a duration)
+TOKEN_MAX_TTL = "4h"  # noqa: S105
+WEBHOOK_SYSTEMS = (System.CRM, System.BILLING, System.ESIGN)
+
+# Demo people of the approver directory; `rory` only requests, `olga` approves for two teams.
+APPROVERS: dict[str, tuple[str, list[str]]] = {
+    "pat": ("Pat Procurement", ["procurement"]),
+    "lena": ("Lena Lead", ["procurement-lead"]),
+    "fiona": ("Fiona Finance", ["finance"]),
+    "frank": ("Frank Finance-Lead", ["finance-lead"]),
+    "sam": ("Sam Sales", ["sales-manager"]),
+    "carla": ("Carla Collections", ["collections"]),
+    "rory": ("Rory Requester", []),
+    "olga": ("Olga Operator", ["procurement", "finance"]),
+}
+EMAIL_DOMAIN = "company.example"
+
+_TRANSIT_RULES = f"""
+path "{TRANSIT_MOUNT}/encrypt/{TRANSIT_KEY}" {{ capabilities = ["update"] }}
+path "{TRANSIT_MOUNT}/decrypt/{TRANSIT_KEY}" {{ capabilities = ["update"] }}
+path "{TRANSIT_MOUNT}/datakey/+/{TRANSIT_KEY}" {{ capabilities = ["update"] }}
+"""
+
+
+def _read(*folders: str) -> str:
+    return "".join(
+        f'path "{KV_MOUNT}/data/{PREFIX}/{folder}/*" {{ capabilities = ["read"] }}\n'
+        for folder in folders
+    )
+
+
+POLICIES: dict[str, str] = {
+    WORKER_ROLE: _read("systems", "directory") + _TRANSIT_RULES,
+    CLIENT_ROLE: _read("directory", "webhooks", "api-clients") + _TRANSIT_RULES,
+}
+
+
+@dataclass(frozen=True)
+class AppRoleLogin:
+    """What a process needs to log in with AppRole."""
+
+    role_id: str
+    secret_id: str
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """The random system credentials (to push to the sandbox) and the two AppRole logins."""
+
+    system_credentials: dict[System, dict[str, str]]
+    worker: AppRoleLogin
+    client: AppRoleLogin
+
+
+def vault_client(addr: str, token: str | None = None) -> hvac.Client:
+    """An hvac client for a loopback Vault that ignores any proxy settings of the environment."""
+    session = requests.Session()
+    session.trust_env = False
+    return hvac.Client(url=addr, token=token, session=session, timeout=10)
+
+
+def _random(length: int = 32) -> str:
+    return secrets.token_urlsafe(length)
+
+
+def system_credentials() -> dict[System, dict[str, str]]:
+    """Fresh credentials for every sandbox system, shaped as its auth scheme needs."""
+    creds: dict[System, dict[str, str]] = {}
+    for system in System:
+        if system is System.ERP:
+            creds[system] = {"username": "svc-backoffice", "password": _random()}
+        elif system is System.CRM:
+            creds[system] = {"client_id": f"backoffice-{_random(6)}", "client_secret": _random()}
+        else:
+            creds[system] = {"api_key": f"{system.value}_{_random()}"}
+    return creds
+
+
+def approver_directory() -> dict[str, Any]:
+    return {
+        "approvers": {
+            person: {"name": name, "email": f"{person}@{EMAIL_DOMAIN}", "roles": roles}
+            for person, (name, roles) in APPROVERS.items()
+        }
+    }
+
+
+def seed(client: hvac.Client) -> SeedResult:
+    """Write everything into a fresh Vault with the root token; returns what others need."""
+    _ensure_kv_v2(client)
+    kv = client.secrets.kv.v2
+    creds = system_credentials()
+    for system, values in creds.items():
+        kv.create_or_update_secret(
+            path=f"{PREFIX}/systems/{system.value}", secret=values, mount_point=KV_MOUNT
+        )
+    for system in WEBHOOK_SYSTEMS:
+        kv.create_or_update_secret(
+            path=f"{PREFIX}/webhooks/{system.value}",
+            secret={"secrets": [_random()]},
+            mount_point=KV_MOUNT,
+        )
+    kv.create_or_update_secret(
+        path=f"{PREFIX}/directory/approvers", secret=approver_directory(), mount_point=KV_MOUNT
+    )
+    _seed_transit(client)
+    worker, app_client = _seed_approles(client)
+    return SeedResult(system_credentials=creds, worker=worker, client=app_client)
+
+
+def _ensure_kv_v2(client: hvac.Client) -> None:
+    mounts = client.sys.list_mounted_secrets_engines()  # type: ignore[no-untyped-call]
+    mounts = mounts.get("data", mounts)
+    mount = mounts.get(f"{KV_MOUNT}/")
+    if mount is None:
+        client.sys.enable_secrets_engine("kv", path=KV_MOUNT, options={"version": "2"})
+    elif str((mount.get("options") or {}).get("version")) != "2":
+        raise RuntimeError(f"Vault mount {KV_MOUNT}/ exists but is not KV version 2")
+
+
+def _seed_transit(client: hvac.Client) -> None:
+    mounts = client.sys.list_mounted_secrets_engines()  # type: ignore[no-untyped-call]
+    if f"{TRANSIT_MOUNT}/" not in mounts.get("data", mounts):
+        client.sys.enable_secrets_engine("transit", path=TRANSIT_MOUNT)
+    client.secrets.transit.create_key(  # type: ignore[no-untyped-call]
+        name=TRANSIT_KEY, key_type="aes256-gcm96", mount_point=TRANSIT_MOUNT
+    )
+
+
+def _seed_approles(client: hvac.Client) -> tuple[AppRoleLogin, AppRoleLogin]:
+    auth_methods = client.sys.list_auth_methods()  # type: ignore[no-untyped-call]
+    if f"{APPROLE_MOUNT}/" not in auth_methods.get("data", auth_methods):
+        client.sys.enable_auth_method("approle", path=APPROLE_MOUNT)
+    logins: list[AppRoleLogin] = []
+    for role in (WORKER_ROLE, CLIENT_ROLE):
+        client.sys.create_or_update_policy(name=role, policy=POLICIES[role])
+        client.auth.approle.create_or_update_approle(
+            role_name=role,
+            token_policies=[role],
+            token_ttl=TOKEN_TTL,
+            token_max_ttl=TOKEN_MAX_TTL,
+            mount_point=APPROLE_MOUNT,
+        )
+        role_id = client.auth.approle.read_role_id(role_name=role, mount_point=APPROLE_MOUNT)
+        secret = client.auth.approle.generate_secret_id(role_name=role, mount_point=APPROLE_MOUNT)
+        logins.append(
+            AppRoleLogin(role_id=role_id["data"]["role_id"], secret_id=secret["data"]["secret_id"])
+        )
+    return logins[0], logins[1]

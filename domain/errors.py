@@ -1,0 +1,16 @@
+"""Error codes that cross layer boundaries (ApplicationError types, API error codes)."""
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Codes of our own; the external systems' codes (DUPLICATE_TAX_ID, ...) pass through as is."""
+
+    MALFORMED_RESPONSE = "MALFORMED_RESPONSE"
+    HTTP_ERROR = "HTTP_ERROR"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    SECRET_UNAVAILABLE = "SECRET_UNAVAILABLE"  # noqa: S105 (a code, not a secret)
+    APPROVAL_REJECTED = "APPROVAL_REJECTED"
+    APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
+    COMPENSATION_FAILED = "COMPENSATION_FAILED"
+    ONBOARDING_FAILED = "ONBOARDING_FAILED"

@@ -1,0 +1,106 @@
+"""Activity inputs and results: one model each, shared by the workflows and the activities."""
+
+from pydantic import BaseModel
+
+from domain.vendor import BankAccount, PaymentTerms, VendorType
+
+
+class CompensationResult(BaseModel):
+    """What a compensation did: `undone` is False when there was nothing to undo."""
+
+    undone: bool
+    description: str
+
+
+class ValidateVendorInput(BaseModel):
+    tax_id: str
+    country: str
+    vendor_type: VendorType
+    payment_terms: PaymentTerms
+
+
+class ValidateVendorResult(BaseModel):
+    valid: bool
+
+
+class CreateVendorInput(BaseModel):
+    external_ref: str
+    legal_name: str
+    tax_id: str
+    country: str
+    vendor_type: VendorType
+    payment_terms: PaymentTerms
+    contact_email: str
+    bank_account: BankAccount
+
+
+class Vendor(BaseModel):
+    id: str
+    external_ref: str
+    status: str
+
+
+class VendorRef(BaseModel):
+    external_ref: str
+
+
+class AddApprovedSupplierInput(BaseModel):
+    vendor_id: str
+
+
+class SupplierListEntry(BaseModel):
+    id: str
+    vendor_id: str
+    status: str
+
+
+class RemoveApprovedSupplierInput(BaseModel):
+    external_ref: str
+
+
+class CreatePortalAccountInput(BaseModel):
+    external_ref: str
+    vendor_id: str
+    display_name: str
+    contact_email: str
+
+
+class PortalAccount(BaseModel):
+    id: str
+    external_ref: str
+    status: str
+
+
+class PortalAccountRef(BaseModel):
+    external_ref: str
+
+
+class SendEmailInput(BaseModel):
+    """`notification` names the message within its workflow; it makes the idempotency key."""
+
+    notification: str
+    to: str
+    subject: str
+    body: str
+    template: str
+    business_key: str
+
+
+class SentEmail(BaseModel):
+    id: str
+    status: str
+
+
+class NotifyRoleInput(BaseModel):
+    """An email to every approver holding `role` (resolved from the directory by the activity)."""
+
+    notification: str
+    role: str
+    subject: str
+    body: str
+    template: str
+    business_key: str
+
+
+class NotifyRoleResult(BaseModel):
+    message_ids: list[str]

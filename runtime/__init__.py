@@ -1,0 +1,1 @@
+"""Process wiring shared by the worker, the starters and the dev stack."""

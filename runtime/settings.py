@@ -1,0 +1,128 @@
+"""Settings, read once per process from `BACKOFFICE_*` variables (and the dev stack's env file).
+
+Temporal's own connection settings (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, TLS, API key,
+TOML profiles) are not here: `runtime.temporal` reads them through Temporal's environment
+configuration.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.approvals import ApprovalTimeouts
+from domain.systems import System
+from domain.vendor import OnboardingPolicy
+
+ENV_PREFIX = "BACKOFFICE_"
+DEFAULT_DATA_DIR = Path(".data")
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names it and says what is wrong."""
+
+
+def env_file_path() -> Path:
+    """The dev stack writes its addresses here; an explicit BACKOFFICE_ENV_FILE wins."""
+    explicit = os.environ.get(f"{ENV_PREFIX}ENV_FILE")
+    if explicit:
+        return Path(explicit)
+    data_dir = Path(os.environ.get(f"{ENV_PREFIX}DATA_DIR", DEFAULT_DATA_DIR))
+    return data_dir / "devstack" / "backoffice.env"
+
+
+def env_file_values() -> dict[str, str]:
+    path = env_file_path()
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    vault_addr: str = Field(pattern=r"^https?://")
+    vault_role_id: str = Field(min_length=1)
+    vault_secret_id: SecretStr
+    vault_kv_mount: str = "secret"
+    vault_prefix: str = "backoffice"
+    secret_cache_seconds: float = Field(default=30.0, ge=0)
+
+    sandbox_url: str = Field(default="http://127.0.0.1:8400", pattern=r"^https?://")
+    system_urls: dict[System, str] = {}
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    rate_limits: dict[System, float] = {System.ENRICHMENT: 5.0}
+    database_url: str = ""
+    temporal_ui_url: str = Field(default="http://127.0.0.1:8233", pattern=r"^https?://")
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+
+    high_risk_countries: list[str] = ["CU", "IR", "KP", "RU", "SY"]
+    procurement_role: str = "procurement"
+    procurement_escalation_role: str = "procurement-lead"
+    approval_remind_after: timedelta = timedelta(days=1)
+    approval_escalate_after: timedelta = timedelta(days=2)
+    approval_expire_after: timedelta = timedelta(days=4)
+    compensation_attempts: int = Field(default=10, ge=1)
+
+    @field_validator("high_risk_countries")
+    @classmethod
+    def _country_codes(cls, value: list[str]) -> list[str]:
+        bad = [c for c in value if len(c) != 2 or not c.isalpha()]
+        if bad:
+            raise ValueError(f"not ISO 3166-1 alpha-2 country codes: {', '.join(bad)}")
+        return [c.upper() for c in value]
+
+    @field_validator("approval_remind_after", "approval_escalate_after", "approval_expire_after")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    def system_url(self, system: System) -> str:
+        """Base URL of one system: its own setting, else the sandbox's prefix for it."""
+        return self.system_urls.get(system) or f"{self.sandbox_url.rstrip('/')}/{system.value}"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'backoffice.db'}"
+
+    def onboarding_policy(self) -> OnboardingPolicy:
+        return OnboardingPolicy(
+            high_risk_countries=self.high_risk_countries,
+            approver_role=self.procurement_role,
+            escalation_role=self.procurement_escalation_role,
+            approval_timeouts=self.approval_timeouts(),
+            compensation_attempts=self.compensation_attempts,
+        )
+
+    def approval_timeouts(self) -> ApprovalTimeouts:
+        return ApprovalTimeouts(
+            remind_after=self.approval_remind_after,
+            escalate_after=self.approval_escalate_after,
+            expire_after=self.approval_expire_after,
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Environment first, then the dev stack's env file; errors name the variable."""
+    file_values = {
+        k[len(ENV_PREFIX) :].lower(): v
+        for k, v in env_file_values().items()
+        if k.startswith(ENV_PREFIX) and k not in os.environ
+    }
+    try:
+        return Settings(**{**file_values, **overrides})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']}")
+        hint = "" if env_file_path().is_file() else " (is the dev stack up? `backoffice dev up`)"
+        raise SettingsError("bad settings" + hint + ":\n  " + "\n  ".join(problems)) from None

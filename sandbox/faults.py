@@ -1,0 +1,222 @@
+"""Fault injection: make a system slow, flaky, rate-limited or down, on demand.
+
+Rules are set with ``PUT /_admin/faults/{system}`` (one rule or a list; replaces that
+system's rules) and kept in memory, so a restart clears them. They apply to system
+routes only, before authentication and before the handler runs, so nothing is written
+when a fault fires.
+
+Rule fields (all optional):
+
+- ``path``: a prefix inside the system, matched on whole segments: ``/vendors`` matches
+  ``/erp/vendors``, ``/erp/vendors/validate`` and ``/erp/vendors/V-000001``, not
+  ``/erp/vendors-archive``. A trailing ``$`` asks for that path exactly: ``/vendors$``
+  matches ``/erp/vendors`` only. Absent: every path of the system.
+- ``method``: e.g. ``POST`` (any case). Absent: every method.
+- ``error_rate`` (0..1): chance that a matching request fails. Default 1.0, except for a
+  rule that only sets ``latency_ms`` (no ``status``, ``code``, ``message``,
+  ``retry_after`` or ``down``): that rule only slows requests down (rate 0.0).
+- ``status`` (400..599, default 503), ``code`` (default ``INJECTED_FAULT``, or
+  ``RATE_LIMITED`` for 429), ``message``, ``retry_after`` (seconds, sent as ``Retry-After``).
+- ``latency_ms``: added delay on every matching request, failing or not.
+- ``down``: answer 503 ``SYSTEM_DOWN`` to every matching request (ignores ``error_rate``,
+  ``status`` and ``code``).
+- ``count``: the rule applies to the next N matching requests only, then is spent.
+- ``seed``: seeds the rule's random draws so an ``error_rate`` below 1 is reproducible.
+
+Rules are tried in order; each matching one adds its latency, and the first that fails
+the request decides the answer (later rules are not consulted for that request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sandbox.errors import ApiError, validation_error_from
+
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+_ERROR_FIELDS = {"status", "code", "message", "retry_after", "down"}
+
+
+class FaultRule(BaseModel):
+    """One fault rule as sent to ``PUT /_admin/faults/{system}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    status: int = Field(default=503, ge=400, le=599)
+    code: str | None = Field(default=None, min_length=1, max_length=64)
+    message: str | None = Field(default=None, max_length=500)
+    retry_after: int | None = Field(default=None, ge=0)
+    latency_ms: int = Field(default=0, ge=0, le=120_000)
+    down: bool = False
+    path: str | None = Field(default=None, pattern=r"^/", max_length=500)
+    method: str | None = None
+    count: int | None = Field(default=None, ge=1)
+    seed: int | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.upper() not in _METHODS:
+            raise ValueError(f"must be one of {', '.join(sorted(_METHODS))}")
+        return value.upper()
+
+    def effective_error_rate(self) -> float:
+        if self.down:
+            return 1.0
+        if self.error_rate is not None:
+            return self.error_rate
+        latency_only = self.latency_ms > 0 and not (self.model_fields_set & _ERROR_FIELDS)
+        return 0.0 if latency_only else 1.0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method is not None and self.method != method.upper():
+            return False
+        if self.path is None:
+            return True
+        if self.path.endswith("$"):
+            return path == self.path[:-1]
+        prefix = self.path.rstrip("/")
+        return prefix == "" or path == prefix or path.startswith(prefix + "/")
+
+    def error(self, system: str) -> ApiError:
+        headers = {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+        if self.down:
+            message = self.message or f"{system} is down (injected fault)"
+            return ApiError(503, "SYSTEM_DOWN", message, headers)
+        code = self.code or ("RATE_LIMITED" if self.status == 429 else "INJECTED_FAULT")
+        message = self.message or f"{system} failed with an injected fault"
+        return ApiError(self.status, code, message, headers)
+
+
+_RULES = TypeAdapter(list[FaultRule])
+
+
+def parse_rules(payload: Any) -> list[FaultRule]:
+    """A rule object or a list of them, or a 422 naming the bad field."""
+    rules = payload if isinstance(payload, list) else [payload]
+    try:
+        return _RULES.validate_python(rules)
+    except ValidationError as exc:
+        raise validation_error_from(exc, "rules") from exc
+
+
+@dataclass
+class _ActiveRule:
+    rule: FaultRule
+    random: random.Random
+    remaining: int | None
+    matched: int = 0
+    fired: int = 0
+
+    def view(self) -> dict[str, Any]:
+        return {
+            **self.rule.model_dump(),
+            "error_rate": self.rule.effective_error_rate(),
+            "code": self.rule.error("").code,
+            "remaining": self.remaining,
+            "matched": self.matched,
+            "fired": self.fired,
+        }
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    latency_ms: int = 0
+    error: ApiError | None = None
+
+
+@dataclass
+class FaultBook:
+    """The fault rules of every system, with their remaining counts."""
+
+    _rules: dict[str, list[_ActiveRule]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def replace(self, system: str, rules: list[FaultRule]) -> None:
+        active = [_ActiveRule(rule, random.Random(rule.seed), rule.count) for rule in rules]
+        with self._lock:
+            if active:
+                self._rules[system] = active
+            else:
+                self._rules.pop(system, None)
+
+    def clear(self, system: str | None = None) -> None:
+        with self._lock:
+            if system is None:
+                self._rules.clear()
+            else:
+                self._rules.pop(system, None)
+
+    def view(self) -> dict[str, list[dict[str, Any]]]:
+        with self._lock:
+            return {name: [rule.view() for rule in rules] for name, rules in self._rules.items()}
+
+    def decide(self, system: str, method: str, path: str) -> FaultDecision:
+        """Consume the matching rules for one request: total latency and the error, if any."""
+        latency = 0
+        with self._lock:
+            for active in self._rules.get(system, []):
+                if active.remaining == 0 or not active.rule.matches(method, path):
+                    continue
+                active.matched += 1
+                if active.remaining is not None:
+                    active.remaining -= 1
+                latency += active.rule.latency_ms
+                rate = active.rule.effective_error_rate()
+                if rate > 0 and (rate >= 1 or active.random.random() < rate):
+                    active.fired += 1
+                    return FaultDecision(latency, active.rule.error(system))
+        return FaultDecision(latency)
+
+
+class FaultMiddleware:
+    """Applies the fault book to requests under a system's prefix (never ``/_admin``)."""
+
+    def __init__(self, app: ASGIApp, book: FaultBook, systems: frozenset[str]) -> None:
+        self.app = app
+        self.book = book
+        self.systems = systems
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        system, _, rest = str(scope["path"]).lstrip("/").partition("/")
+        if system not in self.systems:
+            await self.app(scope, receive, send)
+            return
+        decision = self.book.decide(system, str(scope["method"]), "/" + rest)
+        if decision.latency_ms:
+            # Like a real system, take the whole request first and then be slow: a caller that
+            # gives up (or dies) meanwhile does not stop the write from happening.
+            receive = await _buffered(receive)
+            await asyncio.sleep(decision.latency_ms / 1000)
+        if decision.error is not None:
+            await decision.error.response()(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _buffered(receive: Receive) -> Receive:
+    """Read the request body now; replay it to the app later, even after a disconnect."""
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replay

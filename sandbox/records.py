@@ -1,0 +1,130 @@
+"""The shared record store: create, find and change the records of any system.
+
+Every change writes its ledger event in the same transaction, so the ledger is complete
+without each system having to remember it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from sandbox.db import RecordKeyRow, RecordRow, SequenceRow
+from sandbox.errors import not_found
+from sandbox.ledger import append_event
+from sandbox.store import utc_now
+
+
+def next_id(session: Session, system: str, kind: str, prefix: str) -> str:
+    """The next readable id of a kind, e.g. ``V-000001``."""
+    sequence = session.scalars(
+        select(SequenceRow)
+        .where(SequenceRow.system == system, SequenceRow.kind == kind)
+        .with_for_update()
+    ).one_or_none()
+    if sequence is None:
+        sequence = SequenceRow(system=system, kind=kind, last_value=0)
+        session.add(sequence)
+    sequence.last_value += 1
+    return f"{prefix}-{sequence.last_value:06d}"
+
+
+def create_record(
+    session: Session,
+    *,
+    system: str,
+    kind: str,
+    prefix: str,
+    status: str,
+    data: Mapping[str, Any],
+    external_ref: str | None = None,
+    keys: Mapping[str, str] | None = None,
+    action: str = "created",
+) -> RecordRow:
+    """Store a new record, index its ``keys`` for ``find_records`` and log ``action``."""
+    now = utc_now()
+    row = RecordRow(
+        system=system,
+        id=next_id(session, system, kind, prefix),
+        kind=kind,
+        external_ref=external_ref,
+        status=status,
+        data=dict(data),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    for name, value in (keys or {}).items():
+        session.add(RecordKeyRow(system=system, record_id=row.id, name=name, value=value))
+    detail = (
+        {"status": status}
+        if external_ref is None
+        else {"status": status, "external_ref": external_ref}
+    )
+    append_event(session, system=system, action=action, kind=kind, record_id=row.id, detail=detail)
+    session.flush()
+    return row
+
+
+def get_record(session: Session, system: str, kind: str, record_id: str) -> RecordRow | None:
+    row = session.get(RecordRow, (system, record_id))
+    return row if row is not None and row.kind == kind else None
+
+
+def require_record(
+    session: Session, system: str, kind: str, record_id: str, label: str
+) -> RecordRow:
+    """The record, or a 404 ``NOT_FOUND`` saying which ``label`` was missing."""
+    row = get_record(session, system, kind, record_id)
+    if row is None:
+        raise not_found(f"{system} {label} {record_id!r}")
+    return row
+
+
+def find_records(
+    session: Session,
+    system: str,
+    kind: str,
+    *,
+    status: str | None = None,
+    external_ref: str | None = None,
+    keys: Mapping[str, str] | None = None,
+) -> list[RecordRow]:
+    """Records of a kind matching every given filter, oldest first."""
+    query = select(RecordRow).where(RecordRow.system == system, RecordRow.kind == kind)
+    if status is not None:
+        query = query.where(RecordRow.status == status)
+    if external_ref is not None:
+        query = query.where(RecordRow.external_ref == external_ref)
+    for name, value in (keys or {}).items():
+        query = query.where(
+            exists().where(
+                RecordKeyRow.system == RecordRow.system,
+                RecordKeyRow.record_id == RecordRow.id,
+                RecordKeyRow.name == name,
+                RecordKeyRow.value == value,
+            )
+        )
+    return list(session.scalars(query.order_by(RecordRow.created_at, RecordRow.id)))
+
+
+def change_status(session: Session, row: RecordRow, status: str, action: str) -> RecordRow:
+    """Move a record to ``status`` and log ``action``; already there means no change, no event."""
+    if row.status == status:
+        return row
+    previous = row.status
+    row.status = status
+    row.updated_at = utc_now()
+    append_event(
+        session,
+        system=row.system,
+        action=action,
+        kind=row.kind,
+        record_id=row.id,
+        detail={"from": previous, "to": status},
+    )
+    session.flush()
+    return row

@@ -1,0 +1,29 @@
+"""What one running sandbox app holds: its store, its fault book, its systems, its admin token."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from sandbox.faults import FaultBook
+from sandbox.store import Store
+
+if TYPE_CHECKING:
+    from sandbox.system import System
+
+
+@dataclass(frozen=True)
+class SandboxState:
+    store: Store
+    faults: FaultBook
+    systems: Mapping[str, System]
+    admin_token: str | None
+
+
+def state_of(request: Request) -> SandboxState:
+    state = request.app.state.sandbox
+    assert isinstance(state, SandboxState)
+    return state

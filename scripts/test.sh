@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: lint, type-check, then the whole suite against the real local stack
+# (Temporal dev server, OpenBao, the sandbox systems and the worker, started once per run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy .
+.venv/bin/pytest "$@"

@@ -1,0 +1,1 @@
+"""Everything that acts as a Temporal client: the CLI, (later) the HTTP API and the schedules."""

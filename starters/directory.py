@@ -1,0 +1,30 @@
+"""The approver directory (in Vault): who an approver is and which roles they hold."""
+
+from pydantic import BaseModel
+
+from runtime.vault import SecretStore
+
+DIRECTORY_PATH = "directory/approvers"
+
+
+class Approver(BaseModel):
+    id: str
+    name: str
+    email: str
+    roles: list[str]
+
+
+class UnknownApprover(Exception):
+    """No approver with that id in the directory."""
+
+
+class Directory:
+    def __init__(self, secrets: SecretStore) -> None:
+        self._secrets = secrets
+
+    async def get(self, approver_id: str) -> Approver:
+        entries = (await self._secrets.read(DIRECTORY_PATH)).get("approvers", {})
+        entry = entries.get(approver_id)
+        if entry is None:
+            raise UnknownApprover(f"no approver '{approver_id}' in the directory")
+        return Approver(id=approver_id, **entry)

@@ -1,0 +1,64 @@
+"""The real stack, started once per test run, and the clients tests reach it with.
+
+A component that cannot start is a test ERROR whose message says what to install; never a skip.
+"""
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from devstack.stack import Stack
+from runtime.settings import Settings, load_settings
+from runtime.temporal import connect
+from tests.stack import SHORT_APPROVAL_TIMEOUTS, free_port_config, start_stack, worker_wanted
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the whole run (worker included unless BACKOFFICE_TEST_WORKER=0).
+
+    Sets the process environment so `load_settings()` and `runtime.temporal.connect()` find it.
+    """
+    config = free_port_config(
+        tmp_path_factory.mktemp("stack"),
+        with_worker=worker_wanted(),
+        extra_env=SHORT_APPROVAL_TIMEOUTS,
+    )
+    running = start_stack(config)
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("BACKOFFICE_ENV_FILE", str(running.env_file))
+            for key, value in running.client_env().items():
+                env.setenv(key, value)
+            yield running
+    finally:
+        running.down()
+
+
+@pytest.fixture(scope="session")
+def settings(stack: Stack) -> Settings:
+    """The settings a client process of this stack reads (env file + environment)."""
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+async def client(stack: Stack) -> AsyncIterator[Client]:
+    """A Temporal client of this stack, with the project's data converter."""
+    yield await connect()
+
+
+@pytest.fixture
+def admin(stack: Stack) -> Iterator[httpx.Client]:
+    """The sandbox's admin API (faults, ledger, credentials); faults set by a test end with it."""
+    with stack.sandbox_admin() as http:
+        yield http
+        http.delete("/_admin/faults").raise_for_status()
+
+
+@pytest.fixture
+def cli_env(stack: Stack) -> dict[str, str]:
+    """The environment for running the `backoffice` CLI as a subprocess against this stack."""
+    return {**os.environ, "BACKOFFICE_ENV_FILE": str(stack.env_file), **stack.client_env()}

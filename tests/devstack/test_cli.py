@@ -1,0 +1,67 @@
+"""`backoffice dev up|status|down` as a user runs them, in a subprocess."""
+
+import subprocess
+import sys
+
+from tests.devstack.procs import processes_using
+
+CLI = "import sys; from devstack.cli import main; raise SystemExit(main(sys.argv[1:]))"
+FREE_PORTS = [
+    f"--{name}-port=0"
+    for name in (
+        "temporal",
+        "temporal-ui",
+        "temporal-http",
+        "temporal-metrics",
+        "vault",
+        "sandbox",
+        "api",
+    )
+]
+
+
+def dev(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_up_status_down(tmp_path):
+    data = str(tmp_path / "data")
+    up = dev("up", "--data-dir", data, "--no-worker", *FREE_PORTS)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        for label in ("Temporal ", "Temporal Web UI", "Vault (OpenBao)", "Sandbox", "Worker"):
+            assert label in up.stdout
+        assert f"{data}/devstack/backoffice.env" in up.stdout
+        assert f"backoffice dev down --data-dir {data}" in up.stdout
+
+        status = dev("status", "--data-dir", data)
+        assert status.returncode == 0, status.stdout + status.stderr
+        lines = {line.split()[0]: line for line in status.stdout.splitlines()[1:]}
+        for name in ("temporal", "temporal-ui", "vault", "sandbox"):
+            assert lines[name].endswith("running"), status.stdout
+        assert lines["worker"].endswith("disabled")
+
+        again = dev("up", "--data-dir", data, "--no-worker")
+        assert again.returncode == 0 and "already running" in again.stdout
+    finally:
+        down = dev("down", "--data-dir", data)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "Stopped sandbox, vault, temporal" in down.stdout
+    assert processes_using(tmp_path / "data") == []
+
+    stopped = dev("status", "--data-dir", data)
+    assert stopped.returncode == 3
+    assert "stopped" in stopped.stdout
+    assert "Nothing was running" in dev("down", "--data-dir", data).stdout
+
+
+def test_bad_port_is_a_usage_error(tmp_path):
+    result = dev("up", "--data-dir", str(tmp_path), "--vault-port", "70000")
+    assert result.returncode == 1
+    assert "vault_port" in result.stderr

@@ -1,0 +1,108 @@
+"""A stack of its own: Temporal restarts, down then up, and what survives them."""
+
+import os
+import signal
+import time
+import uuid
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from tests.devstack.procs import processes_using
+from tests.devstack.vault_helpers import read
+from tests.stack import free_port_config, start_stack
+
+# Nobody polls this queue: the workflow stays RUNNING until the server loses it.
+IDLE_QUEUE = "devstack-nobody-polls"
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory):
+    stack = start_stack(free_port_config(tmp_path_factory.mktemp("lifecycle")))
+    yield stack
+    stack.down()
+
+
+async def _start_idle_workflow(address: str) -> str:
+    client = await Client.connect(address)
+    workflow_id = f"devstack-probe-{uuid.uuid4().hex[:8]}"
+    await client.start_workflow("DevstackProbe", id=workflow_id, task_queue=IDLE_QUEUE)
+    return workflow_id
+
+
+async def _status_of(address: str, workflow_id: str) -> WorkflowExecutionStatus | None:
+    client = await Client.connect(address)
+    return (await client.get_workflow_handle(workflow_id).describe()).status
+
+
+def _send_mail(stack, key: str) -> None:
+    mail_key = read(stack.vault_root(), "backoffice/systems/mail")["api_key"]
+    with stack.sandbox_admin() as http:
+        sent = http.post(
+            "/mail/messages",
+            headers={"Authorization": f"Bearer {mail_key}", "Idempotency-Key": key},
+            json={"to": "pat@company.example", "subject": "probe", "body": key},
+        )
+    assert sent.status_code == 201, sent.text
+
+
+def _outbox_bodies(stack, mail_key: str) -> tuple[int, list[str]]:
+    with stack.sandbox_admin() as http:
+        answer = http.get("/mail/outbox", headers={"Authorization": f"Bearer {mail_key}"})
+    if answer.status_code != 200:
+        return answer.status_code, []
+    return 200, [m["body"] for m in answer.json()["messages"]]
+
+
+async def test_restart_temporal_keeps_a_running_workflow(own_stack):
+    workflow_id = await _start_idle_workflow(own_stack.temporal_address)
+    pid_before = own_stack.status()["temporal"]["pid"]
+
+    own_stack.restart_temporal()
+
+    assert own_stack.status()["temporal"]["pid"] != pid_before
+    status = await _status_of(own_stack.temporal_address, workflow_id)
+    assert status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_down_then_up_keeps_workflows_and_sandbox_records(own_stack):
+    workflow_id = await _start_idle_workflow(own_stack.temporal_address)
+    probe = f"probe-{uuid.uuid4().hex}"
+    _send_mail(own_stack, probe)
+    old_mail_key = read(own_stack.vault_root(), "backoffice/systems/mail")["api_key"]
+    addresses = own_stack.addresses
+
+    stopped = own_stack.down()
+
+    assert stopped == ["sandbox", "vault", "temporal"]
+    rows = own_stack.status()
+    assert not any(row["running"] for row in rows.values()), rows
+    assert rows["worker"]["enabled"] is False
+    assert not own_stack.env_file.exists()
+    assert processes_using(own_stack.data_dir) == []
+
+    assert own_stack.up() == addresses  # port 0 reuses the last run's ports when free
+
+    status = await _status_of(own_stack.temporal_address, workflow_id)
+    assert status == WorkflowExecutionStatus.RUNNING
+    new_mail_key = read(own_stack.vault_root(), "backoffice/systems/mail")["api_key"]
+    assert new_mail_key != old_mail_key, "Vault is in memory: up seeds new credentials"
+    code, bodies = _outbox_bodies(own_stack, new_mail_key)
+    assert code == 200 and probe in bodies
+    assert _outbox_bodies(own_stack, old_mail_key)[0] == 401
+
+
+def test_status_reports_a_crashed_component_and_up_restarts_it(own_stack):
+    own_stack.up()
+    os.kill(own_stack.status()["vault"]["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while own_stack.status()["vault"]["running"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    rows = own_stack.status()
+    assert rows["vault"]["running"] is False and rows["vault"]["pid"] is None
+    assert rows["temporal"]["running"] and rows["sandbox"]["running"]
+    assert not own_stack.is_running()
+
+    own_stack.up()  # a half-dead stack is restarted whole
+    assert own_stack.is_running()

@@ -1,0 +1,152 @@
+"""Runs the sandbox as a real process (``python -m sandbox`` under uvicorn) for the tests.
+
+Each test module gets one process on its own SQLite file; every test starts from a reset
+sandbox with known credentials and talks to it over real HTTP with httpx.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ADMIN_TOKEN = "test-admin-token"
+ERP_USER = "erp-service"
+ERP_PASSWORD = "erp-password"
+PORTAL_KEY = "portal-key-1"
+MAIL_KEY = "mail-key-1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class SandboxProcess:
+    """One ``python -m sandbox`` process on a database URL; start and stop it at will."""
+
+    def __init__(self, database_url: str, log_path: Path) -> None:
+        self.database_url = database_url
+        self.log_path = log_path
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        env = {**os.environ, "SANDBOX_ADMIN_TOKEN": ADMIN_TOKEN}
+        command = [sys.executable, "-m", "sandbox", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--database-url", self.database_url]
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"sandbox exited early:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.base_url}/_admin/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"sandbox did not answer in {timeout}s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        self._process = None
+
+
+def client(base_url: str, **kwargs: object) -> httpx.Client:
+    return httpx.Client(base_url=base_url, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def seed_credentials(admin: httpx.Client) -> None:
+    seeds = {
+        "erp": {"username": ERP_USER, "password": ERP_PASSWORD},
+        "portal": {"api_keys": [PORTAL_KEY]},
+        "mail": {"api_keys": [MAIL_KEY]},
+    }
+    for system, credentials in seeds.items():
+        admin.put(f"/_admin/credentials/{system}", json=credentials).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    """The sandbox on a fresh SQLite file, or on ``SANDBOX_TEST_DATABASE_URL`` when set."""
+    folder = tmp_path_factory.mktemp("sandbox")
+    database_url = os.environ.get("SANDBOX_TEST_DATABASE_URL", f"sqlite:///{folder / 'sandbox.db'}")
+    process = SandboxProcess(database_url, folder / "sandbox.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def admin(sandbox: SandboxProcess) -> Iterator[httpx.Client]:
+    """An admin client on a freshly reset sandbox with the standard credentials."""
+    with client(sandbox.base_url, headers={"X-Admin-Token": ADMIN_TOKEN}) as admin_client:
+        admin_client.post("/_admin/reset").raise_for_status()
+        seed_credentials(admin_client)
+        yield admin_client
+
+
+@pytest.fixture
+def anonymous(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]:
+    with client(sandbox.base_url) as anonymous_client:
+        yield anonymous_client
+
+
+@pytest.fixture
+def erp(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]:
+    with client(sandbox.base_url, auth=(ERP_USER, ERP_PASSWORD)) as erp_client:
+        yield erp_client
+
+
+@pytest.fixture
+def portal(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]:
+    with client(sandbox.base_url, headers={"X-Api-Key": PORTAL_KEY}) as portal_client:
+        yield portal_client
+
+
+@pytest.fixture
+def mail(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {MAIL_KEY}"}
+    with client(sandbox.base_url, headers=headers) as mail_client:
+        yield mail_client
+
+
+def error_of(response: httpx.Response) -> dict[str, str]:
+    """The ``error`` object of a JSON error answer, asserting the shape on the way."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message"}, body
+    return dict(body["error"])
+
+
+def events(admin: httpx.Client, system: str | None = None) -> list[dict[str, object]]:
+    params = {} if system is None else {"system": system}
+    response = admin.get("/_admin/ledger", params=params)
+    response.raise_for_status()
+    return list(response.json()["events"])
+
+
+def actions(admin: httpx.Client, system: str | None = None) -> list[str]:
+    return [str(event["action"]) for event in events(admin, system)]

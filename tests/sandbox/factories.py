@@ -1,0 +1,45 @@
+"""Request bodies for the sandbox tests, valid unless a test overrides a field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def vendor(external_ref: str = "APP-1", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "external_ref": external_ref,
+        "legal_name": "Acme Components GmbH",
+        "tax_id": "DE123456789",
+        "country": "DE",
+        "vendor_type": "supplier",
+        "payment_terms": "net30",
+        "contact_email": "ap@acme.example",
+        "bank_account": {"iban": "DE89370400440532013000", "bic": "COBADEFFXXX"},
+    }
+    return {**body, **overrides}
+
+
+def vendor_terms(**overrides: Any) -> dict[str, Any]:
+    body = vendor(**overrides)
+    return {name: body[name] for name in ("tax_id", "country", "vendor_type", "payment_terms")}
+
+
+def portal_account(external_ref: str = "APP-1", **overrides: Any) -> dict[str, Any]:
+    body = {
+        "external_ref": external_ref,
+        "vendor_id": "V-000001",
+        "display_name": "Acme Components",
+        "contact_email": "ap@acme.example",
+    }
+    return {**body, **overrides}
+
+
+def message(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "to": "ap@acme.example",
+        "subject": "Welcome to our supplier portal",
+        "body": "Your account is ready.",
+        "template": "vendor_welcome",
+        "tags": {"business_key": "APP-1"},
+    }
+    return {**body, **overrides}

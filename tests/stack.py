@@ -1,0 +1,58 @@
+"""Test stacks: a `StackConfig` on free ports in a temp data dir, and starting one as a test."""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from devstack.config import StackConfig
+from devstack.errors import StackError
+from devstack.stack import Stack
+
+# Approval windows of seconds, so the timeout paths run inside a test.
+SHORT_APPROVAL_TIMEOUTS = {
+    "BACKOFFICE_APPROVAL_REMIND_AFTER": "PT4S",
+    "BACKOFFICE_APPROVAL_ESCALATE_AFTER": "PT4S",
+    "BACKOFFICE_APPROVAL_EXPIRE_AFTER": "PT6S",
+    # Long enough that a rotation test meets a stale cached credential.
+    "BACKOFFICE_SECRET_CACHE_SECONDS": "600",
+}
+
+
+def worker_wanted() -> bool:
+    """BACKOFFICE_TEST_WORKER=0 runs the stack without the worker (for devstack's own tests)."""
+    return os.environ.get("BACKOFFICE_TEST_WORKER", "1") != "0"
+
+
+def free_port_config(
+    data_dir: Path,
+    *,
+    with_worker: bool = False,
+    extra_env: Mapping[str, str] | None = None,
+) -> StackConfig:
+    """Every port 0 (a free one), data in `data_dir`, timeouts short enough for a test."""
+    return StackConfig(
+        data_dir=data_dir,
+        temporal_port=0,
+        temporal_ui_port=0,
+        temporal_http_port=0,
+        temporal_metrics_port=0,
+        vault_port=0,
+        sandbox_port=0,
+        api_port=0,
+        with_worker=with_worker,
+        extra_env=dict(extra_env or {}),
+        start_timeout_seconds=60,
+        worker_ready_timeout_seconds=60,
+    )
+
+
+def start_stack(config: StackConfig) -> Stack:
+    """Start a stack; a component that cannot start fails the test (an ERROR in a fixture)."""
+    stack = Stack(config, say=lambda message: print(message, flush=True))
+    try:
+        stack.up()
+    except StackError as exc:
+        pytest.fail(f"the dev stack did not start:\n{exc}", pytrace=False)
+    return stack

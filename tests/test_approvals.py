@@ -1,0 +1,190 @@
+"""The approval gate through every door: validated update, raw signals, timers, the CLI rules."""
+
+import asyncio
+
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from domain.approvals import (
+    ApprovalStatus,
+    DecideInput,
+    Decision,
+    RuleViolation,
+    SignalDecisionInput,
+)
+from starters.approvals import decide, pending_approvals
+from starters.directory import Approver
+from tests.helpers import Ledger, failure_of, start, status, wait_for
+
+PAT = Approver(id="pat", name="Pat", email="pat@company.example", roles=["procurement"])
+LENA = Approver(id="lena", name="Lena", email="lena@company.example", roles=["procurement-lead"])
+FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
+
+
+async def _pending(handle):
+    return await wait_for(lambda: _pending_id(handle), timeout=30, what="the approval to open")
+
+
+async def _pending_id(handle):
+    pending = (await status(handle)).pending_approval
+    return pending.request.approval_id if pending else None
+
+
+async def _refusal(handle, approver: Approver, approval_id: str, decision=Decision.APPROVE) -> str:
+    try:
+        await handle.execute_update(
+            "decide",
+            DecideInput(
+                approval_id=approval_id,
+                decision=decision,
+                approver=approver.id,
+                approver_roles=approver.roles,
+            ),
+        )
+    except WorkflowUpdateFailedError as exc:
+        assert isinstance(exc.cause, ApplicationError)
+        return str(exc.cause.type)
+    raise AssertionError("the update was accepted")
+
+
+async def test_contractor_waits_for_procurement_and_completes_when_approved(
+    client, settings, admin
+):
+    handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
+    approval_id = await _pending(handle)
+    assert (await handle.describe()).search_attributes.get("ApprovalStatus") == ["pending"]
+    listed = await pending_approvals(client, settings, role="procurement")
+    assert handle.id in [v.workflow_id for v in listed]
+    assert handle.id not in [
+        v.workflow_id for v in await pending_approvals(client, settings, "finance")
+    ]
+
+    outcome = await decide(client, PAT, handle.id, Decision.APPROVE, "checked the contract")
+    assert outcome.accepted, outcome
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.approval == "approved by pat"
+    assert approval_id == "risk-review"
+    key = result.application_id
+    assert len(Ledger(admin).emails(key, "approval-request")) == 2  # pat and olga hold procurement
+
+
+async def test_high_risk_country_needs_approval_and_rejection_compensates(client, settings, admin):
+    handle = await start(client, settings, country="IR", tax_id="IR12345678")
+    await _pending(handle)
+    outcome = await decide(client, PAT, handle.id, Decision.REJECT, "sanctions screening failed")
+    assert outcome.accepted
+    error = await failure_of(handle)
+    assert error.type == "APPROVAL_REJECTED"
+    assert "approval rejected" in error.message and "cancellation email" in error.message
+    key = handle.id.removeprefix("vendor-onboarding-")
+    ledger = Ledger(admin)
+    assert ledger.of(key, "vendor") == [] and ledger.of(key, "portal_account") == []
+    assert len(ledger.emails(key, "vendor-cancellation")) == 1
+    assert (await handle.describe()).search_attributes.get("ApprovalStatus") == ["rejected"]
+
+
+async def test_validator_refuses_each_broken_rule_and_changes_nothing(client, settings):
+    handle = await start(
+        client, settings, vendor_type="contractor", payment_terms="net15", requested_by="pat"
+    )
+    approval_id = await _pending(handle)
+    assert await _refusal(handle, FIONA, approval_id) == RuleViolation.WRONG_ROLE
+    assert await _refusal(handle, PAT, approval_id) == RuleViolation.SELF_APPROVAL
+    assert (
+        await _refusal(handle, LENA, approval_id) == RuleViolation.WRONG_ROLE
+    )  # not escalated yet
+    olga = Approver(
+        id="olga", name="Olga", email="olga@company.example", roles=["procurement", "finance"]
+    )
+    assert await _refusal(handle, olga, "no-such-approval") == RuleViolation.UNKNOWN_APPROVAL
+    current = await status(handle)
+    assert current.pending_approval is not None and current.decisions == []
+
+    assert (await decide(client, olga, handle.id, Decision.APPROVE)).accepted
+    assert (
+        await _refusal(handle, olga, approval_id, Decision.REJECT) == RuleViolation.ALREADY_DECIDED
+    )
+    await handle.result()
+    cli_outcome = await decide(client, olga, handle.id, Decision.REJECT, approval_id=approval_id)
+    assert not cli_outcome.accepted
+
+
+async def test_signals_breaking_the_rules_are_recorded_and_ignored(client, settings):
+    handle = await start(
+        client, settings, vendor_type="contractor", payment_terms="net15", requested_by="pat"
+    )
+    approval_id = await _pending(handle)
+    for approver, roles in (("fiona", ["finance"]), ("pat", ["procurement"])):
+        await handle.signal(
+            "approve",
+            SignalDecisionInput(approval_id=approval_id, approver=approver, approver_roles=roles),
+        )
+    await handle.signal(
+        "reject",
+        SignalDecisionInput(approval_id="bogus", approver="olga", approver_roles=["procurement"]),
+    )
+    decisions = await wait_for(
+        lambda: _decisions(handle, 3), timeout=20, what="three recorded decisions"
+    )
+    assert [(d.approver, d.accepted, d.refused_because) for d in decisions] == [
+        ("fiona", False, RuleViolation.WRONG_ROLE),
+        ("pat", False, RuleViolation.SELF_APPROVAL),
+        ("olga", False, RuleViolation.UNKNOWN_APPROVAL),
+    ]
+    assert (await status(handle)).pending_approval is not None
+    await handle.signal(
+        "approve",
+        SignalDecisionInput(
+            approval_id=approval_id, approver="olga", approver_roles=["procurement"]
+        ),
+    )
+    await handle.signal(
+        "reject",
+        SignalDecisionInput(
+            approval_id=approval_id, approver="pat2", approver_roles=["procurement"]
+        ),
+    )
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.approval == "approved by olga"
+    final = (await status(handle)).decisions
+    assert [(d.approver, d.accepted) for d in final[3:]] == [("olga", True), ("pat2", False)]
+    assert final[4].refused_because == RuleViolation.ALREADY_DECIDED
+
+
+async def _decisions(handle, n):
+    decisions = (await status(handle)).decisions
+    return decisions if len(decisions) >= n else None
+
+
+async def test_timeout_reminds_then_escalates_and_the_escalation_role_can_approve(
+    client, settings, admin
+):
+    handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
+    approval_id = await _pending(handle)
+    key = handle.id.removeprefix("vendor-onboarding-")
+    await wait_for(lambda: _escalated(handle), timeout=30, what="escalation to procurement-lead")
+    ledger = Ledger(admin)
+    assert len(ledger.emails(key, "approval-reminder")) == 2
+    assert len(ledger.emails(key, "approval-escalation")) == 1  # lena
+    assert (await handle.describe()).search_attributes.get("ApproverRole") == ["procurement-lead"]
+    assert (
+        await decide(client, LENA, handle.id, Decision.APPROVE, approval_id=approval_id)
+    ).accepted
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.approval == "approved by lena"
+
+
+async def _escalated(handle):
+    pending = (await status(handle)).pending_approval
+    return pending is not None and pending.escalation_level == 1
+
+
+async def test_final_expiry_compensates(client, settings, admin):
+    handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
+    error = await failure_of(handle)
+    assert error.type == "APPROVAL_EXPIRED"
+    final = await status(handle)
+    assert final.approvals[0].status == ApprovalStatus.EXPIRED
+    key = handle.id.removeprefix("vendor-onboarding-")
+    assert len(Ledger(admin).emails(key, "vendor-cancellation")) == 1
+    assert (await handle.describe()).search_attributes.get("ApprovalStatus") == ["expired"]

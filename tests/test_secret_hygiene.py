@@ -1,0 +1,69 @@
+"""No seeded secret value in any workflow history or in the worker's log."""
+
+import asyncio
+
+from domain.approvals import Decision
+from starters.approvals import decide
+from starters.directory import Approver
+from tests.helpers import failure_of, start, wait_for
+
+OLGA = Approver(id="olga", name="Olga", email="olga@company.example", roles=["procurement"])
+
+
+def _seeded_values(stack) -> set[str]:
+    vault = stack.vault_root()
+    values: set[str] = set()
+    for folder in ("systems", "webhooks"):
+        listed = vault.secrets.kv.v2.list_secrets(path=f"backoffice/{folder}", mount_point="secret")
+        for name in listed["data"]["keys"]:
+            data = vault.secrets.kv.v2.read_secret_version(
+                path=f"backoffice/{folder}/{name}",
+                mount_point="secret",
+                raise_on_deleted_version=True,
+            )["data"]["data"]
+            for value in data.values():
+                values.update(value if isinstance(value, list) else [value])
+    values.update(v for k, v in stack.worker_env().items() if k.endswith("SECRET_ID"))
+    values.update(
+        v for k, v in stack.client_env().items() if k.endswith(("SECRET_ID", "ADMIN_TOKEN"))
+    )
+    return {v for v in values if isinstance(v, str) and len(v) >= 8}
+
+
+async def test_no_secret_in_histories_or_worker_log(client, settings, stack):
+    happy = await start(client, settings)
+    rejected = await start(client, settings, vendor_type="contractor", payment_terms="net15")
+    await happy.result()
+    await wait_for(lambda: _has_pending(rejected), timeout=30, what="approval")
+    await decide(client, OLGA, rejected.id, Decision.REJECT, "no")
+    await failure_of(rejected)
+
+    seeded = _seeded_values(stack)
+    assert len(seeded) >= 8, "expected the seeded credentials to be readable for the check"
+    histories = []
+    async for execution in client.list_workflows():
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        histories.append((await handle.fetch_history()).to_json())
+    assert len(histories) >= 2
+    log = stack.worker_log_path().read_text()
+    assert "backoffice worker ready" in log
+    for value in seeded:
+        assert all(value not in h for h in histories), "a seeded secret is in a workflow history"
+        assert value not in log, "a seeded secret is in the worker log"
+
+
+async def _has_pending(handle) -> bool:
+    from tests.helpers import status
+
+    return (await status(handle)).pending_approval is not None
+
+
+async def test_worker_with_a_bad_approle_secret_fails_closed(stack):
+    env = stack.worker_env() | {"BACKOFFICE_VAULT_SECRET_ID": "not-the-secret-id"}
+    proc = await asyncio.create_subprocess_exec(
+        *stack.worker_command(), env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert b"Vault AppRole login refused" in err and b"BACKOFFICE_VAULT_SECRET_ID" in err
+    assert b"not-the-secret-id" not in err

@@ -1,0 +1,152 @@
+"""VendorOnboarding end to end on the real stack: records in the sandbox, audit rows, failures."""
+
+import asyncio
+from datetime import datetime
+
+import pytest
+
+from tests.helpers import Ledger, audit_rows, failure_of, start, status
+
+
+async def test_happy_path_creates_each_record_once(client, settings, admin):
+    handle = await start(client, settings)
+    result = await asyncio.wait_for(handle.result(), 60)
+    key = result.application_id
+
+    ledger = Ledger(admin)
+    vendors = ledger.of(key, "vendor")
+    accounts = ledger.of(key, "account")
+    assert [v["id"] for v in vendors] == [result.vendor_id]
+    assert vendors[0]["status"] == "active"
+    assert [a["id"] for a in accounts] == [result.portal_account_id]
+    assert [m["id"] for m in ledger.emails(key)] == [result.welcome_message_id]
+    entries = [r for r in ledger.records if r["kind"] == "approved_supplier"]
+    assert [e["id"] for e in entries if e["data"]["vendor_id"] == result.vendor_id] == [
+        result.supplier_list_entry_id
+    ]
+    assert result.approval == "not required"
+
+    calls = {
+        (row.system, row.method, row.path.split("/")[1]) for row in audit_rows(settings, handle.id)
+    }
+    assert {
+        ("erp", "POST", "vendors"),
+        ("portal", "POST", "accounts"),
+        ("mail", "POST", "messages"),
+        ("erp", "POST", "approved-suppliers"),
+    } <= calls
+    final = await status(handle)
+    assert final.stage == "completed" and final.outcome == "onboarded"
+
+
+async def test_same_application_twice_is_one_workflow(client, settings, admin):
+    first = await start(client, settings, application_id="APP-TWICE-1")
+    second = await start(client, settings, application_id="APP-TWICE-1")
+    assert first.id == second.id == "vendor-onboarding-APP-TWICE-1"
+    await first.result()
+    third = await start(client, settings, application_id="APP-TWICE-1")
+    assert (await third.describe()).run_id == (await first.describe()).run_id
+    runs = [w async for w in client.list_workflows('WorkflowId = "vendor-onboarding-APP-TWICE-1"')]
+    assert len(runs) == 1
+    assert len(Ledger(admin).of("APP-TWICE-1", "vendor")) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "overrides"),
+    [
+        ("INVALID_PAYMENT_TERMS", {"vendor_type": "contractor", "payment_terms": "net60"}),
+        ("DUPLICATE_TAX_ID", None),
+    ],
+)
+async def test_invalid_application_fails_fast_and_creates_nothing(
+    client, settings, admin, code, overrides
+):
+    if overrides is None:  # a second vendor with a tax id the ERP already holds
+        first = await start(client, settings, tax_id="DE555000111", country="DE")
+        await first.result()
+        overrides = {"tax_id": "DE555000111", "country": "DE"}
+    handle = await start(client, settings, **overrides)
+    error = await failure_of(handle)
+    assert error.type == code
+    key = handle.id.removeprefix("vendor-onboarding-")
+    ledger = Ledger(admin)
+    assert ledger.of(key) == [] and ledger.emails(key) == []
+
+
+STEPS = [
+    ("create vendor", "erp", "/vendors", "POST"),
+    ("create portal account", "portal", "/accounts", "POST"),
+    ("send welcome email", "mail", "/messages", "POST"),
+    ("add to supplier list", "erp", "/approved-suppliers", "POST"),
+]
+
+
+@pytest.mark.parametrize("k", range(len(STEPS)), ids=[s[0] for s in STEPS])
+async def test_permanent_failure_at_step_k_undoes_exactly_the_steps_before(
+    client, settings, admin, k
+):
+    _, system, path, method = STEPS[k]
+    rule = {"status": 422, "code": "REFUSED_BY_TEST", "path": path + "$", "method": method, "count": 1}
+    admin.put(f"/_admin/faults/{system}", json=rule).raise_for_status()
+
+    handle = await start(client, settings)
+    key = handle.id.removeprefix("vendor-onboarding-")
+    error = await failure_of(handle)
+    assert error.type == "REFUSED_BY_TEST"
+    assert "undone:" in error.message
+
+    ledger = Ledger(admin)
+    vendor = ledger.of(key, "vendor")
+    account = ledger.of(key, "account")
+    assert len(vendor) == (1 if k > 0 else 0)
+    assert len(account) == (1 if k > 1 else 0)
+    assert all(v["status"] == "inactive" for v in vendor)
+    assert all(a["status"] == "deleted" for a in account)
+    assert len(ledger.emails(key, "vendor-welcome")) == (1 if k > 2 else 0)
+    assert len(ledger.emails(key, "vendor-cancellation")) == 1
+
+    # Reverse order: portal account first, then the vendor, the cancellation email last.
+    undo_ids = {r["id"] for r in vendor + account + ledger.emails(key, "vendor-cancellation")}
+    undo = [
+        (e["kind"], e["action"])
+        for e in ledger.events_for(undo_ids)
+        if e["action"] in {"deleted", "deactivated"} or e["kind"] == "message"
+    ]
+    expected = [("account", "deleted")] * (k > 1) + [("vendor", "deactivated")] * (k > 0)
+    assert undo == [*expected, ("message", "sent")]
+    final = await status(handle)
+    assert final.stage == "compensated"
+    assert len(final.compensations) == len(expected) + 1
+
+
+async def test_transient_faults_still_create_exactly_one_of_each(client, settings, admin):
+    for system, seed in (("erp", 1), ("portal", 2), ("mail", 3)):
+        admin.put(
+            f"/_admin/faults/{system}", json={"error_rate": 0.3, "status": 503, "seed": seed}
+        ).raise_for_status()
+    admin.put(
+        "/_admin/faults/portal",
+        json=[
+            {"status": 429, "retry_after": 2, "path": "/accounts", "method": "POST", "count": 1},
+            {"error_rate": 0.3, "status": 503, "seed": 2},
+        ],
+    ).raise_for_status()
+    handle = await start(client, settings)
+    result = await asyncio.wait_for(handle.result(), 120)
+    key = result.application_id
+    ledger = Ledger(admin)
+    assert len(ledger.of(key, "vendor")) == 1
+    assert len(ledger.of(key, "account")) == 1
+    assert len(ledger.emails(key, "vendor-welcome")) == 1
+
+    rows = audit_rows(settings, handle.id)
+    assert any(r.status == 503 for r in rows), "the fault plan never fired"
+    creates = [r for r in rows if r.system == "portal" and r.method == "POST"]
+    limited = next(i for i, r in enumerate(creates) if r.status == 429)
+    retry = creates[limited + 1]
+    gap = (_at(retry) - _at(creates[limited])).total_seconds()
+    assert gap >= 2.0, f"Retry-After of 2 s not honoured (retried after {gap:.2f} s)"
+
+
+def _at(row) -> datetime:
+    return row.at

@@ -1,0 +1,5 @@
+"""`python -m workers` runs the worker process."""
+
+from workers.main import main
+
+raise SystemExit(main())

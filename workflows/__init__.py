@@ -1,0 +1,1 @@
+"""Deterministic orchestration: one module per process, plus the saga and the approval gate."""

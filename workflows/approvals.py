@@ -1,0 +1,227 @@
+"""The approval gate: update `decide` (validated), signals `approve`/`reject`, reminders and expiry.
+
+Rules, the same for every door: the approval exists and is pending, the approver holds an
+allowed role, and the approver is not the requester. The update refuses a decision that breaks
+them; a signal cannot be refused, so the workflow records it as refused and ignores it.
+"""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from domain.approvals import (
+    ApprovalOutcome,
+    ApprovalRecord,
+    ApprovalRequest,
+    ApprovalStatus,
+    DecideInput,
+    DecideResult,
+    Decision,
+    DecisionRecord,
+    RuleViolation,
+    SignalDecisionInput,
+)
+from domain.records import NotifyRoleInput
+from domain.status import WorkflowStatus
+from domain.systems import System
+from workflows import options
+from workflows.progress import Progress
+
+with workflow.unsafe.imports_passed_through():
+    from activities.mail import MailActivities
+
+
+class ApprovalsMixin:
+    """Inherited by every workflow that waits for a human; also answers the `status` query."""
+
+    _progress: Progress
+
+    def _init_approvals(self, progress: Progress) -> None:
+        self._progress = progress
+        self._approvals: dict[str, ApprovalRecord] = {}
+        self._decisions: list[DecisionRecord] = []
+
+    @workflow.query
+    def status(self) -> WorkflowStatus:
+        pending = [a for a in self._approvals.values() if a.status == ApprovalStatus.PENDING]
+        p = self._progress
+        return WorkflowStatus(
+            process=p.process,
+            business_key=p.business_key,
+            stage=p.stage,
+            steps_done=list(p.steps_done),
+            pending_approval=pending[0] if pending else None,
+            approvals=list(self._approvals.values()),
+            decisions=list(self._decisions),
+            compensations=list(p.compensations),
+            outcome=p.outcome,
+            problem=p.problem,
+        )
+
+    @workflow.update
+    async def decide(self, inp: DecideInput) -> DecideResult:
+        violation = self._violation(inp.approval_id, inp.approver, inp.approver_roles)
+        if violation:  # the state moved between validation and this handler
+            raise self._refusal(violation, inp.approval_id, inp.approver)
+        return self._apply(inp.approval_id, inp.decision, inp.approver, inp.comment, "update")
+
+    @decide.validator
+    def _validate_decide(self, inp: DecideInput) -> None:
+        violation = self._violation(inp.approval_id, inp.approver, inp.approver_roles)
+        if violation:
+            raise self._refusal(violation, inp.approval_id, inp.approver)
+
+    @workflow.signal
+    def approve(self, inp: SignalDecisionInput) -> None:
+        self._signalled(inp, Decision.APPROVE)
+
+    @workflow.signal
+    def reject(self, inp: SignalDecisionInput) -> None:
+        self._signalled(inp, Decision.REJECT)
+
+    async def _await_approval(self, request: ApprovalRequest) -> ApprovalOutcome:
+        """Open the approval and wait: reminder, then escalation, then expiry."""
+        timeouts = request.timeouts
+        now = workflow.now()
+        record = ApprovalRecord(
+            request=request,
+            allowed_roles=[request.required_role],
+            opened_at=now,
+            due_at=now + timeouts.remind_after,
+        )
+        self._approvals[request.approval_id] = record
+        self._progress.approval(ApprovalStatus.PENDING, request.required_role)
+        await self._notify(record, "request", request.required_role)
+        phases = [
+            (timeouts.remind_after, "reminder"),
+            (timeouts.escalate_after, "escalation"),
+            (timeouts.expire_after, "expiry"),
+        ]
+        for wait, on_timeout in phases:
+            record.due_at = workflow.now() + wait
+            if await self._decided_within(record, wait):
+                break
+            if on_timeout == "reminder":
+                await self._notify(record, "reminder", request.required_role)
+            elif on_timeout == "escalation":
+                record.escalation_level += 1
+                record.allowed_roles.append(request.escalation_role)
+                self._progress.approval(ApprovalStatus.PENDING, request.escalation_role)
+                await self._notify(record, "escalation", request.escalation_role)
+            else:
+                record.status = ApprovalStatus.EXPIRED
+                record.decided_at = workflow.now()
+        self._progress.approval(record.status, None)
+        return ApprovalOutcome(
+            approval_id=request.approval_id,
+            status=record.status,
+            decided_by=record.decided_by,
+            comment=record.comment,
+        )
+
+    async def _decided_within(self, record: ApprovalRecord, wait: timedelta) -> bool:
+        try:
+            await workflow.wait_condition(
+                lambda: record.status != ApprovalStatus.PENDING, timeout=wait
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    def _violation(self, approval_id: str, approver: str, roles: list[str]) -> RuleViolation | None:
+        record = self._approvals.get(approval_id)
+        if record is None:
+            return RuleViolation.UNKNOWN_APPROVAL
+        if record.status != ApprovalStatus.PENDING:
+            return RuleViolation.ALREADY_DECIDED
+        if approver == record.request.requested_by:
+            return RuleViolation.SELF_APPROVAL
+        if not set(roles) & set(record.allowed_roles):
+            return RuleViolation.WRONG_ROLE
+        return None
+
+    def _refusal(
+        self, violation: RuleViolation, approval_id: str, approver: str
+    ) -> ApplicationError:
+        record = self._approvals.get(approval_id)
+        allowed = ", ".join(record.allowed_roles) if record else "-"
+        reasons = {
+            RuleViolation.UNKNOWN_APPROVAL: f"no approval '{approval_id}' on this workflow",
+            RuleViolation.ALREADY_DECIDED: f"approval '{approval_id}' is already "
+            + (record.status.value if record else "closed"),
+            RuleViolation.SELF_APPROVAL: f"'{approver}' requested approval '{approval_id}' "
+            "and cannot decide it",
+            RuleViolation.WRONG_ROLE: f"'{approver}' does not hold a role that may decide "
+            f"approval '{approval_id}' (allowed: {allowed})",
+        }
+        return ApplicationError(reasons[violation], type=violation.value, non_retryable=True)
+
+    def _apply(
+        self, approval_id: str, decision: Decision, approver: str, comment: str, channel: str
+    ) -> DecideResult:
+        record = self._approvals[approval_id]
+        record.status = (
+            ApprovalStatus.APPROVED if decision == Decision.APPROVE else ApprovalStatus.REJECTED
+        )
+        record.decided_by = approver
+        record.decided_at = workflow.now()
+        record.comment = comment
+        self._decisions.append(
+            DecisionRecord(
+                approval_id=approval_id,
+                approver=approver,
+                decision=decision,
+                comment=comment,
+                at=record.decided_at,
+                channel=channel,
+                accepted=True,
+            )
+        )
+        return DecideResult(approval_id=approval_id, status=record.status, decided_by=approver)
+
+    def _signalled(self, inp: SignalDecisionInput, decision: Decision) -> None:
+        violation = self._violation(inp.approval_id, inp.approver, inp.approver_roles)
+        if violation is None:
+            self._apply(inp.approval_id, decision, inp.approver, inp.comment, "signal")
+            return
+        workflow.logger.warning("signalled decision refused: %s", violation.value)
+        self._decisions.append(
+            DecisionRecord(
+                approval_id=inp.approval_id,
+                approver=inp.approver,
+                decision=decision,
+                comment=inp.comment,
+                at=workflow.now(),
+                channel="signal",
+                accepted=False,
+                refused_because=violation,
+            )
+        )
+
+    async def _notify(self, record: ApprovalRecord, kind: str, role: str) -> None:
+        """Tell the approvers; a mail outage must not block or fail the approval itself."""
+        request = record.request
+        subject = f"Approval {kind}: {request.process} {request.business_key}"
+        body = (
+            f"{request.process} {request.business_key} waits for a decision by {role}.\n"
+            f"Approval: {request.approval_id}\nReason: {request.reason}\n"
+            f"Requested by: {request.requested_by}\nDue: {record.due_at.isoformat()}\n"
+        )
+        try:
+            await workflow.execute_activity_method(
+                MailActivities.notify_role,
+                NotifyRoleInput(
+                    notification=f"approval/{request.approval_id}/{kind}",
+                    role=role,
+                    subject=subject,
+                    body=body,
+                    template=f"approval-{kind}",
+                    business_key=request.business_key,
+                ),
+                **options.on(System.MAIL, give_up_after=timedelta(minutes=5)),
+            )
+        except ActivityError as exc:
+            workflow.logger.warning(
+                "approval %s notification failed: %s", kind, type(exc.cause).__name__
+            )

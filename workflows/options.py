@@ -1,0 +1,33 @@
+"""How workflows call activities: each system's queue, timeouts and retry policy, in one place."""
+
+from datetime import timedelta
+from typing import TypedDict
+
+from temporalio.common import RetryPolicy
+
+from domain.systems import System
+
+# Transient failures (5xx, timeouts, 429) retry with backoff; the classification marks the rest
+# non-retryable, so an unbounded attempt count cannot loop on a permanent error.
+SYSTEM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+
+
+class ActivityOptions(TypedDict):
+    task_queue: str
+    start_to_close_timeout: timedelta
+    schedule_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+def on(system: System, *, give_up_after: timedelta = timedelta(hours=1)) -> ActivityOptions:
+    """Keyword arguments for `workflow.execute_activity_method` for a call to `system`."""
+    return ActivityOptions(
+        task_queue=system.task_queue,
+        start_to_close_timeout=timedelta(seconds=30),
+        schedule_to_close_timeout=give_up_after,
+        retry_policy=SYSTEM_RETRY,
+    )

@@ -1,0 +1,46 @@
+"""Where a run stands: stage, steps done, compensations; kept in the search attributes too."""
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+
+from domain.approvals import ApprovalStatus
+
+BUSINESS_KEY = SearchAttributeKey.for_keyword("BusinessKey")
+STAGE = SearchAttributeKey.for_keyword("Stage")
+APPROVAL_STATUS = SearchAttributeKey.for_keyword("ApprovalStatus")
+APPROVER_ROLE = SearchAttributeKey.for_keyword("ApproverRole")
+AMOUNT_CENTS = SearchAttributeKey.for_int("AmountCents")
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+
+
+class Progress:
+    def __init__(self, process: str, business_key: str) -> None:
+        self.process = process
+        self.business_key = business_key
+        self.stage = "started"
+        self.steps_done: list[str] = []
+        self.compensations: list[str] = []
+        self.outcome: str | None = None
+        self.problem: str | None = None
+
+    def begin(self) -> None:
+        self._upsert(
+            BUSINESS_KEY.value_set(self.business_key),
+            STAGE.value_set(self.stage),
+            APPROVAL_STATUS.value_set(ApprovalStatus.NONE.value),
+        )
+
+    def enter(self, stage: str) -> None:
+        self.stage = stage
+        self._upsert(STAGE.value_set(stage))
+
+    def done(self, step: str) -> None:
+        self.steps_done.append(step)
+
+    def approval(self, status: ApprovalStatus, role: str | None) -> None:
+        updates = [APPROVAL_STATUS.value_set(status.value)]
+        updates.append(APPROVER_ROLE.value_set(role) if role else APPROVER_ROLE.value_unset())
+        self._upsert(*updates)
+
+    def _upsert(self, *updates: SearchAttributeUpdate[str]) -> None:
+        workflow.upsert_search_attributes(list(updates))

@@ -1,0 +1,100 @@
+"""Compensations: typed activity calls registered before their step, run in reverse, surfaced."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from domain.errors import ErrorCode
+from domain.records import CompensationResult
+
+InputT = TypeVar("InputT")
+
+
+@dataclass(frozen=True)
+class Compensation(Generic[InputT]):
+    """Undo one step: an activity method, its input, and the queue of the system it calls.
+
+    The activity must be idempotent and must find what to undo by business key, because it is
+    registered before its step runs (the step may have written and then failed to answer).
+    """
+
+    step: str
+    activity: Callable[[Any, InputT], Awaitable[CompensationResult]]
+    arg: InputT
+    task_queue: str
+
+
+class CompensationFailed(ApplicationError):
+    """Some compensations kept failing: the systems need an operator."""
+
+
+class Saga:
+    def __init__(self, *, attempts: int, timeout: timedelta = timedelta(seconds=30)) -> None:
+        self._registered: list[Compensation[Any]] = []
+        self._retry = RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            maximum_interval=timedelta(seconds=30),
+            maximum_attempts=attempts,
+        )
+        self._timeout = timeout
+        self.undone: list[str] = []
+        self.failed: list[str] = []
+
+    def register(self, compensation: Compensation[Any]) -> None:
+        self._registered.append(compensation)
+
+    async def compensate(self) -> list[str]:
+        """Run every registered compensation, last first; returns what was really undone.
+
+        A cancelled workflow still gets here, and a cancel request does not interrupt it.
+        """
+        while self._registered:
+            compensation = self._registered.pop()
+            call = asyncio.ensure_future(
+                workflow.execute_activity_method(
+                    compensation.activity,
+                    compensation.arg,
+                    task_queue=compensation.task_queue,
+                    start_to_close_timeout=self._timeout,
+                    retry_policy=self._retry,
+                )
+            )
+            try:
+                result = await _finish_despite_cancel(call)
+            except ActivityError as exc:
+                self.failed.append(f"{compensation.step} ({_cause(exc)})")
+                continue
+            if result.undone:
+                self.undone.append(result.description)
+        if self.failed:
+            raise CompensationFailed(
+                "compensation failed, operator action needed: "
+                + "; ".join(self.failed)
+                + (f" (undone: {'; '.join(self.undone)})" if self.undone else ""),
+                type=ErrorCode.COMPENSATION_FAILED,
+                non_retryable=True,
+            )
+        return self.undone
+
+
+async def _finish_despite_cancel(call: "asyncio.Future[CompensationResult]") -> CompensationResult:
+    """A cancel request that arrives while compensating must not stop the compensation."""
+    while True:
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            if call.done():
+                return call.result()
+
+
+def _cause(exc: ActivityError) -> str:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        return cause.type
+    return type(cause).__name__ if cause else "unknown"
