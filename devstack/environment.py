@@ -9,7 +9,7 @@ from devstack.state import AppRoleEntry, StackState
 from devstack.temporal_server import NAMESPACE
 
 # Inherited settings that would point a child at some other Temporal or Vault.
-_NOT_INHERITED_PREFIXES = ("TEMPORAL_", "BAO_", "VAULT_")
+_NOT_INHERITED_PREFIXES = ("TEMPORAL_", "BAO_", "VAULT_", "SANDBOX_")
 _NOT_INHERITED = frozenset({"BACKOFFICE_ENV_FILE"})
 
 

@@ -12,8 +12,6 @@ from devstack.ports import busy_ports
 from devstack.process import ManagedProcess, spawn
 from devstack.state import Ports
 
-REDACTED = "<redacted>"
-
 # Which flag moves each port, for the error that says how to fix a clash.
 _PORT_FLAGS = {
     "temporal": "--temporal-port",
@@ -85,18 +83,16 @@ def start_vault(bao: Path, config: StackConfig, ports: Ports, root_token: str) -
 def start_sandbox(config: StackConfig, ports: Ports, admin_token: str) -> ManagedProcess:
     paths = config.paths
     argv = sandbox_server.server_command(
-        host=config.host, port=ports.sandbox, db_file=paths.sandbox_db, admin_token=admin_token
+        host=config.host, port=ports.sandbox, db_file=paths.sandbox_db
     )
-    shown = [REDACTED if arg == admin_token else arg for arg in argv]
     log_file = paths.log_file("sandbox")
-    _check_ports("sandbox", config.host, {"sandbox": ports.sandbox}, shown, log_file)
+    _check_ports("sandbox", config.host, {"sandbox": ports.sandbox}, argv, log_file)
     return spawn(
         "sandbox",
         argv,
         log_file=log_file,
-        env=inherited_env(),
+        env=inherited_env(sandbox_server.server_env(admin_token)),
         cwd=project_root(),
-        display_command=shown,
     )
 
 

@@ -17,14 +17,18 @@ class CredentialsRejected(StackError):
     """The sandbox did not take the credentials just seeded into Vault."""
 
 
-def server_command(*, host: str, port: int, db_file: Path, admin_token: str) -> list[str]:
+def server_command(*, host: str, port: int, db_file: Path) -> list[str]:
     return [
         sys.executable, "-m", "sandbox",
         "--host", host,
         "--port", str(port),
         "--database-url", f"sqlite:///{db_file}",
-        "--admin-token", admin_token,
     ]  # fmt: skip
+
+
+def server_env(admin_token: str) -> dict[str, str]:
+    """The admin token goes in through the environment, so `ps` does not show it."""
+    return {"SANDBOX_ADMIN_TOKEN": admin_token}
 
 
 def probe(url: str) -> str | None:

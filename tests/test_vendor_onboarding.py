@@ -86,7 +86,13 @@ async def test_permanent_failure_at_step_k_undoes_exactly_the_steps_before(
     client, settings, admin, k
 ):
     _, system, path, method = STEPS[k]
-    rule = {"status": 422, "code": "REFUSED_BY_TEST", "path": path + "$", "method": method, "count": 1}
+    rule = {
+        "status": 422,
+        "code": "REFUSED_BY_TEST",
+        "path": path + "$",
+        "method": method,
+        "count": 1,
+    }
     admin.put(f"/_admin/faults/{system}", json=rule).raise_for_status()
 
     handle = await start(client, settings)
