@@ -17,6 +17,8 @@ SHORT_APPROVAL_TIMEOUTS = {
     "BACKOFFICE_APPROVAL_EXPIRE_AFTER": "PT6S",
     # Long enough that a rotation test meets a stale cached credential.
     "BACKOFFICE_SECRET_CACHE_SECONDS": "600",
+    # A compensation that keeps failing gives up after 3 attempts (1 s + 2 s of backoff).
+    "BACKOFFICE_COMPENSATION_ATTEMPTS": "3",
 }
 
 

@@ -4,8 +4,10 @@ import asyncio
 from datetime import datetime
 
 import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import CancelledError
 
-from tests.helpers import Ledger, audit_rows, failure_of, start, status
+from tests.helpers import Ledger, audit_rows, failure_of, start, status, wait_for
 
 
 async def test_happy_path_creates_each_record_once(client, settings, admin):
@@ -156,3 +158,51 @@ async def test_transient_faults_still_create_exactly_one_of_each(client, setting
 
 def _at(row) -> datetime:
     return row.at
+
+
+async def test_cancelling_a_run_compensates_what_it_created(client, settings, admin):
+    # The portal is slow, so the cancel arrives while the account is being created.
+    admin.put(
+        "/_admin/faults/portal", json={"path": "/accounts$", "method": "POST", "latency_ms": 2000}
+    ).raise_for_status()
+    handle = await start(client, settings)
+    key = handle.id.removeprefix("vendor-onboarding-")
+    await wait_for(lambda: _stage(handle, "creating_portal_account"), what="the portal call")
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as ended:
+        await handle.result()
+    assert isinstance(ended.value.cause, CancelledError)
+
+    ledger = Ledger(admin)
+    assert [v["status"] for v in ledger.of(key, "vendor")] == ["inactive"]
+    assert [a["status"] for a in ledger.of(key, "account")] == ["deleted"]
+    assert len(ledger.emails(key, "vendor-cancellation")) == 1
+    final = await status(handle)
+    assert final.outcome == "cancelled" and len(final.compensations) == 3
+
+
+async def test_a_compensation_that_keeps_failing_is_surfaced(client, settings, admin):
+    admin.put(
+        "/_admin/faults/mail",
+        json={"status": 422, "code": "REFUSED_BY_TEST", "path": "/messages$", "count": 1},
+    ).raise_for_status()
+    admin.put(
+        "/_admin/faults/portal", json={"status": 500, "path": "/accounts", "method": "DELETE"}
+    ).raise_for_status()
+    handle = await start(client, settings)
+    key = handle.id.removeprefix("vendor-onboarding-")
+    error = await failure_of(handle)
+    assert error.type == "COMPENSATION_FAILED"
+    assert "delete portal account (INJECTED_FAULT)" in error.message
+    final = await status(handle)
+    assert final.stage == "compensation_failed"
+    assert (await handle.describe()).search_attributes.get("Stage") == ["compensation_failed"]
+    # The other compensations still ran.
+    ledger = Ledger(admin)
+    assert [v["status"] for v in ledger.of(key, "vendor")] == ["inactive"]
+    assert [a["status"] for a in ledger.of(key, "account")] == ["active"]
+    assert len(ledger.emails(key, "vendor-cancellation")) == 1
+
+
+async def _stage(handle, stage: str) -> bool:
+    return (await status(handle)).stage == stage

@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import TypedDict
 
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
 
 from domain.systems import System
 
@@ -21,6 +22,7 @@ class ActivityOptions(TypedDict):
     start_to_close_timeout: timedelta
     schedule_to_close_timeout: timedelta
     retry_policy: RetryPolicy
+    cancellation_type: ActivityCancellationType
 
 
 def on(system: System, *, give_up_after: timedelta = timedelta(hours=1)) -> ActivityOptions:
@@ -30,4 +32,7 @@ def on(system: System, *, give_up_after: timedelta = timedelta(hours=1)) -> Acti
         start_to_close_timeout=timedelta(seconds=30),
         schedule_to_close_timeout=give_up_after,
         retry_policy=SYSTEM_RETRY,
+        # A cancelled run waits for a call in flight to end, so that its compensation sees
+        # whatever the call created.
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     )

@@ -1,5 +1,7 @@
 """Where a run stands: stage, steps done, compensations; kept in the search attributes too."""
 
+import asyncio
+
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
@@ -35,7 +37,11 @@ class Progress:
         self._upsert(STAGE.value_set(stage))
 
     def done(self, step: str) -> None:
+        """A step boundary. Calls wait for their outcome when the run is cancelled (see
+        `options.on`), so a cancel request that arrived meanwhile takes effect here."""
         self.steps_done.append(step)
+        if workflow.cancellation_reason() is not None:
+            raise asyncio.CancelledError(f"cancel requested during: {step}")
 
     def approval(self, status: ApprovalStatus, role: str | None) -> None:
         updates = [APPROVAL_STATUS.value_set(status.value)]

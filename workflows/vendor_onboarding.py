@@ -32,7 +32,7 @@ from domain.vendor import (
 from workflows import options
 from workflows.approvals import ApprovalsMixin
 from workflows.progress import Progress
-from workflows.saga import Compensation, Saga
+from workflows.saga import Compensation, CompensationFailed, Saga
 
 with workflow.unsafe.imports_passed_through():
     from activities.erp import ErpActivities
@@ -242,6 +242,10 @@ class VendorOnboarding(ApprovalsMixin):
         self._progress.enter("compensating")
         try:
             return await saga.compensate()
+        except CompensationFailed as failed:
+            self._progress.enter("compensation_failed")
+            self._progress.problem = failed.message
+            raise
         finally:
             self._progress.compensations = saga.undone + [f"FAILED: {f}" for f in saga.failed]
 
