@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     rate_limits: dict[System, float] = {System.ENRICHMENT: 5.0}
     database_url: str = ""
     temporal_ui_url: str = Field(default="http://127.0.0.1:8233", pattern=r"^https?://")
+    api_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://")
+    api_max_body_bytes: int = Field(default=65536, ge=1024)
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 

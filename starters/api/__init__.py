@@ -1,0 +1,1 @@
+"""The HTTP API: services start workflows, systems send webhooks, approvers decide."""

@@ -1,0 +1,5 @@
+"""Webhook intake (being written): verified, deduplicated, handed to workflows by signal."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
