@@ -2,11 +2,13 @@
 
 import asyncio
 import json
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert
+from temporalio import activity
 
 from runtime.db import AuditRow
 
@@ -54,6 +56,35 @@ def summarize_response(raw: bytes) -> str | None:
             json.dumps(shown, sort_keys=True) if shown else "fields: " + ", ".join(sorted(parsed))
         )
     return f"<{type(parsed).__name__}>"
+
+
+def attempt(
+    system: str,
+    method: str,
+    path: str,
+    status: int | None,
+    started: float,
+    error_code: str | None,
+    body: Any,
+    raw: bytes,
+) -> AuditEntry:
+    """The audit entry of one HTTP attempt made now, with the activity it belongs to."""
+    info = activity.info() if activity.in_activity() else None
+    return AuditEntry(
+        system=system,
+        method=method,
+        path=path,
+        status=status,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        attempt=info.attempt if info else 1,
+        workflow_id=info.workflow_id if info else None,
+        run_id=info.workflow_run_id if info else None,
+        activity_id=info.activity_id if info else None,
+        activity_type=info.activity_type if info else None,
+        error_code=error_code,
+        request_summary=summarize_request(body),
+        response_summary=summarize_response(raw),
+    )
 
 
 class AuditLog:

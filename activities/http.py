@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.audit import AuditEntry, AuditLog, summarize_request, summarize_response
+from activities.audit import AuditLog, attempt
 from activities.auth import AuthScheme
 from activities.errors import classify_status, classify_transport, malformed, system_error_code
 from domain.errors import ErrorCode
@@ -83,40 +83,22 @@ class SystemClient:
                 method, self._base_url + path, json=json, params=params, headers=headers
             )
         except httpx.HTTPError as exc:
-            await self._record(method, path, None, started, type(exc).__name__, json, b"")
+            await self._audit.record(
+                attempt(self.system, method, path, None, started, type(exc).__name__, json, b"")
+            )
             raise classify_transport(self.system.value, method, path, exc) from None
         code = None if response.is_success else system_error_code(response.content)
         code = code or (None if response.is_success else f"HTTP_{response.status_code}")
-        await self._record(
-            method, path, response.status_code, started, code, json, response.content
-        )
-        return response
-
-    async def _record(
-        self,
-        method: str,
-        path: str,
-        status: int | None,
-        started: float,
-        error_code: str | None,
-        body: dict[str, Any] | None,
-        raw: bytes,
-    ) -> None:
-        info = activity.info() if activity.in_activity() else None
         await self._audit.record(
-            AuditEntry(
-                system=self.system.value,
-                method=method,
-                path=path,
-                status=status,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                attempt=info.attempt if info else 1,
-                workflow_id=info.workflow_id if info else None,
-                run_id=info.workflow_run_id if info else None,
-                activity_id=info.activity_id if info else None,
-                activity_type=info.activity_type if info else None,
-                error_code=error_code,
-                request_summary=summarize_request(body),
-                response_summary=summarize_response(raw),
+            attempt(
+                self.system,
+                method,
+                path,
+                response.status_code,
+                started,
+                code,
+                json,
+                response.content,
             )
         )
+        return response

@@ -14,6 +14,10 @@ def main(argv: list[str] | None = None) -> int:
         from backoffice.demo import main as demo_main
 
         return demo_main()
+    if command == "api":
+        from starters.api.server import main as api_main
+
+        return api_main(args[1:])
     if command == "worker":
         from workers.main import main as worker_main
 

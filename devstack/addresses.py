@@ -14,6 +14,7 @@ class Addresses:
     temporal_ui: str
     vault: str
     sandbox: str
+    api: str
     env_file: Path
 
 
@@ -24,5 +25,6 @@ def addresses(state: StackState, env_file: Path) -> Addresses:
         temporal_ui=f"http://{host}:{ports.temporal_ui}",
         vault=f"http://{host}:{ports.vault}",
         sandbox=f"http://{host}:{ports.sandbox}",
+        api=f"http://{host}:{ports.api}",
         env_file=env_file,
     )

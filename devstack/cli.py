@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backoffice dev",
         description="Start, inspect and stop the local stack: Temporal dev server with its "
-        "Web UI, OpenBao, the sandbox systems and the worker, all on loopback.",
+        "Web UI, OpenBao, the sandbox systems, the HTTP API and the worker, all on loopback.",
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -93,8 +93,10 @@ def _up(stack: Stack) -> int:
         f"  Temporal Web UI  {where.temporal_ui}\n"
         f"  Vault (OpenBao)  {where.vault}\n"
         f"  Sandbox          {where.sandbox}\n"
+        f"  API              {where.api}  (OpenAPI: {where.api}/openapi.json)\n"
         f"  Worker           {worker_line}\n\n"
         f"Settings for local clients: {where.env_file}\n"
+        f"API credentials (demo):     {stack.credentials_file}\n"
         f"Logs: {stack.log_dir}\n"
         f"Stop it with: {_stop_hint(stack)}"
     )

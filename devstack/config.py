@@ -21,6 +21,7 @@ STACK_ENV_KEYS = frozenset(
         "BACKOFFICE_SANDBOX_ADMIN_TOKEN",
         "BACKOFFICE_TEMPORAL_UI_URL",
         "BACKOFFICE_DATABASE_URL",
+        "BACKOFFICE_API_URL",
     }
 )
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -39,7 +40,7 @@ class StackConfig(BaseModel):
     temporal_metrics_port: int = Field(default=0, ge=0, le=65535)
     vault_port: int = Field(default=8200, ge=0, le=65535)
     sandbox_port: int = Field(default=8400, ge=0, le=65535)
-    api_port: int = Field(default=8000, ge=0, le=65535)  # reserved for the HTTP API
+    api_port: int = Field(default=8000, ge=0, le=65535)
     with_worker: bool = True
     extra_env: dict[str, str] = {}
     ui_codec_endpoint: str | None = None

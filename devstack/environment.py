@@ -40,6 +40,7 @@ def client_env(
         "BACKOFFICE_SANDBOX_URL": where.sandbox,
         "BACKOFFICE_SANDBOX_ADMIN_TOKEN": state.sandbox_admin_token,
         "BACKOFFICE_TEMPORAL_UI_URL": where.temporal_ui,
+        "BACKOFFICE_API_URL": where.api,
         "BACKOFFICE_DATABASE_URL": f"sqlite:///{paths.backoffice_db}",
         **extra,
     }

@@ -3,7 +3,7 @@
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from devstack import sandbox_server, temporal_server, vault_server, worker_process
+from devstack import api_server, sandbox_server, temporal_server, vault_server, worker_process
 from devstack.config import StackConfig
 from devstack.environment import inherited_env
 from devstack.errors import ComponentError
@@ -20,6 +20,7 @@ _PORT_FLAGS = {
     "temporal_metrics": "--temporal-metrics-port",
     "vault": "--vault-port",
     "sandbox": "--sandbox-port",
+    "api": "--api-port",
 }
 
 
@@ -94,6 +95,13 @@ def start_sandbox(config: StackConfig, ports: Ports, admin_token: str) -> Manage
         env=inherited_env(sandbox_server.server_env(admin_token)),
         cwd=project_root(),
     )
+
+
+def start_api(config: StackConfig, ports: Ports, env: Mapping[str, str]) -> ManagedProcess:
+    argv = api_server.server_command(host=config.host, port=ports.api)
+    log_file = config.paths.log_file("api")
+    _check_ports("api", config.host, {"api": ports.api}, argv, log_file)
+    return spawn("api", argv, log_file=log_file, env=inherited_env(env), cwd=project_root())
 
 
 def start_worker(paths: StackPaths, env: Mapping[str, str]) -> ManagedProcess:

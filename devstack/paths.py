@@ -43,6 +43,11 @@ class StackPaths:
         return self.devstack_dir / "backoffice.env"
 
     @property
+    def credentials_file(self) -> Path:
+        """The demo API credentials in plain text (the user's only; new on every `up`)."""
+        return self.devstack_dir / "credentials.json"
+
+    @property
     def temporal_db(self) -> Path:
         return self.data_dir / "temporal" / "temporal.db"
 

@@ -56,6 +56,38 @@ def credentials_body(system: System, creds: dict[str, str]) -> dict[str, object]
     return {"api_keys": [creds["api_key"]]}
 
 
+def push_webhook_targets(
+    client: httpx.Client,
+    api_url: str,
+    secrets: dict[System, str],
+    warn: Callable[[str], None],
+) -> None:
+    """Tell the sandbox to send each system's webhooks to the API, signed with the first
+    secret Vault holds for that system."""
+    not_taken: list[str] = []
+    for system, secret in secrets.items():
+        path = f"/_admin/webhooks/{system.value}"
+        body = {"url": f"{api_url}/webhooks/{system.value}", "secret": secret}
+        try:
+            response = client.put(path, json=body)
+        except httpx.HTTPError as exc:
+            raise CredentialsRejected(f"PUT {path} failed: {exc}") from exc
+        if response.is_success:
+            continue
+        if response.status_code in (404, 422):
+            not_taken.append(f"{system.value} ({response.status_code})")
+            continue
+        raise CredentialsRejected(
+            f"PUT {path} answered {response.status_code}: {response.text[:300]}"
+        )
+    if not_taken:
+        warn(
+            "warning: the sandbox took no webhook target for "
+            + ", ".join(not_taken)
+            + "; it will not send those systems' webhooks to the API"
+        )
+
+
 def push_credentials(
     client: httpx.Client,
     credentials: dict[System, dict[str, str]],

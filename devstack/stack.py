@@ -1,20 +1,30 @@
 """The local stack as one object: `Stack(config).up()`, `.down()`, `.status()` and the handles
-tests need (client env, Vault root client, sandbox admin client, worker and Temporal restarts).
+tests need (client env, API credentials, Vault root client, sandbox admin client, worker and
+Temporal restarts).
 
 State lives in `<data_dir>/devstack/state.json`, so a `Stack` built in another process (the
 CLI's `down`, a test) finds and stops what `up` started.
 """
 
+import json
 import secrets
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import hvac
 
-from devstack import launch, sandbox_server, temporal_server, vault_server, worker_process
+from devstack import (
+    api_server,
+    launch,
+    sandbox_server,
+    temporal_server,
+    vault_server,
+    worker_process,
+)
 from devstack.addresses import Addresses, addresses
 from devstack.book import ProcessBook
 from devstack.config import StackConfig
@@ -23,15 +33,15 @@ from devstack.errors import StackError
 from devstack.paths import StackPaths
 from devstack.ports import resolve_ports
 from devstack.readiness import component_error, wait_ready
-from devstack.state import AppRoleEntry, Ports, StackState, write_env_file
+from devstack.state import AppRoleEntry, Ports, StackState, write_env_file, write_private
 from devstack.status import ComponentStatus, status_rows
 from devstack.temporal_cli import find_temporal_cli
-from devstack.vault_seed import seed, vault_client
+from devstack.vault_seed import ApiCredentials, seed, vault_client
 
 __all__ = ["Addresses", "ComponentStatus", "Stack", "StackConfig"]
 
 # Start order; stopping goes the other way.
-COMPONENTS = ("temporal", "vault", "sandbox", "worker")
+COMPONENTS = ("temporal", "vault", "sandbox", "api", "worker")
 NOT_SEEDED = "the dev stack's Vault is not seeded: run `backoffice dev up`"
 
 Say = Callable[[str], None]
@@ -92,6 +102,18 @@ class Stack:
     def sandbox_url(self) -> str:
         return self.addresses.sandbox
 
+    @property
+    def api_url(self) -> str:
+        return self.addresses.api
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.paths.credentials_file
+
+    def api_log_path(self) -> Path:
+        """The API's log file (appended to by every start)."""
+        return self.paths.log_file("api")
+
     def worker_log_path(self) -> Path:
         """The worker's log file (appended to by every start)."""
         return self.paths.log_file("worker")
@@ -146,6 +168,7 @@ class Stack:
             self._start_servers(cli, bao)
             self._seed()
             write_env_file(self.env_file, self.client_env())
+            self._start_api()
             if self.config.with_worker:
                 self.start_worker()
         except BaseException:
@@ -192,11 +215,22 @@ class Stack:
         state.worker_role = AppRoleEntry(**vars(seeded.worker))
         state.client_role = AppRoleEntry(**vars(seeded.client))
         self._book.save()
+        _write_credentials(self.paths.credentials_file, seeded.api_credentials)
         try:
             with self.sandbox_admin() as admin:
                 sandbox_server.push_credentials(admin, seeded.system_credentials, self._say)
+                sandbox_server.push_webhook_targets(
+                    admin, self.api_url, seeded.webhook_secrets, self._say
+                )
         except StackError as exc:
             raise component_error(sandbox, f"credentials push failed: {exc}") from exc
+
+    def _start_api(self) -> None:
+        """Start the HTTP API with the client env and wait until /healthz answers."""
+        self._say(f"Starting the API on {self.api_url} (log: {self.api_log_path()})...")
+        env = {**self.client_env(), "BACKOFFICE_ENV_FILE": str(self.env_file)}
+        self._book.record(launch.start_api(self.config, self._book.require().ports, env))
+        self._wait("api", lambda: api_server.probe(self.api_url))
 
     def down(self) -> list[str]:
         """Stop every component; returns the names of those that were running."""
@@ -211,7 +245,9 @@ class Stack:
 
     def _stop_all(self) -> list[str]:
         stopped = [name for name in reversed(COMPONENTS) if self._stop(name)]
-        self.env_file.unlink(missing_ok=True)  # its Vault credentials died with Vault
+        # Their Vault credentials died with Vault (in memory).
+        self.env_file.unlink(missing_ok=True)
+        self.paths.credentials_file.unlink(missing_ok=True)
         if self._book.state is not None:
             self._book.state.started_at = None
             self._book.save()
@@ -282,6 +318,15 @@ class Stack:
         env["BACKOFFICE_ENV_FILE"] = str(self.env_file)
         return env
 
+    def credentials(self) -> dict[str, Any]:
+        """The demo API credentials: `{"api_clients": {id: "<id>.<secret>"}, "approvers":
+        {id: password}}` (new on every `up`)."""
+        try:
+            loaded: dict[str, Any] = json.loads(self.paths.credentials_file.read_text())
+        except (OSError, ValueError):
+            raise StackError(NOT_SEEDED) from None
+        return loaded
+
     def vault_root(self) -> hvac.Client:
         """An hvac client holding the root token (tests and seeding only)."""
         return vault_client(self.vault_addr, self._book.require().vault_root_token)
@@ -290,3 +335,8 @@ class Stack:
         """An httpx client for the sandbox's `/_admin` endpoints (close it after use)."""
         token = self._book.require().sandbox_admin_token
         return sandbox_server.admin_client(self.sandbox_url, token)
+
+
+def _write_credentials(path: Path, credentials: ApiCredentials) -> None:
+    body = {"api_clients": credentials.api_clients, "approvers": credentials.approvers}
+    write_private(path, json.dumps(body, indent=2) + "\n")

@@ -18,13 +18,14 @@ class ComponentStatus(TypedDict):
 def status_rows(
     book: ProcessBook, where: Addresses | None, *, with_worker: bool
 ) -> dict[str, ComponentStatus]:
-    """Rows for temporal, temporal-ui (the same process), vault, sandbox and worker."""
+    """Rows for temporal, temporal-ui (the same process), vault, sandbox, api and worker."""
     rows: dict[str, ComponentStatus] = {}
     for row, component, address in (
         ("temporal", "temporal", where.temporal if where else None),
         ("temporal-ui", "temporal", where.temporal_ui if where else None),
         ("vault", "vault", where.vault if where else None),
         ("sandbox", "sandbox", where.sandbox if where else None),
+        ("api", "api", where.api if where else None),
         ("worker", "worker", None),
     ):
         process = book.get(component)

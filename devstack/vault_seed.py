@@ -1,8 +1,9 @@
 """Seed a fresh (dev mode, in memory) Vault: system credentials, webhook secrets, the approver
-directory, the payload transit key, and the AppRoles the worker and the clients log in with.
+directory, the API's credentials (salted hashes), the payload transit key, and the AppRoles the
+worker and the clients log in with.
 
 Every credential is random and new on each seeding; the caller pushes the system credentials
-to the sandbox so both sides agree.
+to the sandbox so both sides agree, and keeps the API credentials' plain text for the demo.
 """
 
 import secrets
@@ -12,6 +13,7 @@ from typing import Any
 import hvac
 import requests
 
+from domain.credentials import CredentialRecord, Scope, hash_secret
 from domain.systems import System
 
 KV_MOUNT = "secret"
@@ -38,6 +40,16 @@ APPROVERS: dict[str, tuple[str, list[str]]] = {
 }
 EMAIL_DOMAIN = "company.example"
 
+# Demo service clients of the HTTP API and their scopes; every approver also gets a password.
+API_CLIENTS: dict[str, list[Scope]] = {
+    "svc-onboarding": [Scope.START, Scope.READ],
+    "svc-reader": [Scope.READ],
+}
+APPROVER_SCOPES = [Scope.READ, Scope.DECIDE]
+# The plain text of these demo credentials lies beside this Vault anyway (credentials.json), so
+# fewer PBKDF2 rounds than a real record's default keep `up` quick; each record keeps its count.
+DEV_HASH_ITERATIONS = 50_000
+
 _TRANSIT_RULES = f"""
 path "{TRANSIT_MOUNT}/encrypt/{TRANSIT_KEY}" {{ capabilities = ["update"] }}
 path "{TRANSIT_MOUNT}/decrypt/{TRANSIT_KEY}" {{ capabilities = ["update"] }}
@@ -54,7 +66,8 @@ def _read(*folders: str) -> str:
 
 POLICIES: dict[str, str] = {
     WORKER_ROLE: _read("systems", "directory") + _TRANSIT_RULES,
-    CLIENT_ROLE: _read("directory", "webhooks", "api-clients") + _TRANSIT_RULES,
+    CLIENT_ROLE: _read("directory", "webhooks", "api-clients", "approver-credentials")
+    + _TRANSIT_RULES,
 }
 
 
@@ -67,10 +80,22 @@ class AppRoleLogin:
 
 
 @dataclass(frozen=True)
+class ApiCredentials:
+    """The plain text of the API's demo credentials: what a caller sends."""
+
+    api_clients: dict[str, str]  # client id -> "<client_id>.<secret>" (the bearer token)
+    approvers: dict[str, str]  # approver id -> password
+
+
+@dataclass(frozen=True)
 class SeedResult:
-    """The random system credentials (to push to the sandbox) and the two AppRole logins."""
+    """What others need: the random system credentials (to push to the sandbox), the first
+    webhook secret of each system (for the sandbox to sign with), the API's demo credentials,
+    and the two AppRole logins."""
 
     system_credentials: dict[System, dict[str, str]]
+    webhook_secrets: dict[System, str]
+    api_credentials: ApiCredentials
     worker: AppRoleLogin
     client: AppRoleLogin
 
@@ -117,18 +142,50 @@ def seed(client: hvac.Client) -> SeedResult:
         kv.create_or_update_secret(
             path=f"{PREFIX}/systems/{system.value}", secret=values, mount_point=KV_MOUNT
         )
-    for system in WEBHOOK_SYSTEMS:
+    webhook_secrets = {system: _random() for system in WEBHOOK_SYSTEMS}
+    for system, secret in webhook_secrets.items():
         kv.create_or_update_secret(
             path=f"{PREFIX}/webhooks/{system.value}",
-            secret={"secrets": [_random()]},
+            secret={"secrets": [secret]},
             mount_point=KV_MOUNT,
         )
     kv.create_or_update_secret(
         path=f"{PREFIX}/directory/approvers", secret=approver_directory(), mount_point=KV_MOUNT
     )
+    api_credentials = _seed_api_credentials(client)
     _seed_transit(client)
     worker, app_client = _seed_approles(client)
-    return SeedResult(system_credentials=creds, worker=worker, client=app_client)
+    return SeedResult(
+        system_credentials=creds,
+        webhook_secrets=webhook_secrets,
+        api_credentials=api_credentials,
+        worker=worker,
+        client=app_client,
+    )
+
+
+def write_credential(client: hvac.Client, path: str, record: CredentialRecord) -> None:
+    """Store one API credential record (`api-clients/<id>` or `approver-credentials/<id>`)."""
+    client.secrets.kv.v2.create_or_update_secret(
+        path=f"{PREFIX}/{path}", secret=record.model_dump(exclude_none=True), mount_point=KV_MOUNT
+    )
+
+
+def _seed_api_credentials(client: hvac.Client) -> ApiCredentials:
+    """A secret per demo service client and a password per approver; Vault gets the hashes."""
+    tokens: dict[str, str] = {}
+    for client_id, scopes in API_CLIENTS.items():
+        secret = _random()
+        record = hash_secret(secret, list(scopes), iterations=DEV_HASH_ITERATIONS)
+        write_credential(client, f"api-clients/{client_id}", record)
+        tokens[client_id] = f"{client_id}.{secret}"
+    passwords: dict[str, str] = {}
+    for approver in APPROVERS:
+        password = _random(18)
+        record = hash_secret(password, list(APPROVER_SCOPES), iterations=DEV_HASH_ITERATIONS)
+        write_credential(client, f"approver-credentials/{approver}", record)
+        passwords[approver] = password
+    return ApiCredentials(api_clients=tokens, approvers=passwords)
 
 
 def _ensure_kv_v2(client: hvac.Client) -> None:

@@ -104,3 +104,72 @@ class NotifyRoleInput(BaseModel):
 
 class NotifyRoleResult(BaseModel):
     message_ids: list[str]
+
+
+class CrmAccountRef(BaseModel):
+    account_id: str
+
+
+class CrmAccount(BaseModel):
+    id: str
+    name: str
+    billing_email: str
+    billing_contact_name: str = ""
+    type: str = "prospect"
+
+
+class UpdateDealInput(BaseModel):
+    deal_id: str
+    invoice_id: str | None = None
+    invoice_status: str | None = None
+    stage: str | None = None
+    note: str | None = None
+
+
+class CrmDeal(BaseModel):
+    id: str
+    stage: str
+    invoice_id: str | None = None
+    invoice_status: str | None = None
+
+
+class EnsureCustomerInput(BaseModel):
+    crm_account_id: str
+    name: str
+    email: str
+    currency: str
+
+
+class BillingCustomer(BaseModel):
+    id: str
+    external_ref: str
+
+
+class BillingLine(BaseModel):
+    description: str
+    quantity: int
+    unit_price_cents: int
+    tax_rate_bp: int
+
+
+class CreateInvoiceInput(BaseModel):
+    customer_id: str
+    number: str
+    currency: str
+    lines: list[BillingLine]
+    payment_terms: str
+    due_date: str
+    metadata: dict[str, str] = {}
+
+
+class BillingInvoice(BaseModel):
+    id: str
+    number: str
+    status: str
+    total_cents: int
+    amount_paid_cents: int = 0
+    amount_due_cents: int = 0
+
+
+class InvoiceNumberRef(BaseModel):
+    number: str

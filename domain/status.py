@@ -16,3 +16,4 @@ class WorkflowStatus(BaseModel):
     compensations: list[str] = []
     outcome: str | None = None
     problem: str | None = None
+    attention: str | None = None

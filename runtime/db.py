@@ -3,7 +3,16 @@
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, Engine, Float, Integer, String, Text, create_engine
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -31,6 +40,26 @@ class AuditRow(Base):
     error_code: Mapped[str | None] = mapped_column(String(100))
     request_summary: Mapped[str | None] = mapped_column(Text)
     response_summary: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookEvent(Base):
+    """Every webhook event received: deduplication by the provider's event id, and dead letters."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("system", "event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    workflow_id: Mapped[str | None] = mapped_column(String(200))
+    signal: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    payload: Mapped[str] = mapped_column(Text)
+    deliveries: Mapped[int] = mapped_column(Integer, default=1)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 def make_engine(url: str) -> Engine:

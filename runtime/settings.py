@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.approvals import ApprovalTimeouts
+from domain.invoice import InvoicePolicy
 from domain.systems import System
 from domain.vendor import OnboardingPolicy
 
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     secret_cache_seconds: float = Field(default=30.0, ge=0)
 
     sandbox_url: str = Field(default="http://127.0.0.1:8400", pattern=r"^https?://")
+    sandbox_admin_token: SecretStr | None = None
     system_urls: dict[System, str] = {}
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     rate_limits: dict[System, float] = {System.ENRICHMENT: 5.0}
@@ -61,6 +63,8 @@ class Settings(BaseSettings):
     temporal_ui_url: str = Field(default="http://127.0.0.1:8233", pattern=r"^https?://")
     api_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://")
     api_max_body_bytes: int = Field(default=65536, ge=1024)
+    # How long a verified API credential is reused before it is checked against Vault again.
+    api_auth_cache_seconds: float = Field(default=60.0, ge=0)
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
@@ -73,6 +77,12 @@ class Settings(BaseSettings):
     approval_expire_after: timedelta = timedelta(days=4)
     compensation_attempts: int = Field(default=10, ge=1)
 
+    invoice_approval_threshold_cents: int = Field(default=1_000_000, ge=0)
+    finance_role: str = "finance"
+    finance_escalation_role: str = "finance-lead"
+    collections_role: str = "collections"
+    dunning_offsets: list[timedelta] = [timedelta(days=-3), timedelta(days=1), timedelta(days=7)]
+
     @field_validator("high_risk_countries")
     @classmethod
     def _country_codes(cls, value: list[str]) -> list[str]:
@@ -80,6 +90,13 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not ISO 3166-1 alpha-2 country codes: {', '.join(bad)}")
         return [c.upper() for c in value]
+
+    @field_validator("dunning_offsets")
+    @classmethod
+    def _some_offsets(cls, value: list[timedelta]) -> list[timedelta]:
+        if not value:
+            raise ValueError("needs at least one reminder offset")
+        return sorted(value)
 
     @field_validator("approval_remind_after", "approval_escalate_after", "approval_expire_after")
     @classmethod
@@ -102,6 +119,17 @@ class Settings(BaseSettings):
             approver_role=self.procurement_role,
             escalation_role=self.procurement_escalation_role,
             approval_timeouts=self.approval_timeouts(),
+            compensation_attempts=self.compensation_attempts,
+        )
+
+    def invoice_policy(self) -> InvoicePolicy:
+        return InvoicePolicy(
+            approval_threshold_cents=self.invoice_approval_threshold_cents,
+            approver_role=self.finance_role,
+            escalation_role=self.finance_escalation_role,
+            collections_role=self.collections_role,
+            approval_timeouts=self.approval_timeouts(),
+            dunning_offsets=self.dunning_offsets,
             compensation_attempts=self.compensation_attempts,
         )
 

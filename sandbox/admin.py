@@ -2,6 +2,8 @@
 
 Routes: ``GET /health``, ``POST /reset``, ``PUT|DELETE /credentials/{system}``,
 ``GET|DELETE /faults``, ``PUT|DELETE /faults/{system}``, ``GET /ledger[?system=&after_seq=]``.
+Webhook admin routes are in ``webhook_admin.py``; a system's own admin routes (paying an
+invoice, signing an envelope...) are on its ``admin_router`` under ``/_admin/{system}``.
 
 When the app has an admin token, every route except ``/_admin/health`` needs the header
 ``X-Admin-Token``.
@@ -9,31 +11,21 @@ When the app has an admin token, every route except ``/_admin/health`` needs the
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import ValidationError
 
-from sandbox.auth import delete_credentials, save_credentials
-from sandbox.errors import ApiError, validation_error, validation_error_from
+from sandbox.auth import delete_credentials, require_admin, save_credentials
+from sandbox.errors import validation_error, validation_error_from
 from sandbox.faults import parse_rules
 from sandbox.ledger import ledger
 from sandbox.state import SandboxState, state_of
 from sandbox.system import System
 
 
-def require_admin(request: Request) -> None:
-    expected = state_of(request).admin_token
-    if expected is None:
-        return
-    given = request.headers.get("x-admin-token", "")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        reason = "missing" if not given else "invalid"
-        raise ApiError(401, "UNAUTHORIZED", f"admin API: {reason} X-Admin-Token header")
-
-
-def _system(state: SandboxState, name: str) -> System:
+def system_named(state: SandboxState, name: str) -> System:
+    """The system called ``name``, or a 422 listing the known ones."""
     system = state.systems.get(name)
     if system is None:
         known = ", ".join(sorted(state.systems))
@@ -52,10 +44,15 @@ def health() -> dict[str, str]:
 
 @router.post("/reset")
 def reset(request: Request) -> dict[str, str]:
-    """Forget every record, event, idempotency key and fault rule; keep credentials."""
+    """Forget records, events, idempotency keys, settings, access tokens, webhook events, faults.
+
+    Credentials and webhook targets stay; deliveries under way are cancelled.
+    """
     state = state_of(request)
+    state.webhooks.cancel_all()
     state.store.reset()
     state.faults.clear()
+    state.rate_limits.clear()
     return {"status": "reset"}
 
 
@@ -65,13 +62,14 @@ def put_credentials(
 ) -> dict[str, str]:
     """Replace what a system accepts: only these credentials work from now on."""
     state = state_of(request)
-    target = _system(state, system)
+    target = system_named(state, system)
     try:
         accepted = target.auth.credentials_model.model_validate(credentials)
     except ValidationError as exc:
         raise validation_error_from(exc, "body") from exc
     with state.store.transaction() as session:
         save_credentials(session, target.name, accepted)
+        target.auth.credentials_changed(session, target.name)
     return {"system": target.name, "scheme": target.auth.name}
 
 
@@ -79,9 +77,10 @@ def put_credentials(
 def remove_credentials(system: str, request: Request) -> dict[str, str]:
     """Revoke a system's credentials: it refuses every call until new ones are set."""
     state = state_of(request)
-    target = _system(state, system)
+    target = system_named(state, system)
     with state.store.transaction() as session:
         delete_credentials(session, target.name)
+        target.auth.credentials_changed(session, target.name)
     return {"system": target.name, "scheme": target.auth.name}
 
 
@@ -93,7 +92,7 @@ def list_faults(request: Request) -> dict[str, Any]:
 @router.put("/faults/{system}")
 def put_faults(system: str, request: Request, rules: Annotated[Any, Body()]) -> dict[str, Any]:
     state = state_of(request)
-    target = _system(state, system)
+    target = system_named(state, system)
     state.faults.replace(target.name, parse_rules(rules))
     return {"system": target.name, "rules": state.faults.view().get(target.name, [])}
 
@@ -108,7 +107,7 @@ def clear_faults(request: Request) -> dict[str, Any]:
 @router.delete("/faults/{system}")
 def clear_system_faults(system: str, request: Request) -> dict[str, Any]:
     state = state_of(request)
-    state.faults.clear(_system(state, system).name)
+    state.faults.clear(system_named(state, system).name)
     return {"faults": state.faults.view()}
 
 
@@ -118,6 +117,6 @@ def get_ledger(
 ) -> dict[str, Any]:
     """Every record and event (``after_seq``: only events with a greater ``seq``)."""
     state = state_of(request)
-    name = None if system is None else _system(state, system).name
+    name = None if system is None else system_named(state, system).name
     with state.store.transaction() as session:
         return ledger(session, name, after_seq)

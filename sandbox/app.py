@@ -11,16 +11,40 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from sandbox import admin, erp, mail, portal
+from sandbox import (
+    admin,
+    billing,
+    billing_payments,
+    crm,
+    crm_sales,
+    enrichment,
+    erp,
+    esign,
+    mail,
+    portal,
+    webhook_admin,
+)
+from sandbox.delivery import WebhookDispatcher
 from sandbox.errors import install_error_handlers
 from sandbox.faults import FaultBook, FaultMiddleware
+from sandbox.ratelimit import RateLimiter
 from sandbox.state import SandboxState
 from sandbox.store import Store
 from sandbox.system import System
 
 log = logging.getLogger(__name__)
 
-SYSTEMS: tuple[System, ...] = (erp.SYSTEM, portal.SYSTEM, mail.SYSTEM)
+SYSTEMS: tuple[System, ...] = (
+    erp.SYSTEM,
+    portal.SYSTEM,
+    mail.SYSTEM,
+    crm.SYSTEM,
+    billing.SYSTEM,
+    esign.SYSTEM,
+    enrichment.SYSTEM,
+)
+# Modules that only add routes to a system above: CRM leads and deals, billing payments.
+EXTENSIONS = (crm_sales, billing_payments)
 
 
 def create_app(database_url: str, admin_token: str | None) -> FastAPI:
@@ -30,6 +54,8 @@ def create_app(database_url: str, admin_token: str | None) -> FastAPI:
     state = SandboxState(
         store=store,
         faults=FaultBook(),
+        rate_limits=RateLimiter(),
+        webhooks=WebhookDispatcher(store),
         systems={system.name: system for system in SYSTEMS},
         admin_token=admin_token or None,
     )
@@ -42,7 +68,9 @@ def create_app(database_url: str, admin_token: str | None) -> FastAPI:
             store.display_url,
             "required" if state.admin_token else "not set",
         )
+        await state.webhooks.start()
         yield
+        await state.webhooks.stop()
         store.close()
 
     app = FastAPI(
@@ -54,7 +82,9 @@ def create_app(database_url: str, admin_token: str | None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(admin.public)
     app.include_router(admin.router)
+    app.include_router(webhook_admin.router)
     for system in SYSTEMS:
-        app.include_router(system.router)
+        for router in system.routers:
+            app.include_router(router)
     app.add_middleware(FaultMiddleware, book=state.faults, systems=frozenset(state.systems))
     return app

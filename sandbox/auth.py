@@ -1,8 +1,9 @@
 """How each system checks callers: HTTP Basic, an API key header, or a Bearer key.
 
-Accepted credentials live in the database (``PUT /_admin/credentials/{system}``); a system
-with none set refuses every call. Secrets are compared with ``hmac.compare_digest`` and
-never logged or echoed.
+(OAuth2 client credentials, the CRM's scheme, is in ``oauth.py``.) Accepted credentials
+live in the database (``PUT /_admin/credentials/{system}``); a system with none set refuses
+every call. Secrets are compared with ``hmac.compare_digest`` and never logged or echoed.
+Also here: ``require_admin``, the guard of the admin API.
 """
 
 from __future__ import annotations
@@ -14,16 +15,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
 
 from sandbox.db import CredentialRow
+from sandbox.errors import ApiError
+from sandbox.state import state_of
 from sandbox.store import utc_now
 
-MISSING = "missing credentials"
-INVALID = "invalid credentials"
-NOT_CONFIGURED = "no credentials configured for this system"
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a caller was refused: a reason for the message and ledger, and the error code."""
+
+    reason: str
+    code: str = "UNAUTHORIZED"
+
+
+MISSING = Refusal("missing credentials")
+INVALID = Refusal("invalid credentials")
+NOT_CONFIGURED = Refusal("no credentials configured for this system")
 
 
 class BasicCredentials(BaseModel):
@@ -54,10 +67,15 @@ class AuthScheme(Protocol):
 
     def challenge(self, system: str) -> dict[str, str]: ...
 
-    def check(self, headers: Headers, accepted: Mapping[str, Any]) -> str | None: ...
+    def check(
+        self, session: Session, system: str, headers: Headers, accepted: Mapping[str, Any]
+    ) -> Refusal | None: ...
+
+    def credentials_changed(self, session: Session, system: str) -> None:
+        """Called when the admin API replaces or deletes the system's credentials."""
 
 
-def _same(given: str, expected: str) -> bool:
+def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
@@ -65,7 +83,7 @@ def _any_key_matches(given: str, accepted: Mapping[str, Any]) -> bool:
     matched = False
     for key in accepted.get("api_keys", []):
         # No early exit: every key is compared, whichever matches.
-        matched = _same(given, str(key)) or matched
+        matched = same_secret(given, str(key)) or matched
     return matched
 
 
@@ -79,7 +97,12 @@ class BasicAuth:
     def challenge(self, system: str) -> dict[str, str]:
         return {"WWW-Authenticate": f'Basic realm="{system}"'}
 
-    def check(self, headers: Headers, accepted: Mapping[str, Any]) -> str | None:
+    def credentials_changed(self, session: Session, system: str) -> None:
+        return None
+
+    def check(
+        self, session: Session, system: str, headers: Headers, accepted: Mapping[str, Any]
+    ) -> Refusal | None:
         scheme, _, encoded = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "basic" or not encoded:
             return MISSING
@@ -90,8 +113,8 @@ class BasicAuth:
         username, separator, password = decoded.partition(":")
         if not separator:
             return INVALID
-        user_ok = _same(username, str(accepted.get("username", "")))
-        password_ok = _same(password, str(accepted.get("password", "")))
+        user_ok = same_secret(username, str(accepted.get("username", "")))
+        password_ok = same_secret(password, str(accepted.get("password", "")))
         return None if user_ok & password_ok else INVALID
 
 
@@ -106,7 +129,12 @@ class ApiKeyHeader:
     def challenge(self, system: str) -> dict[str, str]:
         return {}
 
-    def check(self, headers: Headers, accepted: Mapping[str, Any]) -> str | None:
+    def credentials_changed(self, session: Session, system: str) -> None:
+        return None
+
+    def check(
+        self, session: Session, system: str, headers: Headers, accepted: Mapping[str, Any]
+    ) -> Refusal | None:
         given = headers.get(self.header, "")
         if not given:
             return MISSING
@@ -123,11 +151,35 @@ class BearerKey:
     def challenge(self, system: str) -> dict[str, str]:
         return {"WWW-Authenticate": f'Bearer realm="{system}"'}
 
-    def check(self, headers: Headers, accepted: Mapping[str, Any]) -> str | None:
-        scheme, _, given = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
+    def credentials_changed(self, session: Session, system: str) -> None:
+        return None
+
+    def check(
+        self, session: Session, system: str, headers: Headers, accepted: Mapping[str, Any]
+    ) -> Refusal | None:
+        given = bearer_token(headers)
+        if given is None:
             return MISSING
-        return None if _any_key_matches(given.strip(), accepted) else INVALID
+        return None if _any_key_matches(given, accepted) else INVALID
+
+
+def bearer_token(headers: Headers) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    scheme, _, given = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return None
+    return given.strip()
+
+
+def require_admin(request: Request) -> None:
+    """Refuse an admin call without the app's admin token (when it has one)."""
+    expected = state_of(request).admin_token
+    if expected is None:
+        return
+    given = request.headers.get("x-admin-token", "")
+    if not same_secret(given, expected):
+        reason = "missing" if not given else "invalid"
+        raise ApiError(401, "UNAUTHORIZED", f"admin API: {reason} X-Admin-Token header")
 
 
 def load_credentials(session: Session, system: str) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Index, Integer, String, create_engine
+from sqlalchemy import JSON, Boolean, Engine, Float, Index, Integer, String, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
@@ -99,6 +99,78 @@ class SequenceRow(Base):
     system: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer)
+
+
+class SettingRow(Base):
+    """A behaviour setting changed through the admin API (token lifetime, rate limit...)."""
+
+    __tablename__ = "sandbox_settings"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[str] = mapped_column(String(40))
+
+
+class AccessTokenRow(Base):
+    """An OAuth2 access token, kept as its SHA-256 only; times are unix seconds."""
+
+    __tablename__ = "sandbox_access_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    system: Mapped[str] = mapped_column(String(32), index=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    issued_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WebhookTargetRow(Base):
+    """Where a system delivers its webhook events, and the secret it signs them with."""
+
+    __tablename__ = "sandbox_webhook_targets"
+
+    system: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(1024))
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    timeout_seconds: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[str] = mapped_column(String(40))
+
+
+class WebhookEventRow(Base):
+    """One emitted webhook event: the exact payload sent, and how its delivery stands."""
+
+    __tablename__ = "sandbox_webhook_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    system: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    record_kind: Mapped[str | None] = mapped_column(String(64))
+    record_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[str] = mapped_column(String(40))
+    delivered_at: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (Index("ix_sandbox_webhook_events_type", "system", "type"),)
+
+
+class WebhookDeliveryRow(Base):
+    """One delivery attempt of a webhook event (retries and redeliveries included)."""
+
+    __tablename__ = "sandbox_webhook_deliveries"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), index=True)
+    system: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    redelivery: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    at: Mapped[str] = mapped_column(String(40))
 
 
 def make_engine(database_url: str) -> Engine:

@@ -2,21 +2,40 @@
 
 ``GET /_admin/ledger`` returns ``{"records": [...], "events": [...]}``.
 
-Event actions:
+Event actions (``kind``/``record_id`` name the record, when there is one):
 
-- ``created``           a record was created (vendor, approved-supplier entry, portal account)
-- ``sent``              a mail message was accepted and "sent"
-- ``updated``           a record changed without a dedicated action
+- ``created``           a record was created (vendor, approved-supplier entry, portal account,
+                        billing customer/invoice/payment, CRM account/contact/lead/deal)
+- ``sent``              a mail message was accepted and "sent"; an e-signature envelope was sent
+- ``updated``           a record changed without a dedicated action; detail ``fields`` names them
 - ``deactivated``       an ERP vendor became ``inactive``
 - ``removed``           an approved-supplier entry became ``removed``
 - ``deleted``           a portal account was soft-deleted (status ``deleted``)
+- ``finalized``         a billing invoice went ``draft`` → ``open``
+- ``payment_applied``   a billing invoice took a payment (detail ``fields``, ``payment_id``)
+- ``paid``              a billing invoice became ``paid``
+- ``voided``            a billing invoice became ``void``, or an envelope ``voided``
+- ``completed``         an envelope was signed (status ``completed``)
+- ``stage_changed``     a CRM deal moved to another stage (detail ``from``, ``to``)
+- ``deduplicated``      a lead was submitted again with a known email (detail ``fields``,
+                        ``source``); nothing was created
+- ``webhook_emitted``   a webhook event was stored for the record (detail ``event_id``, ``type``)
+- ``webhook_sent``      one delivery attempt of an event, retries and redeliveries included
+                        (detail ``event_id``, ``type``, ``attempt``, ``redelivery``, ``status``:
+                        the HTTP status or null, ``error``: null when delivered)
+- ``webhook_failed``    an event's automatic attempts ran out (detail ``event_id``, ``type``,
+                        ``attempts``); it stays ``failed`` until redelivered
+- ``token_issued``      an OAuth2 access token was issued (detail ``client_id``, ``expires_in``)
+- ``tokens_expired``    ``POST /_admin/{system}/expire-tokens`` expired live tokens (``count``)
+- ``tokens_revoked``    new or deleted client credentials revoked tokens (``count``)
 - ``idempotent_replay`` a create was retried with the same ``Idempotency-Key`` and body;
                         the stored answer was returned and nothing was created
 - ``rejected``          a system rule refused a request (409/422 with a system code such as
                         ``DUPLICATE_TAX_ID`` or ``IDEMPOTENCY_KEY_REUSED``); no record id
 - ``unauthorized``      a request was answered 401; no record id, detail has the reason only
 
-Injected faults write nothing here; ``GET /_admin/faults`` counts them.
+Injected faults and the enrichment rate limit write nothing here; ``GET /_admin/faults`` and
+``GET /_admin/enrichment/rate-limit`` count them.
 """
 
 from __future__ import annotations

@@ -128,3 +128,50 @@ def change_status(session: Session, row: RecordRow, status: str, action: str) ->
     )
     session.flush()
     return row
+
+
+def set_key(session: Session, row: RecordRow, name: str, value: str | None) -> None:
+    """Index (or, with None, stop indexing) a searchable field of an existing record."""
+    key = session.get(RecordKeyRow, (row.system, row.id, name))
+    if value is None:
+        if key is not None:
+            session.delete(key)
+    elif key is None:
+        session.add(RecordKeyRow(system=row.system, record_id=row.id, name=name, value=value))
+    else:
+        key.value = value
+
+
+def update_record(
+    session: Session,
+    row: RecordRow,
+    changes: Mapping[str, Any],
+    *,
+    action: str = "updated",
+    detail: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Apply ``changes`` to the record's data and log ``action`` naming the fields changed.
+
+    Fields already holding their new value are no change; nothing changed means no event.
+    """
+    changed = [name for name, value in changes.items() if row.data.get(name) != value]
+    if not changed:
+        return []
+    # A new dict, not an in-place edit: the JSON column only notices reassignment.
+    row.data = {**row.data, **{name: changes[name] for name in changed}}
+    row.updated_at = utc_now()
+    append_event(
+        session,
+        system=row.system,
+        action=action,
+        kind=row.kind,
+        record_id=row.id,
+        detail={"fields": changed, **(detail or {})},
+    )
+    session.flush()
+    return changed
+
+
+def stamp(row: RecordRow, field: str) -> None:
+    """Note in data ``field`` when the record last changed (e.g. ``paid_at``); no event."""
+    row.data = {**row.data, field: row.updated_at}

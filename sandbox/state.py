@@ -1,4 +1,7 @@
-"""What one running sandbox app holds: its store, its fault book, its systems, its admin token."""
+"""What one running sandbox app holds: its store, its in-memory behaviour, its systems, its token.
+
+In memory (a restart clears them): fault rules, rate-limit buckets and deliveries under way.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from sandbox.delivery import WebhookDispatcher
 from sandbox.faults import FaultBook
+from sandbox.ratelimit import RateLimiter
 from sandbox.store import Store
 
 if TYPE_CHECKING:
@@ -19,6 +24,8 @@ if TYPE_CHECKING:
 class SandboxState:
     store: Store
     faults: FaultBook
+    rate_limits: RateLimiter
+    webhooks: WebhookDispatcher
     systems: Mapping[str, System]
     admin_token: str | None
 

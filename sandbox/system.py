@@ -3,6 +3,9 @@
 A system module declares ``SYSTEM = System("erp", BasicAuth())``, adds routes to
 ``SYSTEM.router`` and takes a ``SystemCall`` in each handler. Authentication, ledger
 events for refusals and ``Idempotency-Key`` handling happen here, once for all systems.
+Two more routers: ``open_router`` (same prefix, no auth: e.g. an OAuth token endpoint) and
+``admin_router`` (``/_admin/{name}``, admin token: what the system's users do by hand, such
+as paying an invoice or signing an envelope).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from sandbox import idempotency
-from sandbox.auth import NOT_CONFIGURED, AuthScheme, load_credentials
+from sandbox.auth import NOT_CONFIGURED, AuthScheme, load_credentials, require_admin
 from sandbox.errors import ApiError, validation_error
 from sandbox.idempotency import Reply
 from sandbox.ledger import append_event
@@ -51,15 +54,23 @@ class SystemCall:
                 self._log_rejection(error)
             raise
 
-    def create(self, work: Callable[[Session], Reply]) -> JSONResponse:
-        """Run a create, or replay the stored answer for a repeated ``Idempotency-Key``."""
-        return self.run(self._create_once(work)).response()
+    def create(
+        self, work: Callable[[Session], Reply], *, key_required: bool | None = None
+    ) -> JSONResponse:
+        """Run a create, or replay the stored answer for a repeated ``Idempotency-Key``.
 
-    def _create_once(self, work: Callable[[Session], Reply]) -> Callable[[Session], Reply]:
+        ``key_required`` overrides the system's default for this route.
+        """
+        required = self.idempotency_key_required if key_required is None else key_required
+        return self.run(self._create_once(work, required)).response()
+
+    def _create_once(
+        self, work: Callable[[Session], Reply], key_required: bool
+    ) -> Callable[[Session], Reply]:
         def attempt(session: Session) -> Reply:
             key = self.idempotency_key
             if key is None:
-                if self.idempotency_key_required:
+                if key_required:
                     raise ApiError(
                         422,
                         "IDEMPOTENCY_KEY_REQUIRED",
@@ -109,35 +120,57 @@ class System:
     """An external system: its name (also its path prefix), auth scheme and routes."""
 
     def __init__(
-        self, name: str, auth: AuthScheme, *, idempotency_key_required: bool = False
+        self,
+        name: str,
+        auth: AuthScheme,
+        *,
+        idempotency_key_required: bool = False,
+        webhook_events: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.auth = auth
         self.idempotency_key_required = idempotency_key_required
+        self.webhook_events = webhook_events
         self.router = APIRouter(
             prefix=f"/{name}", tags=[name], dependencies=[Depends(self.authenticate)]
         )
+        self.open_router = APIRouter(prefix=f"/{name}", tags=[name])
+        self.admin_router = APIRouter(
+            prefix=f"/_admin/{name}",
+            tags=["admin", name],
+            dependencies=[Depends(require_admin)],
+        )
+
+    @property
+    def routers(self) -> tuple[APIRouter, ...]:
+        return (self.open_router, self.router, self.admin_router)
 
     def authenticate(self, request: Request) -> None:
         """Refuse the request with 401 unless it carries credentials the system accepts."""
         store = state_of(request).store
         with store.transaction() as session:
             accepted = load_credentials(session, self.name)
-            reason = (
-                NOT_CONFIGURED if accepted is None else self.auth.check(request.headers, accepted)
+            refusal = (
+                NOT_CONFIGURED
+                if accepted is None
+                else self.auth.check(session, self.name, request.headers, accepted)
             )
-            if reason is None:
+            if refusal is None:
                 return
             append_event(
                 session,
                 system=self.name,
                 action="unauthorized",
-                detail={"reason": reason, "method": request.method, "path": request.url.path},
+                detail={
+                    "reason": refusal.reason,
+                    "method": request.method,
+                    "path": request.url.path,
+                },
             )
         raise ApiError(
             401,
-            "UNAUTHORIZED",
-            f"{self.name}: {reason} ({self.auth.name} auth)",
+            refusal.code,
+            f"{self.name}: {refusal.reason} ({self.auth.name} auth)",
             self.auth.challenge(self.name),
         )
 

@@ -1,13 +1,21 @@
-"""Listing pending approvals and deciding them: the one code path of the CLI (and later the API)."""
+"""Listing pending approvals and deciding them: the one code path of the CLI and the HTTP API."""
 
-from datetime import datetime
+from collections.abc import Collection
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.approvals import DecideInput, DecideResult, Decision, RuleViolation
+from domain.approvals import (
+    ApprovalRecord,
+    ApprovalStatus,
+    DecideInput,
+    DecideResult,
+    Decision,
+    RuleViolation,
+)
 from domain.status import WorkflowStatus
 from runtime.settings import Settings
 from starters.directory import Approver
@@ -33,7 +41,16 @@ class PendingApprovalView(BaseModel):
     web_ui_url: str
 
 
+# Refusals of our own, beside the workflow's RuleViolation codes.
+WORKFLOW_CLOSED = "WORKFLOW_CLOSED"
+WORKFLOW_NOT_FOUND = "WORKFLOW_NOT_FOUND"
+# A query waits for a worker; without one, give up instead of hanging the caller.
+QUERY_TIMEOUT = timedelta(seconds=10)
+
+
 class DecisionOutcome(BaseModel):
+    """`status` is the approval's status: after an accepted decision, or when already decided."""
+
     accepted: bool
     code: str | None = None
     reason: str
@@ -47,7 +64,7 @@ class WorkflowNotFound(Exception):
 async def workflow_status(client: Client, workflow_id: str) -> WorkflowStatus:
     try:
         status: WorkflowStatus = await client.get_workflow_handle(workflow_id).query(
-            "status", result_type=WorkflowStatus
+            "status", result_type=WorkflowStatus, rpc_timeout=QUERY_TIMEOUT
         )
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
@@ -57,9 +74,15 @@ async def workflow_status(client: Client, workflow_id: str) -> WorkflowStatus:
 
 
 async def pending_approvals(
-    client: Client, settings: Settings, role: str | None = None
+    client: Client,
+    settings: Settings,
+    role: str | None = None,
+    *,
+    roles: Collection[str] | None = None,
 ) -> list[PendingApprovalView]:
-    """Every pending approval (from visibility), optionally only those `role` may decide."""
+    """Every pending approval (from visibility); only those `role` (or one of `roles`) may decide
+    when given."""
+    wanted = {role} if role else (set(roles) if roles is not None else None)
     views = []
     async for execution in client.list_workflows('ApprovalStatus = "pending"'):
         try:
@@ -67,7 +90,7 @@ async def pending_approvals(
         except (WorkflowNotFound, RPCError):
             continue  # closed between the listing and the query
         pending = status.pending_approval
-        if pending is None or (role and role not in pending.allowed_roles):
+        if pending is None or (wanted is not None and not wanted & set(pending.allowed_roles)):
             continue
         request = pending.request
         views.append(
@@ -125,18 +148,63 @@ async def decide(
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):
-            return DecisionOutcome(accepted=False, code=cause.type, reason=cause.message)
+            status = None
+            if cause.type == RuleViolation.ALREADY_DECIDED:
+                status = await _approval_status(client, workflow_id, approval_id)
+            return DecisionOutcome(
+                accepted=False, code=cause.type, reason=cause.message, status=status
+            )
         raise
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return DecisionOutcome(
-                accepted=False,
-                code="WORKFLOW_CLOSED",
-                reason=f"workflow '{workflow_id}' is not running",
-            )
+        if exc.status == RPCStatusCode.NOT_FOUND:  # no such workflow, or no longer running
+            return await _refusal_when_not_running(client, workflow_id, approval_id)
         raise
     return DecisionOutcome(
         accepted=True,
         reason=f"{decision.value} recorded for approval '{approval_id}'",
         status=result.status.value,
     )
+
+
+def _record(status: WorkflowStatus, approval_id: str) -> ApprovalRecord | None:
+    return next((a for a in status.approvals if a.request.approval_id == approval_id), None)
+
+
+async def _approval_status(client: Client, workflow_id: str, approval_id: str) -> str | None:
+    try:
+        record = _record(await workflow_status(client, workflow_id), approval_id)
+    except (WorkflowNotFound, WorkflowQueryFailedError, RPCError):
+        return None
+    return record.status.value if record else None
+
+
+async def _refusal_when_not_running(
+    client: Client, workflow_id: str, approval_id: str
+) -> DecisionOutcome:
+    """Say why a closed (or absent) workflow took no decision, as the rules would have."""
+    closed = DecisionOutcome(
+        accepted=False, code=WORKFLOW_CLOSED, reason=f"workflow '{workflow_id}' is not running"
+    )
+    try:
+        status = await workflow_status(client, workflow_id)
+    except WorkflowNotFound:
+        return DecisionOutcome(
+            accepted=False, code=WORKFLOW_NOT_FOUND, reason=f"no workflow '{workflow_id}'"
+        )
+    except (WorkflowQueryFailedError, RPCError):
+        return closed  # it cannot tell more
+    record = _record(status, approval_id)
+    if record is None:
+        return DecisionOutcome(
+            accepted=False,
+            code=RuleViolation.UNKNOWN_APPROVAL.value,
+            reason=f"no approval '{approval_id}' on workflow '{workflow_id}'",
+        )
+    if record.status != ApprovalStatus.PENDING:
+        return DecisionOutcome(
+            accepted=False,
+            code=RuleViolation.ALREADY_DECIDED.value,
+            reason=f"approval '{approval_id}' is already {record.status.value}",
+            status=record.status.value,
+        )
+    return closed

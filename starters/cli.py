@@ -7,38 +7,60 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from domain.approvals import Decision
+from domain.invoice import InvoiceRequest
 from domain.validation import describe_errors
 from domain.vendor import VendorApplication
+from runtime.db import create_schema, make_engine
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.temporal import connect
 from runtime.vault import SecretUnavailable, secret_store
 from starters.approvals import WorkflowNotFound, decide, pending_approvals, workflow_status
 from starters.directory import Directory, UnknownApprover
-from starters.start import start_vendor_onboarding
+from starters.invoices import (
+    BadAmount,
+    PaymentRefused,
+    amount_to_cents,
+    record_payment,
+    void_invoice,
+)
+from starters.start import start_invoice, start_vendor_onboarding
+from starters.webhooks.inbox import UnknownDeadLetter, WebhookInbox
 
 
 class UsageError(Exception):
     """Bad input from the command line; nothing was started or changed."""
 
 
-def _load_application(path: str) -> VendorApplication:
+STARTABLE: dict[str, tuple[type[BaseModel], str]] = {
+    "vendor-onboarding": (VendorApplication, "vendor application"),
+    "invoice": (InvoiceRequest, "invoice request"),
+}
+
+
+def _load_request(process: str, path: str) -> BaseModel:
+    model, what = STARTABLE[process]
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        return VendorApplication.model_validate_json(text)
+        return model.model_validate_json(text)
     except ValidationError as exc:
         problems = "\n  ".join(describe_errors(exc))
-        raise UsageError(f"{path} is not a valid vendor application:\n  {problems}") from None
+        raise UsageError(f"{path} is not a valid {what}:\n  {problems}") from None
 
 
 async def _start(args: argparse.Namespace, settings: Settings) -> int:
-    application = _load_application(args.file)
-    outcome = await start_vendor_onboarding(await connect(), settings, application)
+    request = _load_request(args.process, args.file)
+    client = await connect()
+    if isinstance(request, VendorApplication):
+        outcome = await start_vendor_onboarding(client, settings, request)
+    else:
+        assert isinstance(request, InvoiceRequest)
+        outcome = await start_invoice(client, settings, request)
     verb = "already exists" if outcome.already_existed else "started"
     print(f"{outcome.workflow_id} {verb} (run {outcome.run_id})")
     print(f"Web UI: {outcome.web_ui_url}")
@@ -104,6 +126,57 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _pay(args: argparse.Namespace, settings: Settings) -> int:
+    payment_id = record_payment(
+        settings, args.invoice_number, amount_to_cents(args.amount), args.payment_id
+    )
+    print(f"payment {payment_id} recorded on invoice {args.invoice_number} in billing")
+    return 0
+
+
+async def _void(args: argparse.Namespace, settings: Settings) -> int:
+    approver = await Directory(secret_store(settings)).get(args.approver)
+    outcome = await void_invoice(await connect(), approver, args.invoice_number, args.reason)
+    if outcome.accepted:
+        print(f"accepted: {outcome.reason}")
+        return 0
+    print(f"refused ({outcome.code}): {outcome.reason}", file=sys.stderr)
+    return 1
+
+
+async def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
+    engine = make_engine(settings.resolved_database_url)
+    create_schema(engine)
+    inbox = WebhookInbox(engine, await connect())
+    if args.action == "dead-letters":
+        letters = await inbox.dead_letters()
+        if not letters:
+            print("no dead letters")
+            return 0
+        rows = [("ID", "SYSTEM", "EVENT", "TYPE", "WORKFLOW", "RECEIVED", "REASON")]
+        for d in letters:
+            received = d.received_at.strftime("%Y-%m-%d %H:%M:%S")
+            rows.append(
+                (
+                    str(d.id),
+                    d.system,
+                    d.event_id,
+                    d.event_type,
+                    d.workflow_id or "-",
+                    received,
+                    d.reason or "",
+                )
+            )
+        _print_table(rows)
+        return 0
+    outcome = await inbox.replay(args.id)
+    if outcome.status == "replayed":
+        print(f"replayed dead letter {args.id} into {outcome.workflow_id}")
+        return 0
+    print(f"dead letter {args.id} still undeliverable: {outcome.reason}", file=sys.stderr)
+    return 1
+
+
 def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -114,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backoffice", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start", help="start a process from a JSON file")
-    start.add_argument("process", choices=["vendor-onboarding"])
+    start.add_argument("process", choices=sorted(STARTABLE))
     start.add_argument("file")
     approvals = sub.add_parser("approvals", help="list pending approvals")
     approvals.add_argument("--role", help="only approvals this role may decide")
@@ -126,6 +199,19 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--approval-id", help="defaults to the workflow's pending approval")
     status = sub.add_parser("status", help="show where a run stands")
     status.add_argument("workflow_id")
+    pay = sub.add_parser("pay", help="record a customer payment in the (sandbox) billing system")
+    pay.add_argument("invoice_number")
+    pay.add_argument("amount", help="in currency units, e.g. 1250.00")
+    pay.add_argument("--payment-id", help="defaults to one billing assigns")
+    void = sub.add_parser("void", help="void an unpaid invoice (finance role)")
+    void.add_argument("invoice_number")
+    void.add_argument("--as", dest="approver", required=True, help="approver id (directory)")
+    void.add_argument("--reason", required=True)
+    webhooks = sub.add_parser("webhooks", help="webhook events that reached no workflow")
+    actions = webhooks.add_subparsers(dest="action", required=True)
+    actions.add_parser("dead-letters", help="list them")
+    replay = actions.add_parser("replay", help="hand one to its workflow again")
+    replay.add_argument("id", type=int)
     return parser
 
 
@@ -137,15 +223,24 @@ def main(argv: list[str] | None = None) -> int:
         "approve": lambda a, s: _decide(a, s, Decision.APPROVE),
         "reject": lambda a, s: _decide(a, s, Decision.REJECT),
         "status": _status,
+        "webhooks": _webhooks,
+        "pay": _pay,
+        "void": _void,
     }
     try:
         if args.command == "start":
-            _load_application(args.file)  # bad input fails before any connection is made
+            _load_request(args.process, args.file)  # bad input fails before any connection
         settings = load_settings()
         return asyncio.run(commands[args.command](args, settings))
-    except (UsageError, SettingsError) as exc:
+    except (UsageError, SettingsError, BadAmount) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
         return 2
-    except (WorkflowNotFound, UnknownApprover, SecretUnavailable) as exc:
+    except (
+        WorkflowNotFound,
+        UnknownApprover,
+        SecretUnavailable,
+        UnknownDeadLetter,
+        PaymentRefused,
+    ) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
         return 1

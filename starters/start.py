@@ -8,6 +8,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.invoice import InvoiceGenerationInput, InvoiceRequest
 from domain.systems import WORKFLOW_TASK_QUEUE
 from domain.vendor import VendorApplication, VendorOnboardingInput
 from runtime.settings import Settings
@@ -29,12 +30,25 @@ def vendor_onboarding_id(application_id: str) -> str:
     return f"vendor-onboarding-{application_id}"
 
 
+def invoice_workflow_id(invoice_number: str) -> str:
+    return f"invoice-{invoice_number}"
+
+
 async def start_vendor_onboarding(
     client: Client, settings: Settings, application: VendorApplication
 ) -> StartOutcome:
     inp = VendorOnboardingInput(application=application, policy=settings.onboarding_policy())
     return await _start(
         client, settings, "VendorOnboarding", inp, vendor_onboarding_id(application.application_id)
+    )
+
+
+async def start_invoice(
+    client: Client, settings: Settings, request: InvoiceRequest
+) -> StartOutcome:
+    inp = InvoiceGenerationInput(request=request, policy=settings.invoice_policy())
+    return await _start(
+        client, settings, "InvoiceGeneration", inp, invoice_workflow_id(request.invoice_number)
     )
 
 

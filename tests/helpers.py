@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.status import WorkflowStatus
 from domain.vendor import VendorApplication, VendorOnboardingResult
-from runtime.db import AuditRow, make_engine
+from runtime.db import AuditRow, WebhookEvent, make_engine
 from runtime.settings import Settings
 from starters.start import start_vendor_onboarding
 
@@ -121,5 +121,20 @@ def audit_rows(settings: Settings, workflow_id: str) -> list[AuditRow]:
                 select(AuditRow).where(AuditRow.workflow_id == workflow_id).order_by(AuditRow.id)
             )
             return list(rows)  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+
+
+def webhook_row(settings: Settings, system: str, event_id: str) -> WebhookEvent:
+    """The inbox's record of one provider event."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(WebhookEvent).where(
+                    WebhookEvent.system == system, WebhookEvent.event_id == event_id
+                )
+            ).one()
+            return row  # type: ignore[return-value]
     finally:
         engine.dispose()

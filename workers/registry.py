@@ -6,7 +6,15 @@ from typing import Any
 import httpx
 
 from activities.audit import AuditLog
-from activities.auth import ApiKeyHeader, AuthScheme, BasicAuth, BearerApiKey
+from activities.auth import (
+    ApiKeyHeader,
+    AuthScheme,
+    BasicAuth,
+    BearerApiKey,
+    OAuth2ClientCredentials,
+)
+from activities.billing import BillingActivities
+from activities.crm import CrmActivities
 from activities.erp import ErpActivities
 from activities.http import SystemClient
 from activities.mail import MailActivities
@@ -14,15 +22,23 @@ from activities.portal import PortalActivities
 from domain.systems import System
 from runtime.settings import Settings
 from runtime.vault import SecretStore
+from workflows.invoice_generation import InvoiceGeneration
 from workflows.vendor_onboarding import VendorOnboarding
 
-WORKFLOWS: list[type] = [VendorOnboarding]
+WORKFLOWS: list[type] = [VendorOnboarding, InvoiceGeneration]
 
-AUTH_SCHEMES: dict[System, Callable[[SecretStore, System], AuthScheme]] = {
-    System.ERP: BasicAuth,
-    System.PORTAL: ApiKeyHeader,
-    System.MAIL: BearerApiKey,
-}
+
+def _auth(
+    system: System, secrets: SecretStore, http: httpx.AsyncClient, base_url: str, audit: AuditLog
+) -> AuthScheme:
+    """How each system wants its credentials presented (see DESIGN.md, the sandbox systems)."""
+    if system == System.CRM:
+        return OAuth2ClientCredentials(secrets, system, http, f"{base_url}/oauth/token", audit)
+    if system == System.ERP:
+        return BasicAuth(secrets, system)
+    if system in (System.PORTAL, System.ESIGN):
+        return ApiKeyHeader(secrets, system)
+    return BearerApiKey(secrets, system)
 
 
 def system_clients(
@@ -31,12 +47,12 @@ def system_clients(
     """One shared httpx client per system (connection reuse), with its auth scheme."""
     clients: dict[System, SystemClient] = {}
     pools: list[httpx.AsyncClient] = []
-    for system, scheme in AUTH_SCHEMES.items():
+    for system in System:
         http = httpx.AsyncClient(timeout=settings.http_timeout_seconds)
         pools.append(http)
-        clients[system] = SystemClient(
-            system, settings.system_url(system), http, scheme(secrets, system), audit
-        )
+        base_url = settings.system_url(system)
+        auth = _auth(system, secrets, http, base_url, audit)
+        clients[system] = SystemClient(system, base_url, http, auth, audit)
     return clients, pools
 
 
@@ -46,6 +62,8 @@ def activities_by_queue(
     erp = ErpActivities(clients[System.ERP])
     portal = PortalActivities(clients[System.PORTAL])
     mail = MailActivities(clients[System.MAIL], secrets)
+    billing = BillingActivities(clients[System.BILLING])
+    crm = CrmActivities(clients[System.CRM])
     return {
         System.ERP: [
             erp.validate_vendor,
@@ -56,4 +74,12 @@ def activities_by_queue(
         ],
         System.PORTAL: [portal.create_account, portal.delete_account],
         System.MAIL: [mail.send_email, mail.send_compensation_email, mail.notify_role],
+        System.BILLING: [
+            billing.find_or_create_customer,
+            billing.create_invoice,
+            billing.finalize_invoice,
+            billing.void_invoice,
+            billing.get_invoice,
+        ],
+        System.CRM: [crm.get_account, crm.update_deal],
     }

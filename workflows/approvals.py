@@ -57,6 +57,7 @@ class ApprovalsMixin:
             compensations=list(p.compensations),
             outcome=p.outcome,
             problem=p.problem,
+            attention=p.attention,
         )
 
     @workflow.update

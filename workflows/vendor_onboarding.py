@@ -10,7 +10,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.approvals import ApprovalRequest, ApprovalStatus
-from domain.errors import ErrorCode
 from domain.records import (
     AddApprovedSupplierInput,
     CreatePortalAccountInput,
@@ -29,10 +28,11 @@ from domain.vendor import (
     VendorOnboardingResult,
     VendorType,
 )
-from workflows import options
+from workflows import options, outcomes
 from workflows.approvals import ApprovalsMixin
+from workflows.outcomes import ApprovalNotGranted
 from workflows.progress import Progress
-from workflows.saga import Compensation, CompensationFailed, Saga
+from workflows.saga import Compensation, Saga
 
 with workflow.unsafe.imports_passed_through():
     from activities.erp import ErpActivities
@@ -41,12 +41,6 @@ with workflow.unsafe.imports_passed_through():
 
 PROCESS = "VendorOnboarding"
 RISK_APPROVAL_ID = "risk-review"
-
-
-class ApprovalNotGranted(Exception):
-    def __init__(self, status: ApprovalStatus) -> None:
-        super().__init__(status.value)
-        self.status = status
 
 
 @workflow.defn(name=PROCESS)
@@ -101,11 +95,9 @@ class VendorOnboarding(ApprovalsMixin):
             )
             entry_id = await self._add_to_supplier_list(vendor_id)
         except (ActivityError, ApprovalNotGranted) as failure:
-            raise await self._undo(saga, failure) from None
+            raise await outcomes.undo(saga, progress, failure) from None
         except asyncio.CancelledError:
-            progress.enter("cancelling")
-            await self._compensate(saga)
-            progress.outcome = "cancelled"
+            await outcomes.cancel(saga, progress)
             raise
         progress.enter("completed")
         progress.outcome = "onboarded"
@@ -133,7 +125,7 @@ class VendorOnboarding(ApprovalsMixin):
                 **options.on(System.ERP),
             )
         except ActivityError as exc:
-            code = _code(exc)
+            code = outcomes.failure_code(exc)
             self._progress.enter("rejected")
             self._progress.outcome = "invalid"
             self._progress.problem = code
@@ -237,49 +229,6 @@ class VendorOnboarding(ApprovalsMixin):
         )
         self._progress.done(f"supplier list entry {entry.id} added")
         return entry.id
-
-    async def _compensate(self, saga: Saga) -> list[str]:
-        self._progress.enter("compensating")
-        try:
-            return await saga.compensate()
-        except CompensationFailed as failed:
-            self._progress.enter("compensation_failed")
-            self._progress.problem = failed.message
-            raise
-        finally:
-            self._progress.compensations = saga.undone + [f"FAILED: {f}" for f in saga.failed]
-
-    async def _undo(self, saga: Saga, failure: Exception) -> ApplicationError:
-        """Compensate, then build the error the run fails with: why, and what was undone."""
-        code: str
-        if isinstance(failure, ApprovalNotGranted):
-            code = (
-                ErrorCode.APPROVAL_REJECTED
-                if failure.status == ApprovalStatus.REJECTED
-                else ErrorCode.APPROVAL_EXPIRED
-            )
-            why = f"approval {failure.status.value}"
-        else:
-            code = _code(failure)
-            cause = failure.cause if isinstance(failure, ActivityError) else None
-            why = f"permanent failure: {cause or failure}"
-        self._progress.problem = why
-        undone = await self._compensate(saga)
-        self._progress.enter("compensated")
-        self._progress.outcome = code.lower()
-        return ApplicationError(
-            f"vendor onboarding {self._progress.business_key} failed ({why}); "
-            f"undone: {'; '.join(undone) if undone else 'nothing'}",
-            type=code,
-            non_retryable=True,
-        )
-
-
-def _code(exc: Exception) -> str:
-    cause = exc.cause if isinstance(exc, ActivityError) else exc
-    if isinstance(cause, ApplicationError) and cause.type:
-        return cause.type
-    return ErrorCode.ONBOARDING_FAILED.value
 
 
 def _cancellation(app: VendorApplication) -> SendEmailInput:

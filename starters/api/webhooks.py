@@ -1,5 +1,84 @@
-"""Webhook intake (being written): verified, deduplicated, handed to workflows by signal."""
+"""`POST /webhooks/{system}`: verify the signature on the raw body, dedupe, hand over by signal.
 
-from fastapi import APIRouter
+A bad signature is a 401 and touches nothing. A verified event is acknowledged (200) once it is
+applied, ignored, recognised as a redelivery, or parked as a dead letter that an operator can
+replay (`backoffice webhooks dead-letters`, `backoffice webhooks replay <id>`).
+"""
 
-router = APIRouter()
+import json
+from enum import StrEnum
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from runtime.vault import SecretUnavailable
+from starters.webhooks.inbox import Busy, EventOutcome, WebhookInbox
+from starters.webhooks.signature import HEADER, SignatureError, verify
+
+router = APIRouter(tags=["webhooks"])
+
+
+class WebhookSystem(StrEnum):
+    BILLING = "billing"
+    CRM = "crm"
+    ESIGN = "esign"
+
+
+class WebhookAck(BaseModel):
+    """`status`: delivered, duplicate, ignored or dead_letter."""
+
+    status: str
+    workflow_id: str | None = None
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+@router.post(
+    "/webhooks/{system}",
+    response_model=WebhookAck,
+    summary="Receive a signed event from an external system",
+    responses={
+        400: {"description": "Verified, but not an event (no JSON object with id and type)"},
+        401: {"description": "Signature missing, malformed, stale or not matching"},
+        503: {"description": "Secrets or Temporal unavailable, or the event is being handled"},
+    },
+)
+async def receive_webhook(system: WebhookSystem, request: Request) -> Any:
+    state = request.app.state
+    body = await request.body()
+    try:
+        secrets = (await state.secrets.read(f"webhooks/{system.value}")).get("secrets", [])
+    except SecretUnavailable:
+        return _error(503, "SECRETS_UNAVAILABLE", "cannot read the webhook secrets now")
+    try:
+        verify(
+            request.headers.get(HEADER),
+            body,
+            secrets,
+            tolerance_seconds=state.settings.webhook_tolerance_seconds,
+        )
+    except SignatureError as exc:
+        return _error(401, exc.code, exc.message)
+    event = _event(body)
+    if event is None:
+        return _error(400, "INVALID_EVENT", "the body is not a JSON object with `id` and `type`")
+    inbox: WebhookInbox = state.webhook_inbox
+    try:
+        outcome: EventOutcome = await inbox.receive(system.value, event)
+    except Busy as exc:
+        return _error(503, "EVENT_IN_PROGRESS", str(exc))
+    return WebhookAck(status=outcome.status, workflow_id=outcome.workflow_id)
+
+
+def _event(body: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        return None
+    return event

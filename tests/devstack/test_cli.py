@@ -35,15 +35,17 @@ def test_up_status_down(tmp_path):
     up = dev("up", "--data-dir", data, "--no-worker", *FREE_PORTS)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        for label in ("Temporal ", "Temporal Web UI", "Vault (OpenBao)", "Sandbox", "Worker"):
+        labels = ("Temporal ", "Temporal Web UI", "Vault (OpenBao)", "Sandbox", "API", "Worker")
+        for label in labels:
             assert label in up.stdout
         assert f"{data}/devstack/backoffice.env" in up.stdout
+        assert f"{data}/devstack/credentials.json" in up.stdout
         assert f"backoffice dev down --data-dir {data}" in up.stdout
 
         status = dev("status", "--data-dir", data)
         assert status.returncode == 0, status.stdout + status.stderr
         lines = {line.split()[0]: line for line in status.stdout.splitlines()[1:]}
-        for name in ("temporal", "temporal-ui", "vault", "sandbox"):
+        for name in ("temporal", "temporal-ui", "vault", "sandbox", "api"):
             assert lines[name].endswith("running"), status.stdout
         assert lines["worker"].endswith("disabled")
 
@@ -52,7 +54,7 @@ def test_up_status_down(tmp_path):
     finally:
         down = dev("down", "--data-dir", data)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert "Stopped sandbox, vault, temporal" in down.stdout
+    assert "Stopped api, sandbox, vault, temporal" in down.stdout
     assert processes_using(tmp_path / "data") == []
 
     stopped = dev("status", "--data-dir", data)

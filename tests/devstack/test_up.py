@@ -16,6 +16,8 @@ from runtime.settings import load_settings
 from tests.devstack.vault_helpers import approle_client, read
 from tests.stack import worker_wanted
 
+DIRECTORY = "backoffice/directory/approvers"
+
 CLIENT_ENV_KEYS = {
     "TEMPORAL_ADDRESS",
     "TEMPORAL_NAMESPACE",
@@ -27,15 +29,17 @@ CLIENT_ENV_KEYS = {
     "BACKOFFICE_SANDBOX_ADMIN_TOKEN",
     "BACKOFFICE_TEMPORAL_UI_URL",
     "BACKOFFICE_DATABASE_URL",
+    "BACKOFFICE_API_URL",
 }
 
 
 def test_status_reports_every_component_running(stack):
     rows = stack.status()
-    for name in ("temporal", "temporal-ui", "vault", "sandbox"):
+    for name in ("temporal", "temporal-ui", "vault", "sandbox", "api"):
         assert rows[name]["running"], f"{name} is not running: {rows[name]}"
         assert rows[name]["pid"]
     assert rows["temporal"]["address"] == stack.temporal_address
+    assert rows["api"]["address"] == stack.api_url
     assert rows["worker"]["running"] is worker_wanted()
     assert stack.is_running()
 
@@ -132,10 +136,35 @@ def test_env_file_holds_the_client_settings_privately(stack):
     assert stack.worker_env()["BACKOFFICE_VAULT_ROLE_ID"] != values["BACKOFFICE_VAULT_ROLE_ID"]
 
 
+def test_api_answers_and_its_demo_credentials_are_written_privately(stack):
+    import httpx
+
+    assert httpx.get(f"{stack.api_url}/healthz", timeout=10, trust_env=False).json() == {
+        "status": "ok"
+    }
+    assert stat.S_IMODE(stack.credentials_file.stat().st_mode) == 0o600
+    credentials = stack.credentials()
+    assert set(credentials["api_clients"]) == {"svc-onboarding", "svc-reader"}
+    assert credentials["api_clients"]["svc-reader"].startswith("svc-reader.")
+    assert set(credentials["approvers"]) == set(read(stack.vault_root(), DIRECTORY)["approvers"])
+    assert "Application startup complete" in stack.api_log_path().read_text()
+
+
+def test_sandbox_sends_webhooks_to_the_api(stack):
+    with stack.sandbox_admin() as admin:
+        answer = admin.get("/_admin/webhooks")
+    assert answer.status_code == 200, answer.text
+    targets = {t["system"]: t for t in answer.json()["targets"]}
+    for system in ("crm", "billing", "esign"):
+        assert targets[system]["url"] == f"{stack.api_url}/webhooks/{system}"
+        assert "secret" not in targets[system]
+
+
 def test_settings_load_from_the_stack(stack):
     settings = load_settings()
     assert settings.vault_addr == stack.vault_addr
     assert settings.sandbox_url == stack.sandbox_url
+    assert settings.api_url == stack.api_url
     assert settings.approval_expire_after.total_seconds() == 6
 
 

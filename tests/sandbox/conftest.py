@@ -13,9 +13,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+from tests.sandbox.receiver import WebhookReceiver
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "test-admin-token"
@@ -23,6 +26,12 @@ ERP_USER = "erp-service"
 ERP_PASSWORD = "erp-password"
 PORTAL_KEY = "portal-key-1"
 MAIL_KEY = "mail-key-1"
+BILLING_KEY = "billing-key-1"
+ESIGN_KEY = "esign-key-1"
+ENRICHMENT_KEY = "enrichment-key-1"
+CRM_CLIENT_ID = "backoffice-worker"
+CRM_CLIENT_SECRET = "crm-client-secret"
+WEBHOOK_SYSTEMS = ("crm", "billing", "esign")
 
 
 def free_port() -> int:
@@ -83,6 +92,10 @@ def seed_credentials(admin: httpx.Client) -> None:
         "erp": {"username": ERP_USER, "password": ERP_PASSWORD},
         "portal": {"api_keys": [PORTAL_KEY]},
         "mail": {"api_keys": [MAIL_KEY]},
+        "billing": {"api_keys": [BILLING_KEY]},
+        "esign": {"api_keys": [ESIGN_KEY]},
+        "enrichment": {"api_keys": [ENRICHMENT_KEY]},
+        "crm": {"client_id": CRM_CLIENT_ID, "client_secret": CRM_CLIENT_SECRET},
     }
     for system, credentials in seeds.items():
         admin.put(f"/_admin/credentials/{system}", json=credentials).raise_for_status()
@@ -101,8 +114,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess
 
 @pytest.fixture
 def admin(sandbox: SandboxProcess) -> Iterator[httpx.Client]:
-    """An admin client on a freshly reset sandbox with the standard credentials."""
+    """An admin client on a freshly reset sandbox with the standard credentials.
+
+    Webhook targets survive a reset, so they are removed here: each test sets its own.
+    """
     with client(sandbox.base_url, headers={"X-Admin-Token": ADMIN_TOKEN}) as admin_client:
+        for system in WEBHOOK_SYSTEMS:
+            admin_client.delete(f"/_admin/webhooks/{system}").raise_for_status()
         admin_client.post("/_admin/reset").raise_for_status()
         seed_credentials(admin_client)
         yield admin_client
@@ -133,6 +151,52 @@ def mail(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]
         yield mail_client
 
 
+@pytest.fixture
+def billing(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {BILLING_KEY}"}
+    with client(sandbox.base_url, headers=headers) as billing_client:
+        yield billing_client
+
+
+@pytest.fixture
+def esign(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]:
+    with client(sandbox.base_url, headers={"X-Api-Key": ESIGN_KEY}) as esign_client:
+        yield esign_client
+
+
+@pytest.fixture
+def enrichment(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {ENRICHMENT_KEY}"}
+    with client(sandbox.base_url, headers=headers) as enrichment_client:
+        yield enrichment_client
+
+
+def crm_token(
+    base: httpx.Client, client_id: str = CRM_CLIENT_ID, secret: str = CRM_CLIENT_SECRET
+) -> str:
+    """An access token from the CRM's token endpoint (client in the form)."""
+    response = base.post(
+        "/crm/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+@pytest.fixture
+def crm(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]:
+    """A CRM client holding a fresh access token."""
+    with client(sandbox.base_url) as crm_client:
+        crm_client.headers["Authorization"] = f"Bearer {crm_token(crm_client)}"
+        yield crm_client
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as webhook_receiver:
+        yield webhook_receiver
+
+
 def error_of(response: httpx.Response) -> dict[str, str]:
     """The ``error`` object of a JSON error answer, asserting the shape on the way."""
     body = response.json()
@@ -141,7 +205,7 @@ def error_of(response: httpx.Response) -> dict[str, str]:
     return dict(body["error"])
 
 
-def events(admin: httpx.Client, system: str | None = None) -> list[dict[str, object]]:
+def events(admin: httpx.Client, system: str | None = None) -> list[dict[str, Any]]:
     params = {} if system is None else {"system": system}
     response = admin.get("/_admin/ledger", params=params)
     response.raise_for_status()

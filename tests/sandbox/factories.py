@@ -43,3 +43,83 @@ def message(**overrides: Any) -> dict[str, Any]:
         "tags": {"business_key": "APP-1"},
     }
     return {**body, **overrides}
+
+
+def customer(external_ref: str = "ACC-000001", **overrides: Any) -> dict[str, Any]:
+    body = {
+        "external_ref": external_ref,
+        "name": "Acme Components GmbH",
+        "email": "billing@acme.example",
+        "currency": "EUR",
+    }
+    return {**body, **overrides}
+
+
+def invoice_line(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "description": "Widgets",
+        "quantity": 2,
+        "unit_price_cents": 1000,
+        "tax_rate_bp": 1900,
+    }
+    return {**body, **overrides}
+
+
+def invoice(
+    customer_id: str = "CUS-000001", number: str = "2026-0001", **overrides: Any
+) -> dict[str, Any]:
+    body = {
+        "customer_id": customer_id,
+        "number": number,
+        "currency": "EUR",
+        "lines": [invoice_line()],
+        "payment_terms": "net30",
+        "due_date": "2026-12-31",
+        "metadata": {"business_key": f"invoice-{number}"},
+    }
+    return {**body, **overrides}
+
+
+def account(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "name": "Acme Components GmbH",
+        "domain": "acme.example",
+        "billing_email": "billing@acme.example",
+        "billing_contact_name": "Ada Lovelace",
+        "type": "prospect",
+    }
+    return {**body, **overrides}
+
+
+def lead(email: str = "ada@acme.example", **overrides: Any) -> dict[str, Any]:
+    body = {
+        "email": email,
+        "name": "Ada Lovelace",
+        "company": "Acme Components",
+        "domain": "acme.example",
+        "source": "website",
+        "form": {"interest": "widgets", "seats": 40},
+    }
+    return {**body, **overrides}
+
+
+def deal(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "lead_id": "LEAD-000001",
+        "name": "Acme widgets 2026",
+        "amount_cents": 1_200_000,
+        "currency": "EUR",
+        "owner": "sam.sales",
+    }
+    return {**body, **overrides}
+
+
+def envelope(external_ref: str = "DEAL-000001", **overrides: Any) -> dict[str, Any]:
+    body = {
+        "external_ref": external_ref,
+        "document_name": "Order form",
+        "document_text": "Acme orders 40 seats.",
+        "signer_name": "Ada Lovelace",
+        "signer_email": "ada@acme.example",
+    }
+    return {**body, **overrides}

@@ -9,8 +9,11 @@ import httpx
 import pytest
 
 from tests.sandbox.conftest import (
+    BILLING_KEY,
+    ENRICHMENT_KEY,
     ERP_PASSWORD,
     ERP_USER,
+    ESIGN_KEY,
     MAIL_KEY,
     PORTAL_KEY,
     error_of,
@@ -44,6 +47,15 @@ SCHEMES: list[tuple[str, str, Callable[[str], Headers], str, Callable[[str], obj
     ),
     ("portal", "/portal/accounts", api_key, PORTAL_KEY, lambda key: {"api_keys": [key]}),
     ("mail", "/mail/outbox", bearer, MAIL_KEY, lambda key: {"api_keys": [key]}),
+    ("billing", "/billing/invoices", bearer, BILLING_KEY, lambda key: {"api_keys": [key]}),
+    ("esign", "/esign/envelopes", api_key, ESIGN_KEY, lambda key: {"api_keys": [key]}),
+    (
+        "enrichment",
+        "/enrichment/companies/acme.example",
+        bearer,
+        ENRICHMENT_KEY,
+        lambda key: {"api_keys": [key]},
+    ),
 ]
 
 
@@ -113,12 +125,17 @@ def test_a_system_without_credentials_refuses_everything(
     assert "no credentials configured" in error_of(response)["message"]
 
 
-@pytest.mark.parametrize("system", ["portal", "mail"])
+@pytest.mark.parametrize("system", ["portal", "mail", "billing", "esign"])
 def test_api_key_lists_allow_a_gradual_rotation(
     anonymous: httpx.Client, admin: httpx.Client, system: str
 ) -> None:
-    route = {"portal": "/portal/accounts", "mail": "/mail/outbox"}[system]
-    headers_for = {"portal": api_key, "mail": bearer}[system]
+    route = {
+        "portal": "/portal/accounts",
+        "mail": "/mail/outbox",
+        "billing": "/billing/customers",
+        "esign": "/esign/envelopes",
+    }[system]
+    headers_for = {"portal": api_key, "mail": bearer, "billing": bearer, "esign": api_key}[system]
     admin.put(
         f"/_admin/credentials/{system}", json={"api_keys": ["old-key", "new-key"]}
     ).raise_for_status()
@@ -143,3 +160,6 @@ def test_schemes_are_not_interchangeable(anonymous: httpx.Client) -> None:
     assert anonymous.get("/portal/accounts", headers=bearer(PORTAL_KEY)).status_code == 401
     assert anonymous.get("/mail/outbox", headers=api_key(MAIL_KEY)).status_code == 401
     assert anonymous.get("/portal/accounts", headers=api_key(MAIL_KEY)).status_code == 401
+    assert anonymous.get("/billing/invoices", headers=api_key(BILLING_KEY)).status_code == 401
+    assert anonymous.get("/esign/envelopes", headers=bearer(ESIGN_KEY)).status_code == 401
+    assert anonymous.get("/crm/leads", headers=bearer(BILLING_KEY)).status_code == 401

@@ -25,6 +25,13 @@ def test_health_needs_no_admin_token(sandbox: SandboxProcess) -> None:
         ("DELETE", "/_admin/faults"),
         ("PUT", "/_admin/credentials/erp"),
         ("PUT", "/_admin/faults/erp"),
+        ("PUT", "/_admin/webhooks/billing"),
+        ("GET", "/_admin/webhooks/events"),
+        ("POST", "/_admin/billing/invoices/2026-1/payments"),
+        ("POST", "/_admin/esign/envelopes/ENV-000001/sign"),
+        ("PUT", "/_admin/crm/token-lifetime"),
+        ("POST", "/_admin/crm/expire-tokens"),
+        ("PUT", "/_admin/enrichment/rate-limit"),
     ],
 )
 @pytest.mark.parametrize("token", [None, "wrong-token"])

@@ -1,19 +1,25 @@
-"""A restart on the same SQLite file keeps records, credentials, idempotency keys and ledger."""
+"""A restart on the same database keeps records, credentials, keys, ledger, tokens, settings."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tests.sandbox.conftest import (
     ADMIN_TOKEN,
+    BILLING_KEY,
     ERP_PASSWORD,
     ERP_USER,
+    ESIGN_KEY,
     MAIL_KEY,
     SandboxProcess,
     client,
+    crm_token,
+    free_port,
     seed_credentials,
 )
-from tests.sandbox.factories import message, vendor
+from tests.sandbox.factories import customer, envelope, invoice, message, vendor
+from tests.sandbox.receiver import WebhookReceiver
 
 
 def test_a_restart_keeps_everything(tmp_path: Path) -> None:
@@ -65,3 +71,121 @@ def test_a_restart_keeps_everything(tmp_path: Path) -> None:
         "created",
         "idempotent_replay",
     ]
+
+
+def test_a_restart_keeps_the_new_systems_records_tokens_and_settings(tmp_path: Path) -> None:
+    process = SandboxProcess(f"sqlite:///{tmp_path / 'sandbox.db'}", tmp_path / "sandbox.log")
+    admin_headers = {"X-Admin-Token": ADMIN_TOKEN}
+    billing_headers = {"Authorization": f"Bearer {BILLING_KEY}"}
+
+    process.start()
+    try:
+        with client(process.base_url, headers=admin_headers) as admin:
+            seed_credentials(admin)
+            admin.put("/_admin/crm/token-lifetime", json={"seconds": 600}).raise_for_status()
+            admin.put(
+                "/_admin/enrichment/rate-limit", json={"per_second": 50, "burst": 7}
+            ).raise_for_status()
+            # A target nobody listens on: the event stays undelivered, its attempts counted.
+            admin.put(
+                "/_admin/webhooks/billing",
+                json={"url": f"http://127.0.0.1:{free_port()}/", "secret": "s", "max_attempts": 1},
+            ).raise_for_status()
+        with client(process.base_url) as anonymous:
+            token = crm_token(anonymous)
+            crm_headers = {"Authorization": f"Bearer {token}"}
+            lead_body = {"email": "ada@acme.example", "form": {"seats": 4}}
+            lead = anonymous.post("/crm/leads", json=lead_body, headers=crm_headers).json()
+        with client(process.base_url, headers=billing_headers) as billing:
+            billing.post("/billing/customers", json=customer()).raise_for_status()
+            invoice_headers = {"Idempotency-Key": "invoice-2026-0001"}
+            created = billing.post(
+                "/billing/invoices", json=invoice(), headers=invoice_headers
+            ).json()
+            billing.post(f"/billing/invoices/{created['id']}/finalize").raise_for_status()
+        with client(process.base_url, headers=admin_headers) as admin:
+            admin.post(
+                "/_admin/billing/invoices/2026-0001/payments",
+                json={"amount_cents": 100, "payment_id": "bank-1"},
+            ).raise_for_status()
+            deadline = time.monotonic() + 10
+            while admin.get("/_admin/webhooks/events").json()["events"][0]["attempts"] < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            [event_before] = admin.get("/_admin/webhooks/events").json()["events"]
+    finally:
+        process.stop()
+
+    process.start()
+    try:
+        with client(process.base_url, headers={"Authorization": f"Bearer {token}"}) as crm:
+            # The token issued before the restart still works.
+            assert crm.get(f"/crm/leads/{lead['id']}").json() == lead
+            again = crm.post("/crm/leads", json={"email": "ADA@acme.example"})
+            assert again.status_code == 200
+        with client(process.base_url, headers=billing_headers) as billing:
+            invoice_after = billing.get(f"/billing/invoices/{created['id']}").json()
+            assert invoice_after["status"] == "open"
+            assert invoice_after["amount_paid_cents"] == 100
+            replay = billing.post(
+                "/billing/invoices",
+                json=invoice(),
+                headers={"Idempotency-Key": "invoice-2026-0001"},
+            )
+            assert replay.status_code == 201
+            assert replay.json() == created
+        with client(process.base_url, headers=admin_headers) as admin:
+            assert admin.get("/_admin/crm/token-lifetime").json() == {"seconds": 600}
+            limit = admin.get("/_admin/enrichment/rate-limit").json()
+            assert (limit["per_second"], limit["burst"]) == (50.0, 7)
+            [target] = admin.get("/_admin/webhooks").json()["targets"]
+            assert target["system"] == "billing"
+            [event_after] = admin.get("/_admin/webhooks/events").json()["events"]
+            assert event_after == event_before
+            assert event_after["delivery_status"] == "failed"
+            assert len(admin.get("/_admin/webhooks/deliveries").json()["deliveries"]) == 1
+            # The same payment id after the restart records nothing new.
+            repeat = admin.post(
+                "/_admin/billing/invoices/2026-0001/payments",
+                json={"amount_cents": 100, "payment_id": "bank-1"},
+            )
+            assert repeat.status_code == 200
+    finally:
+        process.stop()
+
+
+def test_events_left_pending_are_delivered_after_a_restart(tmp_path: Path) -> None:
+    process = SandboxProcess(f"sqlite:///{tmp_path / 'sandbox.db'}", tmp_path / "sandbox.log")
+    admin_headers = {"X-Admin-Token": ADMIN_TOKEN}
+    with WebhookReceiver([500] * 20) as receiver:
+        process.start()
+        try:
+            with client(process.base_url, headers=admin_headers) as admin:
+                seed_credentials(admin)
+                admin.put(
+                    "/_admin/webhooks/esign", json={"url": receiver.url, "secret": "s"}
+                ).raise_for_status()
+            with client(process.base_url, headers={"X-Api-Key": ESIGN_KEY}) as esign:
+                esign.post("/esign/envelopes", json=envelope()).raise_for_status()
+            with client(process.base_url, headers=admin_headers) as admin:
+                admin.post("/_admin/esign/envelopes/ENV-000001/sign").raise_for_status()
+            receiver.wait_for(1)
+        finally:
+            process.stop()
+        receiver.answer()  # 200 from now on
+        process.start()
+        try:
+            delivered = receiver.wait_for(2)[1]
+            assert delivered.answered == 200
+            assert delivered.event["id"] == receiver.deliveries[0].event["id"]
+            with client(process.base_url, headers=admin_headers) as admin:
+                deadline = time.monotonic() + 10
+                while True:
+                    [event] = admin.get("/_admin/webhooks/events").json()["events"]
+                    if event["delivery_status"] == "delivered":
+                        break
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+                assert event["attempts"] >= 2
+        finally:
+            process.stop()

@@ -1,0 +1,21 @@
+"""CRM activities: accounts and deals (OAuth2 client credentials, see `activities.auth`)."""
+
+from temporalio import activity
+
+from activities.http import SystemClient
+from domain.records import CrmAccount, CrmAccountRef, CrmDeal, UpdateDealInput
+
+
+class CrmActivities:
+    def __init__(self, crm: SystemClient) -> None:
+        self._crm = crm
+
+    @activity.defn(name="crm.get_account")
+    async def get_account(self, inp: CrmAccountRef) -> CrmAccount:
+        return await self._crm.call("GET", f"/accounts/{inp.account_id}", CrmAccount)
+
+    @activity.defn(name="crm.update_deal")
+    async def update_deal(self, inp: UpdateDealInput) -> CrmDeal:
+        """Set fields on a deal; a PATCH with the same values is harmless to repeat."""
+        changes = inp.model_dump(exclude={"deal_id"}, exclude_none=True)
+        return await self._crm.call("PATCH", f"/deals/{inp.deal_id}", CrmDeal, json=changes)

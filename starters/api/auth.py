@@ -1,0 +1,160 @@
+"""Who is calling. Service clients send `Authorization: Bearer <client_id>.<secret>`, approvers
+`Authorization: Basic <approver_id>:<password>`; both are checked against salted hashes in Vault
+(`api-clients/<client_id>`, `approver-credentials/<approver_id>`), and an approver's roles come
+from the directory. A verified caller is remembered briefly under a hash of the credential.
+Nothing here logs a credential.
+"""
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import ValidationError
+
+from domain.credentials import CredentialRecord, hash_secret, verify_secret
+from runtime.vault import SecretStore, SecretUnavailable
+from starters.api.errors import ApiError
+from starters.directory import Approver, Directory, UnknownApprover
+
+log = logging.getLogger(__name__)
+
+SERVICE_CLIENTS = "api-clients"
+APPROVER_CREDENTIALS = "approver-credentials"
+# Ids become Vault paths: no dots, slashes or anything else that could walk elsewhere.
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+CHALLENGE = 'Bearer realm="backoffice", Basic realm="backoffice"'
+
+
+class CallerKind(StrEnum):
+    SERVICE = "service"
+    APPROVER = "approver"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A proven identity: a service client, or an approver with their directory entry."""
+
+    kind: CallerKind
+    id: str
+    scopes: frozenset[str]
+    approver: Approver | None = None
+
+
+@dataclass(frozen=True)
+class _Presented:
+    kind: CallerKind
+    id: str
+    secret: str
+
+
+def _unauthenticated(code: str, message: str) -> ApiError:
+    return ApiError(401, code, message, headers={"WWW-Authenticate": CHALLENGE})
+
+
+def _invalid() -> ApiError:
+    # One answer for an unknown id and a wrong secret: the caller learns nothing about which.
+    return _unauthenticated("INVALID_CREDENTIALS", "the credential is not valid")
+
+
+def parse_authorization(header: str) -> _Presented:
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        client_id, dot, secret = value.partition(".")
+        if dot and secret and _ID.match(client_id):
+            return _Presented(CallerKind.SERVICE, client_id, secret)
+    elif scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise _invalid() from None
+        approver_id, colon, password = decoded.partition(":")
+        if colon and password and _ID.match(approver_id):
+            return _Presented(CallerKind.APPROVER, approver_id, password)
+    else:
+        raise _unauthenticated(
+            "UNAUTHENTICATED",
+            "use `Authorization: Bearer <client_id>.<secret>` (services) or HTTP Basic (approvers)",
+        )
+    raise _invalid()
+
+
+class Authenticator:
+    """Verifies credentials against Vault; caches verified callers for `cache_seconds`."""
+
+    def __init__(
+        self,
+        secrets_store: SecretStore,
+        directory: Directory,
+        *,
+        cache_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._secrets = secrets_store
+        self._directory = directory
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._verified: dict[bytes, tuple[float, Caller]] = {}
+        # Checked when the id is unknown, so that answer takes as long as a wrong secret.
+        self._decoy = hash_secret(secrets.token_urlsafe(32), [])
+
+    async def authenticate(self, header: str | None) -> Caller:
+        if not header:
+            raise _unauthenticated(
+                "UNAUTHENTICATED",
+                "this operation needs a credential: `Authorization: Bearer "
+                "<client_id>.<secret>` (services) or HTTP Basic (approvers)",
+            )
+        key = hashlib.sha256(header.encode("utf-8", "surrogateescape")).digest()
+        now = self._clock()
+        cached = self._verified.get(key)
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        presented = parse_authorization(header)
+        record = await self._record(presented)
+        matches = await asyncio.to_thread(verify_secret, presented.secret, record or self._decoy)
+        if record is None or not matches:
+            log.info("refused a %s credential for '%s'", presented.kind.value, presented.id)
+            raise _invalid()
+        caller = await self._caller(presented, record)
+        self._forget_expired(now)
+        self._verified[key] = (now, caller)
+        return caller
+
+    async def _record(self, presented: _Presented) -> CredentialRecord | None:
+        folder = SERVICE_CLIENTS if presented.kind is CallerKind.SERVICE else APPROVER_CREDENTIALS
+        try:
+            data = await self._secrets.read(f"{folder}/{presented.id}")
+        except SecretUnavailable as exc:
+            if str(exc).startswith("no secret at"):  # unknown id; anything else is an outage
+                return None
+            raise
+        try:
+            return CredentialRecord.model_validate(data)
+        except ValidationError:
+            log.error("the Vault record %s/%s is not a credential record", folder, presented.id)
+            return None
+
+    async def _caller(self, presented: _Presented, record: CredentialRecord) -> Caller:
+        scopes = frozenset(record.scopes)
+        if presented.kind is CallerKind.SERVICE:
+            return Caller(CallerKind.SERVICE, presented.id, scopes)
+        try:
+            approver = await self._directory.get(presented.id)
+        except UnknownApprover:
+            log.warning("approver '%s' has a credential but no directory entry", presented.id)
+            raise _invalid() from None
+        return Caller(CallerKind.APPROVER, presented.id, scopes, approver)
+
+    def _forget_expired(self, now: float) -> None:
+        expired = [k for k, (at, _) in self._verified.items() if now - at >= self._cache_seconds]
+        for key in expired:
+            del self._verified[key]

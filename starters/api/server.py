@@ -1,0 +1,54 @@
+"""`backoffice api [--host H] [--port P]` serves the API; `backoffice api openapi` prints its
+OpenAPI document (what docs/openapi.json holds)."""
+
+import argparse
+import logging
+import sys
+from urllib.parse import urlsplit
+
+import uvicorn
+
+from runtime.settings import SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backoffice api",
+        description="Serve the HTTP API (where BACKOFFICE_API_URL says, unless --host/--port), "
+        "or print its OpenAPI document.",
+    )
+    parser.add_argument(
+        "action", nargs="?", choices=["serve", "openapi"], default="serve", help="default: serve"
+    )
+    parser.add_argument("--host", help="interface to listen on (default: BACKOFFICE_API_URL's)")
+    parser.add_argument("--port", type=int, help="port (default: BACKOFFICE_API_URL's)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from starters.api.app import create_app, openapi_document
+    from starters.api.openapi import dumps
+
+    if args.action == "openapi":
+        sys.stdout.write(dumps(openapi_document()))
+        return 0
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"backoffice api: {exc}", file=sys.stderr)
+        return 2
+    where = urlsplit(settings.api_url)
+    host = args.host or where.hostname or "127.0.0.1"
+    port = args.port if args.port is not None else (where.port or 8000)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        server_header=False,
+    )
+    return 0

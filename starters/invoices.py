@@ -1,0 +1,83 @@
+"""Acting on a running invoice: voiding it (update `void`) and, in the sandbox, paying it."""
+
+from decimal import Decimal, InvalidOperation
+
+import httpx
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.invoice import VoidInput, VoidResult
+from runtime.settings import Settings
+from starters.approvals import DecisionOutcome
+from starters.directory import Approver
+from starters.start import invoice_workflow_id
+
+
+class BadAmount(ValueError):
+    """An amount that is not a positive number with at most two decimals."""
+
+
+def amount_to_cents(text: str) -> int:
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise BadAmount(f"amount {text!r} is not a number (e.g. 1250.00)") from None
+    if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        raise BadAmount(f"amount {text!r} must be positive with at most two decimals")
+    return int(amount * 100)
+
+
+async def void_invoice(
+    client: Client, approver: Approver, invoice_number: str, reason: str
+) -> DecisionOutcome:
+    handle = client.get_workflow_handle(invoice_workflow_id(invoice_number))
+    try:
+        result = await handle.execute_update(
+            "void",
+            VoidInput(approver=approver.id, approver_roles=approver.roles, reason=reason),
+            result_type=VoidResult,
+        )
+    except WorkflowUpdateFailedError as exc:
+        if isinstance(exc.cause, ApplicationError):
+            return DecisionOutcome(accepted=False, code=exc.cause.type, reason=exc.cause.message)
+        raise
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return DecisionOutcome(
+                accepted=False,
+                code="WORKFLOW_CLOSED",
+                reason=f"invoice {invoice_number} is not open",
+            )
+        raise
+    return DecisionOutcome(
+        accepted=True, reason=f"invoice {invoice_number} voided", status=result.status
+    )
+
+
+def record_payment(
+    settings: Settings, invoice_number: str, amount_cents: int, payment_id: str | None
+) -> str:
+    """The customer pays, in the sandbox billing system; its signed webhook reaches the run."""
+    token = settings.sandbox_admin_token.get_secret_value() if settings.sandbox_admin_token else ""
+    body: dict[str, object] = {"amount_cents": amount_cents}
+    if payment_id:
+        body["payment_id"] = payment_id
+    response = httpx.post(
+        f"{settings.sandbox_url.rstrip('/')}/_admin/billing/invoices/{invoice_number}/payments",
+        json=body,
+        headers={"X-Admin-Token": token},
+        timeout=10,
+    )
+    if not response.is_success:
+        try:
+            error = response.json()["error"]
+            problem = f"{error['code']}: {error['message']}"
+        except (ValueError, KeyError, TypeError):
+            problem = f"HTTP {response.status_code}"
+        raise PaymentRefused(f"billing refused the payment ({problem})")
+    return str(response.json().get("payment_id") or response.json().get("id", ""))
+
+
+class PaymentRefused(Exception):
+    """The billing system did not take the payment."""

@@ -1,0 +1,50 @@
+"""Which workflow each webhook event is for, and the signal that hands it over.
+
+Later processes add their events here: one entry per (system, event type).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from domain.invoice import PaymentReceived
+from starters.start import invoice_workflow_id
+
+
+@dataclass(frozen=True)
+class SignalTarget:
+    workflow_id: str
+    signal: str
+    arg: BaseModel
+
+
+class EventDataInvalid(Exception):
+    """The event passed the signature check but its data is not what the route needs."""
+
+
+def _invoice_paid(data: dict[str, Any]) -> SignalTarget:
+    return SignalTarget(
+        invoice_workflow_id(str(data["number"])),
+        "payment_received",
+        PaymentReceived(payment_id=data["payment_id"], amount_cents=data["amount_cents"]),
+    )
+
+
+ROUTES: dict[tuple[str, str], Callable[[dict[str, Any]], SignalTarget]] = {
+    ("billing", "invoice.paid"): _invoice_paid,
+}
+
+SYSTEMS_WITH_WEBHOOKS = ("billing", "crm", "esign")
+
+
+def route(system: str, event_type: str, data: dict[str, Any]) -> SignalTarget | None:
+    """The signal for this event, or None when no process listens to it."""
+    build = ROUTES.get((system, event_type))
+    if build is None:
+        return None
+    try:
+        return build(data)
+    except (KeyError, TypeError, ValueError, ValidationError) as exc:
+        raise EventDataInvalid(f"{system} {event_type} event data: {type(exc).__name__}") from None

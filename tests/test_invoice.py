@@ -1,0 +1,385 @@
+"""InvoiceGeneration end to end: billing and CRM records, webhooks, approvals, dunning, voiding."""
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowHandle
+
+from domain.approvals import Decision
+from domain.invoice import InvoiceGenerationInput, InvoicePolicy, InvoiceRequest, InvoiceResult
+from domain.systems import WORKFLOW_TASK_QUEUE
+from starters.approvals import decide
+from starters.directory import Approver
+from starters.invoices import void_invoice
+from starters.start import invoice_workflow_id, start_invoice
+from tests.helpers import Ledger, audit_rows, failure_of, status, wait_for, webhook_row
+from tests.invoicing import Crm, billing_invoices, invoice_request, pay
+
+FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
+TOTAL = 475_940  # 12 x 250.00 + 999.50, 19 % tax per line, half-even: 570.00 + 189.90(5) -> 189.90
+
+
+@pytest.fixture(scope="module")
+def crm(stack) -> Crm:
+    return Crm(stack)
+
+
+async def _start(
+    client: Client, settings, crm: Crm, ids: tuple[str, str] | None = None, **overrides: Any
+) -> WorkflowHandle[Any, InvoiceResult]:
+    account_id, deal_id = ids or crm.account_and_deal()
+    request = InvoiceRequest.model_validate(invoice_request(account_id, deal_id, **overrides))
+    outcome = await start_invoice(client, settings, request)
+    _DEALS[outcome.workflow_id] = deal_id
+    return client.get_workflow_handle(outcome.workflow_id, result_type=InvoiceResult)
+
+
+_DEALS: dict[str, str] = {}
+
+
+async def _stage(handle, *stages: str) -> bool:
+    return (await status(handle)).stage in stages
+
+
+def _number(handle) -> str:
+    return handle.id.removeprefix("invoice-")
+
+
+async def test_happy_path_paid_through_the_billing_webhook(client, settings, admin, crm, stack):
+    handle = await _start(client, settings, crm)
+    number = _number(handle)
+    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
+    invoices = billing_invoices(admin, number)
+    assert len(invoices) == 1 and invoices[0]["status"] == "open"
+    assert invoices[0]["data"]["total_cents"] == TOTAL
+    emails = Ledger(admin).emails(number, "invoice")
+    assert len(emails) == 1
+    assert "4,759.40 EUR" in emails[0]["data"]["subject"]
+    assert crm.deal(_DEALS[handle.id])["invoice_status"] == "open"
+
+    payment = pay(admin, number, TOTAL, payment_id=f"pay-{number}")
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.status == "paid" and result.amount_paid_cents == TOTAL
+    assert [p.payment_id for p in result.payments] == [f"pay-{number}"]
+    assert billing_invoices(admin, number)[0]["status"] == "paid"
+    deal = crm.deal(_DEALS[handle.id])
+    assert deal["invoice_id"] == result.invoice_id and deal["invoice_status"] == "paid"
+    customers = [
+        r
+        for r in Ledger(admin).records
+        if r["kind"] == "customer" and r["id"] == result.customer_id
+    ]
+    assert len(customers) == 1
+    described = await handle.describe()
+    assert described.search_attributes.get("Stage") == ["paid"]
+    assert described.search_attributes.get("AmountCents") == [TOTAL]
+    assert described.search_attributes.get("CustomerId") == [result.customer_id]
+
+    # The provider delivers the same event again: acknowledged, nothing changes.
+    events = admin.get("/_admin/webhooks/events", params={"system": "billing"}).json()
+    event = next(e for e in _events(events) if e["data"]["number"] == number)
+    for _ in range(2):
+        admin.post(f"/_admin/webhooks/events/{event['id']}/redeliver").raise_for_status()
+    deliveries = admin.get("/_admin/webhooks/deliveries", params={"event_id": event["id"]}).json()[
+        "deliveries"
+    ]
+    assert [d["status"] for d in deliveries] == [200, 200, 200]
+    row = webhook_row(settings, "billing", event["id"])
+    assert (row.status, row.deliveries, row.workflow_id) == ("delivered", 3, handle.id)
+    assert payment["payment"]["amount_cents"] == TOTAL
+
+
+def _events(listing: Any) -> list[dict[str, Any]]:
+    return list(listing["events"] if isinstance(listing, dict) else listing)
+
+
+async def test_same_invoice_number_twice_is_one_workflow_and_one_invoice(
+    client, settings, admin, crm
+):
+    account_id, deal_id = crm.account_and_deal()
+    request = InvoiceRequest.model_validate(invoice_request(account_id, deal_id))
+    first = await start_invoice(client, settings, request)
+    second = await start_invoice(client, settings, request)
+    assert first.workflow_id == second.workflow_id and second.already_existed
+    handle = client.get_workflow_handle(first.workflow_id)
+    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
+    assert len(billing_invoices(admin, request.invoice_number)) == 1
+
+
+async def test_finance_approval_at_the_threshold_and_rejection_voids_the_draft(
+    client, settings, admin, crm
+):
+    big = [
+        {
+            "description": "Enterprise licence",
+            "quantity": 1,
+            "unit_price_cents": 1_000_000,
+            "tax_rate_bp": 0,
+        }
+    ]
+    handle = await _start(client, settings, crm, lines=big)
+    await wait_for(lambda: _stage(handle, "awaiting_approval"), what="finance approval")
+    pending = (await status(handle)).pending_approval
+    assert pending is not None and pending.request.amount_cents == 1_000_000
+    assert pending.allowed_roles == ["finance"]
+    outcome = await decide(client, FIONA, handle.id, Decision.REJECT, "wrong price list")
+    assert outcome.accepted
+    error = await failure_of(handle)
+    assert error.type == "APPROVAL_REJECTED"
+    invoices = billing_invoices(admin, _number(handle))
+    assert [i["status"] for i in invoices] == ["void"]
+    assert Ledger(admin).emails(_number(handle), "invoice") == []
+
+    below = [
+        {"description": "Licence", "quantity": 1, "unit_price_cents": 999_999, "tax_rate_bp": 0}
+    ]
+    small = await _start(client, settings, crm, lines=below)
+    await wait_for(
+        lambda: _stage(small, "awaiting_payment"), what="no approval below the threshold"
+    )
+    assert (await status(small)).approvals == []
+
+
+async def _start_with_dunning(
+    client, crm, offsets: list[float]
+) -> WorkflowHandle[Any, InvoiceResult]:
+    account_id, deal_id = crm.account_and_deal()
+    request = InvoiceRequest.model_validate(
+        invoice_request(account_id, deal_id, payment_terms="immediate")
+    )
+    policy = InvoicePolicy(dunning_offsets=[timedelta(seconds=s) for s in offsets])
+    return await client.start_workflow(
+        "InvoiceGeneration",
+        InvoiceGenerationInput(request=request, policy=policy),
+        id=invoice_workflow_id(request.invoice_number),
+        task_queue=WORKFLOW_TASK_QUEUE,
+        result_type=InvoiceResult,
+    )
+
+
+async def test_dunning_reminds_in_order_then_escalates_and_a_late_payment_completes(
+    client, admin, crm
+):
+    handle = await _start_with_dunning(client, crm, [1.0, 3.0])
+    number = _number(handle)
+    await wait_for(lambda: _stage(handle, "overdue"), timeout=60, what="the invoice to go overdue")
+    ledger = Ledger(admin)
+    reminders = ledger.emails(number, "invoice-reminder")
+    assert [m["data"]["tags"]["notification"] for m in reminders] == ["reminder-1", "reminder-2"]
+    assert reminders[0]["created_at"] <= reminders[1]["created_at"]
+    assert len(ledger.emails(number, "invoice-overdue")) == 1  # carla holds collections
+    assert (await handle.describe()).search_attributes.get("Stage") == ["overdue"]
+
+    pay(admin, number, 100_000, payment_id=f"{number}-part")
+    await wait_for(lambda: _paid(handle, 100_000), what="the partial payment")
+    await handle.signal(
+        "payment_received", {"payment_id": f"{number}-part", "amount_cents": 100_000}
+    )
+    pay(admin, number, TOTAL - 100_000, payment_id=f"{number}-rest")
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.status == "paid" and result.amount_paid_cents == TOTAL
+    assert result.reminders_sent == 2 and len(result.payments) == 2
+
+
+async def _paid(handle, cents: int) -> bool:
+    return (
+        sum(
+            int(s.split(": ")[1])
+            for s in (await status(handle)).steps_done
+            if s.startswith("payment ")
+        )
+        >= cents
+    )
+
+
+async def test_void_before_payment_and_refused_after(client, settings, admin, crm):
+    handle = await _start(client, settings, crm)
+    number = _number(handle)
+    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
+    sam = Approver(id="sam", name="Sam", email="sam@company.example", roles=["sales-manager"])
+    refused = await void_invoice(client, sam, number, "duplicate")
+    assert not refused.accepted and refused.code == "WRONG_ROLE"
+    voided = await void_invoice(client, FIONA, number, "customer cancelled the order")
+    assert voided.accepted, voided
+    result = await asyncio.wait_for(handle.result(), 30)
+    assert result.status == "void"
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["void"]
+    assert crm.deal(_DEALS[handle.id])["invoice_status"] == "void"
+
+    paid = await _start(client, settings, crm)
+    await wait_for(lambda: _stage(paid, "awaiting_payment"), what="the invoice to be sent")
+    pay(admin, _number(paid), 1_000, payment_id=f"{_number(paid)}-p1")
+    await wait_for(lambda: _stage(paid, "partially_paid"), what="the partial payment")
+    late = await void_invoice(client, FIONA, _number(paid), "too late")
+    assert not late.accepted and late.code == "INVOICE_PAID"
+
+
+async def test_crm_token_expiry_503s_and_a_billing_429_still_complete_once(
+    client, settings, admin, stack
+):
+    crm = Crm(stack)
+    warm = await _start(client, settings, crm)  # the worker now holds a CRM token
+    await wait_for(lambda: _stage(warm, "awaiting_payment"), what="the first invoice")
+    ids = crm.account_and_deal()
+    admin.post("/_admin/crm/expire-tokens").raise_for_status()  # the worker's token too
+    admin.put(
+        "/_admin/faults/crm", json={"status": 503, "count": 2, "path": "/deals"}
+    ).raise_for_status()
+    admin.put(
+        "/_admin/faults/billing",
+        json={"status": 429, "retry_after": 2, "path": "/invoices$", "method": "POST", "count": 1},
+    ).raise_for_status()
+    handle = await _start(client, settings, crm, ids)
+    number = _number(handle)
+    await wait_for(
+        lambda: _stage(handle, "awaiting_payment"), timeout=60, what="the invoice to be sent"
+    )
+    assert len(billing_invoices(admin, number)) == 1
+    rows = audit_rows(settings, handle.id)
+    crm_rows = [(r.path, r.status, r.error_code) for r in rows if r.system == "crm"]
+    expired = crm_rows.index(next(r for r in crm_rows if r[2] == "TOKEN_EXPIRED"))
+    assert crm_rows[expired + 1][:2] == ("/oauth/token", 200), crm_rows
+    creates = [
+        r for r in rows if r.system == "billing" and r.method == "POST" and r.path == "/invoices"
+    ]
+    assert [r.status for r in creates] == [429, 201]
+    gap = (creates[1].at - creates[0].at).total_seconds()
+    assert gap >= 2.0, f"Retry-After not honoured: {gap:.2f} s"
+    assert not (await status(handle)).attention
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"lines": []}, "lines: List should have at least 1 item"),
+        (
+            {
+                "lines": [
+                    {"description": "x", "quantity": 0, "unit_price_cents": 1, "tax_rate_bp": 0}
+                ]
+            },
+            "lines.0.quantity: Input should be greater than 0",
+        ),
+        ({"currency": "EUX"}, "currency: Value error, unknown currency"),
+        (
+            {
+                "lines": [
+                    {
+                        "description": "x",
+                        "quantity": 1_000_000,
+                        "unit_price_cents": 10**15,
+                        "tax_rate_bp": 0,
+                    }
+                ]
+            },
+            "the invoice total exceeds",
+        ),
+        (
+            {"payment_terms": "net45"},
+            "payment_terms: Input should be 'immediate', 'net30' or 'net60'",
+        ),
+        ({"invoice_number": "inv 1"}, "invoice_number: String should match pattern"),
+    ],
+    ids=["empty-lines", "zero-quantity", "currency", "overflow", "terms", "number"],
+)
+async def test_invalid_invoice_request_names_the_field_and_creates_nothing(
+    client, cli_env, admin, tmp_path, change, named
+):
+    import json
+
+    from tests.test_cli import backoffice
+
+    request = invoice_request("ACC-000001", "DEAL-000001") | change
+    file = tmp_path / "invoice.json"
+    file.write_text(json.dumps(request))
+    out = backoffice("start", "invoice", str(file), env=cli_env)
+    assert out.returncode == 2, out.stdout
+    assert named in out.stderr
+    number = str(request["invoice_number"])
+    assert billing_invoices(admin, number) == []
+    listed = [
+        w async for w in client.list_workflows(f'WorkflowId = "{invoice_workflow_id(number)}"')
+    ]
+    assert listed == []
+
+
+async def test_worker_killed_after_the_billing_create_still_one_invoice(
+    client, settings, admin, crm, stack
+):
+    # Billing answers the create after 3 s; the worker dies in between, after billing wrote it.
+    admin.put(
+        "/_admin/faults/billing", json={"path": "/invoices$", "method": "POST", "latency_ms": 3000}
+    ).raise_for_status()
+    handle = await _start(client, settings, crm)
+    number = _number(handle)
+    await wait_for(lambda: _stage(handle, "creating_draft"), what="the create call")
+    await asyncio.sleep(1.0)
+    stack.kill_worker()
+    await wait_for(lambda: billing_invoices(admin, number), timeout=10, what="billing's write")
+    admin.delete("/_admin/faults").raise_for_status()
+    stack.start_worker()
+    await wait_for(
+        lambda: _stage(handle, "awaiting_payment"), timeout=90, what="the invoice to be sent"
+    )
+    assert len(billing_invoices(admin, number)) == 1
+    creates = [
+        r for r in audit_rows(settings, handle.id) if r.path == "/invoices" and r.method == "POST"
+    ]
+    assert [r.attempt for r in creates] == [2], "the retry after the crash shows in the audit"
+    assert creates[0].status == 201
+
+
+async def test_the_invoice_commands(client, cli_env, admin, crm, tmp_path):
+    import json
+
+    from tests.test_cli import backoffice
+
+    account_id, deal_id = crm.account_and_deal()
+    request = invoice_request(account_id, deal_id)
+    file = tmp_path / "invoice.json"
+    file.write_text(json.dumps(request))
+    number = request["invoice_number"]
+    started = backoffice("start", "invoice", str(file), env=cli_env)
+    assert started.returncode == 0 and f"invoice-{number} started" in started.stdout
+    handle = client.get_workflow_handle(f"invoice-{number}", result_type=InvoiceResult)
+    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
+
+    bad = backoffice("pay", number, "12.345", env=cli_env)
+    assert bad.returncode == 2 and "at most two decimals" in bad.stderr
+    paid = backoffice("pay", number, "1000.00", "--payment-id", f"{number}-cli", env=cli_env)
+    assert paid.returncode == 0, paid.stderr
+    await wait_for(lambda: _stage(handle, "partially_paid"), what="the webhook to arrive")
+    refused = backoffice("void", number, "--as", "fiona", "--reason", "late", env=cli_env)
+    assert refused.returncode == 1 and "INVOICE_PAID" in refused.stderr
+    rest = backoffice("pay", number, f"{(TOTAL - 100_000) / 100:.2f}", env=cli_env)
+    assert rest.returncode == 0, rest.stderr
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.status == "paid" and result.amount_paid_cents == TOTAL
+    overpaid = backoffice("pay", number, "1.00", env=cli_env)
+    assert overpaid.returncode == 1 and "billing refused the payment" in overpaid.stderr
+
+
+async def test_invoice_start_through_the_api(client, stack, crm):
+    from tests.api.checks import assert_not_started, error_of
+
+    token = stack.credentials()["api_clients"]["svc-onboarding"]
+    headers = {"Authorization": f"Bearer {token}"}
+    account_id, deal_id = crm.account_and_deal()
+    request = invoice_request(account_id, deal_id)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
+        first = await api.post("/v1/invoices", json=request, headers=headers)
+        assert first.status_code == 202, first.text
+        again = await api.post("/v1/invoices", json=request, headers=headers)
+        assert (
+            again.status_code == 200 and again.json()["workflow_id"] == first.json()["workflow_id"]
+        )
+        bad = request | {"invoice_number": "INV-BAD-CURRENCY", "currency": "XXX"}
+        refused = await api.post("/v1/invoices", json=bad, headers=headers)
+        error = error_of(refused, 422, "VALIDATION_ERROR")
+        assert any(f["field"] == "currency" for f in error["fields"])
+        await assert_not_started(client, "invoice-INV-BAD-CURRENCY")
+    handle = client.get_workflow_handle(first.json()["workflow_id"])
+    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")

@@ -1,0 +1,130 @@
+"""Webhook intake over real HTTP: signatures, deduplication, dead letters and their replay."""
+
+import asyncio
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+
+from domain.invoice import InvoiceRequest, InvoiceResult
+from starters.start import start_invoice
+from starters.webhooks.signature import HEADER, sign
+from tests.helpers import status, wait_for, webhook_row
+from tests.invoicing import Crm, invoice_request
+from tests.test_cli import backoffice
+
+
+@pytest.fixture(scope="module")
+def secret(stack) -> str:
+    data = stack.vault_root().secrets.kv.v2.read_secret_version(
+        path="backoffice/webhooks/billing", mount_point="secret", raise_on_deleted_version=True
+    )["data"]["data"]
+    return str(data["secrets"][0])
+
+
+@pytest.fixture
+def api(stack):
+    with httpx.Client(base_url=stack.client_env()["BACKOFFICE_API_URL"], timeout=10) as http:
+        yield http
+
+
+def _event(number: str, amount: int, payment_id: str) -> bytes:
+    return json.dumps(
+        {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "type": "invoice.paid",
+            "created": int(time.time()),
+            "system": "billing",
+            "data": {"number": number, "payment_id": payment_id, "amount_cents": amount},
+        }
+    ).encode()
+
+
+def _post(api: httpx.Client, body: bytes, signature: str | None) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers[HEADER] = signature
+    return api.post("/webhooks/billing", content=body, headers=headers)
+
+
+async def _open_invoice(client, settings, stack) -> tuple[str, int]:
+    account_id, deal_id = Crm(stack).account_and_deal()
+    request = InvoiceRequest.model_validate(invoice_request(account_id, deal_id))
+    outcome = await start_invoice(client, settings, request)
+    handle = client.get_workflow_handle(outcome.workflow_id)
+    await wait_for(lambda: _stage_is(handle, "awaiting_payment"), what="the invoice to be sent")
+    return request.invoice_number, request.totals().total_cents
+
+
+async def _stage_is(handle, stage: str) -> bool:
+    return (await status(handle)).stage == stage
+
+
+async def test_a_valid_event_delivered_three_times_is_applied_once(
+    client, settings, stack, api, secret
+):
+    number, total = await _open_invoice(client, settings, stack)
+    body = _event(number, 1_000, f"{number}-once")
+    answers = [_post(api, body, sign(body, secret, int(time.time()))).json() for _ in range(3)]
+    assert [a["status"] for a in answers] == ["delivered", "duplicate", "duplicate"]
+    handle = client.get_workflow_handle(f"invoice-{number}")
+    await wait_for(lambda: _stage_is(handle, "partially_paid"), what="the payment")
+    payments = [s for s in (await status(handle)).steps_done if s.startswith("payment ")]
+    assert payments == [f"payment {number}-once: 1000"]
+    assert total > 1_000
+
+
+@pytest.mark.parametrize(
+    "problem", ["bad-signature", "missing", "stale", "tampered", "wrong-secret"]
+)
+async def test_bad_signatures_are_401_and_change_nothing(settings, api, secret, problem):
+    number = f"INV-NOSUCH-{uuid.uuid4().hex[:6].upper()}"
+    body = _event(number, 500, "p1")
+    now = int(time.time())
+    header = {
+        "bad-signature": f"t={now},v1={'0' * 64}",
+        "missing": None,
+        "stale": sign(body, secret, now - 301),
+        "tampered": sign(body, secret, now),
+        "wrong-secret": sign(body, "not-the-secret", now),
+    }[problem]
+    sent = (
+        body.replace(b'"amount_cents": 500', b'"amount_cents": 50000')
+        if problem == "tampered"
+        else body
+    )
+    answer = _post(api, sent, header)
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"]["code"].startswith("SIGNATURE_")
+    event_id = json.loads(body)["id"]
+    with pytest.raises(Exception, match="No row was found"):
+        webhook_row(settings, "billing", event_id)
+
+
+async def test_an_event_for_an_unknown_workflow_is_a_dead_letter_that_replays_later(
+    client, settings, stack, api, secret, cli_env
+):
+    account_id, deal_id = Crm(stack).account_and_deal()
+    request = InvoiceRequest.model_validate(invoice_request(account_id, deal_id))
+    total = request.totals().total_cents
+    body = _event(request.invoice_number, total, f"{request.invoice_number}-early")
+    answer = _post(api, body, sign(body, secret, int(time.time())))
+    assert answer.status_code == 200 and answer.json()["status"] == "dead_letter"
+    event_id = json.loads(body)["id"]
+    row = webhook_row(settings, "billing", event_id)
+    listed = backoffice("webhooks", "dead-letters", env=cli_env)
+    assert listed.returncode == 0 and event_id in listed.stdout
+
+    outcome = await start_invoice(client, settings, request)
+    handle = client.get_workflow_handle(outcome.workflow_id, result_type=InvoiceResult)
+    await wait_for(lambda: _stage_is(handle, "awaiting_payment"), what="the invoice to be sent")
+    replayed = backoffice("webhooks", "replay", str(row.id), env=cli_env)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"into {outcome.workflow_id}" in replayed.stdout
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.status == "paid" and result.payments[0].payment_id.endswith("-early")
+    assert webhook_row(settings, "billing", event_id).status == "replayed"
+    again = backoffice("webhooks", "replay", str(row.id), env=cli_env)
+    assert again.returncode == 1 and f"no dead letter {row.id}" in again.stderr

@@ -1,0 +1,321 @@
+"""InvoiceGeneration: customer, draft, finance approval, send, then wait for payment with dunning.
+
+Before the invoice is sent a permanent failure voids the draft. Sending is the point of no
+return: a later failure (the CRM update) is retried and, if it stays, shown to operators
+(`Stage` = `attention_needed`) while the run keeps waiting for payment.
+"""
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from domain.approvals import ApprovalRequest, ApprovalStatus, RuleViolation
+from domain.invoice import (
+    InvoiceGenerationInput,
+    InvoicePolicy,
+    InvoiceRequest,
+    InvoiceResult,
+    PaymentReceived,
+    VoidInput,
+    VoidResult,
+)
+from domain.money import format_amount
+from domain.records import (
+    BillingInvoice,
+    BillingLine,
+    CreateInvoiceInput,
+    CrmAccount,
+    CrmAccountRef,
+    EnsureCustomerInput,
+    InvoiceNumberRef,
+    NotifyRoleInput,
+    SendEmailInput,
+    UpdateDealInput,
+)
+from domain.systems import System
+from workflows import options, outcomes
+from workflows.approvals import ApprovalsMixin
+from workflows.dunning import Collection
+from workflows.outcomes import ApprovalNotGranted
+from workflows.progress import Progress
+from workflows.saga import Compensation, Saga
+
+with workflow.unsafe.imports_passed_through():
+    from activities.billing import BillingActivities
+    from activities.crm import CrmActivities
+    from activities.mail import MailActivities
+
+PROCESS = "InvoiceGeneration"
+FINANCE_APPROVAL_ID = "finance-review"
+
+
+@workflow.defn(name=PROCESS)
+class InvoiceGeneration(ApprovalsMixin):
+    @workflow.init
+    def __init__(self, inp: InvoiceGenerationInput) -> None:
+        self._init_approvals(Progress(PROCESS, inp.request.invoice_number))
+        self._policy = inp.policy
+        self._total = inp.request.totals().total_cents
+        self._collection = Collection(self._total)
+        self._sent = False
+        self._voided = False
+
+    @workflow.run
+    async def run(self, inp: InvoiceGenerationInput) -> InvoiceResult:
+        req, policy, progress = inp.request, inp.policy, self._progress
+        progress.begin()
+        progress.amount(self._total)
+        saga = Saga(attempts=policy.compensation_attempts)
+        try:
+            account = await self._account(req)
+            customer_id = await self._customer(req, account)
+            saga.register(
+                Compensation(
+                    "void invoice",
+                    BillingActivities.void_invoice,
+                    InvoiceNumberRef(number=req.invoice_number),
+                    System.BILLING.task_queue,
+                )
+            )
+            invoice = await self._create_draft(req, customer_id)
+            await self._finance_approval(req, policy, account)
+            due_at = await self._finalize_and_send(req, account, invoice)
+        except (ActivityError, ApprovalNotGranted) as failure:
+            raise await outcomes.undo(saga, progress, failure) from None
+        except asyncio.CancelledError:
+            await outcomes.cancel(saga, progress)
+            raise
+        # The invoice is out: from here on, nothing is undone.
+        await self._record_on_deal(req, invoice.id, "open")
+        reminders = await self._collection.collect(
+            due_at,
+            policy.dunning_offsets,
+            lambda n: self._remind(req, account, n),
+            lambda: self._overdue(req, policy),
+        )
+        status = await self._close(req, invoice.id)
+        return InvoiceResult(
+            invoice_number=req.invoice_number,
+            invoice_id=invoice.id,
+            customer_id=customer_id,
+            status=status,
+            total_cents=self._total,
+            amount_paid_cents=self._collection.paid(),
+            payments=list(self._collection.payments.values()),
+            reminders_sent=reminders,
+        )
+
+    @workflow.signal
+    def payment_received(self, payment: PaymentReceived) -> None:
+        """Each payment id counts once, however often billing's webhook repeats it."""
+        if not self._collection.record(payment):
+            return
+        # Not `done()`: a signal handler is no step boundary for a cancel request.
+        self._progress.steps_done.append(f"payment {payment.payment_id}: {payment.amount_cents}")
+        if not self._collection.paid_in_full() and self._progress.stage == "awaiting_payment":
+            self._progress.enter("partially_paid")
+
+    @workflow.update
+    async def void(self, inp: VoidInput) -> VoidResult:
+        self._collection.void_request = inp
+        await workflow.wait_condition(lambda: self._voided)
+        return VoidResult(invoice_number=self._progress.business_key, status="void")
+
+    @void.validator
+    def _validate_void(self, inp: VoidInput) -> None:
+        refusal = None
+        if self._policy.approver_role not in inp.approver_roles:
+            refusal = (
+                RuleViolation.WRONG_ROLE.value,
+                f"voiding needs the {self._policy.approver_role} role",
+            )
+        elif self._collection.paid() > 0:
+            refusal = ("INVOICE_PAID", "a paid (or partly paid) invoice cannot be voided")
+        elif self._collection.void_request is not None:
+            refusal = (RuleViolation.ALREADY_DECIDED.value, "the invoice is already voided")
+        elif not self._sent:
+            refusal = ("NOT_SENT", "the invoice is not sent yet; reject its approval instead")
+        if refusal:
+            raise ApplicationError(refusal[1], type=refusal[0], non_retryable=True)
+
+    async def _account(self, req: InvoiceRequest) -> CrmAccount:
+        self._progress.enter("finding_customer")
+        return await workflow.execute_activity_method(
+            CrmActivities.get_account,
+            CrmAccountRef(account_id=req.crm_account_id),
+            **options.on(System.CRM),
+        )
+
+    async def _customer(self, req: InvoiceRequest, account: CrmAccount) -> str:
+        customer = await workflow.execute_activity_method(
+            BillingActivities.find_or_create_customer,
+            EnsureCustomerInput(
+                crm_account_id=req.crm_account_id,
+                name=account.name,
+                email=account.billing_email,
+                currency=req.currency,
+            ),
+            **options.on(System.BILLING),
+        )
+        self._progress.customer(customer.id)
+        self._progress.done(f"billing customer {customer.id}")
+        return customer.id
+
+    async def _create_draft(self, req: InvoiceRequest, customer_id: str) -> BillingInvoice:
+        self._progress.enter("creating_draft")
+        invoice = await workflow.execute_activity_method(
+            BillingActivities.create_invoice,
+            CreateInvoiceInput(
+                customer_id=customer_id,
+                number=req.invoice_number,
+                currency=req.currency,
+                lines=[BillingLine(**line.model_dump()) for line in req.lines],
+                payment_terms=req.payment_terms.value,
+                due_date=req.due_date.isoformat(),
+                metadata={"crm_deal_id": req.crm_deal_id},
+            ),
+            **options.on(System.BILLING),
+        )
+        if invoice.total_cents != self._total:
+            raise ApplicationError(
+                f"billing computed {invoice.total_cents}, we computed {self._total}",
+                type="TOTAL_MISMATCH",
+                non_retryable=True,
+            )
+        self._progress.done(f"draft invoice {invoice.id}")
+        return invoice
+
+    async def _finance_approval(
+        self, req: InvoiceRequest, policy: InvoicePolicy, account: CrmAccount
+    ) -> None:
+        if self._total < policy.approval_threshold_cents:
+            return
+        self._progress.enter("awaiting_approval")
+        total = format_amount(self._total, req.currency)
+        threshold = format_amount(policy.approval_threshold_cents, req.currency)
+        outcome = await self._await_approval(
+            ApprovalRequest(
+                approval_id=FINANCE_APPROVAL_ID,
+                required_role=policy.approver_role,
+                escalation_role=policy.escalation_role,
+                requested_by=req.requested_by,
+                reason=f"total {total} is at or above the approval threshold {threshold}",
+                process=PROCESS,
+                business_key=req.invoice_number,
+                amount_cents=self._total,
+                currency=req.currency,
+                counterparty=account.name,
+                timeouts=policy.approval_timeouts,
+            )
+        )
+        if outcome.status != ApprovalStatus.APPROVED:
+            raise ApprovalNotGranted(outcome.status)
+        self._progress.done(f"approved by {outcome.decided_by}")
+
+    async def _finalize_and_send(
+        self, req: InvoiceRequest, account: CrmAccount, invoice: BillingInvoice
+    ) -> datetime:
+        self._progress.enter("sending")
+        await workflow.execute_activity_method(
+            BillingActivities.finalize_invoice,
+            InvoiceNumberRef(number=req.invoice_number),
+            **options.on(System.BILLING),
+        )
+        amount = format_amount(self._total, req.currency)
+        await self._email(
+            req,
+            account,
+            "invoice",
+            "invoice",
+            f"Invoice {req.invoice_number}: {amount} due {req.due_date.isoformat()}",
+            f"Please pay {amount} by {req.due_date.isoformat()} (invoice {req.invoice_number}).",
+        )
+        self._sent = True
+        self._progress.done(f"invoice {invoice.id} sent")
+        self._progress.enter("awaiting_payment")
+        return workflow.now() + timedelta(days=req.payment_terms.days)
+
+    async def _remind(self, req: InvoiceRequest, account: CrmAccount, n: int) -> None:
+        amount_due = format_amount(self._collection.open_cents(), req.currency)
+        await self._email(
+            req,
+            account,
+            f"reminder-{n}",
+            "invoice-reminder",
+            f"Reminder {n}: invoice {req.invoice_number}, {amount_due} open",
+            f"Invoice {req.invoice_number} still has {amount_due} open "
+            f"(due {req.due_date.isoformat()}).",
+        )
+
+    async def _overdue(self, req: InvoiceRequest, policy: InvoicePolicy) -> None:
+        """After the last reminder: overdue, and collections is told."""
+        self._progress.enter("overdue")
+        amount_due = format_amount(self._collection.open_cents(), req.currency)
+        await workflow.execute_activity_method(
+            MailActivities.notify_role,
+            NotifyRoleInput(
+                notification="overdue",
+                role=policy.collections_role,
+                subject=f"Overdue: invoice {req.invoice_number}, {amount_due} open",
+                body=f"Invoice {req.invoice_number} is overdue with {amount_due} open.",
+                template="invoice-overdue",
+                business_key=req.invoice_number,
+            ),
+            **options.on(System.MAIL),
+        )
+
+    async def _close(self, req: InvoiceRequest, invoice_id: str) -> str:
+        if self._collection.void_request is not None and not self._collection.paid_in_full():
+            self._progress.enter("voiding")
+            await workflow.execute_activity_method(
+                BillingActivities.void_invoice,
+                InvoiceNumberRef(number=req.invoice_number),
+                **options.on(System.BILLING),
+            )
+            status = "void"
+            self._voided = True
+        else:
+            status = "paid"
+        await self._record_on_deal(req, invoice_id, status)
+        self._progress.enter(status)
+        self._progress.outcome = status
+        return status
+
+    async def _record_on_deal(self, req: InvoiceRequest, invoice_id: str, status: str) -> None:
+        try:
+            await workflow.execute_activity_method(
+                CrmActivities.update_deal,
+                UpdateDealInput(
+                    deal_id=req.crm_deal_id, invoice_id=invoice_id, invoice_status=status
+                ),
+                **options.on(System.CRM),
+            )
+        except ActivityError as exc:
+            self._progress.needs_attention(f"CRM deal not updated ({outcomes.failure_code(exc)})")
+            return
+        self._progress.needs_attention(None)
+        self._progress.done(f"CRM deal {req.crm_deal_id}: invoice {status}")
+
+    async def _email(
+        self,
+        req: InvoiceRequest,
+        account: CrmAccount,
+        notification: str,
+        template: str,
+        subject: str,
+        body: str,
+    ) -> None:
+        await workflow.execute_activity_method(
+            MailActivities.send_email,
+            SendEmailInput(
+                notification=notification,
+                to=account.billing_email,
+                subject=subject,
+                body=f"Dear {account.billing_contact_name or account.name},\n\n{body}\n",
+                template=template,
+                business_key=req.invoice_number,
+            ),
+            **options.on(System.MAIL),
+        )

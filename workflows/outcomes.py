@@ -1,0 +1,68 @@
+"""How a run that cannot finish ends: compensate, then fail with why and what was undone."""
+
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from domain.approvals import ApprovalStatus
+from domain.errors import ErrorCode
+from workflows.progress import Progress
+from workflows.saga import CompensationFailed, Saga
+
+
+class ApprovalNotGranted(Exception):
+    """The approval ended rejected or expired."""
+
+    def __init__(self, status: ApprovalStatus) -> None:
+        super().__init__(status.value)
+        self.status = status
+
+
+def failure_code(exc: BaseException) -> str:
+    """The error code an operator sees: the system's code, or our own."""
+    if isinstance(exc, ApprovalNotGranted):
+        if exc.status == ApprovalStatus.REJECTED:
+            return ErrorCode.APPROVAL_REJECTED.value
+        return ErrorCode.APPROVAL_EXPIRED.value
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    if isinstance(cause, ApplicationError) and cause.type:
+        return cause.type
+    return ErrorCode.HTTP_ERROR.value if isinstance(exc, ActivityError) else type(exc).__name__
+
+
+async def compensate(saga: Saga, progress: Progress) -> list[str]:
+    """Run the saga; a compensation that keeps failing leaves the run in `compensation_failed`."""
+    progress.enter("compensating")
+    try:
+        return await saga.compensate()
+    except CompensationFailed as failed:
+        progress.enter("compensation_failed")
+        progress.problem = failed.message
+        raise
+    finally:
+        progress.compensations = saga.undone + [f"FAILED: {f}" for f in saga.failed]
+
+
+async def undo(saga: Saga, progress: Progress, failure: Exception) -> ApplicationError:
+    """Compensate, then the error the run fails with: its code, why, and what was undone."""
+    code = failure_code(failure)
+    if isinstance(failure, ApprovalNotGranted):
+        why = f"approval {failure.status.value}"
+    else:
+        cause = failure.cause if isinstance(failure, ActivityError) else None
+        why = f"permanent failure: {cause or failure}"
+    progress.problem = why
+    undone = await compensate(saga, progress)
+    progress.enter("compensated")
+    progress.outcome = code.lower()
+    return ApplicationError(
+        f"{progress.process} {progress.business_key} failed ({why}); "
+        f"undone: {'; '.join(undone) if undone else 'nothing'}",
+        type=code,
+        non_retryable=True,
+    )
+
+
+async def cancel(saga: Saga, progress: Progress) -> None:
+    """A cancelled run undoes what it did, then ends cancelled (the caller re-raises)."""
+    progress.enter("cancelling")
+    await compensate(saga, progress)
+    progress.outcome = "cancelled"
