@@ -1,8 +1,10 @@
 """Loopback ports: is one free, and pick free ones that no other pick of this call reuses."""
 
 import contextlib
+import random
 import socket
 from collections.abc import Iterable
+from pathlib import Path
 
 from devstack.config import StackConfig
 from devstack.state import Ports
@@ -19,6 +21,14 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _below_ephemeral_range() -> range:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(10_000, max(low, 10_100))
 
 
 def is_port_free(host: str, port: int) -> bool:
@@ -56,10 +66,17 @@ class PortPicker:
         return True
 
     def pick(self, *, also_free_above: int = 0) -> int:
-        """A free port whose next `also_free_above` ports are free too (Vault's cluster port)."""
+        """A free port whose next `also_free_above` ports are free too (Vault's cluster port).
+
+        Picked below the kernel's ephemeral range: the Temporal dev server binds its internal
+        services to ephemeral ports while it starts, and must not take one picked here."""
+        candidates = _below_ephemeral_range()
         for _ in range(200):
-            sock = _bind(self.host, 0)
-            port: int = sock.getsockname()[1]
+            port = random.randrange(candidates.start, candidates.stop - also_free_above)
+            try:
+                sock = _bind(self.host, port)
+            except OSError:
+                continue
             neighbours = range(port + 1, port + 1 + also_free_above)
             if (
                 port in self._taken
