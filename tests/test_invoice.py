@@ -383,3 +383,56 @@ async def test_invoice_start_through_the_api(client, stack, crm):
         await assert_not_started(client, "invoice-INV-BAD-CURRENCY")
     handle = client.get_workflow_handle(first.json()["workflow_id"])
     await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
+
+
+async def test_failure_before_sending_voids_the_draft(client, settings, admin, crm):
+    big = [
+        {"description": "Licence", "quantity": 1, "unit_price_cents": 2_000_000, "tax_rate_bp": 0}
+    ]
+    handle = await _start(client, settings, crm, lines=big)
+    number = _number(handle)
+    await wait_for(lambda: _stage(handle, "awaiting_approval"), what="finance approval")
+    invoice_id = billing_invoices(admin, number)[0]["id"]
+    admin.put(
+        "/_admin/faults/billing",
+        json={
+            "status": 422,
+            "code": "REFUSED_BY_TEST",
+            "path": f"/invoices/{invoice_id}/finalize$",
+        },
+    ).raise_for_status()
+    assert (await decide(client, FIONA, handle.id, Decision.APPROVE)).accepted
+    error = await failure_of(handle)
+    assert error.type == "REFUSED_BY_TEST" and f"voided invoice {invoice_id}" in error.message
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["void"]
+    assert Ledger(admin).emails(number, "invoice") == []
+
+
+async def test_a_crm_failure_after_sending_is_surfaced_not_undone(client, settings, admin, crm):
+    ids = crm.account_and_deal()
+    admin.put(
+        "/_admin/faults/crm",
+        json={
+            "status": 422,
+            "code": "DEAL_LOCKED",
+            "path": f"/deals/{ids[1]}$",
+            "method": "PATCH",
+            "count": 1,
+        },
+    ).raise_for_status()
+    handle = await _start(client, settings, crm, ids)
+    number = _number(handle)
+    current = await wait_for(lambda: _attention(handle), what="the problem to surface")
+    assert "DEAL_LOCKED" in current.attention and current.stage == "awaiting_payment"
+    assert (await handle.describe()).search_attributes.get("Stage") == ["attention_needed"]
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["open"]
+    pay(admin, number, TOTAL, payment_id=f"{number}-all")
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.status == "paid"
+    assert crm.deal(ids[1])["invoice_status"] == "paid"
+    assert (await handle.describe()).search_attributes.get("Stage") == ["paid"]
+
+
+async def _attention(handle):
+    current = await status(handle)
+    return current if current.attention else None

@@ -14,7 +14,13 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_committed_histories_exist():
     names = {p.stem for p in HISTORIES}
-    assert {"vendor_onboarding_happy", "vendor_onboarding_rejected"} <= names
+    assert {
+        "vendor_onboarding_happy",
+        "vendor_onboarding_rejected",
+        "invoice_paid",
+        "invoice_voided",
+        "invoice_overdue_then_paid",
+    } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
