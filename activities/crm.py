@@ -1,9 +1,10 @@
 """CRM activities: accounts and deals (OAuth2 client credentials, see `activities.auth`)."""
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.http import SystemClient
-from domain.records import CrmAccount, CrmAccountRef, CrmDeal, UpdateDealInput
+from domain.records import CrmAccount, CrmAccountRef, CrmDeal, CrmDealRef, UpdateDealInput
 
 
 class CrmActivities:
@@ -13,6 +14,16 @@ class CrmActivities:
     @activity.defn(name="crm.get_account")
     async def get_account(self, inp: CrmAccountRef) -> CrmAccount:
         return await self._crm.call("GET", f"/accounts/{inp.account_id}", CrmAccount)
+
+    @activity.defn(name="crm.get_deal")
+    async def get_deal(self, inp: CrmDealRef) -> CrmDeal | None:
+        """The deal, or None when the CRM has no deal with that id."""
+        try:
+            return await self._crm.call("GET", f"/deals/{inp.deal_id}", CrmDeal)
+        except ApplicationError as exc:
+            if exc.type == "NOT_FOUND":
+                return None
+            raise
 
     @activity.defn(name="crm.update_deal")
     async def update_deal(self, inp: UpdateDealInput) -> CrmDeal:

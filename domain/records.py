@@ -118,6 +118,10 @@ class CrmAccount(BaseModel):
     type: str = "prospect"
 
 
+class CrmDealRef(BaseModel):
+    deal_id: str
+
+
 class UpdateDealInput(BaseModel):
     deal_id: str
     invoice_id: str | None = None

@@ -81,5 +81,5 @@ def activities_by_queue(
             billing.void_invoice,
             billing.get_invoice,
         ],
-        System.CRM: [crm.get_account, crm.update_deal],
+        System.CRM: [crm.get_account, crm.get_deal, crm.update_deal],
     }
