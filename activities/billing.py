@@ -1,4 +1,4 @@
-"""Billing activities: customers and invoices (draft, open, void)."""
+"""Billing activities: customers and invoices (draft, open, void), and the day's invoices."""
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -8,10 +8,14 @@ from activities.http import SystemClient, idempotency_key
 from domain.records import (
     BillingCustomer,
     BillingInvoice,
+    BillingInvoiceDetail,
+    BillingInvoiceDetails,
     CompensationResult,
     CreateInvoiceInput,
     EnsureCustomerInput,
+    InvoiceIdRef,
     InvoiceNumberRef,
+    ListInvoicesInput,
 )
 
 
@@ -79,6 +83,31 @@ class BillingActivities:
     @activity.defn(name="billing.get_invoice")
     async def get_invoice(self, inp: InvoiceNumberRef) -> BillingInvoice | None:
         return await self._by_number(inp.number)
+
+    @activity.defn(name="billing.list_invoices")
+    async def list_invoices(self, inp: ListInvoicesInput) -> BillingInvoiceDetails:
+        """Every invoice finalized (issued) in `[finalized_from, finalized_before)`."""
+        return await self._billing.call(
+            "GET",
+            "/invoices",
+            BillingInvoiceDetails,
+            params={
+                "finalized_from": inp.finalized_from.isoformat(),
+                "finalized_before": inp.finalized_before.isoformat(),
+            },
+        )
+
+    @activity.defn(name="billing.get_invoice_by_id")
+    async def get_invoice_by_id(self, inp: InvoiceIdRef) -> BillingInvoiceDetail | None:
+        """The invoice, or None when billing has no invoice with that id."""
+        try:
+            return await self._billing.call(
+                "GET", f"/invoices/{inp.invoice_id}", BillingInvoiceDetail
+            )
+        except ApplicationError as exc:
+            if exc.type == "NOT_FOUND":
+                return None
+            raise
 
     async def _by_number(self, number: str) -> BillingInvoice | None:
         found = await self._billing.call("GET", "/invoices", _Invoices, params={"number": number})

@@ -34,6 +34,7 @@ APPROVERS: dict[str, tuple[str, list[str]]] = {
     "fiona": ("Fiona Finance", ["finance"]),
     "frank": ("Frank Finance-Lead", ["finance-lead"]),
     "sam": ("Sam Sales", ["sales-manager"]),
+    "dora": ("Dora Director", ["sales-director"]),
     "carla": ("Carla Collections", ["collections"]),
     "rory": ("Rory Requester", []),
     "olga": ("Olga Operator", ["procurement", "finance"]),

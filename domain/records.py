@@ -1,5 +1,7 @@
 """Activity inputs and results: one model each, shared by the workflows and the activities."""
 
+from datetime import date, datetime
+
 from pydantic import BaseModel
 
 from domain.vendor import BankAccount, PaymentTerms, VendorType
@@ -124,6 +126,7 @@ class CrmDealRef(BaseModel):
 
 class UpdateDealInput(BaseModel):
     deal_id: str
+    account_id: str | None = None
     invoice_id: str | None = None
     invoice_status: str | None = None
     stage: str | None = None
@@ -177,3 +180,116 @@ class BillingInvoice(BaseModel):
 
 class InvoiceNumberRef(BaseModel):
     number: str
+
+
+class ListInvoicesInput(BaseModel):
+    """Billing invoices finalized (issued) at or after `finalized_from`, before
+    `finalized_before`."""
+
+    finalized_from: datetime
+    finalized_before: datetime
+
+
+class BillingInvoiceDetail(BaseModel):
+    """A billing invoice as reconciliation and the accounting export read it."""
+
+    id: str
+    number: str
+    status: str
+    customer_id: str
+    currency: str
+    subtotal_cents: int
+    tax_cents: int
+    total_cents: int
+    amount_paid_cents: int
+    amount_due_cents: int
+    due_date: date | None = None
+    metadata: dict[str, str] = {}
+    created_at: datetime
+    finalized_at: datetime | None = None
+    paid_at: datetime | None = None
+    voided_at: datetime | None = None
+
+
+class BillingInvoiceDetails(BaseModel):
+    invoices: list[BillingInvoiceDetail]
+
+
+class InvoiceIdRef(BaseModel):
+    invoice_id: str
+
+
+class ExportInvoicesInput(BaseModel):
+    """The day's invoices, written as `invoices-<day>.csv` for the accounting import."""
+
+    day: date
+    invoices: list[BillingInvoiceDetail]
+
+
+class CaptureLeadInput(BaseModel):
+    email: str
+    name: str
+    company: str
+    domain: str
+    source: str
+    form: dict[str, str | int | bool]
+
+
+class CrmLead(BaseModel):
+    id: str
+    submissions: int = 1
+
+
+class AssignOwnerInput(BaseModel):
+    reps: list[str]
+
+
+class DealOwner(BaseModel):
+    email: str
+
+
+class CreateDealInput(BaseModel):
+    external_ref: str
+    lead_id: str
+    name: str
+    amount_cents: int
+    currency: str
+    owner: str
+    discount_bp: int
+
+
+class RestoreDealStageInput(BaseModel):
+    """Compensation: the deal goes back to the stage it had, with a note saying why."""
+
+    deal_id: str
+    stage: str
+    note: str
+
+
+class CreateAccountInput(BaseModel):
+    name: str
+    domain: str
+    billing_email: str
+    billing_contact_name: str
+
+
+class CompanyRef(BaseModel):
+    domain: str
+
+
+class SendEnvelopeInput(BaseModel):
+    external_ref: str
+    document_name: str
+    document_text: str
+    signer_name: str
+    signer_email: str
+
+
+class Envelope(BaseModel):
+    id: str
+    status: str
+    external_ref: str | None = None
+
+
+class EnvelopeRef(BaseModel):
+    external_ref: str

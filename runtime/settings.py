@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.approvals import ApprovalTimeouts
 from domain.invoice import InvoicePolicy
+from domain.lead import LeadPolicy
 from domain.systems import System
 from domain.vendor import OnboardingPolicy
 
@@ -83,6 +84,23 @@ class Settings(BaseSettings):
     collections_role: str = "collections"
     dunning_offsets: list[timedelta] = [timedelta(days=-3), timedelta(days=1), timedelta(days=7)]
 
+    lead_qualify_at: int = Field(default=60, ge=0, le=125)
+    lead_budget_floor_cents: int = Field(default=1_000_000, ge=0)
+    lead_target_industries: list[str] = ["software", "financial services", "manufacturing"]
+    sales_reps: list[str] = Field(
+        default=["ana@company.example", "ben@company.example"], min_length=1
+    )
+    price_per_seat_cents: int = Field(default=120_000, ge=0)
+    sales_tax_rate_bp: int = Field(default=1900, ge=0, le=10_000)
+    discount_limit_bp: int = Field(default=1000, ge=0, le=10_000)
+    sales_approver_role: str = "sales-manager"
+    sales_escalation_role: str = "sales-director"
+    nurture_offsets: list[timedelta] = [timedelta(0), timedelta(days=3), timedelta(days=10)]
+    deal_owner_reminder_after: timedelta = timedelta(days=7)
+    deal_stale_after: timedelta = timedelta(days=30)
+    signature_reminder_after: timedelta = timedelta(days=3)
+    signature_timeout: timedelta = timedelta(days=14)
+
     @field_validator("high_risk_countries")
     @classmethod
     def _country_codes(cls, value: list[str]) -> list[str]:
@@ -120,6 +138,27 @@ class Settings(BaseSettings):
             escalation_role=self.procurement_escalation_role,
             approval_timeouts=self.approval_timeouts(),
             compensation_attempts=self.compensation_attempts,
+        )
+
+    def lead_policy(self) -> LeadPolicy:
+        return LeadPolicy(
+            qualify_at=self.lead_qualify_at,
+            budget_floor_cents=self.lead_budget_floor_cents,
+            target_industries=self.lead_target_industries,
+            sales_reps=self.sales_reps,
+            price_per_seat_cents=self.price_per_seat_cents,
+            tax_rate_bp=self.sales_tax_rate_bp,
+            discount_limit_bp=self.discount_limit_bp,
+            approver_role=self.sales_approver_role,
+            escalation_role=self.sales_escalation_role,
+            approval_timeouts=self.approval_timeouts(),
+            nurture_offsets=self.nurture_offsets,
+            owner_reminder_after=self.deal_owner_reminder_after,
+            stale_after=self.deal_stale_after,
+            signature_reminder_after=self.signature_reminder_after,
+            signature_timeout=self.signature_timeout,
+            compensation_attempts=self.compensation_attempts,
+            invoice=self.invoice_policy(),
         )
 
     def invoice_policy(self) -> InvoicePolicy:

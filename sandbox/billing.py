@@ -8,7 +8,7 @@ Payments, made by the customer, come in through the admin API: see ``billing_pay
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any
 
@@ -207,15 +207,43 @@ def list_invoices(
     number: str | None = None,
     customer_id: str | None = None,
     status: str | None = None,
+    finalized_from: datetime | None = None,
+    finalized_before: datetime | None = None,
 ) -> dict[str, Any]:
+    """``finalized_from`` (included) and ``finalized_before`` (excluded) are instants with a
+    UTC offset; either one leaves out invoices never finalized (drafts, voided drafts)."""
     filters = {"number": number, "customer_id": customer_id}
     keys = {name: value for name, value in filters.items() if value is not None}
+    window = (
+        _instant("finalized_from", finalized_from),
+        _instant("finalized_before", finalized_before),
+    )
 
     def query(session: Session) -> dict[str, Any]:
         rows = find_records(session, SYSTEM.name, INVOICE, status=status, keys=keys)
+        if window != (None, None):
+            rows = [row for row in rows if _finalized_within(row, *window)]
         return {"invoices": [invoice_view(row) for row in rows]}
 
     return call.run(query)
+
+
+def _instant(name: str, value: datetime | None) -> datetime | None:
+    if value is not None and value.utcoffset() is None:
+        raise ApiError(
+            422,
+            "VALIDATION_ERROR",
+            f"query.{name}: needs a UTC offset, e.g. 2026-03-01T00:00:00Z",
+        )
+    return value
+
+
+def _finalized_within(row: RecordRow, start: datetime | None, end: datetime | None) -> bool:
+    stamped = row.data.get("finalized_at")
+    if not stamped:
+        return False
+    at = datetime.fromisoformat(stamped)
+    return (start is None or at >= start) and (end is None or at < end)
 
 
 def require_invoice(session: Session, invoice_id: str) -> RecordRow:

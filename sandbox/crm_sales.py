@@ -58,6 +58,15 @@ class NewDeal(BaseModel):
     stage: Stage = "qualification"
     owner: Name | None = None
     discount_bp: BasisPoints | None = None
+    external_ref: ShortText | None = None
+
+
+class StageChange(BaseModel):
+    """``POST /_admin/crm/deals/{id}/stage``: a sales rep moves the deal in the CRM's UI."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Stage
 
 
 class DealChanges(BaseModel):
@@ -88,12 +97,12 @@ def lead_view(row: RecordRow) -> dict[str, Any]:
 
 
 def deal_view(row: RecordRow) -> dict[str, Any]:
-    fields = ("name", "lead_id", "account_id", "amount_cents", "currency", "owner")
+    fields = ("name", "lead_id", "account_id", "amount_cents", "currency", "owner", "external_ref")
     more = ("discount_bp", "invoice_id", "invoice_status", "notes")
     return {
         "id": row.id,
         "stage": row.status,
-        **{name: row.data[name] for name in fields + more},
+        **{name: row.data.get(name) for name in fields + more},
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
@@ -219,6 +228,7 @@ def _change_deal(session: Session, deal_id: str, fields: dict[str, Any]) -> Repl
             event_type="deal.stage_changed",
             data={
                 "deal_id": row.id,
+                "external_ref": row.data.get("external_ref"),
                 "lead_id": row.data["lead_id"],
                 "account_id": row.data["account_id"],
                 "previous_stage": previous,
@@ -240,3 +250,9 @@ def change_deal(deal_id: str, changes: DealChanges, call: Call) -> JSONResponse:
             "body: nothing to change; send one or more of " + ", ".join(DealChanges.model_fields)
         )
     return call.create(lambda session: _change_deal(session, deal_id, dict(fields)))
+
+
+@SYSTEM.admin_router.post("/deals/{deal_id}/stage")
+def move_deal(deal_id: str, change: StageChange, call: Call) -> JSONResponse:
+    """A person moves the deal to another stage (emits ``deal.stage_changed`` on a change)."""
+    return call.create(lambda session: _change_deal(session, deal_id, {"stage": change.stage}))

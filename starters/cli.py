@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from domain.approvals import Decision
 from domain.invoice import InvoiceRequest
+from domain.lead import DealStage, LeadForm
 from domain.validation import describe_errors
 from domain.vendor import VendorApplication
 from runtime.db import create_schema, make_engine
@@ -19,14 +20,9 @@ from runtime.temporal import connect
 from runtime.vault import SecretUnavailable, secret_store
 from starters.approvals import WorkflowNotFound, decide, pending_approvals, workflow_status
 from starters.directory import Directory, UnknownApprover
-from starters.invoices import (
-    BadAmount,
-    PaymentRefused,
-    amount_to_cents,
-    record_payment,
-    void_invoice,
-)
-from starters.start import start_invoice, start_vendor_onboarding
+from starters.invoices import BadAmount, amount_to_cents, void_invoice
+from starters.sandbox_actions import SandboxRefused, move_deal, record_payment, sign_envelope
+from starters.start import start_invoice, start_lead_to_cash, start_vendor_onboarding
 from starters.webhooks.inbox import UnknownDeadLetter, WebhookInbox
 
 
@@ -37,6 +33,7 @@ class UsageError(Exception):
 STARTABLE: dict[str, tuple[type[BaseModel], str]] = {
     "vendor-onboarding": (VendorApplication, "vendor application"),
     "invoice": (InvoiceRequest, "invoice request"),
+    "lead": (LeadForm, "lead form"),
 }
 
 
@@ -58,6 +55,8 @@ async def _start(args: argparse.Namespace, settings: Settings) -> int:
     client = await connect()
     if isinstance(request, VendorApplication):
         outcome = await start_vendor_onboarding(client, settings, request)
+    elif isinstance(request, LeadForm):
+        outcome = await start_lead_to_cash(client, settings, request)
     else:
         assert isinstance(request, InvoiceRequest)
         outcome = await start_invoice(client, settings, request)
@@ -134,6 +133,18 @@ async def _pay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _deal(args: argparse.Namespace, settings: Settings) -> int:
+    stage = move_deal(settings, args.deal_id, args.stage)
+    print(f"deal {args.deal_id} moved to {stage} in the CRM")
+    return 0
+
+
+async def _sign(args: argparse.Namespace, settings: Settings) -> int:
+    sign_envelope(settings, args.envelope_id)
+    print(f"envelope {args.envelope_id} signed")
+    return 0
+
+
 async def _void(args: argparse.Namespace, settings: Settings) -> int:
     approver = await Directory(secret_store(settings)).get(args.approver)
     outcome = await void_invoice(await connect(), approver, args.invoice_number, args.reason)
@@ -203,6 +214,13 @@ def _parser() -> argparse.ArgumentParser:
     pay.add_argument("invoice_number")
     pay.add_argument("amount", help="in currency units, e.g. 1250.00")
     pay.add_argument("--payment-id", help="defaults to one billing assigns")
+    deal = sub.add_parser("deal", help="move a deal to another stage in the (sandbox) CRM")
+    deal.add_argument("deal_id")
+    deal.add_argument("--stage", required=True, choices=[s.value for s in DealStage])
+    sign = sub.add_parser(
+        "sign", help="sign a contract envelope in the (sandbox) e-signature system"
+    )
+    sign.add_argument("envelope_id")
     void = sub.add_parser("void", help="void an unpaid invoice (finance role)")
     void.add_argument("invoice_number")
     void.add_argument("--as", dest="approver", required=True, help="approver id (directory)")
@@ -225,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         "status": _status,
         "webhooks": _webhooks,
         "pay": _pay,
+        "deal": _deal,
+        "sign": _sign,
         "void": _void,
     }
     try:
@@ -240,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         UnknownApprover,
         SecretUnavailable,
         UnknownDeadLetter,
-        PaymentRefused,
+        SandboxRefused,
     ) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
         return 1

@@ -2,13 +2,11 @@
 
 from decimal import Decimal, InvalidOperation
 
-import httpx
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.invoice import VoidInput, VoidResult
-from runtime.settings import Settings
 from starters.approvals import DecisionOutcome
 from starters.directory import Approver
 from starters.start import invoice_workflow_id
@@ -53,31 +51,3 @@ async def void_invoice(
     return DecisionOutcome(
         accepted=True, reason=f"invoice {invoice_number} voided", status=result.status
     )
-
-
-def record_payment(
-    settings: Settings, invoice_number: str, amount_cents: int, payment_id: str | None
-) -> str:
-    """The customer pays, in the sandbox billing system; its signed webhook reaches the run."""
-    token = settings.sandbox_admin_token.get_secret_value() if settings.sandbox_admin_token else ""
-    body: dict[str, object] = {"amount_cents": amount_cents}
-    if payment_id:
-        body["payment_id"] = payment_id
-    response = httpx.post(
-        f"{settings.sandbox_url.rstrip('/')}/_admin/billing/invoices/{invoice_number}/payments",
-        json=body,
-        headers={"X-Admin-Token": token},
-        timeout=10,
-    )
-    if not response.is_success:
-        try:
-            error = response.json()["error"]
-            problem = f"{error['code']}: {error['message']}"
-        except (ValueError, KeyError, TypeError):
-            problem = f"HTTP {response.status_code}"
-        raise PaymentRefused(f"billing refused the payment ({problem})")
-    return str(response.json().get("payment_id") or response.json().get("id", ""))
-
-
-class PaymentRefused(Exception):
-    """The billing system did not take the payment."""

@@ -9,6 +9,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.invoice import InvoiceGenerationInput, InvoiceRequest
+from domain.lead import LeadForm, LeadToCashInput
 from domain.systems import WORKFLOW_TASK_QUEUE
 from domain.vendor import VendorApplication, VendorOnboardingInput
 from runtime.settings import Settings
@@ -34,6 +35,10 @@ def invoice_workflow_id(invoice_number: str) -> str:
     return f"invoice-{invoice_number}"
 
 
+def lead_to_cash_id(lead_id: str) -> str:
+    return f"lead-to-cash-{lead_id}"
+
+
 async def start_vendor_onboarding(
     client: Client, settings: Settings, application: VendorApplication
 ) -> StartOutcome:
@@ -50,6 +55,11 @@ async def start_invoice(
     return await _start(
         client, settings, "InvoiceGeneration", inp, invoice_workflow_id(request.invoice_number)
     )
+
+
+async def start_lead_to_cash(client: Client, settings: Settings, form: LeadForm) -> StartOutcome:
+    inp = LeadToCashInput(form=form, policy=settings.lead_policy())
+    return await _start(client, settings, "LeadToCash", inp, lead_to_cash_id(form.lead_id))
 
 
 async def _start(

@@ -15,7 +15,9 @@ from activities.auth import (
 )
 from activities.billing import BillingActivities
 from activities.crm import CrmActivities
+from activities.enrichment import EnrichmentActivities
 from activities.erp import ErpActivities
+from activities.esign import EsignActivities
 from activities.http import SystemClient
 from activities.mail import MailActivities
 from activities.portal import PortalActivities
@@ -23,9 +25,10 @@ from domain.systems import System
 from runtime.settings import Settings
 from runtime.vault import SecretStore
 from workflows.invoice_generation import InvoiceGeneration
+from workflows.lead_to_cash import LeadToCash
 from workflows.vendor_onboarding import VendorOnboarding
 
-WORKFLOWS: list[type] = [VendorOnboarding, InvoiceGeneration]
+WORKFLOWS: list[type] = [VendorOnboarding, InvoiceGeneration, LeadToCash]
 
 
 def _auth(
@@ -64,6 +67,8 @@ def activities_by_queue(
     mail = MailActivities(clients[System.MAIL], secrets)
     billing = BillingActivities(clients[System.BILLING])
     crm = CrmActivities(clients[System.CRM])
+    enrichment = EnrichmentActivities(clients[System.ENRICHMENT])
+    esign = EsignActivities(clients[System.ESIGN])
     return {
         System.ERP: [
             erp.validate_vendor,
@@ -81,5 +86,17 @@ def activities_by_queue(
             billing.void_invoice,
             billing.get_invoice,
         ],
-        System.CRM: [crm.get_account, crm.get_deal, crm.update_deal],
+        System.CRM: [
+            crm.get_account,
+            crm.get_deal,
+            crm.update_deal,
+            crm.capture_lead,
+            crm.assign_owner,
+            crm.create_deal,
+            crm.restore_deal_stage,
+            crm.create_account,
+            crm.mark_customer,
+        ],
+        System.ENRICHMENT: [enrichment.company],
+        System.ESIGN: [esign.send_envelope, esign.void_envelope],
     }

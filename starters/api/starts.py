@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Response
 
 from domain.credentials import Scope
 from domain.invoice import InvoiceRequest
+from domain.lead import LeadForm
 from domain.vendor import VendorApplication
 from starters.api.auth import Caller
 from starters.api.body import JsonBody
@@ -19,7 +20,7 @@ from starters.api.errors import error_responses
 from starters.api.models import StartResponse
 from starters.api.security import require
 from starters.api.services import Services, services
-from starters.start import StartOutcome, start_invoice, start_vendor_onboarding
+from starters.start import StartOutcome, start_invoice, start_lead_to_cash, start_vendor_onboarding
 
 log = logging.getLogger(__name__)
 
@@ -83,4 +84,26 @@ async def start_invoice_generation(
     built: Annotated[Services, Depends(services)],
 ) -> StartResponse:
     outcome = await start_invoice(built.temporal, built.settings, request)
+    return _answer(response, caller, outcome)
+
+
+@router.post(
+    "/v1/leads",
+    status_code=202,
+    response_model=StartResponse,
+    summary="Start lead-to-cash for a web-form lead",
+    description=(
+        "Starts the `LeadToCash` workflow `lead-to-cash-<lead_id>`: capture, enrich, qualify; "
+        "then nurture, or a deal through contract, invoice and onboarding. "
+        "Needs the scope `start`."
+    ),
+    responses=START_RESPONSES,
+)
+async def start_lead(
+    response: Response,
+    caller: Annotated[Caller, Depends(require(Scope.START))],
+    form: Annotated[LeadForm, Depends(JsonBody(LeadForm))],
+    built: Annotated[Services, Depends(services)],
+) -> StartResponse:
+    outcome = await start_lead_to_cash(built.temporal, built.settings, form)
     return _answer(response, caller, outcome)

@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from domain.invoice import PaymentReceived
-from starters.start import invoice_workflow_id
+from domain.lead import ContractSigned, DealStageChanged
+from starters.start import invoice_workflow_id, lead_to_cash_id
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,33 @@ def _invoice_paid(data: dict[str, Any]) -> SignalTarget:
     )
 
 
-ROUTES: dict[tuple[str, str], Callable[[dict[str, Any]], SignalTarget]] = {
+def _deal_stage_changed(data: dict[str, Any]) -> SignalTarget | None:
+    """Deals opened by LeadToCash carry the lead id as their `external_ref`; others are not ours."""
+    if not data.get("external_ref"):
+        return None
+    return SignalTarget(
+        lead_to_cash_id(str(data["external_ref"])),
+        "deal_stage_changed",
+        DealStageChanged(
+            deal_id=data["deal_id"], stage=data["stage"], previous_stage=data.get("previous_stage")
+        ),
+    )
+
+
+def _envelope_completed(data: dict[str, Any]) -> SignalTarget | None:
+    if not data.get("external_ref"):
+        return None
+    return SignalTarget(
+        lead_to_cash_id(str(data["external_ref"])),
+        "contract_signed",
+        ContractSigned(envelope_id=data["envelope_id"]),
+    )
+
+
+ROUTES: dict[tuple[str, str], Callable[[dict[str, Any]], SignalTarget | None]] = {
     ("billing", "invoice.paid"): _invoice_paid,
+    ("crm", "deal.stage_changed"): _deal_stage_changed,
+    ("esign", "envelope.completed"): _envelope_completed,
 }
 
 SYSTEMS_WITH_WEBHOOKS = ("billing", "crm", "esign")

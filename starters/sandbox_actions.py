@@ -1,0 +1,59 @@
+"""What people do by hand in the external systems, for the demo and tests (sandbox admin API):
+a customer pays, a sales rep moves a deal, a signer signs."""
+
+from typing import Any
+
+import httpx
+
+from runtime.settings import Settings
+
+
+class SandboxRefused(Exception):
+    """The (sandbox) system did not take the action; the message says why."""
+
+
+def record_payment(
+    settings: Settings, invoice_number: str, amount_cents: int, payment_id: str | None
+) -> str:
+    """The customer pays in billing; its signed `invoice.paid` webhook then reaches the run."""
+    body: dict[str, Any] = {"amount_cents": amount_cents}
+    if payment_id:
+        body["payment_id"] = payment_id
+    answer = _admin(settings, f"/_admin/billing/invoices/{invoice_number}/payments", body)
+    return str(answer.get("payment", {}).get("payment_id", ""))
+
+
+def move_deal(settings: Settings, deal_id: str, stage: str) -> str:
+    """A sales rep moves the deal; the CRM's `deal.stage_changed` webhook reaches the run."""
+    answer = _admin(settings, f"/_admin/crm/deals/{deal_id}/stage", {"stage": stage})
+    return str(answer.get("stage", stage))
+
+
+def sign_envelope(settings: Settings, envelope_id: str) -> str:
+    """The signer signs; e-signature's `envelope.completed` webhook reaches the run."""
+    answer = _admin(settings, f"/_admin/esign/envelopes/{envelope_id}/sign", None)
+    return str(answer.get("status", ""))
+
+
+def _admin(settings: Settings, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    token = settings.sandbox_admin_token.get_secret_value() if settings.sandbox_admin_token else ""
+    try:
+        response = httpx.post(
+            settings.sandbox_url.rstrip("/") + path,
+            json=body,
+            headers={"X-Admin-Token": token},
+            timeout=10,
+        )
+    except httpx.HTTPError as exc:
+        raise SandboxRefused(
+            f"sandbox unreachable at {settings.sandbox_url} ({type(exc).__name__})"
+        ) from None
+    if not response.is_success:
+        try:
+            error = response.json()["error"]
+            problem = f"{error['code']}: {error['message']}"
+        except (ValueError, KeyError, TypeError):
+            problem = f"HTTP {response.status_code}"
+        raise SandboxRefused(f"the system refused ({problem})")
+    answer: dict[str, Any] = response.json()
+    return answer

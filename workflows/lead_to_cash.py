@@ -1,0 +1,418 @@
+"""LeadToCash: a web-form lead becomes a deal, a signed contract, a paid invoice and a customer.
+
+Before the signature, a permanent failure or a rejected discount is compensated (envelope
+voided, deal back to its previous stage with a note). The signature is the point of no return:
+after it nothing is undone; a permanent failure is shown to operators (`attention_needed`).
+The invoice runs as the child `InvoiceGeneration` with parent close policy ABANDON: a signed
+contract's invoice goes on even when this run is cancelled or terminated.
+"""
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ParentClosePolicy
+
+from domain.approvals import ApprovalRequest, ApprovalStatus
+from domain.invoice import InvoiceGenerationInput, InvoiceRequest, InvoiceResult, LineItem
+from domain.lead import (
+    Company,
+    ContractSigned,
+    DealStage,
+    DealStageChanged,
+    LeadForm,
+    LeadPolicy,
+    LeadToCashInput,
+    LeadToCashResult,
+    qualify,
+)
+from domain.money import line_tax_cents
+from domain.records import (
+    AssignOwnerInput,
+    CaptureLeadInput,
+    CompanyRef,
+    CreateAccountInput,
+    CreateDealInput,
+    CreatePortalAccountInput,
+    CrmAccountRef,
+    EnsureCustomerInput,
+    EnvelopeRef,
+    RestoreDealStageInput,
+    SendEnvelopeInput,
+    UpdateDealInput,
+)
+from domain.systems import System
+from workflows import options, outcomes
+from workflows.approvals import ApprovalsMixin
+from workflows.invoice_generation import InvoiceGeneration
+from workflows.lead_messages import Messages
+from workflows.outcomes import ApprovalNotGranted
+from workflows.progress import Progress
+from workflows.saga import Compensation, Saga
+
+with workflow.unsafe.imports_passed_through():
+    from activities.billing import BillingActivities
+    from activities.crm import CrmActivities
+    from activities.enrichment import EnrichmentActivities
+    from activities.esign import EsignActivities
+    from activities.portal import PortalActivities
+
+PROCESS = "LeadToCash"
+DISCOUNT_APPROVAL_ID = "discount-review"
+
+
+@workflow.defn(name=PROCESS)
+class LeadToCash(ApprovalsMixin):
+    @workflow.init
+    def __init__(self, inp: LeadToCashInput) -> None:
+        self._init_approvals(Progress(PROCESS, inp.form.lead_id))
+        self._stage_changes: list[DealStageChanged] = []
+        self._signature: ContractSigned | None = None
+        self._result = LeadToCashResult(
+            lead_id=inp.form.lead_id, outcome="running", crm_lead_id="", score=0
+        )
+
+    @workflow.signal
+    def deal_stage_changed(self, change: DealStageChanged) -> None:
+        if self._result.deal_id is None or change.deal_id == self._result.deal_id:
+            self._stage_changes.append(change)
+
+    @workflow.signal
+    def contract_signed(self, signed: ContractSigned) -> None:
+        self._signature = signed
+
+    @workflow.run
+    async def run(self, inp: LeadToCashInput) -> LeadToCashResult:
+        form, policy, progress = inp.form, inp.policy, self._progress
+        self._say = Messages(form, policy)
+        progress.begin()
+        company = await self._capture_and_enrich(form)
+        qualification = qualify(form, company, policy)
+        self._result.score = qualification.score
+        progress.done(f"score {qualification.score}: {', '.join(qualification.reasons)}")
+        if not qualification.qualified:
+            await self._nurture(form, policy)
+            return self._finish("nurtured")
+        await self._open_deal(form, policy)
+        saga = Saga(attempts=policy.compensation_attempts)
+        try:
+            ending = await self._sell(form, policy, saga)
+        except (ActivityError, ApprovalNotGranted) as failure:
+            raise await outcomes.undo(saga, progress, failure) from None
+        except asyncio.CancelledError:
+            await outcomes.cancel(saga, progress)
+            raise
+        if ending != "signed":
+            return self._finish(ending)
+        try:
+            return await self._fulfil(form, policy, company)
+        except ActivityError as exc:  # after the signature: surfaced, never undone
+            problem = f"{progress.stage} failed ({outcomes.failure_code(exc)})"
+            progress.needs_attention(problem)
+            raise ApplicationError(
+                problem, type=outcomes.failure_code(exc), non_retryable=True
+            ) from None
+
+    async def _capture_and_enrich(self, form: LeadForm) -> Company:
+        self._progress.enter("capturing")
+        lead = await workflow.execute_activity_method(
+            CrmActivities.capture_lead,
+            CaptureLeadInput(
+                email=form.email,
+                name=form.name,
+                company=form.company,
+                domain=form.domain,
+                source=form.source,
+                form={
+                    "lead_id": form.lead_id,
+                    "seats": form.seats,
+                    "timeline": form.timeline.value,
+                },
+            ),
+            **options.on(System.CRM),
+        )
+        self._result.crm_lead_id = lead.id
+        self._progress.done(f"lead {lead.id}" + (" (existing)" if lead.submissions > 1 else ""))
+        self._progress.enter("enriching")
+        try:
+            # A rate-limited API slows the run down (429 + Retry-After), it does not fail it.
+            company = await workflow.execute_activity_method(
+                EnrichmentActivities.company,
+                CompanyRef(domain=form.domain),
+                **options.on(System.ENRICHMENT, give_up_after=timedelta(days=1)),
+            )
+        except ActivityError as exc:
+            self._progress.done(f"enrichment unavailable ({outcomes.failure_code(exc)})")
+            return Company(domain=form.domain)
+        self._progress.done(f"enriched: {company.employees} employees, {company.industry}")
+        return company
+
+    async def _nurture(self, form: LeadForm, policy: LeadPolicy) -> None:
+        self._progress.enter("nurturing")
+        started = workflow.now()
+        for n, offset in enumerate(sorted(policy.nurture_offsets), start=1):
+            await workflow.sleep(max(timedelta(0), started + offset - workflow.now()))
+            await self._say.email(form.email, f"nurture-{n}", "lead-nurture", *self._say.nurture(n))
+        self._progress.done(f"{len(policy.nurture_offsets)} nurture emails sent")
+
+    async def _open_deal(self, form: LeadForm, policy: LeadPolicy) -> None:
+        self._progress.enter("opening_deal")
+        owner = await workflow.execute_activity_method(
+            CrmActivities.assign_owner,
+            AssignOwnerInput(reps=policy.sales_reps),
+            **options.on(System.CRM),
+        )
+        amount = form.seats * policy.price_per_seat_cents
+        deal = await workflow.execute_activity_method(
+            CrmActivities.create_deal,
+            CreateDealInput(
+                external_ref=form.lead_id,
+                lead_id=self._result.crm_lead_id,
+                name=f"{form.company}: {form.seats} seats",
+                amount_cents=amount,
+                currency=form.currency,
+                owner=owner.email,
+                discount_bp=form.requested_discount_bp,
+            ),
+            **options.on(System.CRM),
+        )
+        self._result.deal_id, self._result.owner = deal.id, owner.email
+        self._progress.amount(amount)
+        self._progress.done(f"deal {deal.id} for {owner.email}")
+        await self._say.email(
+            owner.email, "owner-assigned", "deal-assigned", *self._say.assigned(deal.id)
+        )
+
+    async def _sell(self, form: LeadForm, policy: LeadPolicy, saga: Saga) -> str:
+        """From the open deal to a signature; returns signed, lost, stale or unsigned."""
+        deal_id = self._result.deal_id or ""
+        previous = DealStage.QUALIFICATION.value
+        self._progress.enter("in_pipeline")
+        while True:
+            change = await self._next_stage_change(policy)
+            if change is None:
+                return "stale"
+            if change.stage == DealStage.CLOSED_LOST:
+                return "lost"
+            if change.stage == DealStage.CLOSED_WON:
+                break
+            previous = change.stage.value
+            self._progress.done(f"deal at {previous}")
+        saga.register(
+            Compensation(
+                "deal back to its stage",
+                CrmActivities.restore_deal_stage,
+                RestoreDealStageInput(
+                    deal_id=deal_id, stage=previous, note="reopened: the won deal was not completed"
+                ),
+                System.CRM.task_queue,
+            )
+        )
+        await self._discount_approval(form, policy)
+        saga.register(
+            Compensation(
+                "void envelope",
+                EsignActivities.void_envelope,
+                EnvelopeRef(external_ref=form.lead_id),
+                System.ESIGN.task_queue,
+            )
+        )
+        self._progress.enter("contract_sent")
+        envelope = await workflow.execute_activity_method(
+            EsignActivities.send_envelope,
+            SendEnvelopeInput(
+                external_ref=form.lead_id,
+                document_name=f"Order form {form.lead_id}",
+                document_text=self._say.contract(),
+                signer_name=form.name,
+                signer_email=form.email,
+            ),
+            **options.on(System.ESIGN),
+        )
+        self._result.envelope_id = envelope.id
+        self._progress.done(f"envelope {envelope.id} sent")
+        ending = await self._await_signature(form, policy)
+        if ending == "lost":
+            await self._void_envelope(form)
+        elif ending == "unsigned":
+            self._progress.compensations = await outcomes.compensate(saga, self._progress)
+        return ending
+
+    async def _next_stage_change(self, policy: LeadPolicy) -> DealStageChanged | None:
+        """The next change of the deal's stage; None after `stale_after` of silence."""
+        if await self._within(policy.owner_reminder_after, lambda: bool(self._stage_changes)):
+            return self._stage_changes.pop(0)
+        owner = self._result.owner or ""
+        await self._say.email(owner, "owner-reminder", "deal-reminder", *self._say.silent())
+        rest = max(timedelta(0), policy.stale_after - policy.owner_reminder_after)
+        if await self._within(rest, lambda: bool(self._stage_changes)):
+            return self._stage_changes.pop(0)
+        return None
+
+    async def _discount_approval(self, form: LeadForm, policy: LeadPolicy) -> None:
+        if form.requested_discount_bp <= policy.discount_limit_bp:
+            return
+        self._progress.enter("awaiting_approval")
+        outcome = await self._await_approval(
+            ApprovalRequest(
+                approval_id=DISCOUNT_APPROVAL_ID,
+                required_role=policy.approver_role,
+                escalation_role=policy.escalation_role,
+                requested_by=self._result.owner or "sales",
+                reason=f"discount {form.requested_discount_bp / 100:.2f} % is above the "
+                f"{policy.discount_limit_bp / 100:.2f} % policy limit",
+                process=PROCESS,
+                business_key=form.lead_id,
+                amount_cents=form.seats * policy.price_per_seat_cents,
+                currency=form.currency,
+                counterparty=form.company,
+                timeouts=policy.approval_timeouts,
+            )
+        )
+        if outcome.status != ApprovalStatus.APPROVED:
+            raise ApprovalNotGranted(outcome.status)
+        self._progress.done(f"discount approved by {outcome.decided_by}")
+
+    async def _await_signature(self, form: LeadForm, policy: LeadPolicy) -> str:
+        def settled() -> bool:
+            return self._signature is not None or self._lost()
+
+        if not await self._within(policy.signature_reminder_after, settled):
+            await self._say.email(
+                form.email, "signature-reminder", "contract-reminder", *self._say.unsigned()
+            )
+            rest = max(timedelta(0), policy.signature_timeout - policy.signature_reminder_after)
+            if not await self._within(rest, settled):
+                return "unsigned"
+        return "signed" if self._signature is not None else "lost"
+
+    def _lost(self) -> bool:
+        return any(c.stage == DealStage.CLOSED_LOST for c in self._stage_changes)
+
+    async def _fulfil(
+        self, form: LeadForm, policy: LeadPolicy, company: Company
+    ) -> LeadToCashResult:
+        """After the signature: customer, the child invoice, payment, onboarding."""
+        result, progress = self._result, self._progress
+        progress.done(f"contract signed ({self._signature.envelope_id if self._signature else ''})")
+        progress.enter("creating_customer")
+        account = await workflow.execute_activity_method(
+            CrmActivities.create_account,
+            CreateAccountInput(
+                name=company.name or form.company,
+                domain=form.domain,
+                billing_email=form.email,
+                billing_contact_name=form.name,
+            ),
+            **options.on(System.CRM),
+        )
+        await self._update_deal(
+            UpdateDealInput(deal_id=result.deal_id or "", account_id=account.id)
+        )
+        customer = await workflow.execute_activity_method(
+            BillingActivities.find_or_create_customer,
+            EnsureCustomerInput(
+                crm_account_id=account.id,
+                name=account.name,
+                email=form.email,
+                currency=form.currency,
+            ),
+            **options.on(System.BILLING),
+        )
+        result.crm_account_id, result.billing_customer_id = account.id, customer.id
+        progress.customer(customer.id)
+        progress.enter("awaiting_payment")
+        invoice = await self._invoice(form, policy, account.id)
+        result.invoice_id = invoice.invoice_id
+        if invoice.status != "paid":
+            return self._finish(f"invoice_{invoice.status}")
+        progress.enter("onboarding")
+        welcome = await self._say.email(
+            form.email, "customer-welcome", "customer-welcome", *self._say.welcome()
+        )
+        portal = await workflow.execute_activity_method(
+            PortalActivities.create_account,
+            CreatePortalAccountInput(
+                external_ref=form.lead_id,
+                vendor_id=customer.id,
+                display_name=account.name,
+                contact_email=form.email,
+            ),
+            **options.on(System.PORTAL),
+        )
+        await workflow.execute_activity_method(
+            CrmActivities.mark_customer,
+            CrmAccountRef(account_id=account.id),
+            **options.on(System.CRM),
+        )
+        await self._update_deal(
+            UpdateDealInput(deal_id=result.deal_id or "", note="customer onboarded")
+        )
+        result.welcome_message_id, result.portal_account_id = welcome, portal.id
+        return self._finish("won")
+
+    async def _invoice(self, form: LeadForm, policy: LeadPolicy, account_id: str) -> InvoiceResult:
+        net = form.seats * policy.price_per_seat_cents
+        discounted = net - line_tax_cents(net, 1, form.requested_discount_bp)
+        request = InvoiceRequest(
+            invoice_number=invoice_number(form.lead_id),
+            crm_account_id=account_id,
+            crm_deal_id=self._result.deal_id or "",
+            lines=[
+                LineItem(
+                    description=f"{form.seats} seats, {form.requested_discount_bp / 100:.2f} % off",
+                    quantity=1,
+                    unit_price_cents=discounted,
+                    tax_rate_bp=policy.tax_rate_bp,
+                )
+            ],
+            currency=form.currency,
+            payment_terms=policy.payment_terms,
+            issue_date=workflow.now().date(),
+            requested_by="lead-to-cash",
+        )
+        child_id = f"invoice-{request.invoice_number}"
+        self._result.invoice_workflow_id = child_id
+        self._progress.done(f"invoice workflow {child_id}")
+        child = await workflow.start_child_workflow(
+            InvoiceGeneration.run,
+            InvoiceGenerationInput(request=request, policy=policy.invoice),
+            id=child_id,
+            # The invoice of a signed contract must go on if this run is cancelled: ABANDON,
+            # and a shielded wait, so that cancelling this run does not cancel the child.
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+        return await asyncio.shield(child)
+
+    async def _update_deal(self, change: UpdateDealInput) -> None:
+        await workflow.execute_activity_method(
+            CrmActivities.update_deal, change, **options.on(System.CRM)
+        )
+
+    async def _void_envelope(self, form: LeadForm) -> None:
+        voided = await workflow.execute_activity_method(
+            EsignActivities.void_envelope,
+            EnvelopeRef(external_ref=form.lead_id),
+            **options.on(System.ESIGN),
+        )
+        if voided.undone:
+            self._progress.compensations.append(voided.description)
+
+    async def _within(self, wait: timedelta, condition: Callable[[], bool]) -> bool:
+        try:
+            await workflow.wait_condition(condition, timeout=wait)
+        except TimeoutError:
+            return False
+        return True
+
+    def _finish(self, outcome: str) -> LeadToCashResult:
+        self._progress.enter(outcome)
+        self._progress.outcome = outcome
+        self._result.outcome = outcome
+        return self._result
+
+
+def invoice_number(lead_id: str) -> str:
+    return f"L2C-{lead_id.upper().replace('_', '-')}"[:40]
