@@ -1,5 +1,7 @@
 """Billing activities: customers and invoices (draft, open, void), and the day's invoices."""
 
+from urllib.parse import quote
+
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -101,9 +103,9 @@ class BillingActivities:
     async def get_invoice_by_id(self, inp: InvoiceIdRef) -> BillingInvoiceDetail | None:
         """The invoice, or None when billing has no invoice with that id."""
         try:
-            return await self._billing.call(
-                "GET", f"/invoices/{inp.invoice_id}", BillingInvoiceDetail
-            )
+            # The id comes from the CRM: quoted, so it cannot reach another path.
+            path = f"/invoices/{quote(inp.invoice_id, safe='')}"
+            return await self._billing.call("GET", path, BillingInvoiceDetail)
         except ApplicationError as exc:
             if exc.type == "NOT_FOUND":
                 return None

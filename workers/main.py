@@ -15,7 +15,7 @@ from runtime.db import create_schema, make_engine
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.temporal import connect
 from runtime.vault import SecretUnavailable, secret_store
-from workers.registry import WORKFLOWS, activities_by_queue, system_clients
+from workers.registry import WORKFLOWS, activities_by_queue, file_activities, system_clients
 
 log = logging.getLogger("backoffice.worker")
 
@@ -54,13 +54,22 @@ async def run_worker(settings: Settings) -> None:
                 graceful_shutdown_timeout=grace,
             )
         )
+    for queue, activities in file_activities(settings).items():
+        workers.append(
+            Worker(
+                client,
+                task_queue=queue,
+                activities=activities,
+                graceful_shutdown_timeout=grace,
+            )
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running = [asyncio.create_task(w.run()) for w in workers]
     print(READY_LINE, file=sys.stderr, flush=True)
-    log.info("polling %s and %d system queues", WORKFLOW_TASK_QUEUE, len(workers) - 1)
+    log.info("polling %s and %d activity queues", WORKFLOW_TASK_QUEUE, len(workers) - 1)
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down")

@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 
+from activities.accounting_export import ACCOUNTING_TASK_QUEUE, AccountingExportActivities
 from activities.audit import AuditLog
 from activities.auth import (
     ApiKeyHeader,
@@ -26,9 +27,10 @@ from runtime.settings import Settings
 from runtime.vault import SecretStore
 from workflows.invoice_generation import InvoiceGeneration
 from workflows.lead_to_cash import LeadToCash
+from workflows.reconciliation import Reconciliation
 from workflows.vendor_onboarding import VendorOnboarding
 
-WORKFLOWS: list[type] = [VendorOnboarding, InvoiceGeneration, LeadToCash]
+WORKFLOWS: list[type] = [VendorOnboarding, InvoiceGeneration, LeadToCash, Reconciliation]
 
 
 def _auth(
@@ -85,6 +87,8 @@ def activities_by_queue(
             billing.finalize_invoice,
             billing.void_invoice,
             billing.get_invoice,
+            billing.list_invoices,
+            billing.get_invoice_by_id,
         ],
         System.CRM: [
             crm.get_account,
@@ -100,3 +104,9 @@ def activities_by_queue(
         System.ENRICHMENT: [enrichment.company],
         System.ESIGN: [esign.send_envelope, esign.void_envelope],
     }
+
+
+def file_activities(settings: Settings) -> dict[str, list[Callable[..., Any]]]:
+    """Activities of file-based integrations, by task queue (no HTTP client, no rate limit)."""
+    export = AccountingExportActivities(settings.resolved_export_dir)
+    return {ACCOUNTING_TASK_QUEUE: [export.export_invoices]}

@@ -13,10 +13,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.workflow import ParentClosePolicy
 
 from domain.approvals import ApprovalRequest, ApprovalStatus
-from domain.invoice import InvoiceGenerationInput, InvoiceRequest, InvoiceResult, LineItem
 from domain.lead import (
     Company,
     ContractSigned,
@@ -28,36 +26,28 @@ from domain.lead import (
     LeadToCashResult,
     qualify,
 )
-from domain.money import line_tax_cents
 from domain.records import (
     AssignOwnerInput,
     CaptureLeadInput,
     CompanyRef,
-    CreateAccountInput,
     CreateDealInput,
-    CreatePortalAccountInput,
-    CrmAccountRef,
-    EnsureCustomerInput,
     EnvelopeRef,
     RestoreDealStageInput,
     SendEnvelopeInput,
-    UpdateDealInput,
 )
 from domain.systems import System
 from workflows import options, outcomes
 from workflows.approvals import ApprovalsMixin
-from workflows.invoice_generation import InvoiceGeneration
+from workflows.lead_fulfilment import Fulfilment
 from workflows.lead_messages import Messages
 from workflows.outcomes import ApprovalNotGranted
 from workflows.progress import Progress
 from workflows.saga import Compensation, Saga
 
 with workflow.unsafe.imports_passed_through():
-    from activities.billing import BillingActivities
     from activities.crm import CrmActivities
     from activities.enrichment import EnrichmentActivities
     from activities.esign import EsignActivities
-    from activities.portal import PortalActivities
 
 PROCESS = "LeadToCash"
 DISCOUNT_APPROVAL_ID = "discount-review"
@@ -106,8 +96,11 @@ class LeadToCash(ApprovalsMixin):
             raise
         if ending != "signed":
             return self._finish(ending)
+        signed = self._signature.envelope_id if self._signature else ""
+        progress.done(f"contract signed ({signed})")
         try:
-            return await self._fulfil(form, policy, company)
+            outcome = await Fulfilment(form, policy, progress, self._result, self._say).run(company)
+            return self._finish(outcome)
         except ActivityError as exc:  # after the signature: surfaced, never undone
             problem = f"{progress.stage} failed ({outcomes.failure_code(exc)})"
             progress.needs_attention(problem)
@@ -291,106 +284,6 @@ class LeadToCash(ApprovalsMixin):
     def _lost(self) -> bool:
         return any(c.stage == DealStage.CLOSED_LOST for c in self._stage_changes)
 
-    async def _fulfil(
-        self, form: LeadForm, policy: LeadPolicy, company: Company
-    ) -> LeadToCashResult:
-        """After the signature: customer, the child invoice, payment, onboarding."""
-        result, progress = self._result, self._progress
-        progress.done(f"contract signed ({self._signature.envelope_id if self._signature else ''})")
-        progress.enter("creating_customer")
-        account = await workflow.execute_activity_method(
-            CrmActivities.create_account,
-            CreateAccountInput(
-                name=company.name or form.company,
-                domain=form.domain,
-                billing_email=form.email,
-                billing_contact_name=form.name,
-            ),
-            **options.on(System.CRM),
-        )
-        await self._update_deal(
-            UpdateDealInput(deal_id=result.deal_id or "", account_id=account.id)
-        )
-        customer = await workflow.execute_activity_method(
-            BillingActivities.find_or_create_customer,
-            EnsureCustomerInput(
-                crm_account_id=account.id,
-                name=account.name,
-                email=form.email,
-                currency=form.currency,
-            ),
-            **options.on(System.BILLING),
-        )
-        result.crm_account_id, result.billing_customer_id = account.id, customer.id
-        progress.customer(customer.id)
-        progress.enter("awaiting_payment")
-        invoice = await self._invoice(form, policy, account.id)
-        result.invoice_id = invoice.invoice_id
-        if invoice.status != "paid":
-            return self._finish(f"invoice_{invoice.status}")
-        progress.enter("onboarding")
-        welcome = await self._say.email(
-            form.email, "customer-welcome", "customer-welcome", *self._say.welcome()
-        )
-        portal = await workflow.execute_activity_method(
-            PortalActivities.create_account,
-            CreatePortalAccountInput(
-                external_ref=form.lead_id,
-                vendor_id=customer.id,
-                display_name=account.name,
-                contact_email=form.email,
-            ),
-            **options.on(System.PORTAL),
-        )
-        await workflow.execute_activity_method(
-            CrmActivities.mark_customer,
-            CrmAccountRef(account_id=account.id),
-            **options.on(System.CRM),
-        )
-        await self._update_deal(
-            UpdateDealInput(deal_id=result.deal_id or "", note="customer onboarded")
-        )
-        result.welcome_message_id, result.portal_account_id = welcome, portal.id
-        return self._finish("won")
-
-    async def _invoice(self, form: LeadForm, policy: LeadPolicy, account_id: str) -> InvoiceResult:
-        net = form.seats * policy.price_per_seat_cents
-        discounted = net - line_tax_cents(net, 1, form.requested_discount_bp)
-        request = InvoiceRequest(
-            invoice_number=invoice_number(form.lead_id),
-            crm_account_id=account_id,
-            crm_deal_id=self._result.deal_id or "",
-            lines=[
-                LineItem(
-                    description=f"{form.seats} seats, {form.requested_discount_bp / 100:.2f} % off",
-                    quantity=1,
-                    unit_price_cents=discounted,
-                    tax_rate_bp=policy.tax_rate_bp,
-                )
-            ],
-            currency=form.currency,
-            payment_terms=policy.payment_terms,
-            issue_date=workflow.now().date(),
-            requested_by="lead-to-cash",
-        )
-        child_id = f"invoice-{request.invoice_number}"
-        self._result.invoice_workflow_id = child_id
-        self._progress.done(f"invoice workflow {child_id}")
-        child = await workflow.start_child_workflow(
-            InvoiceGeneration.run,
-            InvoiceGenerationInput(request=request, policy=policy.invoice),
-            id=child_id,
-            # The invoice of a signed contract must go on if this run is cancelled: ABANDON,
-            # and a shielded wait, so that cancelling this run does not cancel the child.
-            parent_close_policy=ParentClosePolicy.ABANDON,
-        )
-        return await asyncio.shield(child)
-
-    async def _update_deal(self, change: UpdateDealInput) -> None:
-        await workflow.execute_activity_method(
-            CrmActivities.update_deal, change, **options.on(System.CRM)
-        )
-
     async def _void_envelope(self, form: LeadForm) -> None:
         voided = await workflow.execute_activity_method(
             EsignActivities.void_envelope,
@@ -412,7 +305,3 @@ class LeadToCash(ApprovalsMixin):
         self._progress.outcome = outcome
         self._result.outcome = outcome
         return self._result
-
-
-def invoice_number(lead_id: str) -> str:
-    return f"L2C-{lead_id.upper().replace('_', '-')}"[:40]

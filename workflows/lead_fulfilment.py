@@ -1,0 +1,149 @@
+"""LeadToCash after the signature (the point of no return): the customer in the CRM and in
+billing, the invoice as a child workflow, and, once it is paid, the customer's onboarding.
+
+Nothing here is compensated: a failure is retried, and a permanent one is left to operators.
+"""
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.workflow import ParentClosePolicy
+
+from domain.invoice import InvoiceGenerationInput, InvoiceRequest, InvoiceResult, LineItem
+from domain.lead import Company, LeadForm, LeadPolicy, LeadToCashResult
+from domain.money import line_tax_cents
+from domain.records import (
+    CreateAccountInput,
+    CreatePortalAccountInput,
+    CrmAccountRef,
+    EnsureCustomerInput,
+    UpdateDealInput,
+)
+from domain.systems import System
+from workflows import options
+from workflows.invoice_generation import InvoiceGeneration
+from workflows.lead_messages import Messages
+from workflows.progress import Progress
+
+with workflow.unsafe.imports_passed_through():
+    from activities.billing import BillingActivities
+    from activities.crm import CrmActivities
+    from activities.portal import PortalActivities
+
+
+def invoice_number(lead_id: str) -> str:
+    return f"L2C-{lead_id.upper().replace('_', '-')}"[:40]
+
+
+class Fulfilment:
+    def __init__(
+        self,
+        form: LeadForm,
+        policy: LeadPolicy,
+        progress: Progress,
+        result: LeadToCashResult,
+        say: Messages,
+    ) -> None:
+        self._form = form
+        self._policy = policy
+        self._progress = progress
+        self._result = result
+        self._say = say
+
+    async def run(self, company: Company) -> str:
+        """Customer, the child invoice, payment, onboarding; returns the outcome."""
+        form, result, progress = self._form, self._result, self._progress
+        progress.enter("creating_customer")
+        account = await workflow.execute_activity_method(
+            CrmActivities.create_account,
+            CreateAccountInput(
+                name=company.name or form.company,
+                domain=form.domain,
+                billing_email=form.email,
+                billing_contact_name=form.name,
+            ),
+            **options.on(System.CRM),
+        )
+        await self._update_deal(
+            UpdateDealInput(deal_id=result.deal_id or "", account_id=account.id)
+        )
+        customer = await workflow.execute_activity_method(
+            BillingActivities.find_or_create_customer,
+            EnsureCustomerInput(
+                crm_account_id=account.id,
+                name=account.name,
+                email=form.email,
+                currency=form.currency,
+            ),
+            **options.on(System.BILLING),
+        )
+        result.crm_account_id, result.billing_customer_id = account.id, customer.id
+        progress.customer(customer.id)
+        progress.enter("awaiting_payment")
+        invoice = await self._invoice(account.id)
+        result.invoice_id = invoice.invoice_id
+        if invoice.status != "paid":
+            return f"invoice_{invoice.status}"
+        progress.enter("onboarding")
+        welcome = await self._say.email(
+            form.email, "customer-welcome", "customer-welcome", *self._say.welcome()
+        )
+        portal = await workflow.execute_activity_method(
+            PortalActivities.create_account,
+            CreatePortalAccountInput(
+                external_ref=form.lead_id,
+                vendor_id=customer.id,
+                display_name=account.name,
+                contact_email=form.email,
+            ),
+            **options.on(System.PORTAL),
+        )
+        await workflow.execute_activity_method(
+            CrmActivities.mark_customer,
+            CrmAccountRef(account_id=account.id),
+            **options.on(System.CRM),
+        )
+        await self._update_deal(
+            UpdateDealInput(deal_id=result.deal_id or "", note="customer onboarded")
+        )
+        result.welcome_message_id, result.portal_account_id = welcome, portal.id
+        return "won"
+
+    async def _invoice(self, account_id: str) -> InvoiceResult:
+        form, policy = self._form, self._policy
+        net = form.seats * policy.price_per_seat_cents
+        discounted = net - line_tax_cents(net, 1, form.requested_discount_bp)
+        request = InvoiceRequest(
+            invoice_number=invoice_number(form.lead_id),
+            crm_account_id=account_id,
+            crm_deal_id=self._result.deal_id or "",
+            lines=[
+                LineItem(
+                    description=f"{form.seats} seats, {form.requested_discount_bp / 100:.2f} % off",
+                    quantity=1,
+                    unit_price_cents=discounted,
+                    tax_rate_bp=policy.tax_rate_bp,
+                )
+            ],
+            currency=form.currency,
+            payment_terms=policy.payment_terms,
+            issue_date=workflow.now().date(),
+            requested_by="lead-to-cash",
+        )
+        child_id = f"invoice-{request.invoice_number}"
+        self._result.invoice_workflow_id = child_id
+        self._progress.done(f"invoice workflow {child_id}")
+        child = await workflow.start_child_workflow(
+            InvoiceGeneration.run,
+            InvoiceGenerationInput(request=request, policy=policy.invoice),
+            id=child_id,
+            # The invoice of a signed contract must go on if this run is cancelled: ABANDON,
+            # and a shielded wait, so that cancelling this run does not cancel the child.
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+        return await asyncio.shield(child)
+
+    async def _update_deal(self, change: UpdateDealInput) -> None:
+        await workflow.execute_activity_method(
+            CrmActivities.update_deal, change, **options.on(System.CRM)
+        )
