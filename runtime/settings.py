@@ -6,7 +6,7 @@ configuration.
 """
 
 import os
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.approvals import ApprovalTimeouts
 from domain.invoice import InvoicePolicy
 from domain.lead import LeadPolicy
+from domain.reconciliation import UnknownTimeZone, time_zone
 from domain.systems import System
 from domain.vendor import OnboardingPolicy
 
@@ -101,6 +102,14 @@ class Settings(BaseSettings):
     signature_reminder_after: timedelta = timedelta(days=3)
     signature_timeout: timedelta = timedelta(days=14)
 
+    # The daily reconciliation: its schedule (a local time of day in that time zone), how far
+    # back the schedule catches up after an outage, and where the accounting export goes.
+    reconciliation_time_zone: str = "UTC"
+    reconciliation_at: time = time(2, 0)
+    reconciliation_catchup_window: timedelta = timedelta(days=1)
+    reconciliation_give_up_after: timedelta = timedelta(minutes=15)
+    export_dir: Path | None = None
+
     @field_validator("high_risk_countries")
     @classmethod
     def _country_codes(cls, value: list[str]) -> list[str]:
@@ -123,9 +132,39 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive duration")
         return value
 
+    @field_validator("reconciliation_time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            time_zone(value)
+        except UnknownTimeZone as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("reconciliation_at")
+    @classmethod
+    def _local_time(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError(
+                "a local time of day such as 02:00, without an offset "
+                "(BACKOFFICE_RECONCILIATION_TIME_ZONE sets the zone)"
+            )
+        return value
+
+    @field_validator("reconciliation_catchup_window", "reconciliation_give_up_after")
+    @classmethod
+    def _positive_duration(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
     def system_url(self, system: System) -> str:
         """Base URL of one system: its own setting, else the sandbox's prefix for it."""
         return self.system_urls.get(system) or f"{self.sandbox_url.rstrip('/')}/{system.value}"
+
+    @property
+    def resolved_export_dir(self) -> Path:
+        return self.export_dir or self.data_dir / "exports"
 
     @property
     def resolved_database_url(self) -> str:

@@ -13,15 +13,18 @@ from temporalio.client import Client, WorkflowHandle
 from devstack.stack import Stack
 from domain.approvals import Decision
 from domain.invoice import InvoiceGenerationInput, InvoicePolicy, InvoiceRequest, PaymentReceived
+from domain.lead import LeadForm, LeadToCashInput
 from domain.systems import WORKFLOW_TASK_QUEUE
-from runtime.settings import load_settings
+from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
 from starters.approvals import decide
 from starters.directory import Approver
 from starters.invoices import void_invoice
-from starters.start import invoice_workflow_id
+from starters.sandbox_actions import move_deal, sign_envelope
+from starters.start import invoice_workflow_id, lead_to_cash_id
 from tests.helpers import failure_of, start, status, wait_for
 from tests.invoicing import Crm, invoice_request
+from tests.test_lead_to_cash import lead_form
 
 OUT = Path(__file__).parent / "histories"
 PAT = Approver(id="pat", name="Pat", email="pat@company.example", roles=["procurement"])
@@ -85,9 +88,54 @@ async def main() -> None:
     await _pay_in_full(overdue)
     recorded["invoice_overdue_then_paid"] = overdue
 
+    for outcome, overrides in (("won", {}), ("lost", {}), ("nurtured", NOT_QUALIFIED)):
+        recorded[f"lead_to_cash_{outcome}"] = await _lead(client, settings, outcome, overrides)
+
     for name, handle in recorded.items():
         (OUT / f"{name}.json").write_text((await handle.fetch_history()).to_json())
         print(f"wrote {OUT / name}.json")
+
+
+NOT_QUALIFIED = {"budget_cents": 0, "authority": False, "need": "low", "timeline": "unknown"}
+
+
+async def _lead(
+    client: Client, settings: Settings, outcome: str, overrides: dict[str, Any]
+) -> WorkflowHandle[Any, Any]:
+    """Drive one lead to `outcome` the way people and systems would (sandbox admin API)."""
+    form = LeadForm.model_validate(lead_form(**overrides))
+    policy = settings.lead_policy().model_copy(update={"nurture_offsets": [timedelta(0)]})
+    handle = await client.start_workflow(
+        "LeadToCash",
+        LeadToCashInput(form=form, policy=policy),
+        id=lead_to_cash_id(form.lead_id),
+        task_queue=WORKFLOW_TASK_QUEUE,
+    )
+    if outcome == "nurtured":
+        await handle.result()
+        return handle
+    deal_id = await wait_for(lambda: _step(handle, "deal "), what="the deal")
+    move_deal(settings, deal_id, "closed_won")
+    await wait_for(lambda: _stage_in(handle, "contract_sent"), what="the contract")
+    envelope_id = await wait_for(lambda: _step(handle, "envelope "), what="the envelope")
+    if outcome == "lost":
+        move_deal(settings, deal_id, "closed_lost")
+        await handle.result()
+        return handle
+    sign_envelope(settings, envelope_id)
+    child_id = await wait_for(lambda: _step(handle, "invoice workflow "), what="the invoice")
+    child = client.get_workflow_handle(child_id)
+    await wait_for(lambda: _stage_in(child, "awaiting_payment"), what="the invoice to be sent")
+    await _pay_in_full(child)
+    await handle.result()
+    return handle
+
+
+async def _step(handle: WorkflowHandle[Any, Any], prefix: str) -> str | None:
+    for step in (await status(handle)).steps_done:
+        if step.startswith(prefix):
+            return step[len(prefix) :].split()[0]
+    return None
 
 
 async def _pending(handle: WorkflowHandle[Any, Any]) -> bool:

@@ -41,9 +41,8 @@ def lead_form(**overrides: Any) -> dict[str, Any]:
     return form
 
 
-async def _start(
-    stack, **overrides: Any
-) -> tuple[WorkflowHandle[Any, LeadToCashResult], dict[str, Any]]:
+async def _start(stack, **overrides: Any) -> tuple[str, dict[str, Any]]:
+    """Start through the API as a service would; returns the workflow id and the form."""
     form = lead_form(**overrides)
     token = stack.credentials()["api_clients"]["svc-onboarding"]
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:

@@ -20,6 +20,9 @@ def test_committed_histories_exist():
         "invoice_paid",
         "invoice_voided",
         "invoice_overdue_then_paid",
+        "lead_to_cash_won",
+        "lead_to_cash_lost",
+        "lead_to_cash_nurtured",
     } <= names
 
 

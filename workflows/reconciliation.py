@@ -125,7 +125,9 @@ class Reconciliation:
             export=export,
         )
 
-    async def _invoices_of_the_day(self, policy: ReconciliationPolicy) -> list[BillingInvoiceDetail]:
+    async def _invoices_of_the_day(
+        self, policy: ReconciliationPolicy
+    ) -> list[BillingInvoiceDetail]:
         self._progress.enter("listing_invoices")
         start, end = day_bounds(self._day, self._zone)
         listed = await workflow.execute_activity_method(
@@ -180,7 +182,8 @@ class Reconciliation:
                 CrmActivities.get_deal, CrmDealRef(deal_id=deal_id), **crm
             )
             if deal is None:
-                self._unresolve(invoice, deal_id, "DEAL_NOT_FOUND", f"the CRM has no deal {deal_id}")
+                reason = f"the CRM has no deal {deal_id}"
+                self._unresolve(invoice, deal_id, "DEAL_NOT_FOUND", reason)
                 return False
             if deal.invoice_id == invoice.id and deal.invoice_status == invoice.status:
                 return True
@@ -257,9 +260,8 @@ class Reconciliation:
     def _attention(self) -> str:
         named = [f"{u.invoice_number} ({u.code})" for u in self._unresolved[:NAMED]]
         more = len(self._unresolved) - len(named)
-        return (
-            f"{len(self._unresolved)} invoices not reconciled: {', '.join(named)}"
-            + (f" and {more} more" if more else "")
+        return f"{len(self._unresolved)} invoices not reconciled: {', '.join(named)}" + (
+            f" and {more} more" if more else ""
         )
 
     async def _export_day(
@@ -275,5 +277,6 @@ class Reconciliation:
             retry_policy=options.SYSTEM_RETRY,
         )
         written = "written" if self._export.changed else "unchanged"
-        self._progress.done(f"{self._export.rows} invoices exported to {self._export.path} ({written})")
+        rows, path = self._export.rows, self._export.path
+        self._progress.done(f"{rows} invoices exported to {path} ({written})")
         return self._export
