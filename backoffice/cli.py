@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "demo":
         from backoffice.demo import main as demo_main
 
-        return demo_main()
+        return demo_main(args[1:])
     if command == "api":
         from starters.api.server import main as api_main
 

@@ -1,116 +1,146 @@
-"""`backoffice demo`: bring the local stack up, run vendor onboardings end to end, show the result.
+"""`backoffice demo`: bring the whole local stack up, then run the product end to end.
 
-Decisions are made by seeded demo approvers through the same code path as the CLI. The stack
-stays up afterwards for exploring the runs in the Temporal Web UI.
+Runs, in parallel: a web-form lead all the way to cash, an invoice that needs finance approval,
+and two vendor onboardings (one approved, one rejected and compensated). Decisions go through
+the HTTP API as the seeded demo approvers, or, with `--interactive`, wait for a person in the
+approval inbox. The stack stays up afterwards for exploring.
 """
 
+import argparse
 import asyncio
+import json
+import os
 import sys
-import uuid
+import time
+from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
+import httpx
+
+from backoffice.demo_runs import (
+    DemoApi,
+    DemoFailed,
+    DemoRun,
+    demo_key,
+    invoice_with_approval,
+    lead_to_cash,
+    vendor_onboarding,
+)
+from backoffice.demo_summary import records_by_run, summary_table
+from devstack.config import StackConfig
+from devstack.crm_seed import SandboxCrm
 from devstack.errors import StackError
 from devstack.stack import Stack
-from domain.approvals import Decision
-from domain.vendor import VendorApplication
-from runtime.settings import Settings, load_settings
-from runtime.temporal import connect
-from runtime.vault import secret_store
-from starters.approvals import decide, workflow_status
-from starters.directory import Directory
-from starters.start import start_vendor_onboarding
+from runtime.settings import load_settings
 
-DEMO_VENDORS: list[tuple[str, dict[str, Any], Decision]] = [
+VENDORS = [
     (
         "contractor, approved by procurement",
+        "approve",
         {
             "legal_name": "Northwind Consulting Ltd",
-            "tax_id": "GB123456789",
             "country": "GB",
             "vendor_type": "contractor",
             "payment_terms": "net15",
             "bank_account": {"iban": "GB82WEST12345698765432", "bic": "WESTGB2LXXX"},
         },
-        Decision.APPROVE,
     ),
     (
         "high-risk country, rejected and compensated",
+        "reject",
         {
             "legal_name": "Contoso Trading LLC",
-            "tax_id": "IR98765432",
             "country": "IR",
             "vendor_type": "supplier",
             "payment_terms": "net30",
             "bank_account": {"iban": "DE89370400440532013000", "bic": "COBADEFFXXX"},
         },
-        Decision.REJECT,
     ),
 ]
 
 
-def _application(suffix: str, fields: dict[str, Any], n: int) -> VendorApplication:
-    return VendorApplication.model_validate(
-        {
-            "application_id": f"DEMO-{suffix}-{n}",
-            "contact_name": "Demo Contact",
-            "contact_email": f"vendor{n}@demo.example",
-            "requested_by": "rory",
-            **fields,
-            "tax_id": fields["tax_id"] + suffix[:4].upper(),
-        }
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backoffice demo", description=__doc__)
+    parser.add_argument("--data-dir", type=Path, default=Path(".data"))
+    parser.add_argument(
+        "--any-ports", action="store_true", help="pick free ports instead of the default ones"
     )
+    parser.add_argument(
+        "--interactive",
+        action="store_true",
+        help="wait for a person to decide each approval in the inbox",
+    )
+    parser.add_argument("--json", type=Path, help="also write the summary to this file")
+    return parser
 
 
-async def _run_one(
-    settings: Settings, label: str, app: VendorApplication, decision: Decision
-) -> list[str]:
-    client = await connect()
-    started = await start_vendor_onboarding(client, settings, app)
-    print(f"  started {started.workflow_id} ({label})")
-    handle = client.get_workflow_handle(started.workflow_id)
-    while (status := await workflow_status(client, started.workflow_id)).pending_approval is None:
-        if status.outcome:
-            break
-        await asyncio.sleep(0.5)
-    if status.pending_approval:
-        roles = ", ".join(status.pending_approval.allowed_roles)
-        print(f"  {started.workflow_id}: waiting for {roles}")
-        approver = await Directory(secret_store(settings)).get("pat")
-        outcome = await decide(client, approver, started.workflow_id, decision, "demo decision")
-        print(f"  {started.workflow_id}: pat decided {decision.value} -> {outcome.reason}")
-    try:
-        await handle.result()
-    except Exception as exc:  # the rejected run fails by design; its message lists what was undone
-        print(f"  {started.workflow_id}: ended: {getattr(exc, 'cause', exc)}")
-    final = await workflow_status(client, started.workflow_id)
-    records = "; ".join(final.steps_done[-4:] + final.compensations)
-    return [started.workflow_id, final.outcome or final.stage, records, started.web_ui_url]
+def _report(workflow_id: str, what: str) -> None:
+    print(f"  {time.strftime('%H:%M:%S')}  {workflow_id:<42} {what}", flush=True)
 
 
-async def _run(settings: Settings) -> list[list[str]]:
-    suffix = uuid.uuid4().hex[:6].upper()
-    runs = [
-        _run_one(settings, label, _application(suffix, fields, n), decision)
-        for n, (label, fields, decision) in enumerate(DEMO_VENDORS, start=1)
+async def _run(stack: Stack, interactive: bool) -> list[DemoRun]:
+    settings = load_settings()
+    api = DemoApi(stack, _report, interactive=interactive)
+    crm = SandboxCrm(stack)
+    key = demo_key()
+    runs: list[Coroutine[Any, Any, DemoRun]] = [
+        lead_to_cash(api, settings, key),
+        invoice_with_approval(api, settings, crm, key),
     ]
-    return list(await asyncio.gather(*runs))
-
-
-def main() -> int:
-    stack = Stack()
+    for n, (label, decision, application) in enumerate(VENDORS, start=1):
+        body = {**application, "tax_id": f"{application['country']}{key}{n:03d}"}
+        runs.append(vendor_onboarding(api, f"{key}-{n}", label, decision, body))
     try:
-        addresses = stack.up()
+        return list(await asyncio.gather(*runs))
+    finally:
+        await api.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config = StackConfig(data_dir=args.data_dir)
+    if args.any_ports:
+        config = config.model_copy(
+            update={
+                name: 0
+                for name in (
+                    "temporal_port",
+                    "temporal_ui_port",
+                    "vault_port",
+                    "sandbox_port",
+                    "api_port",
+                )
+            }
+        )
+    stack = Stack(config)
+    try:
+        stack.up()
     except StackError as exc:
         print(f"backoffice demo: the stack did not come up: {exc}", file=sys.stderr)
         return 1
-    settings = load_settings()
-    print("\nRunning the vendor onboarding demo:")
-    rows = asyncio.run(_run(settings))
-    print("\nSummary")
-    for workflow_id, outcome, records, link in rows:
-        print(f"- {workflow_id}: {outcome}\n    {records}\n    {link}")
-    print(f"\nTemporal Web UI: {addresses.temporal_ui}")
-    print(
-        "The stack keeps running. Try `backoffice approvals`; stop it with `backoffice dev down`."
-    )
+    os.environ["BACKOFFICE_ENV_FILE"] = str(stack.env_file)
+    for name, value in stack.client_env().items():
+        os.environ[name] = value
+    inbox = f"{stack.api_url}/inbox"
+    print(f"\nRunning the demo (Temporal Web UI: {stack.temporal_ui_url}, inbox: {inbox}):")
+    try:
+        runs = asyncio.run(_run(stack, args.interactive))
+    except (DemoFailed, httpx.HTTPError) as exc:
+        print(f"\nbackoffice demo failed: {exc}", file=sys.stderr)
+        print(f"Logs: {stack.log_dir}", file=sys.stderr)
+        return 1
+    with stack.sandbox_admin() as admin:
+        ledger = admin.get("/_admin/ledger").raise_for_status().json()
+    records = records_by_run(runs, ledger)
+    print("\n" + summary_table(runs, records))
+    print(f"\nApproval inbox: {inbox}   (demo passwords: {stack.credentials_file})")
+    print(f"Temporal Web UI: {stack.temporal_ui_url}")
+    print(f"The stack keeps running. Stop it with: backoffice dev down --data-dir {args.data_dir}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                [run.model_dump() | {"records": records[run.workflow_id]} for run in runs], indent=2
+            )
+        )
     return 0

@@ -8,6 +8,7 @@ CLI's `down`, a test) finds and stops what `up` started.
 
 import json
 import secrets
+import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,9 +29,9 @@ from devstack import (
 from devstack.addresses import Addresses, addresses
 from devstack.book import ProcessBook
 from devstack.config import StackConfig
-from devstack.environment import client_env
+from devstack.environment import client_env, inherited_env
 from devstack.errors import StackError
-from devstack.paths import StackPaths
+from devstack.paths import StackPaths, project_root
 from devstack.ports import resolve_ports
 from devstack.readiness import component_error, wait_ready
 from devstack.state import AppRoleEntry, Ports, StackState, write_env_file, write_private
@@ -144,6 +145,7 @@ class Stack:
                 self._book.require().with_worker = True  # it ran without a worker until now
                 self._book.save()
                 self.start_worker()
+                self._create_schedules()
             else:
                 self._say(f"The dev stack in {self.data_dir} is already running.")
             return self.addresses
@@ -171,6 +173,7 @@ class Stack:
             self._start_api()
             if self.config.with_worker:
                 self.start_worker()
+                self._create_schedules()
         except BaseException:
             self._stop_all()
             raise
@@ -231,6 +234,25 @@ class Stack:
         env = {**self.client_env(), "BACKOFFICE_ENV_FILE": str(self.env_file)}
         self._book.record(launch.start_api(self.config, self._book.require().ports, env))
         self._wait("api", lambda: api_server.probe(self.api_url))
+
+    def _create_schedules(self) -> None:
+        """The daily reconciliation schedule, through the CLI (`schedules create` is idempotent),
+        once a worker runs to take its runs."""
+        env = inherited_env({**self.client_env(), "BACKOFFICE_ENV_FILE": str(self.env_file)})
+        command = [sys.executable, "-m", "backoffice.cli", "schedules", "create"]
+        done = subprocess.run(
+            command,
+            env=env,
+            cwd=project_root(),
+            capture_output=True,
+            text=True,
+            timeout=self.config.start_timeout_seconds,
+            check=False,
+        )
+        if done.returncode != 0:
+            problem = done.stderr.strip() or done.stdout.strip()
+            raise StackError(f"`backoffice schedules create` failed: {problem}")
+        self._say(done.stdout.strip())
 
     def down(self) -> list[str]:
         """Stop every component; returns the names of those that were running."""

@@ -18,10 +18,12 @@ from runtime.db import create_schema, make_engine
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.temporal import connect
 from runtime.vault import SecretUnavailable, secret_store
+from starters import schedule_commands
 from starters.approvals import WorkflowNotFound, decide, pending_approvals, workflow_status
 from starters.directory import Directory, UnknownApprover
 from starters.invoices import BadAmount, amount_to_cents, void_invoice
 from starters.sandbox_actions import SandboxRefused, move_deal, record_payment, sign_envelope
+from starters.schedules import ScheduleNotFound, ScheduleProblem
 from starters.start import start_invoice, start_lead_to_cash, start_vendor_onboarding
 from starters.webhooks.inbox import UnknownDeadLetter, WebhookInbox
 
@@ -122,6 +124,8 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  outcome: {status.outcome}")
     if status.problem:
         print(f"  problem: {status.problem}")
+    if status.attention:
+        print(f"  attention: {status.attention}")
     return 0
 
 
@@ -230,6 +234,7 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_parser("dead-letters", help="list them")
     replay = actions.add_parser("replay", help="hand one to its workflow again")
     replay.add_argument("id", type=int)
+    schedule_commands.add_parsers(sub)
     return parser
 
 
@@ -246,13 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         "deal": _deal,
         "sign": _sign,
         "void": _void,
+        **schedule_commands.COMMANDS,
     }
     try:
         if args.command == "start":
             _load_request(args.process, args.file)  # bad input fails before any connection
         settings = load_settings()
         return asyncio.run(commands[args.command](args, settings))
-    except (UsageError, SettingsError, BadAmount) as exc:
+    except (UsageError, SettingsError, BadAmount, ScheduleProblem) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
         return 2
     except (
@@ -261,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         SecretUnavailable,
         UnknownDeadLetter,
         SandboxRefused,
+        ScheduleNotFound,
+        schedule_commands.ReconciliationFailed,
     ) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
         return 1

@@ -6,64 +6,10 @@ from typing import Any
 
 import httpx
 
-from devstack.stack import Stack
+from devstack.crm_seed import SandboxCrm
 
-
-class Crm:
-    """The sandbox CRM as a test sets it up: through its real API, with its OAuth2 token."""
-
-    def __init__(self, stack: Stack) -> None:
-        self._creds = stack.vault_root().secrets.kv.v2.read_secret_version(
-            path="backoffice/systems/crm", mount_point="secret", raise_on_deleted_version=True
-        )["data"]["data"]
-        self._http = httpx.Client(base_url=f"{stack.sandbox_url}/crm", timeout=10)
-        self._login()
-
-    def _login(self) -> None:
-        token = self._http.post(
-            "/oauth/token", data={"grant_type": "client_credentials", **self._creds}
-        ).raise_for_status()
-        self._http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """A test may expire every CRM token: log in again once, like the worker does."""
-        response = self._http.request(method, path, **kwargs)
-        if response.status_code == 401:
-            self._login()
-            response = self._http.request(method, path, **kwargs)
-        return response.raise_for_status()
-
-    def account_and_deal(self, name: str = "Globex Corporation") -> tuple[str, str]:
-        key = uuid.uuid4().hex[:8]
-        account = self._post(
-            "/accounts",
-            {
-                "name": f"{name} {key}",
-                "domain": f"globex-{key}.example",
-                "billing_email": f"ap-{key}@globex.example",
-                "billing_contact_name": "Avery Payable",
-                "type": "prospect",
-            },
-        )
-        deal = self._post(
-            "/deals",
-            {
-                "account_id": account["id"],
-                "name": f"Globex renewal {key}",
-                "amount_cents": 500_000,
-                "currency": "EUR",
-                "stage": "closed_won",
-                "owner": "sam",
-            },
-        )
-        return account["id"], deal["id"]
-
-    def deal(self, deal_id: str) -> dict[str, Any]:
-        return dict(self._send("GET", f"/deals/{deal_id}").json())
-
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Idempotency-Key": uuid.uuid4().hex}
-        return dict(self._send("POST", path, json=body, headers=headers).json())
+# The tests set up what they invoice the way the demo does.
+Crm = SandboxCrm
 
 
 def invoice_request(account_id: str, deal_id: str, **overrides: Any) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""`backoffice demo` runs to the end on a stack of its own, and its summary matches the ledger."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from backoffice.demo_runs import DemoRun
+from backoffice.demo_summary import records_for
+from devstack.config import StackConfig
+from devstack.stack import Stack
+
+
+@pytest.mark.timeout(600)
+def test_the_demo_runs_to_the_end_and_its_summary_matches_the_ledger(tmp_path):
+    data_dir, summary_file = tmp_path / "demo", tmp_path / "summary.json"
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "backoffice.cli", "demo", "--data-dir", str(data_dir),
+             "--any-ports", "--json", str(summary_file)],
+            capture_output=True, text=True, timeout=540, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert "Summary" in out.stdout and "The stack keeps running" in out.stdout
+        runs = json.loads(summary_file.read_text())
+        outcomes = {run["label"]: run["outcome"] for run in runs}
+        assert outcomes == {
+            "web-form lead all the way to cash": "won",
+            "invoice above the finance threshold": "paid",
+            "contractor, approved by procurement": "onboarded",
+            "high-risk country, rejected and compensated": "approval_rejected",
+        }
+        stack = Stack(StackConfig(data_dir=data_dir))
+        with stack.sandbox_admin() as admin:
+            ledger = admin.get("/_admin/ledger").raise_for_status().json()
+        by_id = {r["id"]: r for r in ledger["records"]}
+        for run in runs:
+            assert run["records"] == records_for(DemoRun.model_validate(run), ledger)
+            for system, ids in run["records"].items():
+                assert all(by_id[i]["system"] == system for i in ids)
+            assert run["workflow_id"] in out.stdout
+        lead = next(r for r in runs if r["outcome"] == "won")["records"]
+        assert {"crm", "esign", "billing", "portal", "mail"} <= set(lead)
+        rejected = next(r for r in runs if r["outcome"] == "approval_rejected")["records"]
+        assert set(rejected) == {"mail"}  # nothing left in the ERP or the portal
+    finally:
+        Stack(StackConfig(data_dir=data_dir)).down()
