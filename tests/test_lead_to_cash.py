@@ -274,3 +274,35 @@ async def test_enrichment_rate_limit_slows_the_run_down(client, settings, admin,
 
 
 pytestmark = pytest.mark.timeout(300)
+
+
+async def test_the_lead_commands(client, cli_env, admin, tmp_path):
+    import json
+
+    from tests.test_cli import backoffice
+
+    form = lead_form()
+    file = tmp_path / "lead.json"
+    file.write_text(json.dumps(form))
+    started = backoffice("start", "lead", str(file), env=cli_env)
+    assert started.returncode == 0 and f"lead-to-cash-{form['lead_id']} started" in started.stdout
+    handle = _handle(client, f"lead-to-cash-{form['lead_id']}")
+    deal_id = await _deal_of(handle)
+    bad = backoffice("deal", deal_id, "--stage", "won", env=cli_env)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    moved = backoffice("deal", deal_id, "--stage", "closed_won", env=cli_env)
+    assert moved.returncode == 0 and "closed_won" in moved.stdout
+    envelope_id = await _envelope_of(handle)
+    unknown = backoffice("sign", "ENV-999999", env=cli_env)
+    assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
+    signed = backoffice("sign", envelope_id, env=cli_env)
+    assert signed.returncode == 0, signed.stderr
+    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the signature to arrive")
+    assert (
+        _records(admin, "esign", "envelope", external_ref=form["lead_id"])[0]["status"]
+        == "completed"
+    )
+    form["seats"] = 0
+    file.write_text(json.dumps(form))
+    invalid = backoffice("start", "lead", str(file), env=cli_env)
+    assert invalid.returncode == 2 and "seats: Input should be greater than 0" in invalid.stderr

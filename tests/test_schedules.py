@@ -5,6 +5,7 @@ The trigger and backfill test uses a schedule of its own (same code path, anothe
 another time zone, so it neither waits for nor disturbs the stack's own schedule.
 """
 
+import contextlib
 import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -180,7 +181,5 @@ async def test_trigger_and_backfill_write_one_file_per_day(client, cli_env, sett
         gone = backoffice("schedules", "describe", "--id", schedule_id, env=env)
         assert gone.returncode == 1 and f"no schedule '{schedule_id}'" in gone.stderr
     finally:
-        try:
+        with contextlib.suppress(RPCError):  # deleted by the test itself
             await client.get_schedule_handle(schedule_id).delete()
-        except RPCError:
-            pass  # deleted by the test itself
