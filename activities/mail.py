@@ -1,8 +1,25 @@
-"""Mail activities: transactional emails, each sent once per workflow and notification."""
+"""Mail activities: transactional emails, each sent once per workflow and notification.
+
+An approval email (request, reminder, escalation) carries, for each approver it goes to, a pair
+of signed, expiring, single-use links to approve or reject (`domain.approval_links`); opening
+one asks for confirmation in the inbox, so a link preview or a mail scanner decides nothing.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
 from activities.http import SystemClient, idempotency_key
+from domain.approval_links import (
+    SIGNING_KEY_PATH,
+    LinkClaims,
+    link_url,
+    nonce_for,
+    sign,
+    signing_keys,
+)
+from domain.approvals import Decision
 from domain.records import (
     CompensationResult,
     NotifyRoleInput,
@@ -10,15 +27,74 @@ from domain.records import (
     SendEmailInput,
     SentEmail,
 )
-from runtime.vault import SecretStore
+from runtime.vault import SecretStore, SecretUnavailable
+
+log = logging.getLogger(__name__)
 
 DIRECTORY_PATH = "directory/approvers"
+# The approval gate names its notifications `approval/<approval id>/<kind>`.
+APPROVAL_TEMPLATE_PREFIX = "approval-"
+APPROVAL_NOTIFICATION_PREFIX = "approval/"
+
+
+class ApprovalLinks:
+    """Issues the approve/reject links of one approver: signed with the newest key in Vault,
+    valid for `expiry` from when the notification was scheduled."""
+
+    def __init__(self, secrets: SecretStore, base_url: str, expiry: timedelta) -> None:
+        self._secrets = secrets
+        self._base_url = base_url
+        self._expiry = expiry
+
+    async def signing_key(self) -> str | None:
+        """The newest key; None (links left out, with a warning) when none is seeded. A Vault
+        outage raises, so the activity retries before anything is sent."""
+        try:
+            return signing_keys(await self._secrets.read(SIGNING_KEY_PATH))[0]
+        except SecretUnavailable as exc:
+            if not str(exc).startswith("no secret at"):
+                raise
+            log.warning("no approval links: %s", exc)
+        except ValueError as exc:
+            log.warning("no approval links: %s", exc)
+        return None
+
+    def paragraph(
+        self, key: str, approval_id: str, approver_id: str, notification: str, scheduled: datetime
+    ) -> str:
+        """The lines an approver's email ends with. Everything in them is derived from the
+        notification and when it was scheduled, so a retried send has the same body (the mail
+        system refuses an idempotency key reused with another body)."""
+        info = activity.info()
+        workflow_id = info.workflow_id or ""
+        expires_at = int((scheduled + self._expiry).timestamp())
+        urls = {}
+        for decision in Decision:
+            claims = LinkClaims(
+                workflow_id=workflow_id,
+                approval_id=approval_id,
+                approver_id=approver_id,
+                decision=decision,
+                expires_at=expires_at,
+                nonce=nonce_for(key, workflow_id, notification, approver_id, decision.value),
+            )
+            urls[decision] = link_url(self._base_url, sign(claims, key))
+        until = datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return (
+            f"\nApprove: {urls[Decision.APPROVE]}\nReject: {urls[Decision.REJECT]}\n"
+            f"These links are for you only, work once, and expire {until}; each asks you to "
+            f"confirm before anything is decided.\n"
+            f"Or decide in the inbox: {self._base_url.rstrip('/')}/inbox\n"
+        )
 
 
 class MailActivities:
-    def __init__(self, mail: SystemClient, secrets: SecretStore) -> None:
+    def __init__(
+        self, mail: SystemClient, secrets: SecretStore, links: ApprovalLinks | None = None
+    ) -> None:
         self._mail = mail
         self._secrets = secrets
+        self._links = links
 
     @activity.defn(name="mail.send_email")
     async def send_email(self, inp: SendEmailInput) -> SentEmail:
@@ -34,21 +110,36 @@ class MailActivities:
 
     @activity.defn(name="mail.notify_role")
     async def notify_role(self, inp: NotifyRoleInput) -> NotifyRoleResult:
-        """One email to each approver holding the role, as the directory in Vault lists them."""
+        """One email to each approver holding the role, as the directory in Vault lists them;
+        an approval email carries that approver's own approve/reject links."""
         directory = await self._secrets.read(DIRECTORY_PATH)
         approvers = directory.get("approvers", {})
+        approval_id = _approval_id(inp)
+        key = None
+        if approval_id is not None and self._links is not None:
+            key = await self._links.signing_key()
+        scheduled = activity.info().scheduled_time
         sent = []
         for approver_id in sorted(approvers):
             person = approvers[approver_id]
-            if inp.role in person.get("roles", []):
-                message = await self._send(
-                    f"{inp.notification}/{approver_id}", person["email"], inp
+            if inp.role not in person.get("roles", []):
+                continue
+            notification = f"{inp.notification}/{approver_id}"
+            body = inp.body
+            if self._links is not None and key is not None and approval_id is not None:
+                body += self._links.paragraph(
+                    key, approval_id, approver_id, inp.notification, scheduled
                 )
-                sent.append(message.id)
+            message = await self._send(notification, person["email"], inp, body)
+            sent.append(message.id)
         return NotifyRoleResult(message_ids=sent)
 
     async def _send(
-        self, notification: str, to: str, inp: SendEmailInput | NotifyRoleInput
+        self,
+        notification: str,
+        to: str,
+        inp: SendEmailInput | NotifyRoleInput,
+        body: str | None = None,
     ) -> SentEmail:
         return await self._mail.call(
             "POST",
@@ -57,9 +148,21 @@ class MailActivities:
             json={
                 "to": to,
                 "subject": inp.subject,
-                "body": inp.body,
+                "body": inp.body if body is None else body,
                 "template": inp.template,
                 "tags": {"business_key": inp.business_key, "notification": notification},
             },
             idempotency_key=idempotency_key(f"mail/{notification}"),
         )
+
+
+def _approval_id(inp: NotifyRoleInput) -> str | None:
+    """The approval an approval email is about (None for any other notification)."""
+    if not inp.template.startswith(APPROVAL_TEMPLATE_PREFIX):
+        return None
+    if not inp.notification.startswith(APPROVAL_NOTIFICATION_PREFIX):
+        return None
+    approval_id, slash, _kind = inp.notification.removeprefix(
+        APPROVAL_NOTIFICATION_PREFIX
+    ).rpartition("/")
+    return approval_id if slash and approval_id else None

@@ -1,6 +1,8 @@
 """Entry point of the `backoffice` console script."""
 
+import os
 import sys
+from typing import NoReturn
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +26,19 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main()
     from starters.cli import main as starters_main
 
-    return starters_main(args)
+    code = starters_main(args)
+    if argv is None:  # a process of its own: the console script or `python -m backoffice.cli`
+        _exit_without_teardown(code)
+    return code
+
+
+def _exit_without_teardown(code: int) -> NoReturn:
+    """Exit at once once the command is done. The Temporal client's Rust threads can outlive
+    the event loop and abort the interpreter while it tears down (temporalio/sdk-python#300),
+    which would turn a command that succeeded into a crash; nothing is left to clean up."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

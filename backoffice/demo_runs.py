@@ -207,9 +207,13 @@ async def lead_to_cash(api: DemoApi, settings: Settings, key: str) -> DemoRun:
     deal_id = _step_id(status, "deal ") or ""
     for stage in ("proposal", "closed_won"):
         await asyncio.to_thread(move_deal, settings, deal_id, stage)
-    status = await api.until(workflow_id, lambda s: s["stage"] == "contract_sent", "the contract")
+    status = await api.until(
+        workflow_id, lambda s: _step_id(s, "envelope ") is not None, "the contract"
+    )
     await asyncio.to_thread(sign_envelope, settings, _step_id(status, "envelope ") or "")
-    status = await api.until(workflow_id, lambda s: s["stage"] == "awaiting_payment", "the invoice")
+    status = await api.until(
+        workflow_id, lambda s: _step_id(s, "invoice workflow ") is not None, "the invoice"
+    )
     invoice_workflow = _step_id(status, "invoice workflow ") or ""
     await api.until(
         invoice_workflow, lambda s: s["stage"] == "awaiting_payment", "the invoice to be sent"

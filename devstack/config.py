@@ -4,6 +4,8 @@ import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from devstack.paths import StackPaths
 
@@ -44,6 +46,9 @@ class StackConfig(BaseModel):
     with_worker: bool = True
     extra_env: dict[str, str] = {}
     ui_codec_endpoint: str | None = None
+    # SQLAlchemy URLs of the app's and the sandbox's databases; None: SQLite files in data_dir.
+    database_url: str | None = None
+    sandbox_database_url: str | None = None
     start_timeout_seconds: float = Field(default=60.0, gt=0)
     worker_ready_timeout_seconds: float = Field(default=60.0, gt=0)
     stop_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -73,6 +78,28 @@ class StackConfig(BaseModel):
             raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:8000/codec")
         return value
 
+    @field_validator("database_url", "sandbox_database_url")
+    @classmethod
+    def _sqlalchemy_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                make_url(value)
+            except ArgumentError:
+                raise ValueError(
+                    "must be an SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db"
+                ) from None
+        return value
+
     @property
     def paths(self) -> StackPaths:
         return StackPaths(self.data_dir)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """What the API and the worker get as BACKOFFICE_DATABASE_URL."""
+        return self.database_url or f"sqlite:///{self.paths.backoffice_db}"
+
+    @property
+    def resolved_sandbox_database_url(self) -> str:
+        """What the sandbox gets as its database URL."""
+        return self.sandbox_database_url or f"sqlite:///{self.paths.sandbox_db}"

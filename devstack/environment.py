@@ -26,7 +26,12 @@ def inherited_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def client_env(
-    state: StackState, paths: StackPaths, role: AppRoleEntry, extra: Mapping[str, str]
+    state: StackState,
+    paths: StackPaths,
+    role: AppRoleEntry,
+    extra: Mapping[str, str],
+    *,
+    database_url: str,
 ) -> dict[str, str]:
     """The settings a local client (CLI, API, tests) needs, logging in to Vault as `role`."""
     where = addresses(state, paths.env_file)
@@ -41,6 +46,6 @@ def client_env(
         "BACKOFFICE_SANDBOX_ADMIN_TOKEN": state.sandbox_admin_token,
         "BACKOFFICE_TEMPORAL_UI_URL": where.temporal_ui,
         "BACKOFFICE_API_URL": where.api,
-        "BACKOFFICE_DATABASE_URL": f"sqlite:///{paths.backoffice_db}",
+        "BACKOFFICE_DATABASE_URL": database_url,
         **extra,
     }

@@ -58,7 +58,8 @@ def start_temporal(cli: Path, config: StackConfig, ports: Ports) -> ManagedProce
         http_port=ports.temporal_http,
         metrics_port=ports.temporal_metrics,
         db_file=paths.temporal_db,
-        ui_codec_endpoint=config.ui_codec_endpoint,
+        # The Web UI decodes payloads through the API's codec server unless told otherwise.
+        ui_codec_endpoint=config.ui_codec_endpoint or f"http://{config.host}:{ports.api}/codec",
     )
     log_file = paths.log_file("temporal")
     wanted = {
@@ -83,8 +84,9 @@ def start_vault(bao: Path, config: StackConfig, ports: Ports, root_token: str) -
 
 def start_sandbox(config: StackConfig, ports: Ports, admin_token: str) -> ManagedProcess:
     paths = config.paths
+    database_url = config.resolved_sandbox_database_url
     argv = sandbox_server.server_command(
-        host=config.host, port=ports.sandbox, db_file=paths.sandbox_db
+        host=config.host, port=ports.sandbox, database_url=database_url
     )
     log_file = paths.log_file("sandbox")
     _check_ports("sandbox", config.host, {"sandbox": ports.sandbox}, argv, log_file)
@@ -92,7 +94,7 @@ def start_sandbox(config: StackConfig, ports: Ports, admin_token: str) -> Manage
         "sandbox",
         argv,
         log_file=log_file,
-        env=inherited_env(sandbox_server.server_env(admin_token)),
+        env=inherited_env(sandbox_server.server_env(admin_token, database_url)),
         cwd=project_root(),
     )
 

@@ -2,9 +2,9 @@
 
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from devstack.errors import StackError
 from domain.systems import System
@@ -17,18 +17,28 @@ class CredentialsRejected(StackError):
     """The sandbox did not take the credentials just seeded into Vault."""
 
 
-def server_command(*, host: str, port: int, db_file: Path) -> list[str]:
-    return [
+def server_command(*, host: str, port: int, database_url: str) -> list[str]:
+    argv = [
         sys.executable, "-m", "sandbox",
         "--host", host,
         "--port", str(port),
-        "--database-url", f"sqlite:///{db_file}",
     ]  # fmt: skip
+    if not _has_password(database_url):
+        argv += ["--database-url", database_url]
+    return argv
 
 
-def server_env(admin_token: str) -> dict[str, str]:
-    """The admin token goes in through the environment, so `ps` does not show it."""
-    return {"SANDBOX_ADMIN_TOKEN": admin_token}
+def server_env(admin_token: str, database_url: str) -> dict[str, str]:
+    """The admin token, and a database URL holding a password, go in through the environment,
+    so `ps` does not show them."""
+    env = {"SANDBOX_ADMIN_TOKEN": admin_token}
+    if _has_password(database_url):
+        env["SANDBOX_DATABASE_URL"] = database_url
+    return env
+
+
+def _has_password(database_url: str) -> bool:
+    return make_url(database_url).password is not None
 
 
 def probe(url: str) -> str | None:

@@ -37,7 +37,7 @@ from devstack.readiness import component_error, wait_ready
 from devstack.state import AppRoleEntry, Ports, StackState, write_env_file, write_private
 from devstack.status import ComponentStatus, status_rows
 from devstack.temporal_cli import find_temporal_cli
-from devstack.vault_seed import ApiCredentials, seed, vault_client
+from devstack.vault_seed import ApiCredentials, save_transit_backup, seed, vault_client
 
 __all__ = ["Addresses", "ComponentStatus", "Stack", "StackConfig"]
 
@@ -212,7 +212,7 @@ class Stack:
         vault, sandbox = self._book.get("vault"), self._book.get("sandbox")
         assert vault is not None and sandbox is not None
         try:
-            seeded = seed(self.vault_root())
+            seeded = seed(self.vault_root(), transit_backup=self._transit_backup)
         except Exception as exc:  # hvac and requests errors: name the component, show its log
             raise component_error(vault, f"seeding failed: {exc}") from exc
         state.worker_role = AppRoleEntry(**vars(seeded.worker))
@@ -257,7 +257,23 @@ class Stack:
     def down(self) -> list[str]:
         """Stop every component; returns the names of those that were running."""
         self._book.reload()
+        self._keep_transit_key()
         return self._stop_all()
+
+    @property
+    def _transit_backup(self) -> Path:
+        """The payload encryption key, kept across restarts of the in-memory Vault."""
+        return self.paths.devstack_dir / "transit-payloads.backup"
+
+    def _keep_transit_key(self) -> None:
+        """Back up the payload key again before Vault stops: it may have been rotated."""
+        state = self._book.state
+        if state is None or state.client_role is None or not self._book.is_running("vault"):
+            return
+        try:
+            save_transit_backup(self.vault_root(), self._transit_backup)
+        except Exception as exc:  # hvac and requests errors: the older backup stays
+            self._say(f"warning: could not back up the payload key from Vault: {exc}")
 
     def _stop(self, name: str, *, graceful: bool = True) -> bool:
         timeout = self.config.stop_timeout_seconds
@@ -329,14 +345,26 @@ class Stack:
         state = self._book.require()
         if state.client_role is None:
             raise StackError(NOT_SEEDED)
-        return client_env(state, self.paths, state.client_role, self.config.extra_env)
+        return client_env(
+            state,
+            self.paths,
+            state.client_role,
+            self.config.extra_env,
+            database_url=self.config.resolved_database_url,
+        )
 
     def worker_env(self) -> dict[str, str]:
         """The worker's env: the client env, but logging in to Vault as the worker's AppRole."""
         state = self._book.require()
         if state.worker_role is None:
             raise StackError(NOT_SEEDED)
-        env = client_env(state, self.paths, state.worker_role, self.config.extra_env)
+        env = client_env(
+            state,
+            self.paths,
+            state.worker_role,
+            self.config.extra_env,
+            database_url=self.config.resolved_database_url,
+        )
         env["BACKOFFICE_ENV_FILE"] = str(self.env_file)
         return env
 
@@ -360,5 +388,9 @@ class Stack:
 
 
 def _write_credentials(path: Path, credentials: ApiCredentials) -> None:
-    body = {"api_clients": credentials.api_clients, "approvers": credentials.approvers}
+    body = {
+        "api_clients": credentials.api_clients,
+        "approvers": credentials.approvers,
+        "codec_token": credentials.codec_token,
+    }
     write_private(path, json.dumps(body, indent=2) + "\n")

@@ -1,6 +1,7 @@
 """Seed a fresh (dev mode, in memory) Vault: system credentials, webhook secrets, the approver
-directory, the API's credentials (salted hashes), the payload transit key, and the AppRoles the
-worker and the clients log in with.
+directory, the API's credentials (salted hashes), the approve-by-link signing key, the payload
+transit key, the codec server's bearer token, and the AppRoles the worker and the clients log
+in with.
 
 Every credential is random and new on each seeding; the caller pushes the system credentials
 to the sandbox so both sides agree, and keeps the API credentials' plain text for the demo.
@@ -8,11 +9,13 @@ to the sandbox so both sides agree, and keeps the API credentials' plain text fo
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import hvac
 import requests
 
+from devstack.state import write_private
 from domain.credentials import CredentialRecord, Scope, hash_secret
 from domain.systems import System
 
@@ -26,6 +29,8 @@ CLIENT_ROLE = "backoffice-client"
 TOKEN_TTL = "1h"  # noqa: S105 (a duration)
 TOKEN_MAX_TTL = "4h"  # noqa: S105
 WEBHOOK_SYSTEMS = (System.CRM, System.BILLING, System.ESIGN)
+# The bearer token of the codec server (/codec on the API), for the Temporal Web UI.
+CODEC_TOKEN_PATH = "codec/token"  # noqa: S105 (a path)
 
 # Demo people of the approver directory; `rory` only requests, `olga` approves for two teams.
 APPROVERS: dict[str, tuple[str, list[str]]] = {
@@ -65,9 +70,16 @@ def _read(*folders: str) -> str:
     )
 
 
+# The approve-by-link signing key: the worker signs the links it mails, the API checks them.
+LINK_SIGNING_KEY = "links/signing-key"
+_LINK_KEY_RULE = (
+    f'path "{KV_MOUNT}/data/{PREFIX}/{LINK_SIGNING_KEY}" {{ capabilities = ["read"] }}\n'
+)
+
 POLICIES: dict[str, str] = {
-    WORKER_ROLE: _read("systems", "directory") + _TRANSIT_RULES,
-    CLIENT_ROLE: _read("directory", "webhooks", "api-clients", "approver-credentials")
+    WORKER_ROLE: _read("systems", "directory") + _LINK_KEY_RULE + _TRANSIT_RULES,
+    CLIENT_ROLE: _read("directory", "webhooks", "api-clients", "approver-credentials", "codec")
+    + _LINK_KEY_RULE
     + _TRANSIT_RULES,
 }
 
@@ -86,6 +98,7 @@ class ApiCredentials:
 
     api_clients: dict[str, str]  # client id -> "<client_id>.<secret>" (the bearer token)
     approvers: dict[str, str]  # approver id -> password
+    codec_token: str = ""  # the codec server's bearer token
 
 
 @dataclass(frozen=True)
@@ -134,8 +147,11 @@ def approver_directory() -> dict[str, Any]:
     }
 
 
-def seed(client: hvac.Client) -> SeedResult:
-    """Write everything into a fresh Vault with the root token; returns what others need."""
+def seed(client: hvac.Client, *, transit_backup: Path | None = None) -> SeedResult:
+    """Write everything into a fresh Vault with the root token; returns what others need.
+
+    `transit_backup` keeps the payload key across restarts of this in-memory Vault: restored
+    from that file when it exists, else created and backed up there."""
     _ensure_kv_v2(client)
     kv = client.secrets.kv.v2
     creds = system_credentials()
@@ -153,8 +169,20 @@ def seed(client: hvac.Client) -> SeedResult:
     kv.create_or_update_secret(
         path=f"{PREFIX}/directory/approvers", secret=approver_directory(), mount_point=KV_MOUNT
     )
+    kv.create_or_update_secret(
+        path=f"{PREFIX}/{LINK_SIGNING_KEY}", secret={"keys": [_random()]}, mount_point=KV_MOUNT
+    )
     api_credentials = _seed_api_credentials(client)
-    _seed_transit(client)
+    codec_token = _random()
+    kv.create_or_update_secret(
+        path=f"{PREFIX}/{CODEC_TOKEN_PATH}", secret={"token": codec_token}, mount_point=KV_MOUNT
+    )
+    api_credentials = ApiCredentials(
+        api_clients=api_credentials.api_clients,
+        approvers=api_credentials.approvers,
+        codec_token=codec_token,
+    )
+    _seed_transit(client, transit_backup)
     worker, app_client = _seed_approles(client)
     return SeedResult(
         system_credentials=creds,
@@ -199,13 +227,34 @@ def _ensure_kv_v2(client: hvac.Client) -> None:
         raise RuntimeError(f"Vault mount {KV_MOUNT}/ exists but is not KV version 2")
 
 
-def _seed_transit(client: hvac.Client) -> None:
+def _seed_transit(client: hvac.Client, backup: Path | None) -> None:
     mounts = client.sys.list_mounted_secrets_engines()  # type: ignore[no-untyped-call]
     if f"{TRANSIT_MOUNT}/" not in mounts.get("data", mounts):
         client.sys.enable_secrets_engine("transit", path=TRANSIT_MOUNT)
+    if backup is not None and backup.is_file():
+        # Every version of the key that sealed the payloads already in Temporal's database.
+        client.secrets.transit.restore_key(  # type: ignore[no-untyped-call]
+            backup=backup.read_text().strip(), name=TRANSIT_KEY, mount_point=TRANSIT_MOUNT
+        )
+        return
     client.secrets.transit.create_key(  # type: ignore[no-untyped-call]
-        name=TRANSIT_KEY, key_type="aes256-gcm96", mount_point=TRANSIT_MOUNT
+        name=TRANSIT_KEY,
+        key_type="aes256-gcm96",
+        mount_point=TRANSIT_MOUNT,
+        # Only the dev stack's Vault forgets its keys; it needs a backup of this one.
+        exportable=backup is not None,
+        allow_plaintext_backup=backup is not None,
     )
+    if backup is not None:
+        save_transit_backup(client, backup)
+
+
+def save_transit_backup(client: hvac.Client, backup: Path) -> None:
+    """Write every version of the payload key to `backup` (0600), for the next seeding."""
+    answer = client.secrets.transit.backup_key(  # type: ignore[no-untyped-call]
+        name=TRANSIT_KEY, mount_point=TRANSIT_MOUNT
+    )
+    write_private(backup, answer["data"]["backup"] + "\n")
 
 
 def _seed_approles(client: hvac.Client) -> tuple[AppRoleLogin, AppRoleLogin]:

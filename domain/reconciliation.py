@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator
 
+from domain.records import BillingInvoiceDetail, CrmDeal
 from domain.status import WorkflowStatus
 
 PROCESS = "Reconciliation"
@@ -19,6 +20,8 @@ SCHEDULE_ID = "reconciliation-daily"
 WORKFLOW_ID_PREFIX = "reconciliation-"
 # Metadata key InvoiceGeneration sets on every billing invoice it creates.
 CRM_DEAL_KEY = "crm_deal_id"
+# How many unresolved invoices the `attention` line names before it says "and N more".
+NAMED_IN_ATTENTION = 5
 
 
 class UnknownTimeZone(ValueError):
@@ -120,3 +123,21 @@ class ReconciliationStatus(WorkflowStatus):
     fixed: list[DealFix] = []
     unresolved: list[UnresolvedInvoice] = []
     export: ExportedFile | None = None
+
+
+def fix_note(day: date, deal: CrmDeal, invoice: BillingInvoiceDetail) -> str:
+    """The note a fixed deal gets: who fixed it, from what, to what."""
+    was = f"invoice {deal.invoice_id} {deal.invoice_status or ''}".strip()
+    if deal.invoice_id is None:
+        was = "no invoice"
+    return (
+        f"Fixed by the daily reconciliation of {day}: billing has invoice {invoice.number} "
+        f"({invoice.id}) {invoice.status}; the deal said {was}."
+    )
+
+
+def attention_line(unresolved: list[UnresolvedInvoice]) -> str:
+    named = [f"{u.invoice_number} ({u.code})" for u in unresolved[:NAMED_IN_ATTENTION]]
+    more = len(unresolved) - len(named)
+    line = f"{len(unresolved)} invoices not reconciled: {', '.join(named)}"
+    return line + (f" and {more} more" if more else "")

@@ -1,4 +1,5 @@
-"""The application database: its tables (audit of external calls) and one engine per process."""
+"""The application database: its tables (audit of external calls, webhook events, inbox sessions,
+used approval links) and one engine per process."""
 
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -62,6 +64,32 @@ class WebhookEvent(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class InboxSession(Base):
+    """A signed-in approver of the approval inbox; the cookie holds the id, this row its hash."""
+
+    __tablename__ = "inbox_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    approver_id: Mapped[str] = mapped_column(String(64))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class UsedApprovalLink(Base):
+    """An approve/reject link that has been used (its hash): a link works once."""
+
+    __tablename__ = "used_approval_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(255))
+    approval_id: Mapped[str] = mapped_column(String(64))
+    approver_id: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(500))
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -69,5 +97,14 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+# Any fixed number: the PostgreSQL advisory lock that serialises schema creation.
+_SCHEMA_LOCK = 0x6261636B  # "back"
+
+
 def create_schema(engine: Engine) -> None:
-    Base.metadata.create_all(engine)
+    """Create the tables that are missing. On PostgreSQL under an advisory lock: the API and
+    several workers may start at once, and two concurrent CREATE TABLEs of one table collide."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        Base.metadata.create_all(conn)

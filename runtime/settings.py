@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     # How long a verified API credential is reused before it is checked against Vault again.
     api_auth_cache_seconds: float = Field(default=60.0, ge=0)
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    # The approval inbox: how long a sign-in lasts, and how long an emailed approve/reject link
+    # stays usable (counted from when its email was scheduled).
+    inbox_session_expiry: timedelta = timedelta(hours=8)
+    approval_link_expiry: timedelta = timedelta(hours=72)
+    # Payload encryption (runtime/codec.py): one data key from the transit key seals new payloads
+    # for `payload_key_rotate_after`; an unwrapped data key stays in memory `_cache_seconds`.
+    vault_transit_mount: str = "transit"
+    payload_transit_key: str = "backoffice-payloads"
+    payload_key_rotate_after: timedelta = timedelta(minutes=15)
+    payload_key_cache_seconds: float = Field(default=3600.0, gt=0)
+    # The codec server (/codec, for the Temporal Web UI): its bearer token's path in Vault.
+    codec_token_path: str = "codec/token"  # noqa: S105 (a path, not a token)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
@@ -128,6 +140,20 @@ class Settings(BaseSettings):
     @field_validator("approval_remind_after", "approval_escalate_after", "approval_expire_after")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("inbox_session_expiry", "approval_link_expiry")
+    @classmethod
+    def _positive_inbox_duration(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("payload_key_rotate_after")
+    @classmethod
+    def _positive_rotation(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be a positive duration")
         return value

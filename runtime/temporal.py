@@ -1,16 +1,22 @@
-"""The Temporal client of every process: Temporal's environment configuration, our converter."""
+"""The Temporal client of every process: Temporal's environment configuration, our one data
+converter (pydantic payloads, encrypted by `runtime.codec` with data keys from Vault transit,
+failure messages and stack traces encrypted too)."""
 
 import os
 from collections.abc import Mapping
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfigProfile
 
-from runtime.settings import env_file_values
+from runtime.codec import DataKeyRing, EncryptionCodec, KeyWrapper, LocalKeys
+from runtime.settings import Settings, env_file_values, load_settings
+from runtime.vault import SecretStore, TransitKeys, secret_store
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
+# Keys of `data_converter()` without a key ring: they never leave the process.
+_LOCAL_ROTATE_AFTER_SECONDS = 3600.0
 
 
 def temporal_env() -> dict[str, str]:
@@ -20,14 +26,55 @@ def temporal_env() -> dict[str, str]:
     return merged
 
 
-def data_converter() -> DataConverter:
-    """One converter for the worker, the API, the CLI, the schedules and the tests."""
-    return pydantic_data_converter
+def payload_keys(settings: Settings, secrets: SecretStore) -> DataKeyRing:
+    """The data keys of this process: from the transit key, through its own AppRole login."""
+    wrapper: KeyWrapper = TransitKeys(
+        secrets, settings.payload_transit_key, mount=settings.vault_transit_mount
+    )
+    return DataKeyRing(
+        wrapper,
+        rotate_after_seconds=settings.payload_key_rotate_after.total_seconds(),
+        cache_seconds=settings.payload_key_cache_seconds,
+    )
 
 
-async def connect(env: Mapping[str, str] | None = None) -> Client:
-    """Connect as TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS / API key / profile say."""
+def data_converter(keys: DataKeyRing | None = None) -> DataConverter:
+    """One converter for the worker, the API, the CLI, the schedules and the tests.
+
+    Without `keys` (the Replayer, unit tests) payloads are sealed with keys that live only in
+    this process: still never plain text, and unreadable anywhere else.
+    """
+    ring = keys or DataKeyRing(
+        LocalKeys(),
+        rotate_after_seconds=_LOCAL_ROTATE_AFTER_SECONDS,
+        cache_seconds=_LOCAL_ROTATE_AFTER_SECONDS,
+    )
+    return DataConverter(
+        payload_converter_class=PydanticPayloadConverter,
+        payload_codec=EncryptionCodec(ring),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+async def check_payload_keys(client: Client) -> None:
+    """Fail now, not on the first workflow task, when this process cannot get a data key."""
+    codec = client.data_converter.payload_codec
+    if isinstance(codec, EncryptionCodec):
+        await codec.keys.current()
+
+
+async def connect(
+    env: Mapping[str, str] | None = None,
+    *,
+    settings: Settings | None = None,
+    secrets: SecretStore | None = None,
+) -> Client:
+    """Connect as TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS / API key / profile say, with the
+    data converter whose keys come from Vault (`secrets`, else a store of `settings`' AppRole;
+    it logs in when it first needs a key)."""
+    settings = settings or load_settings()
+    keys = payload_keys(settings, secrets or secret_store(settings))
     profile = ClientConfigProfile.load(override_env_vars=dict(env or temporal_env()))
     config = profile.to_client_connect_config()
     config.setdefault("target_host", DEFAULT_ADDRESS)
-    return await Client.connect(**config, data_converter=data_converter())
+    return await Client.connect(**config, data_converter=data_converter(keys))

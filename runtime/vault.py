@@ -1,22 +1,32 @@
-"""Vault (KV v2) through AppRole: secrets read by reference, cached briefly, never logged."""
+"""Vault through AppRole: KV v2 secrets read by reference, cached briefly, never logged; and the
+transit engine's data keys for payload encryption (`TransitKeys`)."""
 
 import asyncio
+import base64
+import binascii
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import hvac
 import hvac.exceptions
 import requests
 
+from runtime.codec import PayloadDecryptionError, key_id_of
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class SecretUnavailable(Exception):
     """Vault could not give a secret; the message names the path and the reason, never a value."""
+
+
+class VaultRefused(SecretUnavailable):
+    """Vault answered that the request itself is wrong (400): asking again will not help."""
 
 
 class VaultLoginFailed(SecretUnavailable):
@@ -79,29 +89,90 @@ class SecretStore:
 
     def _read_with_relogin(self, path: str) -> dict[str, Any]:
         full = f"{self._prefix}/{path}"
+        response = self._with_login(
+            f"reading {full}",
+            f"no secret at {full} in Vault",
+            lambda: self._client.secrets.kv.v2.read_secret_version(
+                path=full, mount_point=self._kv_mount, raise_on_deleted_version=True
+            ),
+        )
+        data: dict[str, Any] = response["data"]["data"]
+        return data
+
+    async def transit(self, what: str, missing: str, call: Callable[[hvac.Client], T]) -> T:
+        """Run one transit request (logged in, once more after a denial); errors name `what`."""
+        async with self._lock:
+            return await asyncio.to_thread(
+                self._with_login, what, missing, lambda: call(self._client)
+            )
+
+    def _with_login(self, what: str, missing: str, call: Callable[[], T]) -> T:
         for attempt in (1, 2):
             if not self._client.token:
                 self.login()
             try:
-                response = self._client.secrets.kv.v2.read_secret_version(
-                    path=full, mount_point=self._kv_mount, raise_on_deleted_version=True
-                )
-                data: dict[str, Any] = response["data"]["data"]
-                return data
+                return call()
             except hvac.exceptions.Forbidden:
-                # An expired or revoked token looks like a denied read: log in again once.
+                # An expired or revoked token looks like a denied request: log in again once.
                 if attempt == 2:
-                    raise SecretUnavailable(f"Vault denied reading {full}") from None
+                    raise SecretUnavailable(f"Vault denied {what}") from None
                 self._client.token = ""
             except hvac.exceptions.InvalidPath:
-                raise SecretUnavailable(f"no secret at {full} in Vault") from None
+                raise SecretUnavailable(missing) from None
+            except hvac.exceptions.InvalidRequest:
+                raise VaultRefused(f"Vault refused {what} (invalid request)") from None
             except hvac.exceptions.VaultDown:
                 raise SecretUnavailable("Vault is sealed or down") from None
             except requests.RequestException as exc:
                 raise SecretUnavailable(
                     f"Vault unreachable at {self._client.url} ({type(exc).__name__})"
                 ) from None
-        raise SecretUnavailable(f"Vault denied reading {full}")
+        raise SecretUnavailable(f"Vault denied {what}")
+
+
+class TransitKeys:
+    """Data keys of one transit key (envelope encryption, `runtime.codec.KeyWrapper`): a new
+    256-bit key with its wrapped form, and the plaintext of a wrapped one. Transit keeps every
+    version of its key, so data keys wrapped before a rotation of the transit key still open."""
+
+    def __init__(self, store: SecretStore, key_name: str, *, mount: str = "transit") -> None:
+        self._store = store
+        self._key = key_name
+        self._mount = mount
+
+    async def new_data_key(self) -> tuple[bytes, str]:
+        response = await self._store.transit(
+            f"creating a data key with transit key {self._mount}/{self._key}",
+            f"no transit key {self._mount}/{self._key} in Vault",
+            lambda vault: vault.secrets.transit.generate_data_key(  # type: ignore[no-untyped-call]
+                name=self._key, key_type="plaintext", bits=256, mount_point=self._mount
+            ),
+        )
+        wrapped: str = response["data"]["ciphertext"]
+        return _base64(response["data"]["plaintext"], self._key), wrapped
+
+    async def unwrap(self, wrapped: str) -> bytes:
+        try:
+            response = await self._store.transit(
+                f"decrypting a data key with transit key {self._mount}/{self._key}",
+                f"no transit key {self._mount}/{self._key} in Vault",
+                lambda vault: vault.secrets.transit.decrypt_data(
+                    name=self._key, ciphertext=wrapped, mount_point=self._mount
+                ),
+            )
+        except VaultRefused:
+            raise PayloadDecryptionError(
+                f"data key {key_id_of(wrapped)} is not one transit key "
+                f"{self._mount}/{self._key} wrapped (or that key version is gone)"
+            ) from None
+        return _base64(response["data"]["plaintext"], self._key)
+
+
+def _base64(value: str, key: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise SecretUnavailable(f"Vault answered a data key of {key} that is not base64") from None
 
 
 def secret_store(settings: Settings) -> SecretStore:

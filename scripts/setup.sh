@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh machine: the virtualenv with the project and its dev tools,
-# and the Temporal CLI (dev server + Web UI), built once into .tools/bin. Safe to run again.
+# Debian's chromium (for the inbox tests) and postgresql (the tests run on PostgreSQL too), and
+# the Temporal CLI (dev server + Web UI), built once into .tools/bin. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,36 @@ fi
 echo "==> installing the project and its dev tools into .venv"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev]"
+
+# Debian packages the tests use: Chromium, which the approval-inbox tests drive (Playwright's own
+# browser download is not used), and PostgreSQL's server binaries (the tests start a throwaway
+# server from /usr/lib/postgresql/<version>/bin).
+packages=()
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "==> installing Debian's ${packages[*]} (for the tests)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      SUDO="sudo"
+    else
+      echo "missing: ${packages[*]}. Run as root, or: apt-get install -y ${packages[*]}" >&2
+      exit 1
+    fi
+  fi
+  apt_log=$(mktemp)
+  if ! { $SUDO apt-get update -qq &&
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"; } \
+    >"$apt_log" 2>&1
+  then
+    cat "$apt_log" >&2
+    rm -f "$apt_log"
+    echo "installing ${packages[*]} failed (see above)" >&2
+    exit 1
+  fi
+  rm -f "$apt_log"
+fi
 
 echo "==> finding or building the Temporal CLI"
 .venv/bin/python -c "from devstack.temporal_cli import find_temporal_cli; print(find_temporal_cli())"

@@ -22,8 +22,9 @@ from starters import schedule_commands
 from starters.approvals import WorkflowNotFound, decide, pending_approvals, workflow_status
 from starters.directory import Directory, UnknownApprover
 from starters.invoices import BadAmount, amount_to_cents, void_invoice
+from starters.reconciliation import BadInput
 from starters.sandbox_actions import SandboxRefused, move_deal, record_payment, sign_envelope
-from starters.schedules import ScheduleNotFound, ScheduleProblem
+from starters.schedules import ScheduleNotFound
 from starters.start import start_invoice, start_lead_to_cash, start_vendor_onboarding
 from starters.webhooks.inbox import UnknownDeadLetter, WebhookInbox
 
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             _load_request(args.process, args.file)  # bad input fails before any connection
         settings = load_settings()
         return asyncio.run(commands[args.command](args, settings))
-    except (UsageError, SettingsError, BadAmount, ScheduleProblem) as exc:
+    except (UsageError, SettingsError, BadAmount, BadInput) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
         return 2
     except (

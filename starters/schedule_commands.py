@@ -16,18 +16,17 @@ from temporalio.client import WorkflowFailureError
 from domain.reconciliation import SCHEDULE_ID, ReconciliationResult, time_zone
 from runtime.settings import Settings
 from runtime.temporal import connect
+from starters.reconciliation import parse_day, start_reconciliation
+from starters.schedule_views import ScheduleView
 from starters.schedules import (
     CreateOutcome,
-    ScheduleView,
     backfill_schedule,
     create_schedule,
     delete_schedule,
     describe_schedule,
     list_schedules,
-    parse_day,
     parse_moment,
     pause_schedule,
-    start_reconciliation,
     trigger_schedule,
     unpause_schedule,
 )
@@ -70,7 +69,7 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
             flag,
             required=True,
             help="a date YYYY-MM-DD (days to reconcile, both included) or a date-time "
-            "YYYY-MM-DDTHH:MM (scheduled times; no offset: the schedule's time zone)",
+            "YYYY-MM-DDTHH:MM (scheduled times, both included; no offset: the schedule's zone)",
         )
     reconcile = sub.add_parser("reconcile", help="reconcile one day now (a manual run)")
     reconcile.add_argument("--day", required=True, help="YYYY-MM-DD")

@@ -1,4 +1,5 @@
-"""The daily reconciliation as a Temporal schedule, and manual reconciliation runs.
+"""The daily reconciliation as a Temporal schedule: create, list, describe, pause, unpause,
+trigger, backfill, delete.
 
 `reconciliation-daily` starts `Reconciliation` on `backoffice` every day at
 BACKOFFICE_RECONCILIATION_AT in BACKOFFICE_RECONCILIATION_TIME_ZONE; each run covers the day
@@ -8,7 +9,6 @@ idempotent: an existing schedule that matches the settings is left as it is, one
 is updated to them (its paused state and note are kept).
 """
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -17,7 +17,6 @@ from pydantic import BaseModel
 from temporalio.client import (
     Client,
     Schedule,
-    ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleBackfill,
@@ -31,30 +30,23 @@ from temporalio.client import (
     ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
-    WorkflowExecutionStatus,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.reconciliation import (
     PROCESS,
     SCHEDULE_ID,
     ReconciliationInput,
-    ReconciliationPolicy,
     day_covered,
-    reconciliation_id,
     time_zone,
 )
 from domain.systems import WORKFLOW_TASK_QUEUE
 from runtime.settings import Settings
-from starters.start import StartOutcome, web_ui_url
+from starters.reconciliation import BadInput, reconciliation_policy
+from starters.schedule_views import ScheduleView, calendar_values, listed_view, view_of
 
 # A backfill longer than this is more likely a typo than a plan.
 MAX_BACKFILL = timedelta(days=366)
-
-
-class ScheduleProblem(ValueError):
-    """Bad input (a date, a range); nothing was created or changed."""
 
 
 class ScheduleNotFound(LookupError):
@@ -65,39 +57,6 @@ class CreateOutcome(StrEnum):
     CREATED = "created"
     UNCHANGED = "unchanged"
     UPDATED = "updated"
-
-
-class RecentRun(BaseModel):
-    workflow_id: str
-    scheduled_at: datetime
-    started_at: datetime
-
-
-class ScheduleView(BaseModel):
-    """What a person needs to know about a schedule, without the Web UI."""
-
-    schedule_id: str
-    workflow: str
-    task_queue: str | None = None
-    when: str
-    time_zone: str
-    paused: bool
-    note: str | None = None
-    overlap: str | None = None
-    catchup_window: timedelta | None = None
-    next_runs: list[datetime] = []
-    recent_runs: list[RecentRun] = []
-    running: list[str] = []
-    actions_taken: int | None = None
-    missed_catchup_window: int | None = None
-    skipped_overlap: int | None = None
-
-
-def reconciliation_policy(settings: Settings) -> ReconciliationPolicy:
-    return ReconciliationPolicy(
-        time_zone=settings.reconciliation_time_zone,
-        give_up_after=settings.reconciliation_give_up_after,
-    )
 
 
 def reconciliation_schedule(settings: Settings, schedule_id: str = SCHEDULE_ID) -> Schedule:
@@ -154,27 +113,12 @@ async def create_schedule(
 
 
 async def describe_schedule(client: Client, schedule_id: str) -> ScheduleView:
-    return _view(schedule_id, await _describe(client.get_schedule_handle(schedule_id)))
+    return view_of(schedule_id, await _describe(client.get_schedule_handle(schedule_id)))
 
 
 async def list_schedules(client: Client) -> list[ScheduleView]:
-    views = []
-    async for listed in await client.list_schedules():
-        if listed.schedule is None:
-            continue
-        action = listed.schedule.action
-        views.append(
-            ScheduleView(
-                schedule_id=listed.id,
-                workflow=getattr(action, "workflow", type(action).__name__),
-                when=describe_spec(listed.schedule.spec),
-                time_zone=listed.schedule.spec.time_zone_name or "UTC",
-                paused=listed.schedule.state.paused,
-                note=listed.schedule.state.note,
-                next_runs=list(listed.info.next_action_times[:1]) if listed.info else [],
-            )
-        )
-    return sorted(views, key=lambda v: v.schedule_id)
+    views = [listed_view(listed) async for listed in await client.list_schedules()]
+    return sorted((v for v in views if v is not None), key=lambda v: v.schedule_id)
 
 
 async def pause_schedule(client: Client, schedule_id: str, note: str) -> ScheduleView:
@@ -212,7 +156,7 @@ def parse_moment(text: str, option: str) -> date | datetime:
             return date.fromisoformat(text)
         return datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ScheduleProblem(
+        raise BadInput(
             f"{option} {text!r} is neither a date (YYYY-MM-DD) nor a date-time "
             f"(YYYY-MM-DDTHH:MM): {exc}"
         ) from None
@@ -222,7 +166,8 @@ def backfill_window(
     start: date | datetime, end: date | datetime, zone: str
 ) -> tuple[datetime, datetime]:
     """Two dates: the days to reconcile, both included, so the window holds the runs scheduled
-    on the day after each. Two date-times: scheduled times (no offset: in `zone`)."""
+    on the day after each. Two date-times: scheduled times, both included (no offset: in
+    `zone`)."""
     tz = time_zone(zone)
     if isinstance(start, datetime) and isinstance(end, datetime):
         window = (start.replace(tzinfo=start.tzinfo or tz), end.replace(tzinfo=end.tzinfo or tz))
@@ -233,14 +178,14 @@ def backfill_window(
             datetime.combine(end + timedelta(days=2), time(), tz) - timedelta(seconds=1),
         )
     else:
-        raise ScheduleProblem(
+        raise BadInput(
             "--start and --end must both be dates (the days to reconcile) or both date-times "
             "(scheduled times)"
         )
-    if window[1] <= window[0]:
-        raise ScheduleProblem(f"--end ({end}) must come after --start ({start})")
+    if window[1] < window[0]:
+        raise BadInput(f"--end ({end}) comes before --start ({start})")
     if window[1] - window[0] > MAX_BACKFILL:
-        raise ScheduleProblem(f"a backfill covers at most {MAX_BACKFILL.days} days")
+        raise BadInput(f"a backfill covers at most {MAX_BACKFILL.days} days")
     return window
 
 
@@ -259,75 +204,6 @@ async def backfill_schedule(
     return start_at, end_at, zone
 
 
-async def start_reconciliation(client: Client, settings: Settings, day: date) -> StartOutcome:
-    """A manual run of one day. While a run of that day goes on, it is handed back; once it
-    has finished, the day can be run again (the run is idempotent)."""
-    today = datetime.now(time_zone(settings.reconciliation_time_zone)).date()
-    if day > today:
-        raise ScheduleProblem(
-            f"--day {day} is in the future (today is {today} in "
-            f"{settings.reconciliation_time_zone}): nothing to reconcile yet"
-        )
-    workflow_id = reconciliation_id(day)
-    run_id = await _running_run(client, workflow_id)
-    already_running = run_id is not None
-    if run_id is None:
-        handle = await client.start_workflow(
-            PROCESS,
-            ReconciliationInput(day=day, policy=reconciliation_policy(settings)),
-            id=workflow_id,
-            task_queue=WORKFLOW_TASK_QUEUE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        )
-        run_id = handle.result_run_id or ""
-    return StartOutcome(
-        workflow_id=workflow_id,
-        run_id=run_id,
-        web_ui_url=web_ui_url(settings, client.namespace, workflow_id),
-        already_existed=already_running,
-    )
-
-
-def parse_day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise ScheduleProblem(f"--day {text!r} is not a date (YYYY-MM-DD): {exc}") from None
-
-
-def describe_spec(spec: ScheduleSpec) -> str:
-    """`daily at 02:00` for our calendars; Temporal's own words for anything else."""
-    zone = spec.time_zone_name or "UTC"
-    times = []
-    for calendar in spec.calendars:
-        every_day = (
-            _values(calendar.day_of_month) == list(range(1, 32))
-            and _values(calendar.month) == list(range(1, 13))
-            and _values(calendar.day_of_week) == list(range(7))
-            and not calendar.year
-        )
-        hours, minutes, seconds = (
-            _values(calendar.hour),
-            _values(calendar.minute),
-            _values(calendar.second),
-        )
-        if not (every_day and len(hours) == len(minutes) == len(seconds) == 1):
-            return f"{len(spec.calendars)} calendar(s), {len(spec.intervals)} interval(s) ({zone})"
-        clock = f"{hours[0]:02d}:{minutes[0]:02d}" + (f":{seconds[0]:02d}" if seconds[0] else "")
-        times.append(clock)
-    if not times or spec.intervals or spec.cron_expressions:
-        return f"{len(spec.calendars)} calendar(s), {len(spec.intervals)} interval(s) ({zone})"
-    return f"daily at {', '.join(times)} ({zone})"
-
-
-def _values(ranges: Sequence[ScheduleRange]) -> list[int]:
-    values: list[int] = []
-    for r in ranges:
-        values.extend(range(r.start, max(r.end, r.start) + 1, r.step or 1))
-    return values
-
-
 async def _describe(handle: ScheduleHandle) -> ScheduleDescription:
     try:
         return await handle.describe()
@@ -339,39 +215,6 @@ async def _describe(handle: ScheduleHandle) -> ScheduleDescription:
         raise
 
 
-def _view(schedule_id: str, description: ScheduleDescription) -> ScheduleView:
-    schedule, info = description.schedule, description.info
-    action = schedule.action
-    recent = [
-        RecentRun(
-            workflow_id=r.action.workflow_id, scheduled_at=r.scheduled_at, started_at=r.started_at
-        )
-        for r in info.recent_actions
-        if isinstance(r.action, ScheduleActionExecutionStartWorkflow)
-    ]
-    return ScheduleView(
-        schedule_id=schedule_id,
-        workflow=action.workflow if isinstance(action, ScheduleActionStartWorkflow) else "?",
-        task_queue=action.task_queue if isinstance(action, ScheduleActionStartWorkflow) else None,
-        when=describe_spec(schedule.spec),
-        time_zone=schedule.spec.time_zone_name or "UTC",
-        paused=schedule.state.paused,
-        note=schedule.state.note,
-        overlap=schedule.policy.overlap.name.lower(),
-        catchup_window=schedule.policy.catchup_window,
-        next_runs=list(info.next_action_times),
-        recent_runs=recent,
-        running=[
-            r.workflow_id
-            for r in info.running_actions
-            if isinstance(r, ScheduleActionExecutionStartWorkflow)
-        ],
-        actions_taken=info.num_actions,
-        missed_catchup_window=info.num_actions_missed_catchup_window,
-        skipped_overlap=info.num_actions_skipped_overlap,
-    )
-
-
 async def _fingerprint(client: Client, schedule: Schedule) -> tuple[Any, ...]:
     """What `create` keeps current: action, input, calendar, time zone, overlap, catch-up."""
     action = schedule.action
@@ -381,11 +224,11 @@ async def _fingerprint(client: Client, schedule: Schedule) -> tuple[Any, ...]:
     if args and not isinstance(args[0], ReconciliationInput):
         try:  # described by the server: still encoded
             args = await client.data_converter.decode(args, [ReconciliationInput])
-        except Exception:  # not our input at all: different
+        except Exception:  # not our input, or sealed with keys gone with a Vault reset: rewrite
             args = ["undecodable"]
     calendars = [
         tuple(
-            tuple(_values(getattr(c, part)))
+            tuple(calendar_values(getattr(c, part)))
             for part in ("second", "minute", "hour", "day_of_month", "month", "day_of_week")
         )
         for c in schedule.spec.calendars
@@ -400,14 +243,3 @@ async def _fingerprint(client: Client, schedule: Schedule) -> tuple[Any, ...]:
         schedule.policy.overlap,
         schedule.policy.catchup_window,
     )
-
-
-async def _running_run(client: Client, workflow_id: str) -> str | None:
-    """The run id of the workflow with this id, if it is still running."""
-    try:
-        description = await client.get_workflow_handle(workflow_id).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    return description.run_id if description.status == WorkflowExecutionStatus.RUNNING else None

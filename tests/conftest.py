@@ -13,19 +13,43 @@ from temporalio.client import Client
 from devstack.stack import Stack
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
-from tests.stack import SHORT_APPROVAL_TIMEOUTS, free_port_config, start_stack, worker_wanted
+from tests.postgres import PostgresServer, PostgresUnavailable
+from tests.stack import (
+    SHORT_APPROVAL_TIMEOUTS,
+    SHORT_KEY_ROTATION,
+    free_port_config,
+    start_stack,
+    worker_wanted,
+)
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One stack for the whole run (worker included unless BACKOFFICE_TEST_WORKER=0).
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the whole run, stopped and deleted at the end."""
+    try:
+        server = PostgresServer()
+        server.start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"the test PostgreSQL server did not start:\n{exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) -> Iterator[Stack]:
+    """One stack for the whole run (worker included unless BACKOFFICE_TEST_WORKER=0), with the
+    app's and the sandbox's databases on the test PostgreSQL server.
 
     Sets the process environment so `load_settings()` and `runtime.temporal.connect()` find it.
     """
     config = free_port_config(
         tmp_path_factory.mktemp("stack"),
         with_worker=worker_wanted(),
-        extra_env=SHORT_APPROVAL_TIMEOUTS,
+        extra_env={**SHORT_APPROVAL_TIMEOUTS, **SHORT_KEY_ROTATION},
+        database_url=postgres.create_database("backoffice"),
+        sandbox_database_url=postgres.create_database("sandbox"),
     )
     running = start_stack(config)
     try:

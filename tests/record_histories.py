@@ -15,6 +15,7 @@ from domain.approvals import Decision
 from domain.invoice import InvoiceGenerationInput, InvoicePolicy, InvoiceRequest, PaymentReceived
 from domain.lead import LeadForm, LeadToCashInput
 from domain.systems import WORKFLOW_TASK_QUEUE
+from runtime.codec import decode_in_place
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
 from starters.approvals import decide
@@ -91,8 +92,14 @@ async def main() -> None:
     for outcome, overrides in (("won", {}), ("lost", {}), ("nurtured", NOT_QUALIFIED)):
         recorded[f"lead_to_cash_{outcome}"] = await _lead(client, settings, outcome, overrides)
 
+    codec = client.data_converter.payload_codec
+    assert codec is not None
     for name, handle in recorded.items():
-        (OUT / f"{name}.json").write_text((await handle.fetch_history()).to_json())
+        history = await handle.fetch_history()
+        # Committed decrypted: the dev stack's transit key dies with its in-memory Vault.
+        for event in history.events:
+            await decode_in_place(event, codec)
+        (OUT / f"{name}.json").write_text(history.to_json())
         print(f"wrote {OUT / name}.json")
 
 

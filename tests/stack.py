@@ -14,7 +14,7 @@ from devstack.stack import Stack
 SHORT_APPROVAL_TIMEOUTS = {
     "BACKOFFICE_APPROVAL_REMIND_AFTER": "PT4S",
     "BACKOFFICE_APPROVAL_ESCALATE_AFTER": "PT4S",
-    "BACKOFFICE_APPROVAL_EXPIRE_AFTER": "PT6S",
+    "BACKOFFICE_APPROVAL_EXPIRE_AFTER": "PT12S",
     # Long enough that a rotation test meets a stale cached credential.
     "BACKOFFICE_SECRET_CACHE_SECONDS": "600",
     # A compensation that keeps failing gives up after 3 attempts (1 s + 2 s of backoff).
@@ -27,6 +27,9 @@ SHORT_APPROVAL_TIMEOUTS = {
     "BACKOFFICE_SIGNATURE_TIMEOUT": "PT10S",
 }
 
+# A new payload data key every 3 s in every process, so runs cross key rotations in a test.
+SHORT_KEY_ROTATION = {"BACKOFFICE_PAYLOAD_KEY_ROTATE_AFTER": "PT3S"}
+
 
 def worker_wanted() -> bool:
     """BACKOFFICE_TEST_WORKER=0 runs the stack without the worker (for devstack's own tests)."""
@@ -38,8 +41,11 @@ def free_port_config(
     *,
     with_worker: bool = False,
     extra_env: Mapping[str, str] | None = None,
+    database_url: str | None = None,
+    sandbox_database_url: str | None = None,
 ) -> StackConfig:
-    """Every port 0 (a free one), data in `data_dir`, timeouts short enough for a test."""
+    """Every port 0 (a free one), data in `data_dir`, timeouts short enough for a test;
+    the databases are SQLite files in `data_dir` unless URLs are given."""
     return StackConfig(
         data_dir=data_dir,
         temporal_port=0,
@@ -51,6 +57,8 @@ def free_port_config(
         api_port=0,
         with_worker=with_worker,
         extra_env=dict(extra_env or {}),
+        database_url=database_url,
+        sandbox_database_url=sandbox_database_url,
         start_timeout_seconds=60,
         worker_ready_timeout_seconds=60,
     )

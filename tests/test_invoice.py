@@ -359,7 +359,7 @@ async def test_the_invoice_commands(client, cli_env, admin, crm, tmp_path):
     result = await asyncio.wait_for(handle.result(), 60)
     assert result.status == "paid" and result.amount_paid_cents == TOTAL
     overpaid = backoffice("pay", number, "1.00", env=cli_env)
-    assert overpaid.returncode == 1 and "the system refused (OVERPAYMENT" in overpaid.stderr
+    assert overpaid.returncode == 1 and "the system refused (INVALID_STATE" in overpaid.stderr
 
 
 async def test_invoice_start_through_the_api(client, stack, crm):

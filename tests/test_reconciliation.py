@@ -25,7 +25,7 @@ from domain.reconciliation import (
     reconciliation_id,
 )
 from domain.records import BillingInvoiceDetail
-from starters.schedules import start_reconciliation
+from starters.reconciliation import start_reconciliation
 from tests.invoicing import Crm, pay
 from tests.test_cli import backoffice
 

@@ -15,7 +15,8 @@ from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.service import RPCError
 
 from domain.reconciliation import ReconciliationResult
-from starters.schedules import ScheduleProblem, backfill_window, parse_moment
+from starters.reconciliation import BadInput
+from starters.schedules import backfill_window, parse_moment
 from tests.helpers import wait_for
 from tests.test_cli import backoffice
 
@@ -34,11 +35,11 @@ def test_backfill_dates_are_the_days_to_reconcile():
     )
     assert moments == (datetime(2001, 2, 4, 0, 30, tzinfo=BERLIN), moments[1])
     assert moments[1].utcoffset() == timedelta(hours=1)
-    with pytest.raises(ScheduleProblem, match="both be dates"):
+    with pytest.raises(BadInput, match="both be dates"):
         backfill_window(date(2001, 2, 3), datetime(2001, 2, 5), "UTC")
-    with pytest.raises(ScheduleProblem, match="must come after"):
+    with pytest.raises(BadInput, match="comes before"):
         backfill_window(date(2001, 2, 5), date(2001, 2, 3), "UTC")
-    with pytest.raises(ScheduleProblem, match="--start '2001-02-30'"):
+    with pytest.raises(BadInput, match="--start '2001-02-30'"):
         parse_moment("2001-02-30", "--start")
 
 
@@ -79,7 +80,7 @@ async def test_bad_input_names_the_problem_and_creates_nothing(cli_env):
     reversed_range = backoffice(
         "schedules", "backfill", "--start", "2001-03-05", "--end", "2001-03-01", env=cli_env
     )
-    assert reversed_range.returncode == 2 and "must come after" in reversed_range.stderr
+    assert reversed_range.returncode == 2 and "comes before --start" in reversed_range.stderr
 
 
 async def _runs_done(client: Client, schedule_id: str, count: int) -> list[str] | None:

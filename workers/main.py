@@ -13,7 +13,7 @@ from activities.audit import AuditLog
 from domain.systems import WORKFLOW_TASK_QUEUE
 from runtime.db import create_schema, make_engine
 from runtime.settings import Settings, SettingsError, load_settings
-from runtime.temporal import connect
+from runtime.temporal import check_payload_keys, connect
 from runtime.vault import SecretUnavailable, secret_store
 from workers.registry import WORKFLOWS, activities_by_queue, file_activities, system_clients
 
@@ -29,7 +29,8 @@ async def run_worker(settings: Settings) -> None:
     await asyncio.to_thread(secrets.login)
     engine = make_engine(settings.resolved_database_url)
     await asyncio.to_thread(create_schema, engine)
-    client = await connect()
+    client = await connect(settings=settings, secrets=secrets)
+    await check_payload_keys(client)  # no data key from Vault transit: refuse to start
     clients, pools = system_clients(settings, secrets, AuditLog(engine))
     runner = SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
@@ -44,7 +45,7 @@ async def run_worker(settings: Settings) -> None:
             graceful_shutdown_timeout=grace,
         )
     ]
-    for system, activities in activities_by_queue(clients, secrets).items():
+    for system, activities in activities_by_queue(clients, secrets, settings).items():
         workers.append(
             Worker(
                 client,

@@ -20,7 +20,7 @@ from activities.enrichment import EnrichmentActivities
 from activities.erp import ErpActivities
 from activities.esign import EsignActivities
 from activities.http import SystemClient
-from activities.mail import MailActivities
+from activities.mail import ApprovalLinks, MailActivities
 from activities.portal import PortalActivities
 from domain.systems import System
 from runtime.settings import Settings
@@ -62,11 +62,12 @@ def system_clients(
 
 
 def activities_by_queue(
-    clients: dict[System, SystemClient], secrets: SecretStore
+    clients: dict[System, SystemClient], secrets: SecretStore, settings: Settings
 ) -> dict[System, list[Callable[..., Any]]]:
     erp = ErpActivities(clients[System.ERP])
     portal = PortalActivities(clients[System.PORTAL])
-    mail = MailActivities(clients[System.MAIL], secrets)
+    links = ApprovalLinks(secrets, settings.api_url, settings.approval_link_expiry)
+    mail = MailActivities(clients[System.MAIL], secrets, links)
     billing = BillingActivities(clients[System.BILLING])
     crm = CrmActivities(clients[System.CRM])
     enrichment = EnrichmentActivities(clients[System.ENRICHMENT])

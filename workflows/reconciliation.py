@@ -15,19 +15,6 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from domain.reconciliation import (
-    CRM_DEAL_KEY,
-    PROCESS,
-    DealFix,
-    ExportedFile,
-    ReconciliationInput,
-    ReconciliationPolicy,
-    ReconciliationResult,
-    ReconciliationStatus,
-    UnresolvedInvoice,
-    day_bounds,
-    day_covered,
-)
 from domain.records import (
     BillingInvoiceDetail,
     CrmDeal,
@@ -41,17 +28,32 @@ from domain.systems import System
 from workflows import options, outcomes
 from workflows.progress import Progress
 
+# `domain.reconciliation` passes through (as the worker passes all of `domain`), so that its
+# `zoneinfo` is the real module: a time zone the sandbox proxies is no tzinfo to `datetime`.
 with workflow.unsafe.imports_passed_through():
     from activities.accounting_export import ACCOUNTING_TASK_QUEUE, AccountingExportActivities
     from activities.billing import BillingActivities
     from activities.crm import CrmActivities
+    from domain.reconciliation import (
+        CRM_DEAL_KEY,
+        PROCESS,
+        DealFix,
+        ExportedFile,
+        ReconciliationInput,
+        ReconciliationPolicy,
+        ReconciliationResult,
+        ReconciliationStatus,
+        UnresolvedInvoice,
+        attention_line,
+        day_bounds,
+        day_covered,
+        fix_note,
+    )
 
 # Set by Temporal on every run a schedule starts; on a backfilled run, the backfilled time.
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 # Deals checked at once; the CRM queue's rate limit still holds across them.
 BATCH = 10
-# How many unresolved invoices the `attention` line names before it says "and N more".
-NAMED = 5
 
 
 def _issued(invoice: BillingInvoiceDetail) -> tuple[datetime, str]:
@@ -110,7 +112,7 @@ class Reconciliation:
                 f"{PROCESS} {self._day} failed ({progress.problem})", type=code, non_retryable=True
             ) from None
         if self._unresolved:
-            progress.needs_attention(self._attention())
+            progress.needs_attention(attention_line(self._unresolved))
         progress.outcome = (
             f"{len(self._fixed)} fixed, {in_sync} in sync, {len(self._unresolved)} unresolved"
         )
@@ -195,7 +197,7 @@ class Reconciliation:
                     deal_id=deal_id,
                     invoice_id=invoice.id,
                     invoice_status=invoice.status,
-                    note=self._note(deal, invoice),
+                    note=fix_note(self._day, deal, invoice),
                 ),
                 **crm,
             )
@@ -236,14 +238,6 @@ class Reconciliation:
         )
         return other is not None and _issued(other) > _issued(invoice)
 
-    def _note(self, deal: CrmDeal, invoice: BillingInvoiceDetail) -> str:
-        was = f"invoice {deal.invoice_id} {deal.invoice_status or ''}".strip()
-        return (
-            f"Fixed by the daily reconciliation of {self._day}: billing has invoice "
-            f"{invoice.number} ({invoice.id}) {invoice.status}; the deal said "
-            f"{was if deal.invoice_id else 'no invoice'}."
-        )
-
     def _unresolve(
         self, invoice: BillingInvoiceDetail, deal_id: str | None, code: str, reason: str
     ) -> None:
@@ -257,20 +251,17 @@ class Reconciliation:
             )
         )
 
-    def _attention(self) -> str:
-        named = [f"{u.invoice_number} ({u.code})" for u in self._unresolved[:NAMED]]
-        more = len(self._unresolved) - len(named)
-        return f"{len(self._unresolved)} invoices not reconciled: {', '.join(named)}" + (
-            f" and {more} more" if more else ""
-        )
-
     async def _export_day(
         self, invoices: list[BillingInvoiceDetail], policy: ReconciliationPolicy
     ) -> ExportedFile:
         self._progress.enter("exporting")
         self._export = await workflow.execute_activity_method(
             AccountingExportActivities.export_invoices,
-            ExportInvoicesInput(day=self._day, invoices=invoices),
+            # Rebuilt from plain data: the activity's result class may be another copy of the
+            # model's class than this module's (a replayer's sandbox re-imports `domain`).
+            ExportInvoicesInput.model_validate(
+                {"day": self._day, "invoices": [i.model_dump() for i in invoices]}
+            ),
             task_queue=ACCOUNTING_TASK_QUEUE,
             start_to_close_timeout=timedelta(minutes=1),
             schedule_to_close_timeout=policy.give_up_after,

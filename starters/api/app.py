@@ -15,7 +15,7 @@ from runtime.db import create_schema, make_engine
 from runtime.settings import Settings
 from runtime.temporal import connect
 from runtime.vault import secret_store
-from starters.api import approvals, health, openapi, starts, webhooks, workflows
+from starters.api import approvals, codec, health, inbox, openapi, starts, webhooks, workflows
 from starters.api.auth import Authenticator
 from starters.api.errors import install_error_handlers
 from starters.api.limits import BodySizeLimit
@@ -57,6 +57,9 @@ def build(lifespan: Lifespan | None, *, max_body_bytes: int) -> FastAPI:
     for router in routers:
         app.include_router(router)
     openapi.install(app, routers)
+    # The Web UI's codec server: Temporal's protocol, not part of this API's OpenAPI document.
+    app.include_router(codec.router)
+    app.include_router(inbox.router)  # the approval inbox's HTML pages: not in the document
     return app
 
 
@@ -69,8 +72,8 @@ def openapi_document() -> dict[str, Any]:
 def _lifespan(settings: Settings) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        temporal = await connect()
         store = secret_store(settings)
+        temporal = await connect(settings=settings, secrets=store)
         engine = make_engine(settings.resolved_database_url)
         await asyncio.to_thread(create_schema, engine)
         authenticator = await asyncio.to_thread(

@@ -122,7 +122,7 @@ async def test_each_broken_rule_is_refused_and_changes_nothing(
 
 async def test_an_expired_approval_is_already_decided(api, approver, service, client, settings):
     handle = await _waiting_contractor(client, settings)
-    error = await failure_of(handle)  # remind 4 s, escalate 4 s, expire 6 s: then compensated
+    error = await failure_of(handle)  # remind 4 s, escalate 4 s, expire 12 s: then compensated
     assert error.type == "APPROVAL_EXPIRED"
     before = await _read(api, service, handle.id)
 

@@ -105,7 +105,17 @@ def test_both_roles_use_the_payload_transit_key(stack):
 def test_client_role_reads_directory_and_webhooks_but_not_system_credentials(stack):
     client = approle_client(stack.client_env())
     approvers = read(client, "backoffice/directory/approvers")["approvers"]
-    assert set(approvers) == {"pat", "lena", "fiona", "frank", "sam", "carla", "rory", "olga"}
+    assert set(approvers) == {
+        "pat",
+        "lena",
+        "fiona",
+        "frank",
+        "sam",
+        "dora",
+        "carla",
+        "rory",
+        "olga",
+    }
     assert approvers["rory"]["roles"] == []
     assert approvers["olga"]["roles"] == ["procurement", "finance"]
     assert approvers["lena"]["email"] == "lena@company.example"
@@ -130,7 +140,7 @@ def test_env_file_holds_the_client_settings_privately(stack):
     assert set(values) >= CLIENT_ENV_KEYS
     assert values == stack.client_env()
     assert values["BACKOFFICE_APPROVAL_EXPIRE_AFTER"] == "PT6S"
-    assert values["BACKOFFICE_DATABASE_URL"] == f"sqlite:///{stack.data_dir}/backoffice.db"
+    assert values["BACKOFFICE_DATABASE_URL"] == stack.config.database_url  # the test PostgreSQL
     for path in (stack.env_file, stack.state_file):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stack.worker_env()["BACKOFFICE_VAULT_ROLE_ID"] != values["BACKOFFICE_VAULT_ROLE_ID"]

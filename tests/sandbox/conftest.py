@@ -1,11 +1,13 @@
 """Runs the sandbox as a real process (``python -m sandbox`` under uvicorn) for the tests.
 
-Each test module gets one process on its own SQLite file; every test starts from a reset
-sandbox with known credentials and talks to it over real HTTP with httpx.
+Each test module gets one process on its own SQLite file; the modules in ``POSTGRES_TOO`` run a
+second time on a fresh database of the test run's PostgreSQL server. Every test starts from a
+reset sandbox with known credentials and talks to it over real HTTP with httpx.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -18,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.postgres import PostgresServer
 from tests.sandbox.receiver import WebhookReceiver
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +35,25 @@ ENRICHMENT_KEY = "enrichment-key-1"
 CRM_CLIENT_ID = "backoffice-worker"
 CRM_CLIENT_SECRET = "crm-client-secret"
 WEBHOOK_SYSTEMS = ("crm", "billing", "esign")
+
+# The modules that also run on PostgreSQL (the rest on SQLite only, to keep the run short): those
+# leaning on the database most (unique keys and sequences under concurrent retries, idempotency
+# records, the ledger, stored tokens). The whole stack runs on PostgreSQL in the other tests.
+# SANDBOX_TEST_DATABASE_URL set: every module runs once, on that database.
+POSTGRES_TOO = frozenset(
+    {
+        "test_billing",
+        "test_crm_auth",
+        "test_erp",
+        "test_esign",
+        "test_idempotency",
+        "test_ledger",
+        "test_mail",
+        "test_portal",
+    }
+)
+DATABASES = ("sqlite", "postgresql")
+_database_numbers = itertools.count(1)
 
 
 def free_port() -> int:
@@ -101,12 +123,51 @@ def seed_credentials(admin: httpx.Client) -> None:
         admin.put(f"/_admin/credentials/{system}", json=credentials).raise_for_status()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if (
+        "sandbox_database_url" in metafunc.fixturenames
+        and module in POSTGRES_TOO
+        and not os.environ.get("SANDBOX_TEST_DATABASE_URL")
+    ):
+        metafunc.parametrize("sandbox_database_url", DATABASES, indirect=True, scope="module")
+
+
+def new_database(request: pytest.FixtureRequest, kind: str, folder: Path) -> str:
+    """The URL of a fresh database: a SQLite file in ``folder``, or a new database on the test
+    run's PostgreSQL server."""
+    if kind == "postgresql":
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        return postgres.create_database(f"sandbox_test_{next(_database_numbers)}")
+    return f"sqlite:///{folder / 'sandbox.db'}"
+
+
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    """The sandbox on a fresh SQLite file, or on ``SANDBOX_TEST_DATABASE_URL`` when set."""
+def sandbox_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """``SANDBOX_TEST_DATABASE_URL`` when set; else a fresh SQLite file, or a fresh PostgreSQL
+    database on a ``POSTGRES_TOO`` module's second run."""
+    configured = os.environ.get("SANDBOX_TEST_DATABASE_URL")
+    if configured:
+        return configured
+    kind = getattr(request, "param", "sqlite")
+    return new_database(request, kind, tmp_path_factory.mktemp("sandbox-db"))
+
+
+@pytest.fixture(params=DATABASES)
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database for a test that starts its own sandbox: SQLite, then PostgreSQL."""
+    return new_database(request, request.param, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def sandbox(
+    sandbox_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SandboxProcess]:
+    """The sandbox process of this module, on ``sandbox_database_url``."""
     folder = tmp_path_factory.mktemp("sandbox")
-    database_url = os.environ.get("SANDBOX_TEST_DATABASE_URL", f"sqlite:///{folder / 'sandbox.db'}")
-    process = SandboxProcess(database_url, folder / "sandbox.log")
+    process = SandboxProcess(sandbox_database_url, folder / "sandbox.log")
     process.start()
     yield process
     process.stop()

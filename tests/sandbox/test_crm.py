@@ -180,6 +180,7 @@ def test_deals(crm: httpx.Client) -> None:
         "amount_cents": 1_200_000,
         "currency": "EUR",
         "owner": "sam.sales",
+        "external_ref": None,
         "discount_bp": 500,
         "invoice_id": None,
         "invoice_status": None,
@@ -296,6 +297,7 @@ def test_stage_changes_emit_signed_webhooks(
     assert deal_now["stage"] == "closed_won"
     assert second.event["data"] == {
         "deal_id": "DEAL-000001",
+        "external_ref": None,
         "lead_id": "LEAD-000001",
         "account_id": None,
         "previous_stage": "proposal",

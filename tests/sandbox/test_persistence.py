@@ -22,8 +22,8 @@ from tests.sandbox.factories import customer, envelope, invoice, message, vendor
 from tests.sandbox.receiver import WebhookReceiver
 
 
-def test_a_restart_keeps_everything(tmp_path: Path) -> None:
-    process = SandboxProcess(f"sqlite:///{tmp_path / 'sandbox.db'}", tmp_path / "sandbox.log")
+def test_a_restart_keeps_everything(tmp_path: Path, fresh_database_url: str) -> None:
+    process = SandboxProcess(fresh_database_url, tmp_path / "sandbox.log")
     admin_headers = {"X-Admin-Token": ADMIN_TOKEN}
     mail_headers = {"Authorization": f"Bearer {MAIL_KEY}", "Idempotency-Key": "welcome-APP-1"}
 
@@ -73,8 +73,10 @@ def test_a_restart_keeps_everything(tmp_path: Path) -> None:
     ]
 
 
-def test_a_restart_keeps_the_new_systems_records_tokens_and_settings(tmp_path: Path) -> None:
-    process = SandboxProcess(f"sqlite:///{tmp_path / 'sandbox.db'}", tmp_path / "sandbox.log")
+def test_a_restart_keeps_the_new_systems_records_tokens_and_settings(
+    tmp_path: Path, fresh_database_url: str
+) -> None:
+    process = SandboxProcess(fresh_database_url, tmp_path / "sandbox.log")
     admin_headers = {"X-Admin-Token": ADMIN_TOKEN}
     billing_headers = {"Authorization": f"Bearer {BILLING_KEY}"}
 
@@ -154,8 +156,10 @@ def test_a_restart_keeps_the_new_systems_records_tokens_and_settings(tmp_path: P
         process.stop()
 
 
-def test_events_left_pending_are_delivered_after_a_restart(tmp_path: Path) -> None:
-    process = SandboxProcess(f"sqlite:///{tmp_path / 'sandbox.db'}", tmp_path / "sandbox.log")
+def test_events_left_pending_are_delivered_after_a_restart(
+    tmp_path: Path, fresh_database_url: str
+) -> None:
+    process = SandboxProcess(fresh_database_url, tmp_path / "sandbox.log")
     admin_headers = {"X-Admin-Token": ADMIN_TOKEN}
     with WebhookReceiver([500] * 20) as receiver:
         process.start()

@@ -1,0 +1,109 @@
+"""Signing in to the inbox and out again. The password is checked exactly as the API checks an
+approver's HTTP Basic credential (`starters.api.auth`); success opens a server-side session."""
+
+import base64
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from domain.credentials import Scope
+from starters.api.errors import ApiError
+from starters.api.inbox.current import CSRF_REFUSED, signed_in, store, to_sign_in
+from starters.api.inbox.errors import html_errors
+from starters.api.inbox.pages import FormUnreadable, page, problem, read_form
+from starters.api.inbox.sessions import (
+    SESSION_COOKIE,
+    SIGN_IN_COOKIE,
+    SIGN_IN_FORM_LIFETIME,
+    clear_cookie,
+    set_cookie,
+    tokens_match,
+)
+from starters.api.services import Services, services
+from starters.directory import Approver
+
+router = APIRouter()
+
+Built = Annotated[Services, Depends(services)]
+
+
+@router.get("/inbox/sign-in")
+@html_errors
+async def sign_in_form(request: Request, built: Built) -> Response:
+    if await signed_in(request, built) is not None:
+        return RedirectResponse("/inbox", status_code=303)
+    return _sign_in_page(request, built)
+
+
+def _sign_in_page(
+    request: Request, built: Services, error: str | None = None, approver_id: str = ""
+) -> Response:
+    form_token = secrets.token_urlsafe(24)
+    response = page(
+        "sign_in.html",
+        title="Sign in",
+        csrf_token=form_token,
+        error=error,
+        approver_id=approver_id,
+    )
+    max_age = int(SIGN_IN_FORM_LIFETIME.total_seconds())
+    set_cookie(response, request, built.settings.api_url, SIGN_IN_COOKIE, form_token, max_age)
+    return response
+
+
+@router.post("/inbox/sign-in")
+@html_errors
+async def sign_in(request: Request, built: Built) -> Response:
+    try:
+        form = await read_form(request)
+    except FormUnreadable as exc:
+        return problem(415, "Sign-in not read", str(exc))
+    if not tokens_match(request.cookies.get(SIGN_IN_COOKIE), form.get("csrf_token")):
+        return problem(403, "Sign-in refused", CSRF_REFUSED)
+    approver_id = form.get("approver_id", "").strip()
+    password = form.get("password", "")
+    approver = await _verify(built, approver_id, password)
+    if approver is None:
+        return _sign_in_page(
+            request, built, "Sign-in failed: wrong approver id or password.", approver_id[:64]
+        )
+    session_id, _ = await store(built).open(approver.id)
+    response = RedirectResponse("/inbox", status_code=303)
+    max_age = int(built.settings.inbox_session_expiry.total_seconds())
+    set_cookie(response, request, built.settings.api_url, SESSION_COOKIE, session_id, max_age)
+    clear_cookie(response, request, built.settings.api_url, SIGN_IN_COOKIE)
+    return response
+
+
+async def _verify(built: Services, approver_id: str, password: str) -> Approver | None:
+    """The approver whose id and password the API's own check accepts (HTTP Basic's path)."""
+    if not approver_id or not password or ":" in approver_id:
+        return None
+    credential = base64.b64encode(f"{approver_id}:{password}".encode()).decode()
+    try:
+        caller = await built.authenticator.authenticate(f"Basic {credential}")
+    except ApiError:
+        return None
+    if caller.approver is None or Scope.DECIDE not in caller.scopes:
+        return None
+    return caller.approver
+
+
+@router.post("/inbox/sign-out")
+@html_errors
+async def sign_out(request: Request, built: Built) -> Response:
+    current = await signed_in(request, built)
+    if current is None:
+        return to_sign_in()
+    try:
+        form = await read_form(request)
+    except FormUnreadable as exc:
+        return problem(415, "Sign-out not read", str(exc))
+    if not tokens_match(current[0].csrf_token, form.get("csrf_token")):
+        return problem(403, "Sign-out refused", CSRF_REFUSED)
+    await store(built).close(request.cookies.get(SESSION_COOKIE))
+    response = to_sign_in()
+    clear_cookie(response, request, built.settings.api_url, SESSION_COOKIE)
+    return response

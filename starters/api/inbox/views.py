@@ -1,0 +1,141 @@
+"""The signed-in inbox: "Waiting for me", "Decided", and deciding.
+
+Deciding goes through `starters.approvals.decide` as the signed-in approver (roles from the
+directory, read again on every request). The decision form posts like any form; `inbox.js`
+sends it with `fetch` instead and shows the outcome in place.
+"""
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from domain.approvals import Decision
+from starters.api.approvals import NAME_PATTERN, REFUSAL_STATUS
+from starters.api.inbox.current import CSRF_REFUSED, signed_in, to_sign_in
+from starters.api.inbox.decided import past_decisions
+from starters.api.inbox.errors import html_errors
+from starters.api.inbox.pages import (
+    FormUnreadable,
+    json_answer,
+    page,
+    read_form,
+    static_file,
+    wants_json,
+)
+from starters.api.inbox.sessions import SignedIn, tokens_match
+from starters.api.services import Services, services
+from starters.api.workflows import WORKFLOW_ID_PATTERN
+from starters.approvals import decide, pending_approvals
+from starters.directory import Approver
+
+router = APIRouter()
+
+Built = Annotated[Services, Depends(services)]
+MAX_COMMENT = 1000
+_WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
+_NAME = re.compile(NAME_PATTERN)
+
+
+@router.get("/inbox/static/{name}")
+async def static(name: str) -> Response:
+    return static_file(name)
+
+
+@router.get("/inbox")
+@html_errors
+async def waiting(request: Request, built: Built) -> Response:
+    current = await signed_in(request, built)
+    if current is None:
+        return to_sign_in()
+    session, approver = current
+    approvals = await pending_approvals(built.temporal, built.settings, roles=approver.roles)
+    return page(
+        "waiting.html",
+        title="Waiting for me",
+        section="waiting",
+        me=approver,
+        csrf_token=session.csrf_token,
+        approvals=approvals,
+    )
+
+
+@router.get("/inbox/decided")
+@html_errors
+async def decided(request: Request, built: Built) -> Response:
+    current = await signed_in(request, built)
+    if current is None:
+        return to_sign_in()
+    session, approver = current
+    decisions = await past_decisions(built.temporal, built.settings, approver.id)
+    return page(
+        "decided.html",
+        title="Decided",
+        section="decided",
+        me=approver,
+        csrf_token=session.csrf_token,
+        decisions=decisions,
+    )
+
+
+@router.post("/inbox/decide")
+@html_errors
+async def decide_approval(request: Request, built: Built) -> Response:
+    as_json = wants_json(request)
+    current = await signed_in(request, built)
+    if current is None:
+        if as_json:
+            return json_answer(401, False, "Your sign-in has expired: sign in again.")
+        return to_sign_in()
+    session, approver = current
+    try:
+        form = await read_form(request)
+    except FormUnreadable as exc:
+        return _answer(as_json, 415, False, str(exc), approver, session)
+    if not tokens_match(session.csrf_token, form.get("csrf_token")):
+        return _answer(as_json, 403, False, CSRF_REFUSED, approver, session)
+    workflow_id = form.get("workflow_id", "")
+    approval_id = form.get("approval_id", "")
+    comment = form.get("comment", "").strip()
+    if (
+        not _WORKFLOW_ID.match(workflow_id)
+        or not _NAME.match(approval_id)
+        or form.get("decision") not in {d.value for d in Decision}
+        or len(comment) > MAX_COMMENT
+    ):
+        message = f"Nothing was decided: the form is incomplete (comments up to {MAX_COMMENT})."
+        return _answer(as_json, 422, False, message, approver, session)
+    decision = Decision(form["decision"])
+    outcome = await decide(built.temporal, approver, workflow_id, decision, comment, approval_id)
+    if outcome.accepted:
+        verb = "Approved" if decision is Decision.APPROVE else "Rejected"
+        message = f"{verb}: recorded on {workflow_id} (approval {approval_id})."
+        return _answer(as_json, 200, True, message, approver, session, outcome.status)
+    code = outcome.code or "REFUSED"
+    message = f"Not accepted ({code}): {outcome.reason}."
+    status_code = REFUSAL_STATUS.get(code, 409)
+    return _answer(as_json, status_code, False, message, approver, session, outcome.status)
+
+
+def _answer(
+    as_json: bool,
+    status_code: int,
+    accepted: bool,
+    message: str,
+    approver: Approver,
+    session: SignedIn,
+    approval_status: str | None = None,
+) -> Response:
+    if as_json:
+        return json_answer(status_code, accepted, message, status=approval_status)
+    return page(
+        "outcome.html",
+        status_code,
+        title="Decision recorded" if accepted else "Not decided",
+        section="waiting",
+        me=approver,
+        csrf_token=session.csrf_token,
+        accepted=accepted,
+        message=message,
+    )

@@ -1,0 +1,78 @@
+"""Manual reconciliation runs: `reconciliation-<day>`, and the policy every run gets from the
+settings (the schedule's runs included)."""
+
+from datetime import date, datetime
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.reconciliation import (
+    PROCESS,
+    ReconciliationInput,
+    ReconciliationPolicy,
+    reconciliation_id,
+    time_zone,
+)
+from domain.systems import WORKFLOW_TASK_QUEUE
+from runtime.settings import Settings
+from starters.start import StartOutcome, web_ui_url
+
+
+class BadInput(ValueError):
+    """Bad input (a day, a date range); nothing was started, created or changed."""
+
+
+def parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise BadInput(f"--day {text!r} is not a date (YYYY-MM-DD): {exc}") from None
+
+
+def reconciliation_policy(settings: Settings) -> ReconciliationPolicy:
+    return ReconciliationPolicy(
+        time_zone=settings.reconciliation_time_zone,
+        give_up_after=settings.reconciliation_give_up_after,
+    )
+
+
+async def start_reconciliation(client: Client, settings: Settings, day: date) -> StartOutcome:
+    """A manual run of one day. While a run of that day goes on, it is handed back; once it
+    has finished, the day can be run again (the run is idempotent)."""
+    today = datetime.now(time_zone(settings.reconciliation_time_zone)).date()
+    if day > today:
+        raise BadInput(
+            f"--day {day} is in the future (today is {today} in "
+            f"{settings.reconciliation_time_zone}): nothing to reconcile yet"
+        )
+    workflow_id = reconciliation_id(day)
+    run_id = await _running_run(client, workflow_id)
+    already_running = run_id is not None
+    if run_id is None:
+        handle = await client.start_workflow(
+            PROCESS,
+            ReconciliationInput(day=day, policy=reconciliation_policy(settings)),
+            id=workflow_id,
+            task_queue=WORKFLOW_TASK_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        run_id = handle.result_run_id or ""
+    return StartOutcome(
+        workflow_id=workflow_id,
+        run_id=run_id,
+        web_ui_url=web_ui_url(settings, client.namespace, workflow_id),
+        already_existed=already_running,
+    )
+
+
+async def _running_run(client: Client, workflow_id: str) -> str | None:
+    """The run id of the workflow with this id, if it is still running."""
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return description.run_id if description.status == WorkflowExecutionStatus.RUNNING else None

@@ -1,0 +1,91 @@
+"""What an operator sees: the dev server's Web UI shows decoded inputs and results through the
+codec server, once this browser holds a codec session and the UI includes credentials; without
+the session it shows nothing of them. Debian's Chromium, driven by Playwright (headless)."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.helpers import start
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium", pytrace=False)
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield launched
+        await launched.close()
+
+
+async def _use_codec_server(page: Page, ui_url: str, endpoint: str) -> None:
+    """The UI's codec settings as its user sets them in this browser: our endpoint, with
+    "include cross-origin credentials" (the dev server's own setting cannot say that)."""
+    await page.goto(ui_url)
+    settings = {
+        "endpoint": endpoint,
+        "includeCredentials": True,
+        "passAccessToken": False,
+        "overrideRemoteCodecConfiguration": True,
+    }
+    await page.evaluate(
+        "s => Object.entries(s).forEach(([k, v]) => localStorage.setItem(k, JSON.stringify(v)))",
+        settings,
+    )
+
+
+async def _workflow_page_text(page: Page, ui_url: str, workflow_id: str, wanted: str) -> str:
+    await page.goto(f"{ui_url}/namespaces/default/workflows/{workflow_id}")
+    for _ in range(40):
+        text = await page.inner_text("body")
+        if wanted in text:
+            break
+        await asyncio.sleep(0.5)
+    return text
+
+
+async def test_the_web_ui_shows_decoded_payloads_with_a_codec_session(
+    browser, client, settings, stack, codec_token
+):
+    handle = await start(client, settings)
+    await asyncio.wait_for(handle.result(), 60)
+    name = (await _input_of(client, handle.id))["application"]["legal_name"]
+    endpoint = f"{stack.api_url}/codec"
+
+    operator = await browser.new_context()
+    page = await operator.new_page()
+    await page.goto(f"{endpoint}/session")
+    await page.fill("input[name=token]", codec_token)
+    await page.click("button[type=submit]")
+    assert "Codec session started" in await page.inner_text("body")
+    await _use_codec_server(page, stack.temporal_ui_url, endpoint)
+    shown = await _workflow_page_text(page, stack.temporal_ui_url, handle.id, name)
+    assert name in shown, "the Web UI did not show the decoded input"
+    assert '"vendor_id"' in shown or "vendor_id" in shown, "no decoded result on the page"
+    await operator.close()
+
+    stranger = await browser.new_context()  # same settings, no codec session
+    page = await stranger.new_page()
+    await _use_codec_server(page, stack.temporal_ui_url, endpoint)
+    await _workflow_page_text(page, stack.temporal_ui_url, handle.id, "Result")
+    await asyncio.sleep(3)  # the codec requests have been answered (401) by now
+    shown = await page.inner_text("body")
+    assert handle.id in shown and "Result" in shown, "the workflow page did not load"
+    assert name not in shown
+    await stranger.close()
+
+
+async def _input_of(client, workflow_id: str) -> dict[str, Any]:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    (value,) = await client.data_converter.decode(started.input.payloads)
+    return dict(value)
