@@ -65,7 +65,11 @@ async def receive_webhook(system: WebhookSystem, request: Request) -> Any:
         return _error(401, exc.code, exc.message)
     event = _event(body)
     if event is None:
-        return _error(400, "INVALID_EVENT", "the body is not a JSON object with `id` and `type`")
+        return _error(
+            400,
+            "INVALID_EVENT",
+            "the body is not a JSON object with `id` (at most 200 characters) and `type` (100)",
+        )
     inbox: WebhookInbox = state.webhook_inbox
     try:
         outcome: EventOutcome = await inbox.receive(system.value, event)
@@ -80,5 +84,8 @@ def _event(body: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        return None
+    # The inbox stores ids and types in bounded columns (PostgreSQL refuses longer ones).
+    if len(str(event["id"])) > 200 or len(str(event["type"])) > 100:
         return None
     return event

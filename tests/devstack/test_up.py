@@ -139,7 +139,7 @@ def test_env_file_holds_the_client_settings_privately(stack):
     values = dotenv_values(stack.env_file)
     assert set(values) >= CLIENT_ENV_KEYS
     assert values == stack.client_env()
-    assert values["BACKOFFICE_APPROVAL_EXPIRE_AFTER"] == "PT6S"
+    assert values["BACKOFFICE_APPROVAL_EXPIRE_AFTER"] == "PT12S"
     assert values["BACKOFFICE_DATABASE_URL"] == stack.config.database_url  # the test PostgreSQL
     for path in (stack.env_file, stack.state_file):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
@@ -175,7 +175,7 @@ def test_settings_load_from_the_stack(stack):
     assert settings.vault_addr == stack.vault_addr
     assert settings.sandbox_url == stack.sandbox_url
     assert settings.api_url == stack.api_url
-    assert settings.approval_expire_after.total_seconds() == 6
+    assert settings.approval_expire_after.total_seconds() == 12
 
 
 def test_up_again_is_a_no_op(stack):

@@ -128,3 +128,11 @@ async def test_an_event_for_an_unknown_workflow_is_a_dead_letter_that_replays_la
     assert webhook_row(settings, "billing", event_id).status == "replayed"
     again = backoffice("webhooks", "replay", str(row.id), env=cli_env)
     assert again.returncode == 1 and f"no dead letter {row.id}" in again.stderr
+
+
+async def test_a_signed_event_with_an_oversized_id_is_400_and_stored_nowhere(settings, api, secret):
+    body = json.dumps({"id": "evt_" + "x" * 300, "type": "invoice.paid", "data": {}}).encode()
+    answer = _post(api, body, sign(body, secret, int(time.time())))
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "INVALID_EVENT"
+    with pytest.raises(Exception, match="No row was found"):
+        webhook_row(settings, "billing", "evt_" + "x" * 300)
