@@ -43,6 +43,9 @@ async def _use_codec_server(page: Page, ui_url: str, endpoint: str) -> None:
     )
 
 
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
 async def _workflow_page_text(page: Page, ui_url: str, workflow_id: str, wanted: str) -> str:
     await page.goto(f"{ui_url}/namespaces/default/workflows/{workflow_id}")
     for _ in range(40):
@@ -71,6 +74,8 @@ async def test_the_web_ui_shows_decoded_payloads_with_a_codec_session(
     shown = await _workflow_page_text(page, stack.temporal_ui_url, handle.id, name)
     assert name in shown, "the Web UI did not show the decoded input"
     assert '"vendor_id"' in shown or "vendor_id" in shown, "no decoded result on the page"
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.screenshot(path=str(SCREENSHOTS / "web-ui-decoded.png"), full_page=False)
     await operator.close()
 
     stranger = await browser.new_context()  # same settings, no codec session
