@@ -20,6 +20,11 @@ Rule fields (all optional):
 - ``latency_ms``: added delay on every matching request, failing or not.
 - ``down``: answer 503 ``SYSTEM_DOWN`` to every matching request (ignores ``error_rate``,
   ``status`` and ``code``).
+- ``after_commit``: the ambiguous write. The system serves the request (the write is
+  committed), then the caller gets the rule's error instead of the answer (``"error"``) or
+  the connection is dropped half-way through the answer (``"drop"``).
+- ``malformed``: answer ``200`` with a body that is not the system's answer (truncated JSON),
+  without serving the request: nothing is written.
 - ``count``: the rule applies to the next N matching requests only, then is spent.
 - ``seed``: seeds the rule's random draws so an ``error_rate`` below 1 is reproducible.
 
@@ -33,7 +38,7 @@ import asyncio
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,7 +46,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sandbox.errors import ApiError, validation_error_from
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
-_ERROR_FIELDS = {"status", "code", "message", "retry_after", "down"}
+_ERROR_FIELDS = {"status", "code", "message", "retry_after", "down", "after_commit", "malformed"}
+# The body of a ``malformed`` answer: JSON cut off half-way, as a broken proxy would deliver it.
+MALFORMED_BODY = b'{"id": "INJECTED-MALFORMED", "status": '
+# Said (in part) before a ``drop`` closes the connection: the answer never arrives whole.
+_DROPPED_LENGTH = 4096
 
 
 class FaultRule(BaseModel):
@@ -56,6 +65,8 @@ class FaultRule(BaseModel):
     retry_after: int | None = Field(default=None, ge=0)
     latency_ms: int = Field(default=0, ge=0, le=120_000)
     down: bool = False
+    after_commit: Literal["error", "drop"] | None = None
+    malformed: bool = False
     path: str | None = Field(default=None, pattern=r"^/", max_length=500)
     method: str | None = None
     count: int | None = Field(default=None, ge=1)
@@ -133,6 +144,9 @@ class _ActiveRule:
 class FaultDecision:
     latency_ms: int = 0
     error: ApiError | None = None
+    # What the failing rule does instead of (or after) serving the request.
+    after_commit: str | None = None
+    malformed: bool = False
 
 
 @dataclass
@@ -175,7 +189,10 @@ class FaultBook:
                 rate = active.rule.effective_error_rate()
                 if rate > 0 and (rate >= 1 or active.random.random() < rate):
                     active.fired += 1
-                    return FaultDecision(latency, active.rule.error(system))
+                    rule = active.rule
+                    after_commit = None if rule.down else rule.after_commit
+                    malformed = rule.malformed and not rule.down and after_commit is None
+                    return FaultDecision(latency, rule.error(system), after_commit, malformed)
         return FaultDecision(latency)
 
 
@@ -201,10 +218,58 @@ class FaultMiddleware:
             # gives up (or dies) meanwhile does not stop the write from happening.
             receive = await _buffered(receive)
             await asyncio.sleep(decision.latency_ms / 1000)
+        if decision.after_commit is not None:
+            await self.app(scope, receive, _swallowed)  # served and committed; answer lost
+            if decision.after_commit == "drop":
+                await _drop(send)
+            assert decision.error is not None
+            await decision.error.response()(scope, receive, send)
+            return
+        if decision.malformed:
+            await _malformed(send)
+            return
         if decision.error is not None:
             await decision.error.response()(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class ConnectionDropped(Exception):
+    """Raised after part of an answer was sent: the server closes the connection mid-answer."""
+
+
+async def _swallowed(message: Message) -> None:
+    """The system's own answer to an ``after_commit`` request goes nowhere."""
+
+
+async def _drop(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(_DROPPED_LENGTH).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b'{"id": ', "more_body": True})
+    # An exception once the answer has started makes the server close the connection.
+    raise ConnectionDropped("connection dropped after the write (injected fault)")
+
+
+async def _malformed(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(MALFORMED_BODY)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": MALFORMED_BODY})
 
 
 async def _buffered(receive: Receive) -> Receive:
