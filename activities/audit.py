@@ -1,4 +1,5 @@
-"""The audit log: one row per HTTP attempt, written off the event loop; bodies only summarized."""
+"""The audit log: one row per HTTP attempt, written off the event loop; bodies only summarized,
+and every text of a row redacted by `runtime.redaction` (the same redaction as the logs)."""
 
 import asyncio
 import json
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, insert
 from temporalio import activity
 
 from runtime.db import AuditRow
+from runtime.redaction import redact_text, redact_value
 
 # Fields whose values a summary names but never shows.
 SUMMARY_KEYS_SHOWN = ("id", "status", "code")
@@ -38,7 +40,7 @@ def summarize_request(body: Any) -> str | None:
     if body is None:
         return None
     if isinstance(body, dict):
-        return "fields: " + ", ".join(sorted(body))
+        return redact_text("fields: " + ", ".join(sorted(str(k) for k in body)))
     return f"<{type(body).__name__}>"
 
 
@@ -52,9 +54,12 @@ def summarize_response(raw: bytes) -> str | None:
         if isinstance(parsed.get("error"), dict):
             parsed = parsed["error"]
         shown = {k: parsed[k] for k in SUMMARY_KEYS_SHOWN if isinstance(parsed.get(k), str | int)}
-        return (
-            json.dumps(shown, sort_keys=True) if shown else "fields: " + ", ".join(sorted(parsed))
+        summary = (
+            json.dumps(redact_value(shown), sort_keys=True)
+            if shown
+            else "fields: " + ", ".join(sorted(parsed))
         )
+        return redact_text(summary)
     return f"<{type(parsed).__name__}>"
 
 
@@ -73,7 +78,7 @@ def attempt(
     return AuditEntry(
         system=system,
         method=method,
-        path=path,
+        path=redact_text(path),
         status=status,
         latency_ms=(time.perf_counter() - started) * 1000,
         attempt=info.attempt if info else 1,
@@ -81,7 +86,7 @@ def attempt(
         run_id=info.workflow_run_id if info else None,
         activity_id=info.activity_id if info else None,
         activity_type=info.activity_type if info else None,
-        error_code=error_code,
+        error_code=redact_text(error_code) if error_code else None,
         request_summary=summarize_request(body),
         response_summary=summarize_response(raw),
     )

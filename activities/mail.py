@@ -5,7 +5,6 @@ of signed, expiring, single-use links to approve or reject (`domain.approval_lin
 one asks for confirmation in the inbox, so a link preview or a mail scanner decides nothing.
 """
 
-import logging
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
@@ -28,8 +27,6 @@ from domain.records import (
     SentEmail,
 )
 from runtime.vault import SecretStore, SecretUnavailable
-
-log = logging.getLogger(__name__)
 
 DIRECTORY_PATH = "directory/approvers"
 # The approval gate names its notifications `approval/<approval id>/<kind>`.
@@ -54,9 +51,9 @@ class ApprovalLinks:
         except SecretUnavailable as exc:
             if not str(exc).startswith("no secret at"):
                 raise
-            log.warning("no approval links: %s", exc)
+            activity.logger.warning("no approval links: %s", exc)
         except ValueError as exc:
-            log.warning("no approval links: %s", exc)
+            activity.logger.warning("no approval links: %s", exc)
         return None
 
     def paragraph(

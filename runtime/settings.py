@@ -8,7 +8,7 @@ configuration.
 import os
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # The codec server (/codec, for the Temporal Web UI): its bearer token's path in Vault.
     codec_token_path: str = "codec/token"  # noqa: S105 (a path, not a token)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    # The worker's and the API's log lines (runtime/logs.py): one JSON object each, or text.
+    log_format: Literal["json", "text"] = "json"
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
     high_risk_countries: list[str] = ["CU", "IR", "KP", "RU", "SY"]

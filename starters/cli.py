@@ -1,4 +1,5 @@
-"""The operator and approver CLI: start processes, list and decide approvals, show a run."""
+"""The operator and approver CLI: start processes, list and decide approvals, show a run and
+its external calls."""
 
 import argparse
 import asyncio
@@ -18,7 +19,7 @@ from runtime.db import create_schema, make_engine
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.temporal import connect
 from runtime.vault import SecretUnavailable, secret_store
-from starters import schedule_commands
+from starters import audit, schedule_commands
 from starters.approvals import WorkflowNotFound, decide, pending_approvals, workflow_status
 from starters.directory import Directory, UnknownApprover
 from starters.invoices import BadAmount, amount_to_cents, void_invoice
@@ -236,6 +237,7 @@ def _parser() -> argparse.ArgumentParser:
     replay = actions.add_parser("replay", help="hand one to its workflow again")
     replay.add_argument("id", type=int)
     schedule_commands.add_parsers(sub)
+    audit.add_parser(sub)
     return parser
 
 
@@ -253,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "sign": _sign,
         "void": _void,
         **schedule_commands.COMMANDS,
+        "audit": audit.command,
     }
     try:
         if args.command == "start":
@@ -270,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         SandboxRefused,
         ScheduleNotFound,
         schedule_commands.ReconciliationFailed,
+        audit.NoAuditRows,
     ) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
         return 1

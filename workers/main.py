@@ -12,6 +12,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.audit import AuditLog
 from domain.systems import WORKFLOW_TASK_QUEUE
 from runtime.db import create_schema, make_engine
+from runtime.logs import configure_logging
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.temporal import check_payload_keys, connect
 from runtime.vault import SecretUnavailable, secret_store
@@ -90,11 +91,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"backoffice worker: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings, service="worker")
     try:
         asyncio.run(run_worker(settings))
     except SecretUnavailable as exc:

@@ -2,12 +2,12 @@
 OpenAPI document (what docs/openapi.json holds)."""
 
 import argparse
-import logging
 import sys
 from urllib.parse import urlsplit
 
 import uvicorn
 
+from runtime.logs import configure_logging
 from runtime.settings import SettingsError, load_settings
 
 
@@ -41,13 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     where = urlsplit(settings.api_url)
     host = args.host or where.hostname or "127.0.0.1"
     port = args.port if args.port is not None else (where.port or 8000)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings, service="api")
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
+        log_config=None,  # uvicorn's loggers go through configure_logging's handler
         log_level=settings.log_level.lower(),
         server_header=False,
     )

@@ -3,10 +3,10 @@
 emails point to. Not part of the JSON API's OpenAPI document."""
 
 import logging
-import re
 
 from fastapi import APIRouter
 
+from runtime.redaction import RedactingFilter
 from starters.api.inbox import link_pages, sign_in, views
 
 router = APIRouter(include_in_schema=False)
@@ -14,23 +14,10 @@ router.include_router(sign_in.router)
 router.include_router(views.router)
 router.include_router(link_pages.router)
 
-_LINK_TOKEN = re.compile(r"(/inbox/links/)[^\s?#\"]+")
-
-
-class RedactLinkTokens(logging.Filter):
-    """A link's token is a credential until used: the access log shows its path without it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _LINK_TOKEN.sub(r"\1<token>", arg) if isinstance(arg, str) else arg
-                for arg in record.args
-            )
-        return True
-
-
+# A link's token is a credential until used: the access log shows its path without it, even
+# where uvicorn runs with its own log configuration (runtime.logs redacts every line anyway).
 _access_log = logging.getLogger("uvicorn.access")
-if not any(isinstance(f, RedactLinkTokens) for f in _access_log.filters):
-    _access_log.addFilter(RedactLinkTokens())
+if not any(isinstance(f, RedactingFilter) for f in _access_log.filters):
+    _access_log.addFilter(RedactingFilter())
 
 __all__ = ["router"]
