@@ -20,6 +20,7 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
     "ApproverRole": "Keyword",
     "AmountCents": "Int",
     "CustomerId": "Keyword",
+    "ApprovalPendingSince": "Datetime",
 }
 
 

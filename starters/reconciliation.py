@@ -7,6 +7,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain import summaries
 from domain.reconciliation import (
     PROCESS,
     ReconciliationInput,
@@ -50,13 +51,17 @@ async def start_reconciliation(client: Client, settings: Settings, day: date) ->
     run_id = await _running_run(client, workflow_id)
     already_running = run_id is not None
     if run_id is None:
+        inp = ReconciliationInput(day=day, policy=reconciliation_policy(settings))
+        description = summaries.reconciliation(inp)
         handle = await client.start_workflow(
             PROCESS,
-            ReconciliationInput(day=day, policy=reconciliation_policy(settings)),
+            inp,
             id=workflow_id,
             task_queue=WORKFLOW_TASK_QUEUE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=description.summary,
+            static_details=description.details,
         )
         run_id = handle.result_run_id or ""
     return StartOutcome(

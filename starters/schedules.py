@@ -33,6 +33,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain import summaries
 from domain.reconciliation import (
     PROCESS,
     SCHEDULE_ID,
@@ -61,13 +62,17 @@ class CreateOutcome(StrEnum):
 
 def reconciliation_schedule(settings: Settings, schedule_id: str = SCHEDULE_ID) -> Schedule:
     at = settings.reconciliation_at
+    inp = ReconciliationInput(policy=reconciliation_policy(settings))
+    description = summaries.reconciliation(inp)
     return Schedule(
         # Temporal appends the scheduled time: runs are `<schedule id>-<timestamp>`.
         action=ScheduleActionStartWorkflow(
             PROCESS,
-            ReconciliationInput(policy=reconciliation_policy(settings)),
+            inp,
             id=schedule_id,
             task_queue=WORKFLOW_TASK_QUEUE,
+            static_summary=description.summary,
+            static_details=description.details,
         ),
         spec=ScheduleSpec(
             calendars=[

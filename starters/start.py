@@ -10,6 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.invoice import InvoiceGenerationInput, InvoiceRequest
 from domain.lead import LeadForm, LeadToCashInput
+from domain.summaries import RunDescription, invoice, lead_to_cash, vendor_onboarding
 from domain.systems import WORKFLOW_TASK_QUEUE
 from domain.vendor import VendorApplication, VendorOnboardingInput
 from runtime.settings import Settings
@@ -43,8 +44,9 @@ async def start_vendor_onboarding(
     client: Client, settings: Settings, application: VendorApplication
 ) -> StartOutcome:
     inp = VendorOnboardingInput(application=application, policy=settings.onboarding_policy())
+    workflow_id = vendor_onboarding_id(application.application_id)
     return await _start(
-        client, settings, "VendorOnboarding", inp, vendor_onboarding_id(application.application_id)
+        client, settings, "VendorOnboarding", inp, workflow_id, vendor_onboarding(inp)
     )
 
 
@@ -52,18 +54,23 @@ async def start_invoice(
     client: Client, settings: Settings, request: InvoiceRequest
 ) -> StartOutcome:
     inp = InvoiceGenerationInput(request=request, policy=settings.invoice_policy())
-    return await _start(
-        client, settings, "InvoiceGeneration", inp, invoice_workflow_id(request.invoice_number)
-    )
+    workflow_id = invoice_workflow_id(request.invoice_number)
+    return await _start(client, settings, "InvoiceGeneration", inp, workflow_id, invoice(inp))
 
 
 async def start_lead_to_cash(client: Client, settings: Settings, form: LeadForm) -> StartOutcome:
     inp = LeadToCashInput(form=form, policy=settings.lead_policy())
-    return await _start(client, settings, "LeadToCash", inp, lead_to_cash_id(form.lead_id))
+    workflow_id = lead_to_cash_id(form.lead_id)
+    return await _start(client, settings, "LeadToCash", inp, workflow_id, lead_to_cash(inp))
 
 
 async def _start(
-    client: Client, settings: Settings, workflow: str, inp: BaseModel, workflow_id: str
+    client: Client,
+    settings: Settings,
+    workflow: str,
+    inp: BaseModel,
+    workflow_id: str,
+    description: RunDescription,
 ) -> StartOutcome:
     """Start, or hand back the run that already has this id (running or finished)."""
     existing = await _existing_run(client, workflow_id)
@@ -76,6 +83,8 @@ async def _start(
                 task_queue=WORKFLOW_TASK_QUEUE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=description.summary,
+                static_details=description.details,
             )
             run_id = handle.result_run_id or ""
         except WorkflowAlreadyStartedError:

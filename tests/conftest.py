@@ -13,6 +13,7 @@ from temporalio.client import Client
 from devstack.stack import Stack
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
+from tests.invoicing import Crm
 from tests.postgres import PostgresServer, PostgresUnavailable
 from tests.stack import (
     SHORT_APPROVAL_TIMEOUTS,
@@ -72,6 +73,12 @@ def settings(stack: Stack) -> Settings:
 async def client(stack: Stack) -> AsyncIterator[Client]:
     """A Temporal client of this stack, with the project's data converter."""
     yield await connect()
+
+
+@pytest.fixture(scope="session")
+def crm(stack: Stack) -> Crm:
+    """CRM accounts and deals to invoice, set up in the sandbox the way the demo does."""
+    return Crm(stack)
 
 
 @pytest.fixture

@@ -22,11 +22,6 @@ FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=
 TOTAL = 475_940  # 12 x 250.00 + 999.50, 19 % tax per line, half-even: 570.00 + 189.90(5) -> 189.90
 
 
-@pytest.fixture(scope="module")
-def crm(stack) -> Crm:
-    return Crm(stack)
-
-
 async def _start(
     client: Client, settings, crm: Crm, ids: tuple[str, str] | None = None, **overrides: Any
 ) -> WorkflowHandle[Any, InvoiceResult]:

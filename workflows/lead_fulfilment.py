@@ -9,6 +9,7 @@ import asyncio
 from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
+from domain import summaries
 from domain.invoice import InvoiceGenerationInput, InvoiceRequest, InvoiceResult, LineItem
 from domain.lead import Company, LeadForm, LeadPolicy, LeadToCashResult
 from domain.money import line_tax_cents
@@ -133,10 +134,14 @@ class Fulfilment:
         child_id = f"invoice-{request.invoice_number}"
         self._result.invoice_workflow_id = child_id
         self._progress.done(f"invoice workflow {child_id}")
+        child_input = InvoiceGenerationInput(request=request, policy=policy.invoice)
+        description = summaries.invoice(child_input)
         child = await workflow.start_child_workflow(
             InvoiceGeneration.run,
-            InvoiceGenerationInput(request=request, policy=policy.invoice),
+            child_input,
             id=child_id,
+            static_summary=description.summary,
+            static_details=description.details,
             # The invoice of a signed contract must go on if this run is cancelled: ABANDON,
             # and a shielded wait, so that cancelling this run does not cancel the child.
             parent_close_policy=ParentClosePolicy.ABANDON,

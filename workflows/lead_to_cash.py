@@ -291,7 +291,7 @@ class LeadToCash(ApprovalsMixin):
             **options.on(System.ESIGN),
         )
         if voided.undone:
-            self._progress.compensations.append(voided.description)
+            self._progress.compensated(voided.description)
 
     async def _within(self, wait: timedelta, condition: Callable[[], bool]) -> bool:
         try:

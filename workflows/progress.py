@@ -1,6 +1,8 @@
-"""Where a run stands: stage, steps done, compensations; kept in the search attributes too."""
+"""Where a run stands: stage, steps done, compensations. Kept current in the search attributes
+(for lists and saved queries) and in the run's current details (what the Web UI shows)."""
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -14,6 +16,7 @@ APPROVAL_STATUS = SearchAttributeKey.for_keyword("ApprovalStatus")
 APPROVER_ROLE = SearchAttributeKey.for_keyword("ApproverRole")
 AMOUNT_CENTS = SearchAttributeKey.for_int("AmountCents")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+APPROVAL_PENDING_SINCE = SearchAttributeKey.for_datetime("ApprovalPendingSince")
 ATTENTION = "attention_needed"
 
 
@@ -23,10 +26,42 @@ class Progress:
         self.business_key = business_key
         self.stage = "started"
         self.steps_done: list[str] = []
-        self.compensations: list[str] = []
-        self.outcome: str | None = None
-        self.problem: str | None = None
+        self._compensations: list[str] = []
+        self._outcome: str | None = None
+        self._problem: str | None = None
         self.attention: str | None = None
+        self._approval: tuple[ApprovalStatus, str | None] = (ApprovalStatus.NONE, None)
+        self._pending_since: datetime | None = None
+
+    @property
+    def outcome(self) -> str | None:
+        return self._outcome
+
+    @outcome.setter
+    def outcome(self, value: str | None) -> None:
+        self._outcome = value
+        self._describe()
+
+    @property
+    def problem(self) -> str | None:
+        return self._problem
+
+    @problem.setter
+    def problem(self, value: str | None) -> None:
+        self._problem = value
+        self._describe()
+
+    @property
+    def compensations(self) -> list[str]:
+        return list(self._compensations)
+
+    @compensations.setter
+    def compensations(self, value: list[str]) -> None:
+        self._compensations = list(value)
+        self._describe()
+
+    def compensated(self, description: str) -> None:
+        self.compensations = [*self._compensations, description]
 
     def begin(self) -> None:
         self._upsert(
@@ -34,10 +69,12 @@ class Progress:
             STAGE.value_set(self.stage),
             APPROVAL_STATUS.value_set(ApprovalStatus.NONE.value),
         )
+        self._describe()
 
     def enter(self, stage: str) -> None:
         self.stage = stage
         self._upsert(STAGE.value_set(ATTENTION if self.attention else stage))
+        self._describe()
 
     def needs_attention(self, problem: str | None) -> None:
         """Something after the point of no return failed for good: operators must look.
@@ -46,6 +83,7 @@ class Progress:
         the real stage and the problem."""
         self.attention = problem
         self._upsert(STAGE.value_set(ATTENTION if problem else self.stage))
+        self._describe()
 
     def amount(self, cents: int) -> None:
         self._upsert(AMOUNT_CENTS.value_set(cents))
@@ -57,13 +95,45 @@ class Progress:
         """A step boundary. Calls wait for their outcome when the run is cancelled (see
         `options.on`), so a cancel request that arrived meanwhile takes effect here."""
         self.steps_done.append(step)
+        self._describe()
         if workflow.cancellation_reason() is not None:
             raise asyncio.CancelledError(f"cancel requested during: {step}")
 
     def approval(self, status: ApprovalStatus, role: str | None) -> None:
-        updates = [APPROVAL_STATUS.value_set(status.value)]
+        """The approval a run waits for: status, the role that may decide it, and since when it
+        is pending (escalation keeps that moment; a decision clears it)."""
+        updates: list[SearchAttributeUpdate[Any]] = [APPROVAL_STATUS.value_set(status.value)]
         updates.append(APPROVER_ROLE.value_set(role) if role else APPROVER_ROLE.value_unset())
+        if status == ApprovalStatus.PENDING and self._pending_since is None:
+            self._pending_since = workflow.now()
+            updates.append(APPROVAL_PENDING_SINCE.value_set(self._pending_since))
+        elif status != ApprovalStatus.PENDING and self._pending_since is not None:
+            self._pending_since = None
+            updates.append(APPROVAL_PENDING_SINCE.value_unset())
+        self._approval = (status, role)
         self._upsert(*updates)
+        self._describe()
+
+    def _describe(self) -> None:
+        """The current details of the run, in the Web UI's markdown."""
+        lines = [f"**Stage:** {self.stage}"]
+        if self.attention:
+            lines.append(f"**Needs attention:** {self.attention}")
+        status, role = self._approval
+        if status == ApprovalStatus.PENDING and self._pending_since is not None:
+            since = self._pending_since.strftime("%Y-%m-%d %H:%M UTC")
+            lines.append(f"**Approval:** pending with {role} since {since}")
+        elif status != ApprovalStatus.NONE:
+            lines.append(f"**Approval:** {status.value}")
+        if self.steps_done:
+            lines.append(f"**Steps done ({len(self.steps_done)}):** {self.steps_done[-1]} (last)")
+        if self._compensations:
+            lines.append(f"**Compensations:** {'; '.join(self._compensations)}")
+        if self._problem:
+            lines.append(f"**Problem:** {self._problem}")
+        if self._outcome:
+            lines.append(f"**Outcome:** {self._outcome}")
+        workflow.set_current_details("\n\n".join(lines))
 
     def _upsert(self, *updates: SearchAttributeUpdate[Any]) -> None:
         workflow.upsert_search_attributes(list(updates))

@@ -75,11 +75,6 @@ def credentials(stack: Stack) -> dict[str, Any]:
     return stack.credentials()
 
 
-@pytest.fixture(scope="module")
-def crm(stack: Stack) -> Crm:
-    return Crm(stack)
-
-
 @pytest.fixture
 async def web(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     """A plain HTTP client of the API (no cookies kept between tests)."""
