@@ -2,6 +2,7 @@
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.engine import make_url
@@ -24,6 +25,8 @@ STACK_ENV_KEYS = frozenset(
         "BACKOFFICE_TEMPORAL_UI_URL",
         "BACKOFFICE_DATABASE_URL",
         "BACKOFFICE_API_URL",
+        "BACKOFFICE_WORKER_METRICS_ADDRESS",
+        "BACKOFFICE_API_METRICS_ADDRESS",
     }
 )
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -43,7 +46,14 @@ class StackConfig(BaseModel):
     vault_port: int = Field(default=8200, ge=0, le=65535)
     sandbox_port: int = Field(default=8400, ge=0, le=65535)
     api_port: int = Field(default=8000, ge=0, le=65535)
+    # The Prometheus endpoints of the worker and the API (0: a free port, kept across restarts).
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    api_metrics_port: int = Field(default=0, ge=0, le=65535)
     with_worker: bool = True
+    # "dev": OpenBao in dev mode (in memory, unsealed, re-seeded on every `up`); "file": server
+    # mode on file storage in data_dir, initialized once, unsealed after each start, so a
+    # restart keeps its secrets (what the reliability suite seals, stops and restarts).
+    vault_storage: Literal["dev", "file"] = "dev"
     extra_env: dict[str, str] = {}
     ui_codec_endpoint: str | None = None
     # SQLAlchemy URLs of the app's and the sandbox's databases; None: SQLite files in data_dir.

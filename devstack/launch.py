@@ -3,7 +3,14 @@
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from devstack import api_server, sandbox_server, temporal_server, vault_server, worker_process
+from devstack import (
+    api_server,
+    sandbox_server,
+    temporal_server,
+    vault_file,
+    vault_server,
+    worker_process,
+)
 from devstack.config import StackConfig
 from devstack.environment import inherited_env
 from devstack.errors import ComponentError
@@ -21,6 +28,8 @@ _PORT_FLAGS = {
     "vault": "--vault-port",
     "sandbox": "--sandbox-port",
     "api": "--api-port",
+    "api_metrics": "--api-metrics-port",
+    "worker_metrics": "--worker-metrics-port",
 }
 
 
@@ -73,12 +82,20 @@ def start_temporal(cli: Path, config: StackConfig, ports: Ports) -> ManagedProce
 
 
 def start_vault(bao: Path, config: StackConfig, ports: Ports, root_token: str) -> ManagedProcess:
-    argv = vault_server.server_command(bao, host=config.host, port=ports.vault)
+    if config.vault_storage == "file":
+        paths = config.paths
+        config_file = vault_file.write_config(
+            paths.vault_config, paths.vault_storage_dir, host=config.host, port=ports.vault
+        )
+        argv = vault_file.server_command(bao, config_file)
+        env = inherited_env()
+    else:
+        argv = vault_server.server_command(bao, host=config.host, port=ports.vault)
+        env = inherited_env(vault_server.server_env(root_token))
     log_file = config.paths.log_file("vault")
-    # In dev mode OpenBao also listens on the next port, for its cluster traffic.
+    # OpenBao also listens on the next port, for its cluster traffic.
     wanted = {"vault": ports.vault, "vault_cluster": ports.vault + 1}
     _check_ports("vault", config.host, wanted, argv, log_file)
-    env = inherited_env(vault_server.server_env(root_token))
     return spawn("vault", argv, log_file=log_file, env=env, cwd=config.paths.data_dir)
 
 
@@ -102,7 +119,8 @@ def start_sandbox(config: StackConfig, ports: Ports, admin_token: str) -> Manage
 def start_api(config: StackConfig, ports: Ports, env: Mapping[str, str]) -> ManagedProcess:
     argv = api_server.server_command(host=config.host, port=ports.api)
     log_file = config.paths.log_file("api")
-    _check_ports("api", config.host, {"api": ports.api}, argv, log_file)
+    wanted = {"api": ports.api, "api_metrics": ports.api_metrics}
+    _check_ports("api", config.host, {k: p for k, p in wanted.items() if p}, argv, log_file)
     return spawn("api", argv, log_file=log_file, env=inherited_env(env), cwd=project_root())
 
 

@@ -56,6 +56,15 @@ class StackPaths:
         return self.data_dir / "sandbox" / "sandbox.db"
 
     @property
+    def vault_storage_dir(self) -> Path:
+        """OpenBao's file storage (vault_storage="file" only)."""
+        return self.data_dir / "vault"
+
+    @property
+    def vault_config(self) -> Path:
+        return self.devstack_dir / "openbao.hcl"
+
+    @property
     def backoffice_db(self) -> Path:
         return self.data_dir / "backoffice.db"
 

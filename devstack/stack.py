@@ -23,6 +23,7 @@ from devstack import (
     launch,
     sandbox_server,
     temporal_server,
+    vault_file,
     vault_server,
     worker_process,
 )
@@ -37,7 +38,15 @@ from devstack.readiness import component_error, wait_ready
 from devstack.state import AppRoleEntry, Ports, StackState, write_env_file, write_private
 from devstack.status import ComponentStatus, status_rows
 from devstack.temporal_cli import find_temporal_cli
-from devstack.vault_seed import ApiCredentials, save_transit_backup, seed, vault_client
+from devstack.vault_seed import (
+    APPROLE_MOUNT,
+    CLIENT_ROLE,
+    WORKER_ROLE,
+    ApiCredentials,
+    save_transit_backup,
+    seed,
+    vault_client,
+)
 
 __all__ = ["Addresses", "ComponentStatus", "Stack", "StackConfig"]
 
@@ -154,6 +163,7 @@ class Stack:
         bao = vault_server.find_bao()
         self.paths.create_dirs()
         previous = self._book.state
+        kept_vault = self._kept_vault(previous)
         self._book.state = StackState(
             host=self.config.host,
             ports=resolve_ports(
@@ -161,7 +171,9 @@ class Stack:
                 previous.ports if previous and previous.host == self.config.host else None,
             ),
             with_worker=self.config.with_worker,
-            vault_root_token=secrets.token_urlsafe(24),
+            vault_root_token=kept_vault[0] if kept_vault else secrets.token_urlsafe(24),
+            vault_storage=self.config.vault_storage,
+            vault_unseal_key=kept_vault[1] if kept_vault else "",
             sandbox_admin_token=secrets.token_urlsafe(24),
             started_at=datetime.now(UTC),
         )
@@ -184,12 +196,12 @@ class Stack:
         state = self._book.require()
         self._say(f"Starting the Temporal dev server ({cli}) on {self.temporal_address}...")
         self._book.record(launch.start_temporal(cli, self.config, state.ports))
-        self._say(f"Starting OpenBao (dev mode) on {self.vault_addr}...")
+        self._say(f"Starting OpenBao ({self.config.vault_storage} storage) on {self.vault_addr}...")
         self._book.record(launch.start_vault(bao, self.config, state.ports, state.vault_root_token))
         self._say(f"Starting the sandbox on {self.sandbox_url}...")
         self._book.record(launch.start_sandbox(self.config, state.ports, state.sandbox_admin_token))
         self._wait_temporal()
-        self._wait("vault", lambda: vault_server.probe(self.vault_addr))
+        self._wait_vault()
         self._wait("sandbox", lambda: sandbox_server.probe(self.sandbox_url))
 
     def _wait(self, name: str, probe: Callable[[], str | None], what: str = "ready") -> None:
@@ -197,6 +209,40 @@ class Stack:
         if process is None:
             raise StackError(f"{name} was not started")
         wait_ready(process, probe, timeout=self.config.start_timeout_seconds, what=what)
+
+    def _wait_vault(self) -> None:
+        """Until Vault answers unsealed; a file-storage Vault is initialized once and unsealed."""
+        addr = self.vault_addr
+        if self._file_vault():
+            self._wait("vault", lambda: vault_file.listening(addr), what="answering")
+            state = self._book.require()
+            if not vault_file.is_initialized(addr):
+                state.vault_unseal_key, state.vault_root_token = vault_file.initialize(addr)
+                self._book.save()
+            elif not state.vault_unseal_key:
+                raise StackError(
+                    f"vault: the file storage in {self.paths.vault_storage_dir} was initialized "
+                    "by another stack; its unseal key is unknown (delete that folder to start "
+                    "afresh)"
+                )
+            vault_file.unseal(addr, state.vault_unseal_key)
+        self._wait("vault", lambda: vault_server.probe(addr))
+
+    def _file_vault(self) -> bool:
+        state = self._book.state
+        return (state.vault_storage if state is not None else self.config.vault_storage) == "file"
+
+    def _kept_vault(self, previous: StackState | None) -> tuple[str, str] | None:
+        """A file-storage Vault keeps its root token and unseal key from one `up` to the next."""
+        if (
+            self.config.vault_storage == "file"
+            and previous is not None
+            and previous.vault_storage == "file"
+            and previous.vault_unseal_key
+            and self.paths.vault_storage_dir.is_dir()
+        ):
+            return previous.vault_root_token, previous.vault_unseal_key
+        return None
 
     def _wait_temporal(self) -> None:
         address = self.temporal_address
@@ -212,7 +258,9 @@ class Stack:
         vault, sandbox = self._book.get("vault"), self._book.get("sandbox")
         assert vault is not None and sandbox is not None
         try:
-            seeded = seed(self.vault_root(), transit_backup=self._transit_backup)
+            # A file-storage Vault keeps its transit key itself: no backup to restore.
+            backup = None if self._file_vault() else self._transit_backup
+            seeded = seed(self.vault_root(), transit_backup=backup)
         except Exception as exc:  # hvac and requests errors: name the component, show its log
             raise component_error(vault, f"seeding failed: {exc}") from exc
         state.worker_role = AppRoleEntry(**vars(seeded.worker))
@@ -270,6 +318,8 @@ class Stack:
         state = self._book.state
         if state is None or state.client_role is None or not self._book.is_running("vault"):
             return
+        if state.vault_storage == "file":
+            return  # kept in its storage
         try:
             save_transit_backup(self.vault_root(), self._transit_backup)
         except Exception as exc:  # hvac and requests errors: the older backup stays
@@ -337,6 +387,62 @@ class Stack:
         cli = find_temporal_cli(self._say)
         self._book.record(launch.start_temporal(cli, self.config, state.ports))
         self._wait_temporal()
+
+    # ----- Vault faults (file storage only: a dev-mode Vault forgets everything) -------------
+
+    def _require_file_vault(self, what: str) -> str:
+        self._book.reload()
+        if not self._file_vault():
+            raise StackError(
+                f"{what} needs a file-storage Vault (StackConfig.vault_storage='file')"
+            )
+        return self.vault_addr
+
+    def seal_vault(self) -> None:
+        """Seal Vault: every request is refused until `unseal_vault()`."""
+        addr = self._require_file_vault("sealing Vault")
+        vault_file.seal(addr, self._book.require().vault_root_token)
+
+    def unseal_vault(self) -> None:
+        """Unseal with the stack's key and wait until Vault is active again."""
+        addr = self._require_file_vault("unsealing Vault")
+        vault_file.unseal(addr, self._book.require().vault_unseal_key)
+        self._wait("vault", lambda: vault_server.probe(addr))
+
+    def vault_sealed(self) -> bool:
+        return vault_file.is_sealed(self.vault_addr)
+
+    def stop_vault(self) -> bool:
+        """Stop the Vault server (unreachable); its storage stays. False if it was not running."""
+        self._require_file_vault("stopping Vault")
+        return self._stop("vault")
+
+    def start_vault(self) -> None:
+        """Start the stopped Vault on the same port and storage, and unseal it (no re-seeding:
+        the secrets, the AppRoles and the transit key are still there)."""
+        self._require_file_vault("restarting Vault")
+        if self._book.is_running("vault"):
+            return
+        state = self._book.require()
+        bao = vault_server.find_bao()
+        self._book.record(launch.start_vault(bao, self.config, state.ports, state.vault_root_token))
+        self._wait_vault()
+
+    def revoke_app_tokens(self) -> None:
+        """Revoke every token an AppRole login issued (worker's and clients'): each process must
+        log in again on its next Vault request."""
+        self.vault_root().sys.revoke_prefix("auth/approle/login")  # type: ignore[no-untyped-call]
+
+    def set_app_token_ttl(self, ttl: str, max_ttl: str) -> None:
+        """Token lifetimes of the AppRoles for logins from now on (e.g. "5s", "10s")."""
+        for role in (WORKER_ROLE, CLIENT_ROLE):
+            self.vault_root().auth.approle.create_or_update_approle(
+                role_name=role,
+                token_policies=[role],
+                token_ttl=ttl,
+                token_max_ttl=max_ttl,
+                mount_point=APPROLE_MOUNT,
+            )
 
     # ----- clients ---------------------------------------------------------------------------
 

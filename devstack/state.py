@@ -22,6 +22,9 @@ class Ports(BaseModel):
     vault: int
     sandbox: int
     api: int
+    # Prometheus endpoints (0 in the state of a stack started before they existed: none).
+    worker_metrics: int = 0
+    api_metrics: int = 0
 
 
 class ProcessEntry(BaseModel):
@@ -47,6 +50,8 @@ class StackState(BaseModel):
     with_worker: bool
     processes: dict[str, ProcessEntry] = {}
     vault_root_token: str = ""
+    vault_storage: str = "dev"
+    vault_unseal_key: str = ""  # file storage only: the single key share of `operator init`
     sandbox_admin_token: str = ""
     worker_role: AppRoleEntry | None = None
     client_role: AppRoleEntry | None = None

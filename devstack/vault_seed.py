@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import hvac
+import hvac.exceptions
 import requests
 
 from devstack.state import write_private
@@ -237,6 +238,8 @@ def _seed_transit(client: hvac.Client, backup: Path | None) -> None:
             backup=backup.read_text().strip(), name=TRANSIT_KEY, mount_point=TRANSIT_MOUNT
         )
         return
+    if backup is None and _transit_key_exists(client):
+        return  # a Vault that keeps its storage: the key (every version of it) is there
     client.secrets.transit.create_key(  # type: ignore[no-untyped-call]
         name=TRANSIT_KEY,
         key_type="aes256-gcm96",
@@ -247,6 +250,16 @@ def _seed_transit(client: hvac.Client, backup: Path | None) -> None:
     )
     if backup is not None:
         save_transit_backup(client, backup)
+
+
+def _transit_key_exists(client: hvac.Client) -> bool:
+    try:
+        client.secrets.transit.read_key(  # type: ignore[no-untyped-call]
+            name=TRANSIT_KEY, mount_point=TRANSIT_MOUNT
+        )
+    except hvac.exceptions.InvalidPath:
+        return False
+    return True
 
 
 def save_transit_backup(client: hvac.Client, backup: Path) -> None:
