@@ -10,7 +10,13 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from activities.audit import AuditLog, attempt
-from activities.errors import classify_status, classify_transport, malformed, system_error_code
+from activities.errors import (
+    classify_status,
+    classify_transport,
+    count_failed_attempt,
+    malformed,
+    system_error_code,
+)
 from domain.systems import System
 from runtime.vault import SecretStore
 
@@ -99,6 +105,7 @@ class OAuth2ClientCredentials(_VaultCredentials):
             await self._audit.record(
                 attempt(self._system, "POST", path, None, started, type(exc).__name__, form, b"")
             )
+            count_failed_attempt(self._system.value, type(exc).__name__)
             raise classify_transport(self._system.value, "POST", path, exc) from None
         code = None if response.is_success else system_error_code(response.content)
         # The response carries the token: the audit keeps only its field names.
@@ -106,6 +113,7 @@ class OAuth2ClientCredentials(_VaultCredentials):
             attempt(self._system, "POST", path, response.status_code, started, code, form, b"")
         )
         if not response.is_success:
+            count_failed_attempt(self._system.value, code or f"HTTP_{response.status_code}")
             raise classify_status(self._system.value, "POST", path, response)
         try:
             token = _Token.model_validate_json(response.content)

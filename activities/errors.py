@@ -4,9 +4,11 @@ import json
 from datetime import timedelta
 
 import httpx
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.errors import ErrorCode
+from domain.metrics import EXTERNAL_API_ERRORS
 
 RETRYABLE_4XX = {408, 409, 429}
 # Conflicts that no retry can resolve, although 409 is otherwise retryable.
@@ -64,3 +66,14 @@ def malformed(system: str, method: str, path: str, status: int, model: str) -> A
         type=ErrorCode.MALFORMED_RESPONSE,
         non_retryable=True,
     )
+
+
+def count_failed_attempt(system: str, code: str) -> None:
+    """Count one failed HTTP attempt (an audit row with an error code) on the worker's metrics
+    endpoint, by system and code; the SDK adds the activity type and task queue."""
+    if not activity.in_activity():
+        return
+    errors = activity.metric_meter().create_counter(
+        EXTERNAL_API_ERRORS, "Failed HTTP attempts to external systems, by system and error code"
+    )
+    errors.add(1, {"system": system, "code": code})

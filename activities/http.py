@@ -10,7 +10,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities.audit import AuditLog, attempt
 from activities.auth import AuthScheme
-from activities.errors import classify_status, classify_transport, malformed, system_error_code
+from activities.errors import (
+    classify_status,
+    classify_transport,
+    count_failed_attempt,
+    malformed,
+    system_error_code,
+)
 from domain.errors import ErrorCode
 from domain.systems import System
 from runtime.vault import SecretUnavailable
@@ -86,9 +92,12 @@ class SystemClient:
             await self._audit.record(
                 attempt(self.system, method, path, None, started, type(exc).__name__, json, b"")
             )
+            count_failed_attempt(self.system.value, type(exc).__name__)
             raise classify_transport(self.system.value, method, path, exc) from None
         code = None if response.is_success else system_error_code(response.content)
         code = code or (None if response.is_success else f"HTTP_{response.status_code}")
+        if code is not None:
+            count_failed_attempt(self.system.value, code)
         await self._audit.record(
             attempt(
                 self.system,

@@ -16,6 +16,9 @@ class Addresses:
     sandbox: str
     api: str
     env_file: Path
+    # Prometheus endpoints (URLs of /metrics), None for a stack started before they existed.
+    worker_metrics: str | None = None
+    api_metrics: str | None = None
 
 
 def addresses(state: StackState, env_file: Path) -> Addresses:
@@ -27,4 +30,16 @@ def addresses(state: StackState, env_file: Path) -> Addresses:
         sandbox=f"http://{host}:{ports.sandbox}",
         api=f"http://{host}:{ports.api}",
         env_file=env_file,
+        worker_metrics=_metrics_url(host, ports.worker_metrics),
+        api_metrics=_metrics_url(host, ports.api_metrics),
     )
+
+
+def metrics_address(host: str, port: int) -> str | None:
+    """The `host:port` a process serves Prometheus metrics on (port 0: none)."""
+    return f"{host}:{port}" if port else None
+
+
+def _metrics_url(host: str, port: int) -> str | None:
+    address = metrics_address(host, port)
+    return f"http://{address}/metrics" if address else None

@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         ("--vault-port", "vault_port"),
         ("--sandbox-port", "sandbox_port"),
         ("--api-port", "api_port"),
+        ("--worker-metrics-port", "worker_metrics_port"),
+        ("--api-metrics-port", "api_metrics_port"),
     ):
         up.add_argument(
             flag,
@@ -51,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
         )
     up.add_argument("--no-worker", action="store_true", help="do not start the worker")
     up.add_argument("--ui-codec-endpoint", help="codec server URL for the Temporal Web UI")
+    up.add_argument(
+        "--otlp-endpoint",
+        default=os.environ.get("BACKOFFICE_OTLP_ENDPOINT") or None,
+        help="OTLP/HTTP collector the API, worker and CLI send traces to, e.g. "
+        "http://127.0.0.1:4318 (default: $BACKOFFICE_OTLP_ENDPOINT; unset: no traces)",
+    )
     commands.add_parser("down", parents=[common], help="stop everything")
     commands.add_parser("status", parents=[common], help="show what runs (exit 3 if not all)")
     return parser
@@ -68,8 +76,12 @@ def _config(args: argparse.Namespace) -> StackConfig:
         vault_port=args.vault_port,
         sandbox_port=args.sandbox_port,
         api_port=args.api_port,
+        worker_metrics_port=args.worker_metrics_port,
+        api_metrics_port=args.api_metrics_port,
         with_worker=not args.no_worker,
         ui_codec_endpoint=args.ui_codec_endpoint,
+        # Written to the env file, so the API, the worker and the CLI all export to it.
+        extra_env={"BACKOFFICE_OTLP_ENDPOINT": args.otlp_endpoint} if args.otlp_endpoint else {},
     )
 
 
@@ -94,13 +106,22 @@ def _up(stack: Stack) -> int:
         f"  Vault (OpenBao)  {where.vault}\n"
         f"  Sandbox          {where.sandbox}\n"
         f"  API              {where.api}  (OpenAPI: {where.api}/openapi.json)\n"
-        f"  Worker           {worker_line}\n\n"
+        f"  Worker           {worker_line}\n"
+        f"  Metrics          API {where.api_metrics or '-'}, worker {where.worker_metrics or '-'}\n"
+        f"  Traces           {_traces_line(stack)}\n\n"
         f"Settings for local clients: {where.env_file}\n"
         f"API credentials (demo):     {stack.credentials_file}\n"
         f"Logs: {stack.log_dir}\n"
         f"Stop it with: {_stop_hint(stack)}"
     )
     return 0
+
+
+def _traces_line(stack: Stack) -> str:
+    endpoint = stack.config.extra_env.get("BACKOFFICE_OTLP_ENDPOINT")
+    if endpoint:
+        return f"exported over OTLP to {endpoint}"
+    return "off (set BACKOFFICE_OTLP_ENDPOINT or --otlp-endpoint to export them)"
 
 
 def _down(stack: Stack) -> int:
@@ -114,7 +135,7 @@ def _down(stack: Stack) -> int:
 
 def _status(stack: Stack) -> int:
     rows = stack.status()
-    print(f"{'component':<12} {'pid':>8}  {'address':<28} state")
+    print(f"{'component':<14} {'pid':>8}  {'address':<32} state")
     all_up = True
     for name, row in rows.items():
         if row["running"]:
@@ -124,7 +145,7 @@ def _status(stack: Stack) -> int:
         else:
             state = "disabled"
         pid = str(row["pid"]) if row["pid"] is not None else "-"
-        print(f"{name:<12} {pid:>8}  {row['address'] or '-':<28} {state}")
+        print(f"{name:<14} {pid:>8}  {row['address'] or '-':<32} {state}")
     return 0 if all_up else EXIT_NOT_RUNNING
 
 

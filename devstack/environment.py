@@ -3,7 +3,7 @@
 import os
 from collections.abc import Mapping
 
-from devstack.addresses import addresses
+from devstack.addresses import addresses, metrics_address
 from devstack.paths import StackPaths
 from devstack.state import AppRoleEntry, StackState
 from devstack.temporal_server import NAMESPACE
@@ -35,6 +35,21 @@ def client_env(
 ) -> dict[str, str]:
     """The settings a local client (CLI, API, tests) needs, logging in to Vault as `role`."""
     where = addresses(state, paths.env_file)
+    # The worker and the API each serve their own; the env file records both for operators.
+    metrics = {
+        name: address
+        for name, address in (
+            (
+                "BACKOFFICE_WORKER_METRICS_ADDRESS",
+                metrics_address(state.host, state.ports.worker_metrics),
+            ),
+            (
+                "BACKOFFICE_API_METRICS_ADDRESS",
+                metrics_address(state.host, state.ports.api_metrics),
+            ),
+        )
+        if address
+    }
     return {
         "TEMPORAL_ADDRESS": where.temporal,
         "TEMPORAL_NAMESPACE": NAMESPACE,
@@ -47,5 +62,6 @@ def client_env(
         "BACKOFFICE_TEMPORAL_UI_URL": where.temporal_ui,
         "BACKOFFICE_API_URL": where.api,
         "BACKOFFICE_DATABASE_URL": database_url,
+        **metrics,
         **extra,
     }

@@ -116,6 +116,8 @@ def resolve_ports(config: StackConfig, previous: Ports | None) -> Ports:
         "vault": config.vault_port,
         "sandbox": config.sandbox_port,
         "api": config.api_port,
+        "worker_metrics": config.worker_metrics_port,
+        "api_metrics": config.api_metrics_port,
     }
     # OpenBao's dev mode also listens on the next port (cluster traffic).
     neighbours = {"vault": 1}

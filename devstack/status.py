@@ -18,7 +18,8 @@ class ComponentStatus(TypedDict):
 def status_rows(
     book: ProcessBook, where: Addresses | None, *, with_worker: bool
 ) -> dict[str, ComponentStatus]:
-    """Rows for temporal, temporal-ui (the same process), vault, sandbox, api and worker."""
+    """Rows for temporal, temporal-ui (the same process), vault, sandbox, api, api-metrics,
+    worker and worker-metrics (the metrics rows: the same processes' Prometheus endpoints)."""
     rows: dict[str, ComponentStatus] = {}
     for row, component, address in (
         ("temporal", "temporal", where.temporal if where else None),
@@ -26,7 +27,9 @@ def status_rows(
         ("vault", "vault", where.vault if where else None),
         ("sandbox", "sandbox", where.sandbox if where else None),
         ("api", "api", where.api if where else None),
+        ("api-metrics", "api", where.api_metrics if where else None),
         ("worker", "worker", None),
+        ("worker-metrics", "worker", where.worker_metrics if where else None),
     ):
         process = book.get(component)
         running = process is not None and process.is_running()

@@ -6,6 +6,7 @@ configuration.
 """
 
 import os
+import re
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -68,6 +69,14 @@ class Settings(BaseSettings):
     # How long a verified API credential is reused before it is checked against Vault again.
     api_auth_cache_seconds: float = Field(default=60.0, ge=0)
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    # Telemetry (runtime/telemetry.py). Traces go over OTLP/HTTP to this collector URL (e.g.
+    # http://127.0.0.1:4318); unset, nothing is exported. Metrics: the Prometheus endpoint
+    # (`host:port`, scraped at /metrics) of the worker and of the API; unset, none.
+    otlp_endpoint: str | None = None
+    worker_metrics_address: str | None = None
+    api_metrics_address: str | None = None
+    # How often the API counts pending approvals per role in Temporal visibility (a gauge).
+    approvals_gauge_refresh_seconds: float = Field(default=15.0, gt=0)
     # The approval inbox: how long a sign-in lasts, and how long an emailed approve/reject link
     # stays usable (counted from when its email was scheduled).
     inbox_session_expiry: timedelta = timedelta(hours=8)
@@ -184,6 +193,36 @@ class Settings(BaseSettings):
     def _positive_duration(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator(
+        "otlp_endpoint", "worker_metrics_address", "api_metrics_address", mode="before"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _collector_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(
+                "must be the http(s) URL of an OTLP/HTTP collector, e.g. http://127.0.0.1:4318 "
+                "(leave it unset to export no traces)"
+            )
+        return value.rstrip("/") if value else value
+
+    @field_validator("worker_metrics_address", "api_metrics_address")
+    @classmethod
+    def _listen_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        match = re.match(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$", value)
+        if not match or not 1 <= int(match.group(2)) <= 65535:
+            raise ValueError(
+                "must be host:port to serve Prometheus metrics on, e.g. 127.0.0.1:9464 "
+                "(leave it unset for no endpoint)"
+            )
         return value
 
     def system_url(self, system: System) -> str:

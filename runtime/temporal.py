@@ -12,6 +12,7 @@ from temporalio.envconfig import ClientConfigProfile
 
 from runtime.codec import DataKeyRing, EncryptionCodec, KeyWrapper, LocalKeys
 from runtime.settings import Settings, env_file_values, load_settings
+from runtime.telemetry import Service, Telemetry, start_telemetry
 from runtime.vault import SecretStore, TransitKeys, secret_store
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
@@ -63,18 +64,38 @@ async def check_payload_keys(client: Client) -> None:
         await codec.keys.current()
 
 
+_cli_telemetry: dict[str | None, Telemetry] = {}
+
+
+def cli_telemetry(settings: Settings) -> Telemetry:
+    """The telemetry of a process that is only a client (the CLI, schedules): traces when
+    BACKOFFICE_OTLP_ENDPOINT is set, no metrics endpoint. One per process."""
+    endpoint = settings.otlp_endpoint
+    if endpoint not in _cli_telemetry:
+        _cli_telemetry[endpoint] = start_telemetry(Service.CLI, settings, metrics=False)
+    return _cli_telemetry[endpoint]
+
+
 async def connect(
     env: Mapping[str, str] | None = None,
     *,
     settings: Settings | None = None,
     secrets: SecretStore | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Client:
     """Connect as TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS / API key / profile say, with the
     data converter whose keys come from Vault (`secrets`, else a store of `settings`' AppRole;
-    it logs in when it first needs a key)."""
+    it logs in when it first needs a key). `telemetry` (the worker's, the API's; else the CLI's)
+    traces every call and, with a metrics endpoint, counts them there."""
     settings = settings or load_settings()
+    telemetry = telemetry or cli_telemetry(settings)
     keys = payload_keys(settings, secrets or secret_store(settings))
     profile = ClientConfigProfile.load(override_env_vars=dict(env or temporal_env()))
     config = profile.to_client_connect_config()
     config.setdefault("target_host", DEFAULT_ADDRESS)
-    return await Client.connect(**config, data_converter=data_converter(keys))
+    return await Client.connect(
+        **config,
+        data_converter=data_converter(keys),
+        interceptors=telemetry.interceptors(),
+        runtime=telemetry.runtime,
+    )

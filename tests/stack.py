@@ -25,6 +25,8 @@ SHORT_APPROVAL_TIMEOUTS = {
     "BACKOFFICE_DEAL_STALE_AFTER": "PT10S",
     "BACKOFFICE_SIGNATURE_REMINDER_AFTER": "PT5S",
     "BACKOFFICE_SIGNATURE_TIMEOUT": "PT10S",
+    # The API's approvals-pending gauge follows visibility within a second.
+    "BACKOFFICE_APPROVALS_GAUGE_REFRESH_SECONDS": "1",
 }
 
 # A new payload data key every 3 s in every process, so runs cross key rotations in a test.

@@ -22,6 +22,7 @@ from domain.approvals import (
     RuleViolation,
     SignalDecisionInput,
 )
+from domain.metrics import APPROVAL_LATENCY
 from domain.records import NotifyRoleInput
 from domain.status import WorkflowStatus
 from domain.systems import System
@@ -114,6 +115,7 @@ class ApprovalsMixin:
                 record.status = ApprovalStatus.EXPIRED
                 record.decided_at = workflow.now()
         self._progress.approval(record.status, None)
+        _record_latency(record)
         return ApprovalOutcome(
             approval_id=request.approval_id,
             status=record.status,
@@ -226,3 +228,15 @@ class ApprovalsMixin:
             workflow.logger.warning(
                 "approval %s notification failed: %s", kind, type(exc.cause).__name__
             )
+
+
+def _record_latency(record: ApprovalRecord) -> None:
+    """Request to outcome, on the worker's metrics endpoint (the workflow meter skips replays)."""
+    decided_at = record.decided_at or workflow.now()
+    latency = workflow.metric_meter().create_histogram_float(
+        APPROVAL_LATENCY, "Time from an approval request to its outcome", "s"
+    )
+    latency.record(
+        (decided_at - record.opened_at).total_seconds(),
+        {"role": record.request.required_role, "outcome": record.status.value},
+    )

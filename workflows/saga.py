@@ -11,6 +11,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.errors import ErrorCode
+from domain.metrics import COMPENSATIONS, CompensationOutcome
 from domain.records import CompensationResult
 
 InputT = TypeVar("InputT")
@@ -69,7 +70,9 @@ class Saga:
                 result = await _finish_despite_cancel(call)
             except ActivityError as exc:
                 self.failed.append(f"{compensation.step} ({_cause(exc)})")
+                _count(compensation, CompensationOutcome.FAILED)
                 continue
+            _count(compensation, CompensationOutcome.OK)
             if result.undone:
                 self.undone.append(result.description)
         if self.failed:
@@ -91,6 +94,15 @@ async def _finish_despite_cancel(call: "asyncio.Future[CompensationResult]") -> 
         except asyncio.CancelledError:
             if call.done():
                 return call.result()
+
+
+def _count(compensation: Compensation[Any], outcome: CompensationOutcome) -> None:
+    """One compensation run, on the worker's metrics endpoint (the workflow meter skips replays;
+    it adds the process as `workflow_type`)."""
+    runs = workflow.metric_meter().create_counter(
+        COMPENSATIONS, "Compensations run, by step undone and outcome"
+    )
+    runs.add(1, {"compensation": compensation.step, "outcome": outcome.value})
 
 
 def _cause(exc: ActivityError) -> str:

@@ -10,15 +10,19 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.metrics import NoOpMeterProvider
 
 from runtime.db import create_schema, make_engine
 from runtime.settings import Settings
+from runtime.telemetry import Service, Telemetry
 from runtime.temporal import connect
 from runtime.vault import secret_store
 from starters.api import approvals, codec, health, inbox, openapi, starts, webhooks, workflows
 from starters.api.auth import Authenticator
 from starters.api.errors import install_error_handlers
 from starters.api.limits import BodySizeLimit
+from starters.api.metrics import ApiMetrics, approver_roles
 from starters.api.services import Services
 from starters.directory import Directory
 from starters.webhooks.inbox import WebhookInbox
@@ -36,9 +40,21 @@ DESCRIPTION = (
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The API for `settings`; connections are made when the app starts (its lifespan)."""
-    return build(_lifespan(settings), max_body_bytes=settings.api_max_body_bytes)
+def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAPI:
+    """The API for `settings`; connections are made when the app starts (its lifespan).
+
+    With `telemetry` (the API process's), every request is a span that the Temporal calls it
+    makes continue, and the business metrics go to its metrics endpoint."""
+    telemetry = telemetry or Telemetry(Service.API)
+    app = build(_lifespan(settings, telemetry), max_body_bytes=settings.api_max_body_bytes)
+    if telemetry.tracer_provider is not None:
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=telemetry.tracer_provider,
+            meter_provider=NoOpMeterProvider(),
+            exclude_spans=["receive", "send"],
+        )
+    return app
 
 
 def build(lifespan: Lifespan | None, *, max_body_bytes: int) -> FastAPI:
@@ -69,11 +85,11 @@ def openapi_document() -> dict[str, Any]:
     return build(None, max_body_bytes=limit).openapi()
 
 
-def _lifespan(settings: Settings) -> Lifespan:
+def _lifespan(settings: Settings, telemetry: Telemetry) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = secret_store(settings)
-        temporal = await connect(settings=settings, secrets=store)
+        temporal = await connect(settings=settings, secrets=store, telemetry=telemetry)
         engine = make_engine(settings.resolved_database_url)
         await asyncio.to_thread(create_schema, engine)
         authenticator = await asyncio.to_thread(
@@ -93,9 +109,19 @@ def _lifespan(settings: Settings) -> Lifespan:
         app.state.settings = settings
         app.state.secrets = store
         app.state.webhook_inbox = WebhookInbox(engine, temporal)
+        app.state.metrics = ApiMetrics(telemetry.meter)
+        counting = None
+        if telemetry.runtime is not None:  # only where a metrics endpoint serves the gauge
+            counting = asyncio.create_task(
+                app.state.metrics.keep_counting_pending(
+                    temporal, approver_roles(settings), settings.approvals_gauge_refresh_seconds
+                )
+            )
         try:
             yield
         finally:
+            if counting is not None:
+                counting.cancel()
             engine.dispose()
 
     return lifespan

@@ -9,6 +9,7 @@ import uvicorn
 
 from runtime.logs import configure_logging
 from runtime.settings import SettingsError, load_settings
+from runtime.telemetry import Service, TelemetryError, start_telemetry
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,12 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"backoffice api: {exc}", file=sys.stderr)
         return 2
+    try:
+        telemetry = start_telemetry(Service.API, settings)  # its metrics endpoint opens here
+    except TelemetryError as exc:
+        print(f"backoffice api: {exc}", file=sys.stderr)
+        return 2
     where = urlsplit(settings.api_url)
     host = args.host or where.hostname or "127.0.0.1"
     port = args.port if args.port is not None else (where.port or 8000)
     configure_logging(settings, service="api")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, telemetry),
         host=host,
         port=port,
         log_config=None,  # uvicorn's loggers go through configure_logging's handler

@@ -13,7 +13,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from domain.metrics import WebhookOutcome
 from runtime.vault import SecretUnavailable
+from starters.api.metrics import ApiMetrics
 from starters.webhooks.inbox import Busy, EventOutcome, WebhookInbox
 from starters.webhooks.signature import HEADER, SignatureError, verify
 
@@ -53,6 +55,7 @@ async def receive_webhook(system: WebhookSystem, request: Request) -> Any:
     try:
         secrets = (await state.secrets.read(f"webhooks/{system.value}")).get("secrets", [])
     except SecretUnavailable:
+        _count(request, system, WebhookOutcome.UNAVAILABLE)
         return _error(503, "SECRETS_UNAVAILABLE", "cannot read the webhook secrets now")
     try:
         verify(
@@ -62,9 +65,11 @@ async def receive_webhook(system: WebhookSystem, request: Request) -> Any:
             tolerance_seconds=state.settings.webhook_tolerance_seconds,
         )
     except SignatureError as exc:
+        _count(request, system, WebhookOutcome.BAD_SIGNATURE)
         return _error(401, exc.code, exc.message)
     event = _event(body)
     if event is None:
+        _count(request, system, WebhookOutcome.INVALID_EVENT)
         return _error(
             400,
             "INVALID_EVENT",
@@ -74,8 +79,15 @@ async def receive_webhook(system: WebhookSystem, request: Request) -> Any:
     try:
         outcome: EventOutcome = await inbox.receive(system.value, event)
     except Busy as exc:
+        _count(request, system, WebhookOutcome.BUSY)
         return _error(503, "EVENT_IN_PROGRESS", str(exc))
+    _count(request, system, outcome.status)
     return WebhookAck(status=outcome.status, workflow_id=outcome.workflow_id)
+
+
+def _count(request: Request, system: WebhookSystem, outcome: WebhookOutcome | str) -> None:
+    metrics: ApiMetrics = request.app.state.metrics
+    metrics.webhook(system.value, outcome)
 
 
 def _event(body: bytes) -> dict[str, Any] | None:

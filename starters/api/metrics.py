@@ -1,0 +1,66 @@
+"""The API's business metrics, served on its Prometheus endpoint beside the SDK's own: webhook
+outcomes, and approvals pending by role (counted in Temporal visibility every few seconds)."""
+
+import asyncio
+import logging
+
+from temporalio.client import Client
+from temporalio.common import MetricMeter
+
+from domain.approvals import ApprovalStatus
+from domain.metrics import APPROVALS_PENDING, WEBHOOK_EVENTS, WebhookOutcome
+from runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def approver_roles(settings: Settings) -> list[str]:
+    """Every role an approval can wait for: the approver and escalation role of each process."""
+    return sorted(
+        {
+            settings.procurement_role,
+            settings.procurement_escalation_role,
+            settings.finance_role,
+            settings.finance_escalation_role,
+            settings.sales_approver_role,
+            settings.sales_escalation_role,
+        }
+    )
+
+
+def pending_query(role: str) -> str:
+    """The visibility query of running workflows whose approval waits for `role`."""
+    quoted = role.replace("\\", "\\\\").replace('"', '\\"')
+    return (
+        f'ExecutionStatus = "Running" AND ApprovalStatus = "{ApprovalStatus.PENDING.value}" '
+        f'AND ApproverRole = "{quoted}"'
+    )
+
+
+class ApiMetrics:
+    def __init__(self, meter: MetricMeter) -> None:
+        self._webhooks = meter.create_counter(
+            WEBHOOK_EVENTS, "Webhook deliveries received, by system and outcome"
+        )
+        self._pending = meter.create_gauge(
+            APPROVALS_PENDING, "Running workflows whose approval waits for the role"
+        )
+
+    def webhook(self, system: str, outcome: WebhookOutcome | str) -> None:
+        self._webhooks.add(1, {"system": system, "outcome": str(outcome)})
+
+    async def count_pending(self, client: Client, roles: list[str]) -> None:
+        for role in roles:
+            counted = await client.count_workflows(pending_query(role))
+            self._pending.set(counted.count, {"role": role})
+
+    async def keep_counting_pending(
+        self, client: Client, roles: list[str], every_seconds: float
+    ) -> None:
+        """Refresh the gauge until cancelled; a failed count keeps the last values."""
+        while True:
+            try:
+                await self.count_pending(client, roles)
+            except Exception as exc:  # Temporal unreachable for a while: try again next time
+                log.warning("counting pending approvals failed: %s", type(exc).__name__)
+            await asyncio.sleep(every_seconds)

@@ -1,0 +1,1 @@
+"""Tracing and metrics (issue 7, items 4 and 5)."""
