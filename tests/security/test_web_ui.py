@@ -74,6 +74,16 @@ async def test_the_web_ui_shows_decoded_payloads_with_a_codec_session(
     shown = await _workflow_page_text(page, stack.temporal_ui_url, handle.id, name)
     assert name in shown, "the Web UI did not show the decoded input"
     assert '"vendor_id"' in shown or "vendor_id" in shown, "no decoded result on the page"
+    summary = await (await handle.describe()).static_summary()
+    assert summary and summary in shown, "the Web UI did not show the run's summary"
+    waiting = await start(client, settings, country="IR", tax_id="IR20261121")
+    await _workflow_page_text(page, stack.temporal_ui_url, waiting.id, "User Metadata")
+    await page.get_by_text("User Metadata", exact=True).first.click()
+    details = await _frames_text(page, "pending with procurement")
+    assert "Stage: awaiting_approval" in details, "no current details on the page of a waiting run"
+    await page.set_viewport_size({"width": 1280, "height": 720})
+    await page.screenshot(path=str(SCREENSHOTS / "web-ui-waiting-run.png"), full_page=False)
+    await page.goto(f"{stack.temporal_ui_url}/namespaces/default/workflows/{handle.id}")
     await page.set_viewport_size({"width": 1280, "height": 900})
     await page.screenshot(path=str(SCREENSHOTS / "web-ui-decoded.png"), full_page=False)
     await operator.close()
@@ -87,6 +97,20 @@ async def test_the_web_ui_shows_decoded_payloads_with_a_codec_session(
     assert handle.id in shown and "Result" in shown, "the workflow page did not load"
     assert name not in shown
     await stranger.close()
+
+
+async def _frames_text(page: Page, wanted: str) -> str:
+    """The text of the page's frames (the UI renders markdown details in frames of their own)."""
+    text = ""
+    for _ in range(30):
+        texts = [
+            await frame.inner_text("body") for frame in page.frames if frame != page.main_frame
+        ]
+        text = "\n".join(texts)
+        if wanted in text:
+            break
+        await asyncio.sleep(0.5)
+    return text
 
 
 async def _input_of(client, workflow_id: str) -> dict[str, Any]:
