@@ -57,14 +57,23 @@ def _instant(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+# A cell starting with one of these is a formula to a spreadsheet that opens the file.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """Text from another system, defused: a leading quote keeps a formula from running."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
 def _row(invoice: BillingInvoiceDetail) -> list[str]:
     return [
-        invoice.id,
-        invoice.number,
-        invoice.status,
-        invoice.customer_id,
-        invoice.metadata.get(CRM_DEAL_KEY, ""),
-        invoice.currency,
+        _text(invoice.id),
+        _text(invoice.number),
+        _text(invoice.status),
+        _text(invoice.customer_id),
+        _text(invoice.metadata.get(CRM_DEAL_KEY, "")),
+        _text(invoice.currency),
         str(invoice.subtotal_cents),
         str(invoice.tax_cents),
         str(invoice.total_cents),

@@ -92,6 +92,19 @@ def test_the_csv_is_sorted_and_the_same_bytes_for_the_same_invoices(tmp_path: Pa
     assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp file left
 
 
+def test_text_from_another_system_cannot_become_a_spreadsheet_formula():
+    hostile = _detail(
+        '=HYPERLINK("http://x.example")',
+        "INV-000003",
+        metadata={"crm_deal_id": "@SUM(A1:A9)"},
+        customer_id="-2+3",
+    )
+    (row,) = list(csv.reader(io.StringIO(render_csv([hostile]).decode())))[1:]
+    assert row[1] == '\'=HYPERLINK("http://x.example")'
+    assert row[3] == "'-2+3" and row[4] == "'@SUM(A1:A9)"
+    assert row[6] == "1000"  # amounts are numbers, left as they are
+
+
 # --- the real stack ---------------------------------------------------------------------------
 
 
