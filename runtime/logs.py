@@ -25,7 +25,8 @@ from runtime.settings import Settings
 
 # What a record carries besides what its caller passed in `extra`.
 _STANDARD_ATTRIBUTES = frozenset(
-    set(vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None))) | {"message", "asctime"}
+    set(vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)))
+    | {"message", "asctime", "color_message"}  # uvicorn's ANSI-coloured copy of the message
 )
 # The SDK's logger adapters put these dicts on a record; their keys, as our lines name them.
 _WORKFLOW_KEYS = {

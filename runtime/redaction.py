@@ -97,7 +97,8 @@ _EU_VAT_PREFIXES = (
     "AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|GB|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK"
 )
 
-# Applied in this order: whole header values first, then credentials, then personal data.
+# Applied in this order: credentials, personal data by its shape, then whatever value a
+# sensitive key names (`password=...`, `"contact_name": "..."`).
 _RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
     # The token of an emailed approve/reject link.
     (re.compile(r"(/inbox/links/)[^\s?#\"'<>]+"), rf"\1{LINK_TOKEN_MARK}"),
@@ -123,21 +124,16 @@ _RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
     ),
     # Vault / OpenBao tokens (hvs., hvb., hvr., and the older s., b., r.).
     (re.compile(r"\b(?:hv[sbr]|[sbr])\.[A-Za-z0-9_-]{20,}"), _mark),
-    # key=value and "key": "value" pairs whose key is sensitive.
+    # Email addresses, also URL-encoded (`dana%40acme.example`).
     (
-        re.compile(
-            r"(?P<lead>(?P<q>[\"']?)(?P<key>[A-Za-z][A-Za-z0-9_-]*)(?P=q)\s*[:=]\s*)"
-            + _NOT_REDACTED_YET
-            + r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&}\]\"']+)"
-        ),
-        _sensitive_pair,
+        re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+        _mark,
     ),
-    # Email addresses.
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), _mark),
-    # IBANs, compact or in groups of four.
+    # IBANs, compact or in groups of four, also inside identifiers (`iban_DE89...`).
     (
         re.compile(
-            r"\b[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)\b"
+            r"(?<![A-Z0-9])[A-Z]{2}\d{2}"
+            r"(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)(?![A-Z0-9])"
         ),
         _mark,
     ),
@@ -149,8 +145,17 @@ _RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
         rf"\1\2{REDACTED}",
     ),
     # Tax ids: EU VAT numbers, US EIN and SSN.
-    (re.compile(rf"\b(?:{_EU_VAT_PREFIXES})U?\d{{8,12}}\b"), _mark),
+    (re.compile(rf"(?<![A-Z0-9])(?:{_EU_VAT_PREFIXES})U?\d{{8,12}}(?![A-Z0-9])"), _mark),
     (re.compile(r"\b\d{2}-\d{7}\b|\b\d{3}-\d{2}-\d{4}\b"), _mark),
+    # key=value and "key": "value" pairs whose key is sensitive.
+    (
+        re.compile(
+            r"(?P<lead>(?P<q>[\"']?)(?P<key>[A-Za-z][A-Za-z0-9_-]*)(?P=q)\s*[:=]\s*)"
+            + _NOT_REDACTED_YET
+            + r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&}\]\"']+)"
+        ),
+        _sensitive_pair,
+    ),
 )
 
 

@@ -15,6 +15,12 @@ def canary_iban() -> str:
 
 
 @pytest.fixture(scope="session")
+def canary_email() -> str:
+    """A contact email that the runs' inputs carry and the mail system receives."""
+    return f"canary-{uuid.uuid4().hex[:12]}@vendor-canary.example"
+
+
+@pytest.fixture(scope="session")
 def canary_secret(stack) -> str:
     """The mail system's API key, replaced in Vault and in the sandbox by a recognizable value:
     every run that sends an email carries it through the worker to the mail system."""

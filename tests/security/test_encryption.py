@@ -1,6 +1,6 @@
 """Every payload of every process's history is encrypted (inputs, results, signals, updates,
-failures), and neither a canary secret nor a canary bank account shows in a history, the
-worker's log or the audit rows."""
+failures), and neither a canary secret, a canary bank account nor a canary email shows in a
+history, the worker's or the API's log or the audit rows."""
 
 import asyncio
 import json
@@ -31,9 +31,9 @@ NOT_QUALIFIED = {"budget_cents": 0, "authority": False, "need": "low", "timeline
 
 
 async def _vendor_happy_from_the_cli(
-    client, cli_env, tmp_path, iban: str
+    client, cli_env, tmp_path, iban: str, email: str
 ) -> WorkflowHandle[Any, Any]:
-    app = vendor_application(bank_account={"iban": iban, "bic": "DEUTDEFFXXX"})
+    app = vendor_application(bank_account={"iban": iban, "bic": "DEUTDEFFXXX"}, contact_email=email)
     file = tmp_path / "application.json"
     file.write_text(json.dumps(app))
     started = await asyncio.to_thread(
@@ -45,13 +45,14 @@ async def _vendor_happy_from_the_cli(
     return handle
 
 
-async def _vendor_rejected(client, settings, iban: str) -> WorkflowHandle[Any, Any]:
+async def _vendor_rejected(client, settings, iban: str, email: str) -> WorkflowHandle[Any, Any]:
     handle = await start(
         client,
         settings,
         vendor_type="contractor",
         payment_terms="net15",
         bank_account={"iban": iban, "bic": "DEUTDEFFXXX"},
+        contact_email=email,
     )
     await wait_for(lambda: _pending(handle), timeout=30, what="the risk review")
     outcome = await decide(client, OLGA, handle.id, Decision.REJECT, f"bank {iban} unknown")
@@ -74,12 +75,12 @@ async def _invoice_paid_by_signal(client, settings, stack) -> WorkflowHandle[Any
     return handle
 
 
-async def _lead_nurtured_through_the_api(client, stack) -> WorkflowHandle[Any, Any]:
+async def _lead_nurtured_through_the_api(client, stack, email: str) -> WorkflowHandle[Any, Any]:
     token = stack.credentials()["api_clients"]["svc-onboarding"]
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, trust_env=False) as api:
         answer = await api.post(
             "/v1/leads",
-            json=lead_form(**NOT_QUALIFIED),
+            json=lead_form(**NOT_QUALIFIED, email=email),
             headers={"Authorization": f"Bearer {token}"},
         )
     assert answer.status_code == 202, answer.text
@@ -98,15 +99,24 @@ async def _stage(handle, *stages: str) -> bool:
 
 @pytest.fixture(scope="module")
 async def runs(
-    client: Client, settings, stack, cli_env_module, tmp_path_factory, canary_iban, canary_secret
+    client: Client,
+    settings,
+    stack,
+    cli_env_module,
+    tmp_path_factory,
+    canary_iban,
+    canary_secret,
+    canary_email,
 ) -> dict[str, WorkflowHandle[Any, Any]]:
     """One run of each process, started by the CLI, this test's client and the API."""
     tmp = tmp_path_factory.mktemp("encryption")
     return {
-        "vendor_happy": await _vendor_happy_from_the_cli(client, cli_env_module, tmp, canary_iban),
-        "vendor_rejected": await _vendor_rejected(client, settings, canary_iban),
+        "vendor_happy": await _vendor_happy_from_the_cli(
+            client, cli_env_module, tmp, canary_iban, canary_email
+        ),
+        "vendor_rejected": await _vendor_rejected(client, settings, canary_iban, canary_email),
         "invoice_paid": await _invoice_paid_by_signal(client, settings, stack),
-        "lead_nurtured": await _lead_nurtured_through_the_api(client, stack),
+        "lead_nurtured": await _lead_nurtured_through_the_api(client, stack, canary_email),
     }
 
 
@@ -162,20 +172,22 @@ async def test_failure_messages_and_stack_traces_are_encrypted(histories, canary
         assert failure.encoded_attributes.metadata["encoding"] == ENCODING, (name, path)
 
 
-async def test_canaries_are_nowhere_in_histories_worker_log_or_audit(
-    runs, histories, settings, stack, canary_iban, canary_secret
+async def test_canaries_are_nowhere_in_histories_logs_or_audit(
+    runs, histories, settings, stack, canary_iban, canary_secret, canary_email
 ):
     raw = {name: await _raw_history(handle) for name, handle in runs.items()}
     log = stack.worker_log_path().read_text()
+    api_log = stack.api_log_path().read_text()
     audit = _audit_text(settings, [h.id for h in runs.values()])
     assert audit, "expected audit rows for the runs"
     # The canary secret did travel: the worker used it to send the emails of these runs.
     assert any(r.startswith("mail") for r in audit), "no mail call was audited"
-    for canary in (canary_iban, canary_secret):
+    for canary in (canary_iban, canary_secret, canary_email):
         for form in spellings(canary):
             for name, text in raw.items():
                 assert form not in text, f"a canary is in the history of {name}"
             assert form not in log, "a canary is in the worker log"
+            assert form not in api_log, "a canary is in the API log"
             assert all(form not in row for row in audit), "a canary is in an audit row"
     for name, events in histories.items():
         for event in events:
