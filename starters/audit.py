@@ -130,6 +130,7 @@ def as_json(calls: Sequence[AuditedCall]) -> str:
     def encoded(call: AuditedCall) -> dict[str, Any]:
         fields = asdict(call)
         fields["at"] = call.at.isoformat()
+        fields["latency_ms"] = round(call.latency_ms, 1)
         return fields
 
     return json.dumps([encoded(c) for c in calls], indent=2)
