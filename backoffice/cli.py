@@ -1,5 +1,6 @@
 """Entry point of the `backoffice` console script."""
 
+import argparse
 import os
 import sys
 from typing import NoReturn
@@ -23,13 +24,23 @@ def main(argv: list[str] | None = None) -> int:
     if command == "worker":
         from workers.main import main as worker_main
 
+        _without_options("worker", "Run the worker: every task queue, until SIGTERM.", args[1:])
         return worker_main()
+    if command == "deploy":
+        from deploy.cli import main as deploy_main
+
+        return deploy_main(args[1:])
     from starters.cli import main as starters_main
 
     code = starters_main(args)
     if argv is None:  # a process of its own: the console script or `python -m backoffice.cli`
         _exit_without_teardown(code)
     return code
+
+
+def _without_options(command: str, description: str, argv: list[str]) -> None:
+    """`--help` for a command that takes no options (and an error for any other argument)."""
+    argparse.ArgumentParser(prog=f"backoffice {command}", description=description).parse_args(argv)
 
 
 def _exit_without_teardown(code: int) -> NoReturn:

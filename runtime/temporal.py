@@ -8,14 +8,13 @@ from collections.abc import Mapping
 from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
-from temporalio.envconfig import ClientConfigProfile
 
 from runtime.codec import DataKeyRing, EncryptionCodec, KeyWrapper, LocalKeys
 from runtime.settings import Settings, env_file_values, load_settings
 from runtime.telemetry import Service, Telemetry, start_telemetry
+from runtime.temporal_config import client_config
 from runtime.vault import SecretStore, TransitKeys, secret_store
 
-DEFAULT_ADDRESS = "127.0.0.1:7233"
 # Keys of `data_converter()` without a key ring: they never leave the process.
 _LOCAL_ROTATE_AFTER_SECONDS = 3600.0
 
@@ -90,9 +89,7 @@ async def connect(
     settings = settings or load_settings()
     telemetry = telemetry or cli_telemetry(settings)
     keys = payload_keys(settings, secrets or secret_store(settings))
-    profile = ClientConfigProfile.load(override_env_vars=dict(env or temporal_env()))
-    config = profile.to_client_connect_config()
-    config.setdefault("target_host", DEFAULT_ADDRESS)
+    config = client_config(env or temporal_env())
     return await Client.connect(
         **config,
         data_converter=data_converter(keys),

@@ -46,4 +46,6 @@ fi
 
 echo "==> finding or building the Temporal CLI"
 .venv/bin/python -c "from devstack.temporal_cli import find_temporal_cli; print(find_temporal_cli())"
+# Docker Compose's CLI: tests/deploy run `docker-compose config` on docker-compose.yml.
+bash scripts/compose-cli.sh
 echo "==> set up. Next: .venv/bin/backoffice demo   (or: .venv/bin/backoffice dev up)"

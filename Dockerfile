@@ -1,0 +1,30 @@
+# The app image of docker-compose.yml: the worker, the API, the sandbox and the one-shot
+# vault-init and schedules steps all run from it, as `backoffice <command>`.
+FROM python:3.11.13-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN groupadd --system --gid 10001 backoffice \
+ && useradd --system --uid 10001 --gid backoffice --home-dir /var/lib/backoffice \
+    --no-create-home --shell /usr/sbin/nologin backoffice
+
+COPY . /tmp/backoffice-src
+RUN pip install /tmp/backoffice-src && rm -rf /tmp/backoffice-src
+
+# Folders the compose file mounts named volumes on: made here, owned by the app's user, so each
+# new volume starts with that owner (and private where it holds Vault logins).
+RUN mkdir -p /var/lib/backoffice/data/exports /var/lib/backoffice/vault-init \
+    /var/lib/backoffice/worker /var/lib/backoffice/client \
+ && chown -R backoffice:backoffice /var/lib/backoffice \
+ && chmod 0700 /var/lib/backoffice/vault-init /var/lib/backoffice/worker \
+    /var/lib/backoffice/client
+
+USER backoffice
+WORKDIR /var/lib/backoffice
+ENV BACKOFFICE_DATA_DIR=/var/lib/backoffice/data
+
+ENTRYPOINT ["backoffice"]
+CMD ["--help"]

@@ -1,0 +1,102 @@
+"""`backoffice deploy init-vault` and `backoffice deploy worker-health`: the one-shot Vault
+step and the worker's health check of docker-compose.yml (both run from the app image)."""
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+from hvac.exceptions import VaultError
+from temporalio.client import Client
+
+from deploy.vault_init import InitPlan, VaultInitError, init_vault
+from deploy.worker_health import polls_from
+from devstack.errors import StackError
+from domain.systems import WORKFLOW_TASK_QUEUE
+from runtime.settings import SettingsError
+from runtime.temporal_config import client_config
+
+STATE = Path("/var/lib/backoffice")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backoffice deploy", description="Steps and checks of docker-compose.yml."
+    )
+    sub = parser.add_subparsers(dest="step", required=True)
+    init = sub.add_parser(
+        "init-vault",
+        help="initialise, unseal and seed Vault; write each AppRole login to its env file",
+        description="Initialise and unseal a server-mode Vault (OpenBao), seed it once, give "
+        "the sandbox the same system credentials, and write the worker's and the API's AppRole "
+        "logins (BACKOFFICE_VAULT_ROLE_ID/SECRET_ID) to their env files. The sandbox's admin "
+        "token comes from SANDBOX_ADMIN_TOKEN.",
+    )
+    init.add_argument(
+        "--vault",
+        default=os.environ.get("BACKOFFICE_VAULT_ADDR", "http://vault:8200"),
+        help="Vault's address (default: BACKOFFICE_VAULT_ADDR, else %(default)s)",
+    )
+    init.add_argument(
+        "--state-dir",
+        type=Path,
+        default=STATE / "vault-init",
+        help="this step's private folder: unseal key, root token, seeded credentials",
+    )
+    init.add_argument("--worker-env", type=Path, default=STATE / "worker" / "vault.env")
+    init.add_argument("--client-env", type=Path, default=STATE / "client" / "vault.env")
+    init.add_argument("--sandbox", help="the sandbox's URL, to push the system credentials to")
+    init.add_argument("--webhooks-to", help="the API's URL as the sandbox reaches it")
+    init.add_argument("--wait", type=float, default=120.0, help="seconds to wait for Vault")
+    health = sub.add_parser(
+        "worker-health",
+        help="exit 0 while a worker on this host polls the workflow task queue",
+        description="Healthy (exit 0) while a worker on this host polls the workflow task "
+        "queue; connects as TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / profile say.",
+    )
+    health.add_argument("--task-queue", default=WORKFLOW_TASK_QUEUE)
+    return parser
+
+
+def _init_vault(args: argparse.Namespace) -> int:
+    plan = InitPlan(
+        vault_addr=args.vault,
+        state_dir=args.state_dir,
+        worker_env=args.worker_env,
+        client_env=args.client_env,
+        sandbox_url=args.sandbox,
+        sandbox_admin_token=os.environ.get("SANDBOX_ADMIN_TOKEN"),
+        webhooks_to=args.webhooks_to,
+        wait_seconds=args.wait,
+    )
+    try:
+        init_vault(plan, say=lambda line: print(line, flush=True))
+    except (VaultInitError, VaultError, StackError, OSError) as exc:
+        print(f"backoffice deploy init-vault: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _worker_health(args: argparse.Namespace) -> int:
+    try:
+        config = client_config(os.environ)
+        client = await asyncio.wait_for(Client.connect(**config), timeout=10)
+        problem = await polls_from(client, args.task_queue, socket.gethostname())
+    except SettingsError as exc:
+        problem = str(exc)
+    except Exception as exc:  # a health check reports any failure, it never raises
+        problem = f"{type(exc).__name__}: {exc}"[:300]
+    if problem:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+        return 1
+    print("healthy: polling")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.step == "init-vault":
+        return _init_vault(args)
+    return asyncio.run(_worker_health(args))

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Runs once, when the PostgreSQL volume is first initialised (the official image's
+# /docker-entrypoint-initdb.d): one login role per component, each with its own password from
+# the environment. Temporal's role may create its two databases (the temporal-schema step does);
+# the app and the sandbox each own one database.
+set -eu
+
+: "${TEMPORAL_DB_PASSWORD:?set TEMPORAL_DB_PASSWORD in .env}"
+: "${BACKOFFICE_DB_PASSWORD:?set BACKOFFICE_DB_PASSWORD in .env}"
+: "${SANDBOX_DB_PASSWORD:?set SANDBOX_DB_PASSWORD in .env}"
+
+# Passwords go in as psql variables (:'name' quotes them), never into the command line.
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+  -v temporal_password="$TEMPORAL_DB_PASSWORD" \
+  -v backoffice_password="$BACKOFFICE_DB_PASSWORD" \
+  -v sandbox_password="$SANDBOX_DB_PASSWORD" <<'SQL'
+CREATE ROLE temporal LOGIN CREATEDB PASSWORD :'temporal_password';
+CREATE ROLE backoffice LOGIN PASSWORD :'backoffice_password';
+CREATE DATABASE backoffice OWNER backoffice;
+CREATE ROLE sandbox LOGIN PASSWORD :'sandbox_password';
+CREATE DATABASE sandbox OWNER sandbox;
+SQL
