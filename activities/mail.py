@@ -5,7 +5,10 @@ of signed, expiring, single-use links to approve or reject (`domain.approval_lin
 one asks for confirmation in the inbox, so a link preview or a mail scanner decides nothing.
 """
 
+import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio import activity
 
@@ -27,6 +30,8 @@ from domain.records import (
     SentEmail,
 )
 from runtime.vault import SecretStore, SecretUnavailable
+
+log = logging.getLogger(__name__)
 
 DIRECTORY_PATH = "directory/approvers"
 # The approval gate names its notifications `approval/<approval id>/<kind>`.
@@ -116,11 +121,16 @@ class MailActivities:
         if approval_id is not None and self._links is not None:
             key = await self._links.signing_key()
         scheduled = activity.info().scheduled_time
-        sent = []
-        for approver_id in sorted(approvers):
-            person = approvers[approver_id]
-            if inp.role not in person.get("roles", []):
+        recipients = [a for a in sorted(approvers) if inp.role in approvers[a].get("roles", [])]
+        # A role can be many people: after each email a heartbeat records who has it, so an
+        # attempt after a worker shutdown or crash goes on with the next one.
+        done = _resumed(activity.info().heartbeat_details)
+        if done:
+            log.info("notify_role resumes after %d of %d recipients", len(done), len(recipients))
+        for approver_id in recipients:
+            if approver_id in done:
                 continue
+            person = approvers[approver_id]
             notification = f"{inp.notification}/{approver_id}"
             body = inp.body
             if self._links is not None and key is not None and approval_id is not None:
@@ -128,8 +138,9 @@ class MailActivities:
                     key, approval_id, approver_id, inp.notification, scheduled
                 )
             message = await self._send(notification, person["email"], inp, body)
-            sent.append(message.id)
-        return NotifyRoleResult(message_ids=sent)
+            done[approver_id] = message.id
+            activity.heartbeat({"sent": done})
+        return NotifyRoleResult(message_ids=[done[a] for a in recipients if a in done])
 
     async def _send(
         self,
@@ -151,6 +162,14 @@ class MailActivities:
             },
             idempotency_key=idempotency_key(f"mail/{notification}"),
         )
+
+
+def _resumed(details: Sequence[Any]) -> dict[str, str]:
+    """Who already has the email, from the last heartbeat of an earlier attempt."""
+    if not details or not isinstance(details[0], dict):
+        return {}
+    sent = details[0].get("sent")
+    return {str(k): str(v) for k, v in sent.items()} if isinstance(sent, dict) else {}
 
 
 def _approval_id(inp: NotifyRoleInput) -> str | None:

@@ -17,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
         from backoffice.demo import main as demo_main
 
         return demo_main(args[1:])
+    if command == "chaos":
+        from chaos.cli import main as chaos_main
+
+        return chaos_main(args[1:])
     if command == "api":
         from starters.api.server import main as api_main
 

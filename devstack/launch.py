@@ -85,7 +85,11 @@ def start_vault(bao: Path, config: StackConfig, ports: Ports, root_token: str) -
     if config.vault_storage == "file":
         paths = config.paths
         config_file = vault_file.write_config(
-            paths.vault_config, paths.vault_storage_dir, host=config.host, port=ports.vault
+            paths.vault_config,
+            paths.vault_storage_dir,
+            paths.log_file("vault-audit"),
+            host=config.host,
+            port=ports.vault,
         )
         argv = vault_file.server_command(bao, config_file)
         env = inherited_env()

@@ -28,14 +28,25 @@ listener "tcp" {{
 api_addr = "http://{host}:{port}"
 cluster_addr = "http://{host}:{cluster_port}"
 ui = false
+# Every request and answer, secrets HMAC-ed: who logged in when (the fault suite counts logins).
+audit "file" "devstack" {{
+  options {{
+    file_path = "{audit_log}"
+  }}
+}}
 """
 
 
-def write_config(config_file: Path, storage_dir: Path, *, host: str, port: int) -> Path:
-    """The server's HCL config (file storage in `storage_dir`, plain HTTP on loopback)."""
+def write_config(
+    config_file: Path, storage_dir: Path, audit_log: Path, *, host: str, port: int
+) -> Path:
+    """The server's HCL config (file storage in `storage_dir`, plain HTTP on loopback, an audit
+    log in `audit_log`)."""
     storage_dir.mkdir(parents=True, exist_ok=True)
     storage_dir.chmod(0o700)
-    text = _CONFIG.format(storage=storage_dir, host=host, port=port, cluster_port=port + 1)
+    text = _CONFIG.format(
+        storage=storage_dir, host=host, port=port, cluster_port=port + 1, audit_log=audit_log
+    )
     write_private(config_file, text)
     return config_file
 

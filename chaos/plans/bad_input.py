@@ -1,0 +1,231 @@
+"""Bad input at scale: schemathesis over the API's OpenAPI document (valid and invalid requests)
+and a hypothesis fuzz of webhook bodies and signatures. No 5xx, no workflow started by bad input,
+no event applied without a valid signature.
+
+schemathesis and hypothesis are development dependencies (the `dev` extra): this plan imports
+them when it runs, so the rest of the product never needs them.
+"""
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from chaos.evidence import inbox_rows
+from chaos.invariants import Violation
+from chaos.plan import Plan, PlanContext, PlanOutcome
+from devstack.paths import project_root
+from starters.webhooks.signature import HEADER, sign
+
+OPENAPI = Path("docs") / "openapi.json"
+WEBHOOK_SYSTEMS = ("billing", "crm", "esign")
+
+
+class BadInput(Plan):
+    name = "bad-input"
+    title = (
+        "schemathesis sends valid and invalid requests to every operation of the API's OpenAPI "
+        "document; hypothesis fuzzes webhook bodies and signatures (none, made up, stale, "
+        "another secret's, valid over random bodies)."
+    )
+
+    async def run(self, ctx: PlanContext) -> PlanOutcome:
+        before = await _workflow_ids(ctx)
+        examples = 5 if ctx.short else 25
+        api = await asyncio.to_thread(_fuzz_api, ctx, examples)
+        secrets = await asyncio.to_thread(_webhook_secrets, ctx)
+        hooks = await asyncio.to_thread(_fuzz_webhooks, ctx, secrets, 60 if ctx.short else 300)
+        after = await _workflow_ids(ctx)
+        unexplained = after - before - set(api["started"])
+        fuzzed = set(hooks["event_ids"])
+        applied = [
+            row
+            for row in inbox_rows(ctx.driver.settings.resolved_database_url)
+            if row.event_id in fuzzed and row.status == "delivered"
+        ]
+        violations = []
+        for what, n in (
+            ("API answers 5xx", len(api["server_errors"])),
+            ("webhook answers 5xx", hooks["server_errors"]),
+            ("workflows started by bad input", len(unexplained)),
+            ("badly signed webhooks accepted", hooks["accepted_unsigned"]),
+            ("fuzzed events applied to a run", len(applied)),
+        ):
+            if n:
+                detail = f"{n}" + (f": {api['server_errors'][:3]}" if "API" in what else "")
+                violations.append(Violation(invariant=f"no {what}", detail=detail))
+        return PlanOutcome(
+            runs=[],
+            figures={
+                "API requests (valid / invalid)": f"{api['positive']} / {api['negative']}",
+                "API answers by status": _statuses(api["statuses"]),
+                "API answers 5xx": len(api["server_errors"]),
+                "workflows started (by valid requests / by bad input)": (
+                    f"{len(set(api['started']))} / {len(unexplained)}"
+                ),
+                "webhook requests (validly signed)": f"{hooks['requests']} ({hooks['signed']})",
+                "webhook answers by status": _statuses(hooks["statuses"]),
+                "webhook answers 5xx": hooks["server_errors"],
+                "badly signed webhooks accepted": hooks["accepted_unsigned"],
+                "fuzzed events applied to a run": len(applied),
+            },
+            violations=violations,
+        )
+
+
+def _statuses(counts: Counter[int]) -> str:
+    return ", ".join(f"{status}: {n}" for status, n in sorted(counts.items()))
+
+
+async def _workflow_ids(ctx: PlanContext) -> set[str]:
+    return {execution.id async for execution in ctx.driver.client.list_workflows()}
+
+
+def _fuzz_api(ctx: PlanContext, examples: int) -> dict[str, Any]:
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis import GenerationMode
+    from schemathesis.core.result import Ok
+
+    credentials = ctx.stack.credentials()
+    service = {"Authorization": f"Bearer {credentials['api_clients']['svc-onboarding']}"}
+    approver = (ctx.driver.passwords and ("pat", ctx.driver.passwords["pat"])) or None
+    schema = schemathesis.openapi.from_path(project_root() / OPENAPI)
+    found: dict[str, Any] = {
+        "statuses": Counter(),
+        "server_errors": [],
+        "started": [],
+        "positive": 0,
+        "negative": 0,
+    }
+    for result in schema.get_all_operations():
+        if not isinstance(result, Ok):
+            continue  # an operation schemathesis cannot read: the document test reports it
+        operation = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                database=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+            def probe(case: Any, mode: GenerationMode = mode) -> None:
+                headers = dict(service)
+                auth = None
+                if case.operation.path.startswith("/v1/approvals/") and approver:
+                    headers, auth = {}, approver
+                response = case.call(
+                    base_url=ctx.stack.api_url, headers=headers, auth=auth, timeout=60
+                )
+                found["positive" if mode == GenerationMode.POSITIVE else "negative"] += 1
+                found["statuses"][response.status_code] += 1
+                if response.status_code >= 500:
+                    found["server_errors"].append(
+                        f"{case.method} {case.formatted_path} -> {response.status_code}"
+                    )
+                if response.status_code == 202:
+                    found["started"].append(response.json().get("workflow_id", ""))
+
+            probe()
+    return found
+
+
+def _webhook_secrets(ctx: PlanContext) -> dict[str, str]:
+    vault = ctx.stack.vault_root()
+    return {
+        system: str(
+            vault.secrets.kv.v2.read_secret_version(
+                path=f"backoffice/webhooks/{system}",
+                mount_point="secret",
+                raise_on_deleted_version=True,
+            )["data"]["data"]["secrets"][0]
+        )
+        for system in WEBHOOK_SYSTEMS
+    }
+
+
+def _fuzz_webhooks(ctx: PlanContext, secrets: dict[str, str], examples: int) -> dict[str, Any]:
+    import httpx
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import strategies as st
+
+    leaves = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+    values = st.recursive(
+        leaves,
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+        ),
+        max_leaves=12,
+    )
+    types = st.sampled_from(["invoice.paid", "deal.stage_changed", "envelope.completed"])
+    events = st.fixed_dictionaries(
+        {
+            "id": st.text(min_size=1, max_size=80),
+            "type": types | st.text(max_size=30),
+            "data": values,
+        },
+        optional={"created": st.integers(), "system": st.text(max_size=10)},
+    )
+    bodies = (
+        st.binary(max_size=300)
+        | values.map(lambda v: json.dumps(v).encode())
+        | events.map(lambda e: json.dumps(e).encode())
+    )
+    signing = st.sampled_from(["none", "garbage", "stale", "other-secret", "valid"])
+    found: dict[str, Any] = {
+        "statuses": Counter(),
+        "server_errors": 0,
+        "accepted_unsigned": 0,
+        "requests": 0,
+        "signed": 0,
+        "event_ids": [],
+    }
+
+    with httpx.Client(base_url=ctx.stack.api_url, timeout=60, trust_env=False) as http:
+
+        @given(
+            system=st.sampled_from([*WEBHOOK_SYSTEMS, "erp", "unknown"]),
+            body=bodies,
+            how=signing,
+            garbage=st.text(max_size=120),
+        )
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def probe(system: str, body: bytes, how: str, garbage: str) -> None:
+            now = int(time.time())
+            secret = secrets.get(system, "no-secret")
+            headers = {"Content-Type": "application/json"}
+            if how == "garbage":
+                headers[HEADER] = garbage.encode("ascii", "replace").decode()
+            elif how == "stale":
+                headers[HEADER] = sign(body, secret, now - 3600)
+            elif how == "other-secret":
+                headers[HEADER] = sign(body, secret + "-not", now)
+            elif how == "valid":
+                headers[HEADER] = sign(body, secret, now)
+            response = http.post(f"/webhooks/{system}", content=body, headers=headers)
+            found["requests"] += 1
+            found["statuses"][response.status_code] += 1
+            valid = how == "valid" and system in WEBHOOK_SYSTEMS
+            found["signed"] += valid
+            if response.status_code >= 500:
+                found["server_errors"] += 1
+            if response.is_success and not valid:
+                found["accepted_unsigned"] += 1
+            if valid:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    found["event_ids"].append(str(json.loads(body)["id"]))
+
+        probe()
+    return found

@@ -1,0 +1,83 @@
+"""429 storms with Retry-After, 5xx bursts and answers slower than the HTTP timeout."""
+
+from datetime import UTC, datetime
+
+from chaos.audit_figures import attempt_figures, since
+from chaos.evidence import audit_rows
+from chaos.invariants import Violation
+from chaos.plan import Plan, PlanContext, PlanOutcome, rounds
+from chaos.scenarios import mixed
+
+RETRY_AFTER = {"enrichment": 2.0, "crm": 1.0}
+# The retry policy backs off to 30 s between attempts: a call that needs more attempts than
+# this under these faults is a retry storm.
+MAX_ATTEMPTS = 12
+
+
+def storm_rules(seed: int) -> dict[str, list[dict[str, object]]]:
+    return {
+        "enrichment": [{"status": 429, "retry_after": 2, "count": 3}],
+        "crm": [{"status": 429, "retry_after": 1, "error_rate": 0.3, "seed": seed}],
+        "billing": [
+            {"status": 502, "count": 3},
+            {"status": 503, "error_rate": 0.2, "seed": seed + 1},
+        ],
+        "erp": [{"status": 500, "error_rate": 0.3, "seed": seed + 2}],
+        "mail": [{"status": 503, "error_rate": 0.2, "seed": seed + 3}],
+        # Past the 3 s HTTP timeout: the caller gives up, the system still writes.
+        "portal": [{"path": "/accounts$", "method": "POST", "latency_ms": 4000, "count": 2}],
+        "esign": [{"path": "/envelopes$", "method": "POST", "latency_ms": 4000, "count": 1}],
+    }
+
+
+class HttpStorms(Plan):
+    name = "http-storms"
+    title = (
+        "Rate limits (429 with Retry-After) on the CRM and enrichment, 5xx bursts on billing, "
+        "ERP and mail, and creates in the portal and e-signature answered after the HTTP "
+        "timeout, while every process runs."
+    )
+
+    async def run(self, ctx: PlanContext) -> PlanOutcome:
+        seed = ctx.rng.randrange(1000)
+        started = datetime.now(UTC)
+
+        def inject() -> None:
+            for system, rules in storm_rules(seed).items():
+                ctx.faults(system, rules)
+
+        runs = await ctx.workload(mixed(rounds(ctx)), inject=inject)
+        ids = {r.workflow_id for r in runs} | {r.child_workflow_id for r in runs}
+        rows = [
+            r
+            for r in since(audit_rows(ctx.driver.settings.resolved_database_url), started)
+            if r.workflow_id in ids
+        ]
+        seen = attempt_figures(rows, RETRY_AFTER)
+        violations = []
+        if seen.honoured != seen.retried_after_429:
+            violations.append(
+                Violation(
+                    invariant="Retry-After honoured",
+                    detail=f"{seen.retried_after_429 - seen.honoured} retries came too early",
+                )
+            )
+        if seen.max_attempt > MAX_ATTEMPTS:
+            violations.append(
+                Violation(
+                    invariant="attempts bounded",
+                    detail=f"a call took {seen.max_attempt} attempts (bound {MAX_ATTEMPTS})",
+                )
+            )
+        return PlanOutcome(
+            runs=runs,
+            figures={
+                "HTTP attempts / calls": f"{seen.attempts}/{seen.calls}",
+                "429 answers": seen.rate_limited,
+                "Retry-After honoured": f"{seen.honoured}/{seen.retried_after_429}",
+                "5xx answers": seen.server_errors,
+                "timeouts (slow answers)": seen.timeouts,
+                "most attempts of one call": f"{seen.max_attempt} (bound {MAX_ATTEMPTS})",
+            },
+            violations=violations,
+        )

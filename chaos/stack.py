@@ -1,0 +1,57 @@
+"""The suite's own stack: a temp data dir, free ports, a file-storage Vault (so it can be sealed
+and restarted), and timers of seconds so approvals, reminders and nurture emails happen inside a
+run."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+from devstack.config import StackConfig
+from devstack.stack import Stack
+
+# Seconds instead of days; the final expiry and timeouts stay far beyond any fault of the suite,
+# so that an outage delays a run but never changes how it ends.
+CHAOS_ENV = {
+    "BACKOFFICE_APPROVAL_REMIND_AFTER": "PT5S",
+    "BACKOFFICE_APPROVAL_ESCALATE_AFTER": "PT5S",
+    "BACKOFFICE_APPROVAL_EXPIRE_AFTER": "PT15M",
+    "BACKOFFICE_NURTURE_OFFSETS": '["PT0S", "PT3S"]',
+    "BACKOFFICE_DEAL_OWNER_REMINDER_AFTER": "PT8S",
+    "BACKOFFICE_DEAL_STALE_AFTER": "PT15M",
+    "BACKOFFICE_SIGNATURE_REMINDER_AFTER": "PT8S",
+    "BACKOFFICE_SIGNATURE_TIMEOUT": "PT15M",
+    # Credentials read from Vault again every few seconds, so a Vault fault is felt at once.
+    "BACKOFFICE_SECRET_CACHE_SECONDS": "2",
+    # A new payload data key every 20 s: runs cross key rotations, and a sealed Vault is felt
+    # by the data converter too.
+    "BACKOFFICE_PAYLOAD_KEY_ROTATE_AFTER": "PT20S",
+    # An answer slower than this is a timeout (the slow-response faults go past it).
+    "BACKOFFICE_HTTP_TIMEOUT_SECONDS": "3",
+    # A SIGTERMed worker waits this long for activities in flight, then cancels them.
+    "BACKOFFICE_WORKER_SHUTDOWN_GRACE_SECONDS": "3",
+}
+
+
+def chaos_config(data_dir: Path) -> StackConfig:
+    """Every port free, SQLite databases and a file-storage Vault in `data_dir`."""
+    return StackConfig(
+        data_dir=data_dir,
+        temporal_port=0,
+        temporal_ui_port=0,
+        temporal_http_port=0,
+        temporal_metrics_port=0,
+        vault_port=0,
+        sandbox_port=0,
+        api_port=0,
+        with_worker=True,
+        vault_storage="file",
+        extra_env=dict(CHAOS_ENV),
+        start_timeout_seconds=120,
+        worker_ready_timeout_seconds=120,
+        worker_stop_timeout_seconds=30,
+    )
+
+
+def start_chaos_stack(data_dir: Path, say: Callable[[str], None]) -> Stack:
+    stack = Stack(chaos_config(data_dir), say=say)
+    stack.up()
+    return stack
