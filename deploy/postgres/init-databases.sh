@@ -9,11 +9,12 @@ set -eu
 : "${BACKOFFICE_DB_PASSWORD:?set BACKOFFICE_DB_PASSWORD in .env}"
 : "${SANDBOX_DB_PASSWORD:?set SANDBOX_DB_PASSWORD in .env}"
 
-# Passwords go in as psql variables (:'name' quotes them), never into the command line.
-psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
-  -v temporal_password="$TEMPORAL_DB_PASSWORD" \
-  -v backoffice_password="$BACKOFFICE_DB_PASSWORD" \
-  -v sandbox_password="$SANDBOX_DB_PASSWORD" <<'SQL'
+# psql reads the passwords from the environment (\getenv) and quotes them (:'name'): they are
+# never on a command line.
+psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres <<'SQL'
+\getenv temporal_password TEMPORAL_DB_PASSWORD
+\getenv backoffice_password BACKOFFICE_DB_PASSWORD
+\getenv sandbox_password SANDBOX_DB_PASSWORD
 CREATE ROLE temporal LOGIN CREATEDB PASSWORD :'temporal_password';
 CREATE ROLE backoffice LOGIN PASSWORD :'backoffice_password';
 CREATE DATABASE backoffice OWNER backoffice;

@@ -10,6 +10,7 @@ retention=${TEMPORAL_NAMESPACE_RETENTION:-30d}
 attributes=${SEARCH_ATTRIBUTES_FILE:-/deploy/search-attributes}
 temporal=${TEMPORAL_CLI:-temporal}
 tries=${TEMPORAL_INIT_TRIES:-60}
+attribute_tries=${SEARCH_ATTRIBUTE_TRIES:-10}
 
 echo "temporal-init: waiting for ${TEMPORAL_ADDRESS:-127.0.0.1:7233} to serve"
 attempt=1
@@ -31,11 +32,11 @@ else
 fi
 
 # A new namespace can take a moment to reach every frontend; retry the first registration.
-grep -v '^[[:space:]]*\(#\|$\)' "$attributes" | while read -r name kind; do
+grep -Ev '^[[:space:]]*(#|$)' "$attributes" | while read -r name kind; do
   attempt=1
   until "$temporal" operator search-attribute create --namespace "$namespace" \
     --name "$name" --type "$kind"; do
-    if [ "$attempt" -ge 10 ]; then
+    if [ "$attempt" -ge "$attribute_tries" ]; then
       echo "temporal-init: could not register $name ($kind)" >&2
       exit 1
     fi

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import hvac
@@ -148,7 +149,7 @@ def paths(tmp_path: Path) -> Paths:
 
 def _init_vault(
     vault: ServerVault, paths: Paths, sandbox: str | None
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[str]:
     """`backoffice deploy init-vault` as the compose file's vault-init service runs it."""
     argv = [
         sys.executable,
@@ -183,7 +184,7 @@ def _login(vault: ServerVault, env_file: Path) -> hvac.Client:
     return client
 
 
-def _read(client: hvac.Client, path: str) -> dict:
+def _read(client: hvac.Client, path: str) -> dict[str, Any]:
     return client.secrets.kv.v2.read_secret_version(
         path=f"backoffice/{path}", mount_point="secret", raise_on_deleted_version=True
     )["data"]["data"]
