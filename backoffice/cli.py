@@ -50,7 +50,11 @@ def _without_options(command: str, description: str, argv: list[str]) -> None:
 def _exit_without_teardown(code: int) -> NoReturn:
     """Exit at once once the command is done. The Temporal client's Rust threads can outlive
     the event loop and abort the interpreter while it tears down (temporalio/sdk-python#300),
-    which would turn a command that succeeded into a crash; nothing is left to clean up."""
+    which would turn a command that succeeded into a crash; nothing is left to clean up but
+    the spans of the command (when traces are exported)."""
+    temporal = sys.modules.get("runtime.temporal")  # loaded when the command used Temporal
+    if temporal is not None:
+        temporal.flush_cli_telemetry()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

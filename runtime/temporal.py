@@ -75,6 +75,14 @@ def cli_telemetry(settings: Settings) -> Telemetry:
     return _cli_telemetry[endpoint]
 
 
+def flush_cli_telemetry(timeout_seconds: float = 2.0) -> None:
+    """Send the CLI's buffered spans now: a command that ends with `os._exit` skips the exit
+    hooks that would (an unreachable collector costs at most `timeout_seconds`)."""
+    for telemetry in _cli_telemetry.values():
+        if telemetry.tracer_provider is not None:
+            telemetry.tracer_provider.force_flush(int(timeout_seconds * 1000))
+
+
 async def connect(
     env: Mapping[str, str] | None = None,
     *,
