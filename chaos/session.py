@@ -7,6 +7,7 @@ import random
 import shutil
 import tempfile
 import time
+import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from chaos import canaries
 from chaos.driver import Driver, DriverGaveUp
 from chaos.evidence import collect
 from chaos.invariants import Violation, check_all
-from chaos.plan import Figure, Plan, PlanContext, Say
+from chaos.plan import Figure, Plan, PlanContext, PlanOutcome, Say
 from chaos.scenarios import RunRecord
 from chaos.stack import start_chaos_stack
 from devstack.stack import Stack
@@ -83,7 +84,15 @@ async def run_plans(
             ctx.clear_faults()
             say(f"plan {plan.name}: {plan.title}")
             started = time.monotonic()
-            outcome = await plan.run(ctx)
+            try:
+                outcome = await plan.run(ctx)
+            except Exception as exc:  # the plan itself broke: a finding, and the suite goes on
+                detail = "".join(traceback.format_exception_only(exc)).strip()[:500]
+                outcome = PlanOutcome(
+                    runs=[], figures={}, violations=[Violation(invariant="plan ran", detail=detail)]
+                )
+                say(f"plan {plan.name} broke: {detail}")
+                await _recover(stack)
             ctx.clear_faults()
             statuses = await _final_statuses(driver, outcome.runs)
             with stack.sandbox_admin() as admin:
@@ -109,6 +118,19 @@ async def run_plans(
     finally:
         await driver.close()
     return results
+
+
+async def _recover(stack: Stack) -> None:
+    """Whatever a broken plan left stopped or sealed, running again for the next plan."""
+    try:
+        if stack.status()["vault"]["running"]:
+            if stack.vault_sealed():
+                await asyncio.to_thread(stack.unseal_vault)
+        else:
+            await asyncio.to_thread(stack.start_vault)
+        await asyncio.to_thread(stack.start_worker)
+    except Exception as exc:  # reported; the next plan shows what still does not work
+        print(f"chaos: could not bring the stack back: {exc}", flush=True)
 
 
 async def _final_statuses(driver: Driver, runs: Sequence[RunRecord]) -> dict[str, dict[str, Any]]:

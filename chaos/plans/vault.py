@@ -44,7 +44,7 @@ class VaultFaults(Plan):
             await asyncio.sleep(4)
             await ctx.in_thread(lambda: ctx.stack.set_app_token_ttl("3s", "6s"))
             await ctx.in_thread(ctx.stack.revoke_app_tokens)
-            await asyncio.sleep(12 if ctx.short else 30)
+            await asyncio.sleep(9 if ctx.short else 30)
             await ctx.in_thread(lambda: ctx.stack.set_app_token_ttl("1h", "4h"))
             rotated = datetime.now(UTC)
             await ctx.in_thread(lambda: _rotate_portal_key(ctx))
