@@ -1,9 +1,13 @@
 """What runs where: the workflows on `backoffice`, each system's activities on its own queue."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.accounting_export import ACCOUNTING_TASK_QUEUE, AccountingExportActivities
 from activities.audit import AuditLog
@@ -22,8 +26,9 @@ from activities.esign import EsignActivities
 from activities.http import SystemClient
 from activities.mail import ApprovalLinks, MailActivities
 from activities.portal import PortalActivities
-from domain.systems import System
+from domain.systems import WORKFLOW_TASK_QUEUE, System
 from runtime.settings import Settings
+from runtime.telemetry import Telemetry
 from runtime.vault import SecretStore
 from workflows.invoice_generation import InvoiceGeneration
 from workflows.lead_to_cash import LeadToCash
@@ -31,6 +36,8 @@ from workflows.reconciliation import Reconciliation
 from workflows.vendor_onboarding import VendorOnboarding
 
 WORKFLOWS: list[type] = [VendorOnboarding, InvoiceGeneration, LeadToCash, Reconciliation]
+# Pure modules that workflows import: loaded once, not re-imported into every workflow sandbox.
+PASSTHROUGH = ("domain", "pydantic", "pydantic_core", "activities", "httpx", "hvac", "sqlalchemy")
 
 
 def _auth(
@@ -46,14 +53,62 @@ def _auth(
     return BearerApiKey(secrets, system)
 
 
+def build_workers(
+    client: Client,
+    settings: Settings,
+    secrets: SecretStore,
+    audit: AuditLog,
+    telemetry: Telemetry | None = None,
+) -> tuple[list[Worker], list[httpx.AsyncClient]]:
+    """Every worker of the product (workflows, each system's queue with its rate limit, the file
+    integrations) and the shared HTTP clients they use (close those after the workers stop)."""
+    clients, pools = system_clients(settings, secrets, audit, telemetry)
+    runner = SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+    grace = timedelta(seconds=settings.worker_shutdown_grace_seconds)
+    workers = [
+        Worker(
+            client,
+            task_queue=WORKFLOW_TASK_QUEUE,
+            workflows=WORKFLOWS,
+            workflow_runner=runner,
+            graceful_shutdown_timeout=grace,
+        )
+    ]
+    for system, activities in activities_by_queue(clients, secrets, settings).items():
+        workers.append(
+            Worker(
+                client,
+                task_queue=system.task_queue,
+                activities=activities,
+                max_task_queue_activities_per_second=settings.rate_limits.get(system),
+                graceful_shutdown_timeout=grace,
+            )
+        )
+    for queue, activities in file_activities(settings).items():
+        workers.append(
+            Worker(
+                client,
+                task_queue=queue,
+                activities=activities,
+                graceful_shutdown_timeout=grace,
+            )
+        )
+    return workers, pools
+
+
 def system_clients(
-    settings: Settings, secrets: SecretStore, audit: AuditLog
+    settings: Settings, secrets: SecretStore, audit: AuditLog, telemetry: Telemetry | None = None
 ) -> tuple[dict[System, SystemClient], list[httpx.AsyncClient]]:
-    """One shared httpx client per system (connection reuse), with its auth scheme."""
+    """One shared httpx client per system (connection reuse), with its auth scheme; traced as
+    that system's calls when `telemetry` traces."""
     clients: dict[System, SystemClient] = {}
     pools: list[httpx.AsyncClient] = []
     for system in System:
         http = httpx.AsyncClient(timeout=settings.http_timeout_seconds)
+        if telemetry is not None:
+            telemetry.instrument_http(http, system.value)
         pools.append(http)
         base_url = settings.system_url(system)
         auth = _auth(system, secrets, http, base_url, audit)
