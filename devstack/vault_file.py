@@ -103,8 +103,9 @@ def is_sealed(addr: str) -> bool:
 def _put(addr: str, path: str, body: object, *, token: str | None = None) -> httpx.Response:
     headers = {"X-Vault-Token": token} if token else {}
     try:
+        # Init and unseal write to the raft log (fsync): slow on a busy disk.
         response = httpx.put(
-            f"{addr}{path}", json=body, headers=headers, timeout=10.0, trust_env=False
+            f"{addr}{path}", json=body, headers=headers, timeout=90.0, trust_env=False
         )
     except httpx.HTTPError as exc:
         raise StackError(f"vault: {path} failed ({type(exc).__name__})") from None
