@@ -21,6 +21,13 @@ def main(argv: list[str] | None = None) -> int:
         from chaos.cli import main as chaos_main
 
         return chaos_main(args[1:])
+    if command == "bench":
+        from bench.cli import main as bench_main
+
+        code = bench_main(args[1:])
+        if argv is None:  # the Temporal client's threads: see _exit_without_teardown
+            _exit_without_teardown(code)
+        return code
     if command == "api":
         from starters.api.server import main as api_main
 

@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     # The worker's and the API's log lines (runtime/logs.py): one JSON object each, or text.
     log_format: Literal["json", "text"] = "json"
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    # Worker tuning (docs/performance.md says how these defaults were chosen). Runs kept in
+    # memory between their tasks (0: none, every task replays its history); unset = the SDK's.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    worker_max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
+    worker_max_concurrent_activities: int | None = Field(default=None, ge=1)
+    worker_workflow_task_pollers: int | None = Field(default=None, ge=2)
+    worker_activity_task_pollers: int | None = Field(default=None, ge=1)
 
     high_risk_countries: list[str] = ["CU", "IR", "KP", "RU", "SY"]
     procurement_role: str = "procurement"

@@ -1,19 +1,19 @@
 """The admin API under ``/_admin``: credentials, faults, ledger, reset and health.
 
-Routes: ``GET /health``, ``POST /reset``, ``PUT|DELETE /credentials/{system}``,
+Routes: ``GET /health``, ``POST /echo``, ``POST /reset``, ``PUT|DELETE /credentials/{system}``,
 ``GET|DELETE /faults``, ``PUT|DELETE /faults/{system}``, ``GET /ledger[?system=&after_seq=]``.
 Webhook admin routes are in ``webhook_admin.py``; a system's own admin routes (paying an
 invoice, signing an envelope...) are on its ``admin_router`` under ``/_admin/{system}``.
 
-When the app has an admin token, every route except ``/_admin/health`` needs the header
-``X-Admin-Token``.
+When the app has an admin token, every route except ``/_admin/health`` and ``/_admin/echo``
+needs the header ``X-Admin-Token``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import ValidationError
 
 from sandbox.auth import delete_credentials, require_admin, save_credentials
@@ -40,6 +40,13 @@ router = APIRouter(prefix="/_admin", tags=["admin"], dependencies=[Depends(requi
 @public.get("/health")
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@public.post("/echo")
+async def echo(request: Request) -> Response:
+    """The request body back, untouched: the trivial endpoint of the benchmark's floor (one HTTP
+    call per activity, as cheap as a server can answer; no database, no auth)."""
+    return Response(content=await request.body(), media_type="application/json")
 
 
 @router.post("/reset")

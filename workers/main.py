@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import signal
 import sys
 
 from activities.audit import AuditLog
@@ -13,6 +12,7 @@ from runtime.settings import Settings, SettingsError, load_settings
 from runtime.telemetry import Service, TelemetryError, start_telemetry
 from runtime.temporal import check_payload_keys, connect
 from runtime.vault import SecretUnavailable, secret_store
+from workers.build import serve
 from workers.registry import build_workers
 
 log = logging.getLogger("backoffice.worker")
@@ -29,25 +29,18 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings=settings, secrets=secrets, telemetry=telemetry)
     await check_payload_keys(client)  # no data key from Vault transit: refuse to start
     workers, pools = build_workers(client, settings, secrets, AuditLog(engine), telemetry)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    running = [asyncio.create_task(w.run()) for w in workers]
-    print(READY_LINE, file=sys.stderr, flush=True)
-    log.info("polling %s and %d activity queues", WORKFLOW_TASK_QUEUE, len(workers) - 1)
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)
-    log.info("shutting down")
-    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
-    await asyncio.gather(*running, return_exceptions=True)
-    for pool in pools:
-        await pool.aclose()
-    engine.dispose()
-    telemetry.shutdown()
-    for task in running:
-        if task.done() and task.exception():
-            raise RuntimeError("a worker stopped unexpectedly") from task.exception()
+
+    def ready() -> None:
+        print(READY_LINE, file=sys.stderr, flush=True)
+        log.info("polling %s and %d activity queues", WORKFLOW_TASK_QUEUE, len(workers) - 1)
+
+    try:
+        await serve(workers, ready, log)
+    finally:
+        for pool in pools:
+            await pool.aclose()
+        engine.dispose()
+        telemetry.shutdown()
 
 
 def main() -> int:

@@ -1,13 +1,11 @@
 """What runs where: the workflows on `backoffice`, each system's activities on its own queue."""
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.accounting_export import ACCOUNTING_TASK_QUEUE, AccountingExportActivities
 from activities.audit import AuditLog
@@ -30,14 +28,13 @@ from domain.systems import WORKFLOW_TASK_QUEUE, System
 from runtime.settings import Settings
 from runtime.telemetry import Telemetry
 from runtime.vault import SecretStore
+from workers.build import activity_worker, sandboxed_runner, workflow_worker
 from workflows.invoice_generation import InvoiceGeneration
 from workflows.lead_to_cash import LeadToCash
 from workflows.reconciliation import Reconciliation
 from workflows.vendor_onboarding import VendorOnboarding
 
 WORKFLOWS: list[type] = [VendorOnboarding, InvoiceGeneration, LeadToCash, Reconciliation]
-# Pure modules that workflows import: loaded once, not re-imported into every workflow sandbox.
-PASSTHROUGH = ("domain", "pydantic", "pydantic_core", "activities", "httpx", "hvac", "sqlalchemy")
 
 
 def _auth(
@@ -63,38 +60,27 @@ def build_workers(
     """Every worker of the product (workflows, each system's queue with its rate limit, the file
     integrations) and the shared HTTP clients they use (close those after the workers stop)."""
     clients, pools = system_clients(settings, secrets, audit, telemetry)
-    runner = SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-    )
-    grace = timedelta(seconds=settings.worker_shutdown_grace_seconds)
     workers = [
-        Worker(
+        workflow_worker(
             client,
+            settings,
             task_queue=WORKFLOW_TASK_QUEUE,
             workflows=WORKFLOWS,
-            workflow_runner=runner,
-            graceful_shutdown_timeout=grace,
+            runner=sandboxed_runner(),
         )
     ]
     for system, activities in activities_by_queue(clients, secrets, settings).items():
         workers.append(
-            Worker(
+            activity_worker(
                 client,
+                settings,
                 task_queue=system.task_queue,
                 activities=activities,
-                max_task_queue_activities_per_second=settings.rate_limits.get(system),
-                graceful_shutdown_timeout=grace,
+                per_second=settings.rate_limits.get(system),
             )
         )
     for queue, activities in file_activities(settings).items():
-        workers.append(
-            Worker(
-                client,
-                task_queue=queue,
-                activities=activities,
-                graceful_shutdown_timeout=grace,
-            )
-        )
+        workers.append(activity_worker(client, settings, task_queue=queue, activities=activities))
     return workers, pools
 
 

@@ -1,0 +1,131 @@
+"""Parked runs: many vendor onboardings waiting for procurement at once. The worker's memory while
+they wait (the default workflow cache, then a small one after a restart), then everyone is
+approved: how long the drain takes, and that every run completes."""
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+from temporalio.client import Client
+
+from bench.business import Starter
+from bench.environment import WorkerProcess
+from bench.people import approver
+from bench.phases import BenchFailed
+from bench.procstats import PeakMemory, rss_bytes
+from domain.approvals import Decision
+from starters.approvals import decide
+from starters.start import vendor_onboarding_id
+
+CACHE_SETTING = "BACKOFFICE_WORKER_MAX_CACHED_WORKFLOWS"
+SETTLE_SECONDS = 3.0
+
+
+class ParkedResult(BaseModel):
+    runs: int
+    park_seconds: float
+    worker_rss_parked_default_cache: int
+    default_cache: int
+    worker_rss_parked_small_cache: int
+    small_cache: int
+    server_rss_parked: int
+    drain_seconds: float
+    drain_worker_peak_rss: int
+    completed: int
+    failed: int
+    lost: int
+
+
+async def _count(client: Client, query: str) -> int:
+    return (await client.count_workflows(query)).count
+
+
+async def _wait_for(client: Client, query: str, wanted: int, limit: float, what: str) -> None:
+    deadline = time.monotonic() + limit
+    while (have := await _count(client, query)) < wanted:
+        if time.monotonic() > deadline:
+            raise BenchFailed(f"parked runs: {have} of {wanted} {what} after {limit:.0f} s")
+        await asyncio.sleep(1.0)
+
+
+async def parked_runs(
+    client: Client,
+    starter: Starter,
+    worker: WorkerProcess,
+    server_pid: int,
+    *,
+    runs: int,
+    default_cache: int,
+    small_cache: int,
+    limit_seconds: float,
+) -> ParkedResult:
+    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    mine = f'WorkflowType = "VendorOnboarding" AND StartTime >= "{since}"'
+    keys = [f"PARKED-{i:05d}" for i in range(runs)]
+    limit = asyncio.Semaphore(32)
+
+    async def park(key: str) -> None:
+        async with limit:
+            await starter.start("vendor_onboarding", key)
+
+    began = time.monotonic()
+    await asyncio.gather(*(park(k) for k in keys))
+    await _wait_for(
+        client,
+        f'{mine} AND ApprovalStatus = "pending"',
+        runs,
+        limit_seconds,
+        "waiting for approval",
+    )
+    park_seconds = time.monotonic() - began
+    await asyncio.sleep(SETTLE_SECONDS)
+    rss_default = rss_bytes(worker.pid)
+    server_rss = rss_bytes(server_pid)
+
+    # A restart with a small cache: the parked runs stay in the server, not in the worker.
+    await asyncio.to_thread(worker.restart, {CACHE_SETTING: str(small_cache)})
+    await asyncio.sleep(SETTLE_SECONDS)
+    rss_small = rss_bytes(worker.pid)
+
+    pat = approver("pat")
+    began = time.monotonic()
+    with PeakMemory({"worker": worker.pid}) as memory:
+
+        async def approve(key: str) -> None:
+            async with limit:
+                outcome = await decide(
+                    client,
+                    pat,
+                    vendor_onboarding_id(key),
+                    Decision.APPROVE,
+                    "bench: parked run approved",
+                    approval_id="risk-review",
+                )
+                if not outcome.accepted:
+                    raise BenchFailed(f"parked run {key}: approval refused ({outcome.code})")
+
+        await asyncio.gather(*(approve(k) for k in keys))
+        await _wait_for(
+            client, f'{mine} AND ExecutionStatus != "Running"', runs, limit_seconds, "closed"
+        )
+    drain_seconds = time.monotonic() - began
+    completed = await _count(client, f'{mine} AND ExecutionStatus = "Completed"')
+    failed = await _count(
+        client, f'{mine} AND ExecutionStatus != "Running" AND ExecutionStatus != "Completed"'
+    )
+    await asyncio.to_thread(worker.restart, {})
+    return ParkedResult(
+        runs=runs,
+        park_seconds=park_seconds,
+        worker_rss_parked_default_cache=rss_default,
+        default_cache=default_cache,
+        worker_rss_parked_small_cache=rss_small,
+        small_cache=small_cache,
+        server_rss_parked=server_rss,
+        drain_seconds=drain_seconds,
+        drain_worker_peak_rss=memory.peak["worker"],
+        completed=completed,
+        failed=failed,
+        lost=runs - completed - failed,
+    )

@@ -1,0 +1,52 @@
+"""How big a benchmark run is: the full run (the documented figures) and the small one (CI)."""
+
+from pydantic import BaseModel, Field
+
+
+class Plan(BaseModel):
+    name: str
+    rounds: int = Field(ge=1)  # F0, F1 and A take turns this many times per measurement
+    warmup_runs: int = Field(ge=1)
+    drain_runs: int = Field(ge=1)  # backlog size per phase
+    load_seconds: float = Field(gt=0)  # length of an open-loop phase
+    load_min_runs: int = Field(ge=1)
+    load_max_runs: int = Field(ge=1)
+    loads: tuple[float, ...] = (0.3, 0.7)  # fractions of F0's saturation
+    parked_runs: int = Field(ge=1)
+    small_cache: int = Field(ge=0)  # `max_cached_workflows` of the small-cache measurement
+    replays: int = Field(ge=1)
+    history_sample: int = Field(ge=1)  # histories read per phase (resume latency, replays)
+    phase_timeout_seconds: float = Field(gt=0)
+
+
+FULL = Plan(
+    name="full",
+    rounds=2,
+    warmup_runs=10,
+    drain_runs=200,
+    load_seconds=20,
+    load_min_runs=20,
+    load_max_runs=400,
+    parked_runs=10_000,
+    small_cache=50,
+    replays=1000,
+    history_sample=200,
+    phase_timeout_seconds=1200,
+)
+
+SMALL = Plan(
+    name="small",
+    rounds=1,
+    warmup_runs=1,
+    drain_runs=5,
+    load_seconds=3,
+    load_min_runs=2,
+    load_max_runs=4,
+    parked_runs=50,
+    small_cache=10,
+    replays=40,
+    history_sample=20,
+    phase_timeout_seconds=240,
+)
+
+PLANS = {"full": FULL, "small": SMALL}

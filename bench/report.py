@@ -1,0 +1,221 @@
+"""The benchmark's report: `bench.json` (every number), `bench.md` (the table), and, for the full
+run, `docs/performance.md` (machine, commit, date, table, targets, findings, how to reproduce)."""
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.business import PROCESSES
+from bench.plan import Plan
+from bench.summary import METRICS, MIB
+from devstack.paths import project_root
+
+FINDINGS = Path(__file__).with_name("findings.md")
+COMMAND = ".venv/bin/backoffice bench"
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        memory_kib = 0
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 2**20, 1),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "load_average": list(os.getloadavg()),
+    }
+
+
+def commit() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=project_root(), capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + (" (with uncommitted changes)" if git("status", "--porcelain", "-uno") else "")
+
+
+def _number(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if unit == "MiB":
+        return f"{value:.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def table(summary: dict[str, Any]) -> str:
+    """One table: every metric of every process, F0, F1, A and the ratios A/F0, A/F1."""
+    lines = [
+        "| process | metric | unit | F0 | F1 | A | A/F0 | A/F1 |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for process in PROCESSES:
+        numbers = summary["processes"][process]
+        for metric, what, unit, _ in METRICS:
+            row = [process.replace("_", " "), what, unit]
+            row += [_number(numbers[k][metric], unit) for k in ("F0", "F1", "A")]
+            row += [_number(numbers[r][metric]) for r in ("A/F0", "A/F1")]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def targets_table(summary: dict[str, Any]) -> str:
+    lines = ["| target | measured | limit | met |", "|---|---:|---:|---|"]
+    for check in summary["targets"]:
+        met = "yes" if check["met"] else "**no**"
+        lines.append(
+            f"| {check['target']} | {_number(check['measured'])} | "
+            f"{check['comparison']} {_number(check['limit'])} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def parked_table(summary: dict[str, Any]) -> str:
+    parked = summary["parked"]
+    if parked is None:
+        return ""
+    rows = [
+        ("runs parked (vendor onboardings waiting for procurement)", f"{parked['runs']}"),
+        ("time to park them all", f"{parked['park_seconds']:.0f} s"),
+        (
+            f"worker memory while parked, default cache ({parked['default_cache']} runs)",
+            f"{parked['worker_rss_parked_default_cache'] / MIB:.0f} MiB",
+        ),
+        (
+            f"worker memory while parked, small cache ({parked['small_cache']} runs, restarted)",
+            f"{parked['worker_rss_parked_small_cache'] / MIB:.0f} MiB",
+        ),
+        ("Temporal server memory while parked", f"{parked['server_rss_parked'] / MIB:.0f} MiB"),
+        ("drain: all approved until all closed (small cache)", f"{parked['drain_seconds']:.0f} s"),
+        (
+            "worker memory during the drain, peak",
+            f"{parked['drain_worker_peak_rss'] / MIB:.0f} MiB",
+        ),
+        (
+            "completed / failed / lost",
+            f"{parked['completed']} / {parked['failed']} / {parked['lost']}",
+        ),
+    ]
+    return "\n".join(["| parked runs | |", "|---|---:|", *(f"| {a} | {b} |" for a, b in rows)])
+
+
+def replay_table(summary: dict[str, Any]) -> str:
+    replay = summary["replay"]
+    lines = ["| replay | histories | events | seconds | events/s |", "|---|---:|---:|---:|---:|"]
+    for kind in ("F0", "A"):
+        r = replay[kind]
+        lines.append(
+            f"| {kind} | {r['histories']} | {r['events']} | {r['seconds']:.1f} | "
+            f"{r['events_per_second']:.0f} |"
+        )
+    lines.append(f"| A/F0 | | | | {_number(replay['A/F0'])} |")
+    return "\n".join(lines)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    summary = report["summary"]
+    m = report["machine"]
+    return "\n\n".join(
+        [
+            f"Run `{report['plan']['name']}` of {report['date']}, commit {report['commit']}, "
+            f"{report['wall_seconds'] / 60:.1f} minutes. Machine: {m['cpu']}, {m['cores']} cores, "
+            f"{m['memory_gib']} GiB, {m['system']}, Python {m['python']}; load average "
+            f"{m['load_average'][0]:.2f} at the start, "
+            f"{report['load_average_end'][0]:.2f} at the end.",
+            "F0 saturation (runs/s, backlog), the base of the open-loop rates: "
+            + ", ".join(f"{p} {v:.2f}" for p, v in summary["saturation_f0"].items()),
+            table(summary),
+            targets_table(summary),
+            parked_table(summary),
+            replay_table(summary),
+        ]
+    )
+
+
+def build(
+    measured: Any, plan: Plan, summary: dict[str, Any], started: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "plan": plan.model_dump(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "machine": started,
+        "load_average_end": list(os.getloadavg()),
+        "wall_seconds": measured.wall_seconds,
+        "worker_settings": measured.settings,
+        "shapes": {
+            process: {
+                "activities": shape.count("activity"),
+                "signals": shape.count("signal"),
+                "updates": shape.count("update"),
+                "child_runs": shape.count("child"),
+            }
+            for process, shape in measured.shapes.items()
+        },
+        "summary": summary,
+    }
+
+
+def performance_page(report: dict[str, Any]) -> str:
+    findings = FINDINGS.read_text() if FINDINGS.is_file() else ""
+    return f"""# Performance
+
+*Written by `{COMMAND}` — do not edit by hand; change `bench/` and run it again.*
+
+How close is backoffice to the floor Temporal sets on this machine? Every figure is a ratio
+against baselines measured in the same run, interleaved: **F0** runs the same shape as each
+process (the same activities, waits for people, timers and child runs, with the same payload
+sizes, read from a real run's history) with activities that do nothing; **F1** adds one trivial
+HTTP call per activity to the sandbox's echo endpoint; **A** is the application: the three
+processes on their happy paths, with the benchmark playing the approvers (update `decide`), the
+sales reps, signers and payers (in the sandbox systems, whose signed webhooks reach the runs
+through the API). All three run on the same Temporal dev server, with workers built by the same
+code (`workers/build.py`) and settings, and the same data converter (pydantic, AES-GCM with data
+keys from Vault transit).
+
+## The last full run
+
+{markdown(report)}
+
+{findings}
+
+## How to reproduce
+
+```bash
+bash scripts/setup.sh
+{COMMAND}                 # the full run (about 20 minutes on 2 cores); writes this page
+{COMMAND} --small         # the CI-sized run (a few minutes), to check the harness
+```
+
+Each run starts its own stack in a temporary directory on free ports and stops it at the end;
+`--out DIR` keeps `bench.json` and `bench.md` there (default `.data/bench/`). Absolute numbers
+depend on the machine and on what else runs on it (see the load average above); the ratios are
+what to compare.
+"""
+
+
+def write(report: dict[str, Any], out_dir: Path, docs: Path | None) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out_dir / "bench.md").write_text(markdown(report) + "\n")
+    if docs is not None:
+        docs.parent.mkdir(parents=True, exist_ok=True)
+        docs.write_text(performance_page(report))

@@ -1,0 +1,180 @@
+"""The whole benchmark: its own stack, warm-up and shapes, interleaved F0/F1/A phases (backlog
+drains, then open-loop loads at fractions of F0's saturation), parked runs, replay speed."""
+
+import asyncio
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.business import PROCESSES, Starter
+from bench.environment import bench_stack, floor_worker, product_worker, temporal_pid
+from bench.floor import Floor
+from bench.histories import ReplaySpeed, replay_speed, shape_of
+from bench.parked import ParkedResult, parked_runs
+from bench.people import People, Systems
+from bench.phases import KINDS, Driver, Phase
+from bench.plan import Plan
+from bench.shape import FloorShape
+from devstack.crm_seed import SandboxCrm
+from devstack.stack import Stack
+from runtime.settings import load_settings
+from runtime.temporal import connect
+from workers.build import sandboxed_runner
+from workers.registry import WORKFLOWS
+
+Say = Callable[[str], None]
+DEAL_POOL = 10
+
+
+class Measured:
+    """Everything one run of the benchmark measured, for the report."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.phases: list[Phase] = []
+        self.saturation: dict[str, float] = {}
+        self.parked: ParkedResult | None = None
+        self.replay: dict[str, ReplaySpeed] = {}
+        self.settings: dict[str, object] = {}
+        self.shapes: dict[str, FloorShape] = {}
+        self.wall_seconds = 0.0
+
+
+@contextmanager
+def _client_environment(stack: Stack) -> Iterator[None]:
+    """This process talks to the bench stack as a client (settings, Temporal address)."""
+    saved = dict(os.environ)
+    os.environ["BACKOFFICE_ENV_FILE"] = str(stack.env_file)
+    os.environ.update(stack.client_env())
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _throughput(phase: Phase) -> float:
+    return phase.runs / phase.elapsed if phase.elapsed > 0 else 0.0
+
+
+async def _measure(stack: Stack, plan: Plan, say: Say) -> Measured:
+    measured = Measured(plan)
+    settings = load_settings()
+    measured.settings = {
+        "worker_max_cached_workflows": settings.worker_max_cached_workflows,
+        "worker_max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "worker_max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "worker_workflow_task_pollers": settings.worker_workflow_task_pollers,
+        "worker_activity_task_pollers": settings.worker_activity_task_pollers,
+    }
+    client = await connect(settings=settings)
+    systems = Systems(stack)
+    with stack.sandbox_admin() as admin:
+        admin.put("/_admin/enrichment/rate-limit", json={"per_second": 100000}).raise_for_status()
+    crm = await asyncio.to_thread(SandboxCrm, stack)
+    deals = [await asyncio.to_thread(crm.account_and_deal) for _ in range(DEAL_POOL)]
+    workers = {"product": product_worker(stack), "floor": floor_worker(stack)}
+    for worker in workers.values():
+        await asyncio.to_thread(worker.start)
+    people = People(client, systems)
+    stop = asyncio.Event()
+    watching = asyncio.create_task(people.run(stop))
+    server = temporal_pid(stack)
+    starter = Starter(client, settings, deals)
+    driver = Driver(client, starter, people, workers, server, f"{stack.sandbox_url}/_admin/echo")
+    driver.history_sample = plan.history_sample
+    driver.timeout = plan.phase_timeout_seconds
+    try:
+        say("warm-up: a few runs of each process, whose histories give the floor its shapes")
+        for process in PROCESSES:
+            warm = await driver.drain("A", process, plan.warmup_runs, mode="warmup")
+            driver.shapes[process] = await shape_of(client, warm.histories[0], process)
+        measured.shapes = driver.shapes
+        for process in PROCESSES:
+            for kind in ("F0", "F1"):
+                await driver.drain(kind, process, plan.warmup_runs, mode="warmup")
+        for round_no in range(plan.rounds):
+            for process in PROCESSES:
+                for kind in KINDS:
+                    say(f"round {round_no + 1}: backlog of {plan.drain_runs} {kind} {process}")
+                    phase = await driver.drain(kind, process, plan.drain_runs)
+                    measured.phases.append(phase)
+                    say(f"  {_throughput(phase):.2f} runs/s")
+        for process in PROCESSES:
+            floors = [p for p in measured.phases if p.kind == "F0" and p.process == process]
+            measured.saturation[process] = statistics.median(_throughput(p) for p in floors)
+        for round_no in range(plan.rounds):
+            for load in plan.loads:
+                for process in PROCESSES:
+                    rate = load * measured.saturation[process]
+                    runs = round(rate * plan.load_seconds)
+                    runs = max(plan.load_min_runs, min(plan.load_max_runs, runs))
+                    for kind in KINDS:
+                        say(
+                            f"round {round_no + 1}: {kind} {process} at {rate:.2f}/s "
+                            f"({load:.0%} of F0), {runs} runs"
+                        )
+                        phase = await driver.open_loop(
+                            kind, process, rate, runs, f"load{round(load * 100)}"
+                        )
+                        measured.phases.append(phase)
+        say(f"parked: {plan.parked_runs} vendor onboardings waiting for approval")
+        people.paused = True
+        measured.parked = await parked_runs(
+            client,
+            starter,
+            workers["product"],
+            server,
+            runs=plan.parked_runs,
+            default_cache=settings.worker_max_cached_workflows,
+            small_cache=plan.small_cache,
+            limit_seconds=plan.phase_timeout_seconds,
+        )
+        people.paused = False
+        say(f"replay: {plan.replays} histories of the application and of the floor")
+        measured.replay = await _replays(client, measured, plan.replays)
+    finally:
+        stop.set()
+        await watching
+        await systems.close()
+        for worker in workers.values():
+            await asyncio.to_thread(worker.stop)
+    return measured
+
+
+async def _replays(client: object, measured: Measured, count: int) -> dict[str, ReplaySpeed]:
+    from temporalio.client import Client
+
+    assert isinstance(client, Client)
+    app = [h for p in measured.phases if p.kind == "A" for h in p.histories][:count]
+    floor = [h for p in measured.phases if p.kind == "F0" for h in p.histories][:count]
+    converter = client.data_converter
+    return {
+        "A": await replay_speed(app, WORKFLOWS, converter, sandboxed_runner()),
+        "F0": await replay_speed(floor, [Floor], converter, sandboxed_runner("bench.shape")),
+    }
+
+
+def run_bench(plan: Plan, say: Say) -> Measured:
+    """Start a stack of its own in a temporary directory, measure, stop it, delete it."""
+    began = time.monotonic()
+    data_dir = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
+    stack = bench_stack(data_dir)
+    try:
+        stack.up()
+        with _client_environment(stack):
+            measured = asyncio.run(_measure(stack, plan, say))
+    finally:
+        stack.down()
+        if os.environ.get("BACKOFFICE_BENCH_KEEP") != "1":
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            print(f"bench data kept in {data_dir}", file=sys.stderr)
+    measured.wall_seconds = time.monotonic() - began
+    return measured

@@ -1,0 +1,117 @@
+"""`backoffice bench --small`: the harness still runs end to end on a stack of its own, every
+run it starts completes, and its report is well-formed with every metric present. Times and
+ratios are never asserted (the machine is shared)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench.business import PROCESSES
+from bench.phases import KINDS
+from bench.plan import SMALL
+from bench.summary import METRICS
+from devstack.paths import project_root
+
+# The small run takes a few minutes; give a busy machine room.
+TIMEOUT_SECONDS = 1200
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("bench")
+    page = project_root() / "docs" / "performance.md"
+    before = page.read_text() if page.exists() else None
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKOFFICE_", "TEMPORAL_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "backoffice.cli", "bench", "--small", "--out", str(out)],
+        cwd=project_root(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 0, f"bench failed:\n{done.stderr[-4000:]}\n{done.stdout[-2000:]}"
+    assert (out / "bench.md").is_file()
+    loaded: dict[str, object] = json.loads((out / "bench.json").read_text())
+    loaded["_markdown"] = (out / "bench.md").read_text()
+    loaded["_stdout"] = done.stdout
+    loaded["_page_before"] = before
+    loaded["_page_after"] = page.read_text() if page.exists() else None
+    return loaded
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value >= 0
+
+
+def test_every_run_completed(report: dict[str, object]) -> None:
+    summary = report["summary"]
+    assert isinstance(summary, dict)
+    for process in PROCESSES:
+        numbers = summary["processes"][process]
+        assert numbers["runs"] > 0
+        assert numbers["completed"] == numbers["runs"], process
+    parked = summary["parked"]
+    assert parked["runs"] == SMALL.parked_runs
+    assert parked["completed"] == SMALL.parked_runs
+    assert parked["failed"] == 0 and parked["lost"] == 0
+
+
+def test_every_metric_is_present(report: dict[str, object]) -> None:
+    summary = report["summary"]
+    assert isinstance(summary, dict)
+    for process in PROCESSES:
+        numbers = summary["processes"][process]
+        for kind in KINDS:
+            for metric, *_ in METRICS:
+                assert _finite(numbers[kind][metric]), (process, kind, metric)
+        for kind in ("F0", "F1", "A"):
+            assert numbers[kind]["throughput"] > 0, (process, kind)
+            assert numbers[kind]["worker_cpu_per_run"] > 0, (process, kind)
+        for ratio in ("A/F0", "A/F1"):
+            assert set(numbers[ratio]) == {metric for metric, *_ in METRICS}
+        assert summary["saturation_f0"][process] > 0
+    for kind in ("A", "F0"):
+        replay = summary["replay"][kind]
+        assert replay["histories"] == SMALL.replays
+        assert replay["events"] > replay["histories"]
+        assert replay["events_per_second"] > 0
+    assert _finite(summary["replay"]["A/F0"])
+    assert summary["parked"]["worker_rss_parked_default_cache"] > 0
+    assert summary["parked"]["worker_rss_parked_small_cache"] > 0
+
+
+def test_the_floor_has_the_processes_shapes(report: dict[str, object]) -> None:
+    """The floor's shapes were read from real runs: the happy paths' activities and waits."""
+    shapes = report["shapes"]
+    assert isinstance(shapes, dict)
+    assert set(shapes) == set(PROCESSES)
+    assert shapes["vendor_onboarding"]["activities"] == 6
+    assert shapes["vendor_onboarding"]["updates"] == 1
+    assert shapes["invoice"]["signals"] == 1 and shapes["invoice"]["updates"] == 1
+    assert shapes["lead_to_cash"]["child_runs"] == 1
+    assert shapes["lead_to_cash"]["signals"] >= 3  # deal won, contract signed, invoice paid
+
+
+def test_targets_and_tables_are_reported(report: dict[str, object]) -> None:
+    summary = report["summary"]
+    assert isinstance(summary, dict)
+    targets = summary["targets"]
+    assert len(targets) == 5 * len(PROCESSES) + 4
+    assert all(isinstance(t["met"], bool) and "target" in t for t in targets)
+    markdown = str(report["_markdown"])
+    assert "| process | metric | unit | F0 | F1 | A | A/F0 | A/F1 |" in markdown
+    for process in PROCESSES:
+        assert process.replace("_", " ") in markdown
+    assert "| target | measured | limit | met |" in markdown
+    assert markdown.strip() in str(report["_stdout"])
+    assert report["commit"] and report["machine"]["cores"]  # type: ignore[index]
+
+
+def test_small_run_leaves_the_performance_page_alone(report: dict[str, object]) -> None:
+    assert report["_page_before"] == report["_page_after"]
