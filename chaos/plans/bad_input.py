@@ -77,7 +77,8 @@ class BadInput(Plan):
 
 
 def _statuses(counts: Counter[int]) -> str:
-    return ", ".join(f"{status}: {n}" for status, n in sorted(counts.items()))
+    """`status: count`, with 0 standing for no answer at all."""
+    return ", ".join(f"{status or 'none'}: {n}" for status, n in sorted(counts.items()))
 
 
 async def _workflow_ids(ctx: PlanContext) -> set[str]:
@@ -85,6 +86,7 @@ async def _workflow_ids(ctx: PlanContext) -> set[str]:
 
 
 def _fuzz_api(ctx: PlanContext, examples: int) -> dict[str, Any]:
+    import requests
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis.errors import Unsatisfiable
@@ -123,10 +125,15 @@ def _fuzz_api(ctx: PlanContext, examples: int) -> dict[str, Any]:
                 auth = None
                 if case.operation.path.startswith("/v1/approvals/") and approver:
                     headers, auth = {}, approver
-                response = case.call(
-                    base_url=ctx.stack.api_url, headers=headers, auth=auth, timeout=60
-                )
                 found["positive" if positive else "negative"] += 1  # noqa: B023 (run at once)
+                try:
+                    response = case.call(
+                        base_url=ctx.stack.api_url, headers=headers, auth=auth, timeout=60
+                    )
+                except requests.RequestException:  # no answer at all: the server broke on it
+                    found["statuses"][0] += 1
+                    found["server_errors"].append(f"{case.method} {case.formatted_path} -> none")
+                    return
                 found["statuses"][response.status_code] += 1
                 if response.status_code >= 500:
                     found["server_errors"].append(
@@ -220,11 +227,16 @@ def _fuzz_webhooks(ctx: PlanContext, secrets: dict[str, str], examples: int) -> 
                 headers[HEADER] = sign(body, secret + "-not", now)
             elif how == "valid":
                 headers[HEADER] = sign(body, secret, now)
-            response = http.post(f"/webhooks/{system}", content=body, headers=headers)
-            found["requests"] += 1
-            found["statuses"][response.status_code] += 1
             valid = how == "valid" and system in WEBHOOK_SYSTEMS
+            found["requests"] += 1
             found["signed"] += valid
+            try:
+                response = http.post(f"/webhooks/{system}", content=body, headers=headers)
+            except httpx.HTTPError:  # no answer at all: the server broke on it
+                found["statuses"][0] += 1
+                found["server_errors"] += 1
+                return
+            found["statuses"][response.status_code] += 1
             if response.status_code >= 500:
                 found["server_errors"] += 1
             if response.is_success and not valid:

@@ -70,6 +70,8 @@ def route(system: str, event_type: str, data: dict[str, Any]) -> SignalTarget | 
     build = ROUTES.get((system, event_type))
     if build is None:
         return None
+    if not isinstance(data, dict):  # a signed event can still carry nonsense: a dead letter
+        raise EventDataInvalid(f"{system} {event_type} event data: not a JSON object")
     try:
         return build(data)
     except (KeyError, TypeError, ValueError, ValidationError) as exc:

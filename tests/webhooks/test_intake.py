@@ -136,3 +136,19 @@ async def test_a_signed_event_with_an_oversized_id_is_400_and_stored_nowhere(set
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "INVALID_EVENT"
     with pytest.raises(Exception, match="No row was found"):
         webhook_row(settings, "billing", "evt_" + "x" * 300)
+
+
+@pytest.mark.parametrize("data", [True, "paid", [1, 2], 42])
+async def test_a_signed_event_whose_data_is_not_an_object_is_a_dead_letter(
+    settings, api, secret, data
+):
+    # Found by the fault suite's webhook fuzz: such an event crashed the intake (no answer at
+    # all) and left its inbox row claimed, so every redelivery was refused as busy.
+    event_id = f"evt_{uuid.uuid4().hex}"
+    body = json.dumps({"id": event_id, "type": "invoice.paid", "data": data}).encode()
+    for _ in range(2):  # the redelivery is a duplicate, not a crash or a busy refusal
+        answer = _post(api, body, sign(body, secret, int(time.time())))
+        assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "duplicate"
+    row = webhook_row(settings, "billing", event_id)
+    assert row.status == "dead_letter" and "not a JSON object" in (row.reason or "")
