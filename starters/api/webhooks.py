@@ -73,7 +73,8 @@ async def receive_webhook(system: WebhookSystem, request: Request) -> Any:
         return _error(
             400,
             "INVALID_EVENT",
-            "the body is not a JSON object with `id` (at most 200 characters) and `type` (100)",
+            "the body is not a JSON object with `id` (at most 200 characters) and `type` (100), "
+            "both valid Unicode",
         )
     inbox: WebhookInbox = state.webhook_inbox
     try:
@@ -100,4 +101,15 @@ def _event(body: bytes) -> dict[str, Any] | None:
     # The inbox stores ids and types in bounded columns (PostgreSQL refuses longer ones).
     if len(str(event["id"])) > 200 or len(str(event["type"])) > 100:
         return None
+    if not (_storable(str(event["id"])) and _storable(str(event["type"]))):
+        return None
     return event
+
+
+def _storable(text: str) -> bool:
+    """JSON can escape half a UTF-16 surrogate pair; no database column takes that text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
