@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from chaos import canaries
 from chaos.driver import Driver, DriverGaveUp
 from chaos.evidence import collect
-from chaos.invariants import Violation, check_all
+from chaos.invariants import Violation, check_all, duplicates
 from chaos.plan import Figure, Plan, PlanContext, PlanOutcome, Say
 from chaos.scenarios import RunRecord
 from chaos.stack import start_chaos_stack
@@ -100,6 +100,10 @@ async def run_plans(
                     collect, admin, settings.resolved_database_url, statuses
                 )
             violations = check_all(outcome.runs, evidence) + outcome.violations
+            if outcome.runs:
+                outcome.figures["records held twice (duplicates)"] = len(
+                    duplicates(evidence.records)
+                )
             result = PlanResult(
                 plan=plan.name,
                 title=plan.title,

@@ -162,9 +162,17 @@ def _memory_figures(samples: list[tuple[float, float]], duration: float) -> dict
         "worker RSS MiB (first / after warm-up / last / max)": (
             f"{rss[0]:.0f} / {steady[0][1]:.0f} / {rss[-1]:.0f} / {max(rss):.0f}"
         ),
+        "worker RSS per minute (MiB)": ", ".join(f"{m:.0f}" for m in _per_minute_means(samples)),
         "worker RSS trend after warm-up (MiB/min)": f"{_slope(steady):+.1f}",
         "memory samples": str(len(samples)),
     }
+
+
+def _per_minute_means(samples: list[tuple[float, float]]) -> list[float]:
+    minutes: dict[int, list[float]] = {}
+    for t, m in samples:
+        minutes.setdefault(int(t // 60), []).append(m)
+    return [sum(v) / len(v) for _, v in sorted(minutes.items())]
 
 
 def _memory_trend(samples: list[tuple[float, float]], duration: float) -> list[Violation]:

@@ -20,8 +20,8 @@ class VaultFaults(Plan):
     title = (
         "While runs of every process go on: Vault sealed for a while and unsealed, stopped "
         "(unreachable) and started again, every AppRole token revoked, tokens issued with a "
-        "max TTL of seconds, the portal's API key rotated; then a worker started with a bad "
-        "AppRole secret."
+        "max TTL of seconds, the portal's and the mail system's API keys rotated; then a worker "
+        "started with a bad AppRole secret."
     )
 
     async def run(self, ctx: PlanContext) -> PlanOutcome:
@@ -47,7 +47,7 @@ class VaultFaults(Plan):
             await asyncio.sleep(9 if ctx.short else 30)
             await ctx.in_thread(lambda: ctx.stack.set_app_token_ttl("1h", "4h"))
             rotated = datetime.now(UTC)
-            await ctx.in_thread(lambda: _rotate_portal_key(ctx))
+            await ctx.in_thread(lambda: _rotate_keys(ctx))
             await asyncio.sleep(5)
         finally:
             stop.set()
@@ -55,7 +55,7 @@ class VaultFaults(Plan):
         logins = _logins(ctx, started)
         refused = await _bad_approle_worker(ctx)
         rows = [r for r in audit_rows(ctx.driver.settings.resolved_database_url) if r.at >= rotated]
-        portal_401 = sum(1 for r in rows if r.system == "portal" and r.status == 401)
+        rejected = sum(1 for r in rows if r.system in ("portal", "mail") and r.status == 401)
         failed = sum(1 for r in runs if not r.as_expected)
         figures.update(
             {
@@ -64,7 +64,9 @@ class VaultFaults(Plan):
                 "AppRole logins (worker / clients)": (
                     f"{logins.get(WORKER_ROLE, 0)} / {logins.get(CLIENT_ROLE, 0)}"
                 ),
-                "401s after the portal key rotation (each then read Vault again)": portal_401,
+                "401s after the portal and mail keys were rotated (then Vault read again)": (
+                    rejected
+                ),
                 "worker with a bad AppRole secret": refused
                 or "refused to start, named the setting",
             }
@@ -98,14 +100,20 @@ async def _recovery(ctx: PlanContext, since: datetime) -> float:
     return round((first - since).total_seconds(), 1)
 
 
-def _rotate_portal_key(ctx: PlanContext) -> None:
-    """A new portal API key, in Vault first and then in the portal (as an operator rotates)."""
-    new_key = f"portal_{secrets.token_urlsafe(24)}"
-    ctx.stack.vault_root().secrets.kv.v2.create_or_update_secret(
-        path="backoffice/systems/portal", secret={"api_key": new_key}, mount_point="secret"
-    )
-    with ctx.admin() as admin:
-        admin.put("/_admin/credentials/portal", json={"api_keys": [new_key]}).raise_for_status()
+def _rotate_keys(ctx: PlanContext) -> None:
+    """New API keys for the portal and the mail system, in Vault and in each system at once:
+    a worker still holding an old key meets a 401, reads Vault again and goes on. (The mail
+    key stays a canary: the new one starts with the canary secret.)"""
+    suffix = secrets.token_hex(4)
+    for system, key in (
+        ("portal", f"portal_{secrets.token_urlsafe(24)}"),
+        ("mail", f"{ctx.canary.get('secret', 'mail')}-{suffix}"),
+    ):
+        ctx.stack.vault_root().secrets.kv.v2.create_or_update_secret(
+            path=f"backoffice/systems/{system}", secret={"api_key": key}, mount_point="secret"
+        )
+        with ctx.admin() as admin:
+            admin.put(f"/_admin/credentials/{system}", json={"api_keys": [key]}).raise_for_status()
 
 
 def _logins(ctx: PlanContext, since: datetime) -> dict[str, int]:
