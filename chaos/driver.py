@@ -61,16 +61,17 @@ class Driver:
     async def patiently(
         self, what: str, attempt: Callable[[], Awaitable[T | None]], limit: float = 240
     ) -> T:
-        """Call `attempt` until it returns something (None or an error: not yet)."""
+        """Call `attempt` until it returns something. None or an error means "not yet" (a
+        system, Temporal or Vault may be down on purpose); a `DriverGaveUp` it raises (a
+        refusal, a run that ended) ends the wait at once."""
         deadline = time.monotonic() + limit
         problem = "no answer"
         while True:
             try:
                 value = await attempt()
-            except (httpx.HTTPError, OSError, RuntimeError) as exc:
-                problem = f"{type(exc).__name__}: {exc}"[:300]
-                value = None
-            except Exception as exc:  # a Temporal, Vault or sandbox error: all transient here
+            except DriverGaveUp:
+                raise
+            except Exception as exc:  # transient while faults fly
                 problem = f"{type(exc).__name__}: {exc}"[:300]
                 value = None
             if value is not None:
@@ -90,23 +91,7 @@ class Driver:
                 raise DriverGaveUp(f"the API refused {path}: {answer.status_code} {answer.text}")
             return str(answer.json()["workflow_id"])
 
-        return await self._no_refusal_retry(f"start {path}", attempt)
-
-    async def _no_refusal_retry(self, what: str, attempt: Callable[[], Awaitable[T | None]]) -> T:
-        """Like `patiently`, but a refusal (DriverGaveUp raised by the attempt) ends it at once."""
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                value = await attempt()
-            except DriverGaveUp:
-                raise
-            except Exception:
-                value = None
-            if value is not None:
-                return value
-            if time.monotonic() > deadline:
-                raise DriverGaveUp(f"{what}: gave up after 240 s")
-            await asyncio.sleep(0.5)
+        return await self.patiently(f"start {path}", attempt)
 
     async def decide(
         self, approver: str, workflow_id: str, approval_id: str, decision: str
@@ -130,16 +115,15 @@ class Driver:
                 return None
             if answer.status_code == 409:
                 status = await self.status(workflow_id)
-                records = [a for a in (status or {}).get("approvals", [])]
-                mine = [
-                    a
-                    for a in records
-                    if a["request"]["approval_id"] == approval_id and a["decided_by"] == approver
-                ]
-                return bool(mine)
+                if status is None:
+                    return None  # ask again once the run answers
+                return any(
+                    a["request"]["approval_id"] == approval_id and a["decided_by"] == approver
+                    for a in status.get("approvals", [])
+                )
             return False
 
-        accepted = await self._no_refusal_retry(f"decide {workflow_id}", attempt)
+        accepted = await self.patiently(f"decide {workflow_id}", attempt)
         return accepted, calls
 
     async def status(self, workflow_id: str, run_id: str | None = None) -> dict[str, Any] | None:
@@ -172,19 +156,7 @@ class Driver:
                 raise RunEnded(f"{workflow_id} ended {status['outcome']} while waiting for {what}")
             return None
 
-        return await self._patient_refusing(f"{workflow_id}: {what}", attempt, limit)
-
-    async def _patient_refusing(
-        self, what: str, attempt: Callable[[], Awaitable[T | None]], limit: float
-    ) -> T:
-        deadline = time.monotonic() + limit
-        while True:
-            value = await attempt()
-            if value is not None:
-                return value
-            if time.monotonic() > deadline:
-                raise DriverGaveUp(f"{what}: not reached in {limit:.0f} s")
-            await asyncio.sleep(0.5)
+        return await self.patiently(f"{workflow_id}: {what}", attempt, limit)
 
     async def closed(self, workflow_id: str, run_id: str | None = None) -> str | None:
         """The run's final Temporal status (COMPLETED, FAILED...), None while it runs."""
