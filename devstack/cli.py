@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
             help=f"(default {getattr(defaults, field)}; 0 picks a free port)",
         )
     up.add_argument("--no-worker", action="store_true", help="do not start the worker")
+    up.add_argument(
+        "--vault-storage",
+        choices=("dev", "file"),
+        default=defaults.vault_storage,
+        help="OpenBao in dev mode (in memory, re-seeded on every up) or in server mode on file "
+        "storage in the data dir, which keeps its secrets across restarts (default: dev)",
+    )
     up.add_argument("--ui-codec-endpoint", help="codec server URL for the Temporal Web UI")
     up.add_argument(
         "--otlp-endpoint",
@@ -79,6 +86,7 @@ def _config(args: argparse.Namespace) -> StackConfig:
         worker_metrics_port=args.worker_metrics_port,
         api_metrics_port=args.api_metrics_port,
         with_worker=not args.no_worker,
+        vault_storage=args.vault_storage,
         ui_codec_endpoint=args.ui_codec_endpoint,
         # Written to the env file, so the API, the worker and the CLI all export to it.
         extra_env={"BACKOFFICE_OTLP_ENDPOINT": args.otlp_endpoint} if args.otlp_endpoint else {},
