@@ -99,6 +99,10 @@ def check_end_states(runs: Sequence[RunRecord], evidence: Evidence) -> list[Viol
             problems = _invoice_end_state(run.business_key, run.outcome, ledger)
         elif run.process == "LeadToCash":
             problems = _lead_end_state(run, ledger)
+        undone = (evidence.statuses.get(run.workflow_id) or {}).get("compensations", [])
+        problems += [
+            f"compensation ran {n} times: {step}" for step, n in Counter(undone).items() if n > 1
+        ]
         found.extend(
             Violation(invariant=COMPENSATIONS, detail=f"{run.workflow_id}: {p}") for p in problems
         )

@@ -189,6 +189,16 @@ def test_a_compensation_twice_or_missing_is_caught(deactivations, cancellations,
     assert says in found[0].detail
 
 
+def test_a_compensation_listed_twice_by_the_run_is_caught():
+    failed = run(closed_status="FAILED", outcome="portal_down")
+    twice = compensated(1, 1)
+    twice.statuses["vendor-onboarding-APP-1"] = {
+        "compensations": ["vendor V-1 deactivated", "vendor V-1 deactivated"]
+    }
+    [violation] = check_end_states([failed], twice)
+    assert "compensation ran 2 times: vendor V-1 deactivated" in violation.detail
+
+
 def test_a_paid_invoice_emailed_twice_is_caught():
     paid = run(process="InvoiceGeneration", workflow_id="invoice-INV-1", business_key="INV-1",
                outcome="paid", expected_outcome="paid")  # fmt: skip
