@@ -128,6 +128,7 @@ class ReplaySpeed:
     histories: int
     events: int
     seconds: float
+    distinct: int = 0  # different histories among them
 
     @property
     def events_per_second(self) -> float:

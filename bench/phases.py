@@ -5,16 +5,15 @@ import asyncio
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from bench.business import Starter
 from bench.environment import WorkerProcess
-from bench.floor import FLOOR_TASK_QUEUE, WORKFLOW_TYPE, Floor, child_id, filler
+from bench.floor import FLOOR_TASK_QUEUE, Floor, child_id, filler
 from bench.histories import activity_count, resume_latencies
 from bench.people import People
 from bench.procstats import PeakMemory, cpu_seconds
@@ -24,11 +23,6 @@ from workflows.lead_fulfilment import invoice_number
 
 Kind = Literal["F0", "F1", "A"]
 KINDS: tuple[Kind, ...] = ("F0", "F1", "A")
-A_TYPES = {
-    "vendor_onboarding": "VendorOnboarding",
-    "invoice": "InvoiceGeneration",
-    "lead_to_cash": "LeadToCash",
-}
 
 
 class BenchFailed(Exception):
@@ -43,7 +37,8 @@ class Phase:
     runs: int
     rate: float | None = None  # open-loop starts per second
     scheduled: dict[str, float] = field(default_factory=dict)  # workflow id -> planned start
-    closed: dict[str, WorkflowExecution] = field(default_factory=dict)
+    began: float = 0.0  # when the first run was started
+    finished: dict[str, tuple[bool, float]] = field(default_factory=dict)  # completed?, when
     worker_cpu_seconds: float = 0.0
     server_cpu_seconds: float = 0.0
     peak_rss: dict[str, int] = field(default_factory=dict)
@@ -54,23 +49,19 @@ class Phase:
 
     @property
     def completed(self) -> int:
-        return sum(1 for e in self.closed.values() if e.status == WorkflowExecutionStatus.COMPLETED)
+        return sum(1 for completed, _ in self.finished.values() if completed)
 
     @property
     def elapsed(self) -> float:
-        """From the first start to the last close (server times)."""
-        starts = [e.start_time for e in self.closed.values()]
-        closes = [e.close_time for e in self.closed.values() if e.close_time is not None]
-        if not starts or not closes:
+        """From the first start to the last result."""
+        if not self.finished:
             return 0.0
-        return (max(closes) - min(starts)).total_seconds()
+        return max(at for _, at in self.finished.values()) - self.began
 
     def latencies(self) -> list[float]:
-        """Planned start to close, per run (open loop: queueing before the start counts)."""
+        """Planned start to result, per run (open loop: queueing before the start counts)."""
         return [
-            e.close_time.timestamp() - self.scheduled[i]
-            for i, e in self.closed.items()
-            if e.close_time is not None and i in self.scheduled
+            at - self.scheduled[i] for i, (_, at) in self.finished.items() if i in self.scheduled
         ]
 
 
@@ -188,42 +179,42 @@ class Driver:
 
     async def _measured(self, phase: Phase, keys: list[str], starting: Awaitable[object]) -> None:
         worker = self._worker(phase.kind)
-        since = datetime.now(UTC) - timedelta(seconds=1)
         self._people.with_systems = phase.kind == "A"
         cpu = cpu_seconds(worker.pid), cpu_seconds(self._server_pid)
         with PeakMemory({"worker": worker.pid, "server": self._server_pid}) as memory:
+            phase.began = time.time()
             await starting
-            await self._until_closed(phase, keys, since)
+            await self._until_closed(phase, keys)
         phase.worker_cpu_seconds = cpu_seconds(worker.pid) - cpu[0]
         phase.server_cpu_seconds = cpu_seconds(self._server_pid) - cpu[1]
         phase.peak_rss = dict(memory.peak)
         await self._sample_histories(phase, keys)
 
-    async def _until_closed(self, phase: Phase, keys: list[str], since: datetime) -> None:
-        kind, process = phase.kind, phase.process
-        workflow_type = WORKFLOW_TYPE if kind != "A" else A_TYPES[process]
-        wanted = {self.workflow_id(kind, process, k) for k in keys}
-        query = (
-            f'WorkflowType = "{workflow_type}" AND ExecutionStatus != "Running" '
-            f'AND StartTime >= "{since.isoformat().replace("+00:00", "Z")}"'
-        )
-        deadline = time.monotonic() + self.timeout
-        while True:
-            closed = (await self._client.count_workflows(query)).count
-            if closed >= len(wanted):
-                async for execution in self._client.list_workflows(query):
-                    if execution.id in wanted:
-                        phase.closed[execution.id] = execution
-                if len(phase.closed) >= len(wanted):
-                    return
-            if time.monotonic() > deadline:
-                missing = sorted(wanted - set(phase.closed))[:5]
-                raise BenchFailed(
-                    f"{kind} {process}: {len(wanted) - len(phase.closed)} of {len(wanted)} runs "
-                    f"still open after {self.timeout:.0f} s (e.g. {', '.join(missing)}); "
-                    f"people's errors: {self._people.errors[-3:]}"
-                )
-            await asyncio.sleep(0.25)
+    async def _until_closed(self, phase: Phase, keys: list[str]) -> None:
+        """Wait for every run's result (a long poll each: no visibility queries that would
+        load the server while it is measured)."""
+        limit = asyncio.Semaphore(256)
+
+        async def closed(workflow_id: str) -> None:
+            async with limit:
+                handle = self._client.get_workflow_handle(workflow_id)
+                try:
+                    await handle.result()
+                    completed = True
+                except WorkflowFailureError:
+                    completed = False
+                phase.finished[workflow_id] = (completed, time.time())
+
+        ids = [self.workflow_id(phase.kind, phase.process, k) for k in keys]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(closed(i) for i in ids)), self.timeout)
+        except TimeoutError:
+            missing = [i for i in ids if i not in phase.finished]
+            raise BenchFailed(
+                f"{phase.kind} {phase.process}: {len(missing)} of {len(ids)} runs still open "
+                f"after {self.timeout:.0f} s (e.g. {', '.join(missing[:5])}); "
+                f"people's errors: {self._people.errors[-3:]}"
+            ) from None
 
     async def _sample_histories(self, phase: Phase, keys: list[str]) -> None:
         sample = keys[: self.history_sample]

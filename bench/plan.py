@@ -7,7 +7,8 @@ class Plan(BaseModel):
     name: str
     rounds: int = Field(ge=1)  # F0, F1 and A take turns this many times per measurement
     warmup_runs: int = Field(ge=1)
-    drain_runs: int = Field(ge=1)  # backlog size per phase
+    drain_runs: int = Field(ge=1)  # backlog size per phase, at least
+    drain_activities: int = Field(default=0, ge=0)  # or as many runs as make this many activities
     load_seconds: float = Field(gt=0)  # length of an open-loop phase
     load_min_runs: int = Field(ge=1)
     load_max_runs: int = Field(ge=1)
@@ -22,15 +23,16 @@ class Plan(BaseModel):
 FULL = Plan(
     name="full",
     rounds=2,
-    warmup_runs=10,
-    drain_runs=200,
-    load_seconds=20,
-    load_min_runs=20,
-    load_max_runs=400,
+    warmup_runs=5,
+    drain_runs=15,
+    drain_activities=360,
+    load_seconds=10,
+    load_min_runs=8,
+    load_max_runs=200,
     parked_runs=10_000,
     small_cache=50,
     replays=1000,
-    history_sample=200,
+    history_sample=100,
     phase_timeout_seconds=1200,
 )
 

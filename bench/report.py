@@ -104,7 +104,10 @@ def parked_table(summary: dict[str, Any]) -> str:
             f"{parked['worker_rss_parked_small_cache'] / MIB:.0f} MiB",
         ),
         ("Temporal server memory while parked", f"{parked['server_rss_parked'] / MIB:.0f} MiB"),
-        ("drain: all approved until all closed (small cache)", f"{parked['drain_seconds']:.0f} s"),
+        (
+            "drain: everyone approves until all closed (worker restarted, default cache)",
+            f"{parked['drain_seconds']:.0f} s",
+        ),
         (
             "worker memory during the drain, peak",
             f"{parked['drain_worker_peak_rss'] / MIB:.0f} MiB",
@@ -119,12 +122,15 @@ def parked_table(summary: dict[str, Any]) -> str:
 
 def replay_table(summary: dict[str, Any]) -> str:
     replay = summary["replay"]
-    lines = ["| replay | histories | events | seconds | events/s |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| replay | histories (distinct) | events | seconds | events/s |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for kind in ("F0", "A"):
         r = replay[kind]
         lines.append(
-            f"| {kind} | {r['histories']} | {r['events']} | {r['seconds']:.1f} | "
-            f"{r['events_per_second']:.0f} |"
+            f"| {kind} | {r['histories']} ({r['distinct']}) | {r['events']} | "
+            f"{r['seconds']:.1f} | {r['events_per_second']:.0f} |"
         )
     lines.append(f"| A/F0 | | | | {_number(replay['A/F0'])} |")
     return "\n".join(lines)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from temporalio.client import Client, WorkflowHistory
+
 from bench.business import PROCESSES, Starter
 from bench.environment import bench_stack, floor_worker, product_worker, temporal_pid
 from bench.floor import Floor
@@ -96,14 +98,16 @@ async def _measure(stack: Stack, plan: Plan, say: Say) -> Measured:
             warm = await driver.drain("A", process, plan.warmup_runs, mode="warmup")
             driver.shapes[process] = await shape_of(client, warm.histories[0], process)
         measured.shapes = driver.shapes
+        activities = {p: max(1, shape.count("activity")) for p, shape in driver.shapes.items()}
         for process in PROCESSES:
             for kind in ("F0", "F1"):
                 await driver.drain(kind, process, plan.warmup_runs, mode="warmup")
         for round_no in range(plan.rounds):
             for process in PROCESSES:
+                runs = max(plan.drain_runs, plan.drain_activities // activities[process])
                 for kind in KINDS:
-                    say(f"round {round_no + 1}: backlog of {plan.drain_runs} {kind} {process}")
-                    phase = await driver.drain(kind, process, plan.drain_runs)
+                    say(f"round {round_no + 1}: backlog of {runs} {kind} {process}")
+                    phase = await driver.drain(kind, process, runs)
                     measured.phases.append(phase)
                     say(f"  {_throughput(phase):.2f} runs/s")
         for process in PROCESSES:
@@ -148,17 +152,36 @@ async def _measure(stack: Stack, plan: Plan, say: Say) -> Measured:
     return measured
 
 
-async def _replays(client: object, measured: Measured, count: int) -> dict[str, ReplaySpeed]:
-    from temporalio.client import Client
+def _replay_set(measured: Measured, kind: str, count: int) -> tuple[list[WorkflowHistory], int]:
+    """`count` histories of `kind`, the same number of each process (parents with their
+    children), taken in turn from the phases' samples; a process with fewer distinct histories
+    repeats them. Returns them and how many are distinct."""
+    chosen: list[WorkflowHistory] = []
+    distinct = 0
+    for n, process in enumerate(PROCESSES):
+        pool = [
+            h
+            for p in measured.phases
+            if p.kind == kind and p.process == process
+            for h in p.histories
+        ]
+        wanted = count // len(PROCESSES) + (1 if n < count % len(PROCESSES) else 0)
+        distinct += min(len(pool), wanted)
+        chosen += [pool[i % len(pool)] for i in range(wanted)] if pool else []
+    return chosen, distinct
 
-    assert isinstance(client, Client)
-    app = [h for p in measured.phases if p.kind == "A" for h in p.histories][:count]
-    floor = [h for p in measured.phases if p.kind == "F0" for h in p.histories][:count]
+
+async def _replays(client: Client, measured: Measured, count: int) -> dict[str, ReplaySpeed]:
+    """Replay speed of the application's histories and of the floor's, same process mix."""
     converter = client.data_converter
-    return {
+    app, app_distinct = _replay_set(measured, "A", count)
+    floor, floor_distinct = _replay_set(measured, "F0", count)
+    speeds = {
         "A": await replay_speed(app, WORKFLOWS, converter, sandboxed_runner()),
         "F0": await replay_speed(floor, [Floor], converter, sandboxed_runner("bench.shape")),
     }
+    speeds["A"].distinct, speeds["F0"].distinct = app_distinct, floor_distinct
+    return speeds
 
 
 def run_bench(plan: Plan, say: Say) -> Measured:

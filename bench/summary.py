@@ -96,6 +96,7 @@ def summarize(measured: Measured) -> dict[str, Any]:
     replay = {
         kind: {
             "histories": speed.histories,
+            "distinct": speed.distinct,
             "events": speed.events,
             "seconds": speed.seconds,
             "events_per_second": speed.events_per_second,

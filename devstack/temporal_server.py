@@ -44,6 +44,11 @@ def server_command(
         "--http-port", str(http_port),
         "--metrics-port", str(metrics_port),
         "--db-filename", str(db_file),
+        # Write-ahead log, fsync at checkpoints: a third less server CPU per run than SQLite's
+        # defaults and ~1.6x the throughput (docs/performance.md); a crash of the server loses
+        # nothing committed, a power cut at most the last transactions.
+        "--sqlite-pragma", "journal_mode=wal",
+        "--sqlite-pragma", "synchronous=normal",
         "--log-level", "warn",
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():

@@ -94,8 +94,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     # Worker tuning (docs/performance.md says how these defaults were chosen). Runs kept in
-    # memory between their tasks (0: none, every task replays its history); unset = the SDK's.
-    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    # memory between their tasks (0: none, every task replays its history): about 0.3 MiB each;
+    # 500 (the SDK says 1000) keeps a worker under ~300 MiB with any number of runs waiting,
+    # and holds every run in flight of the benchmark's backlogs. Unset = the SDK's default.
+    worker_max_cached_workflows: int = Field(default=500, ge=0)
     worker_max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
     worker_max_concurrent_activities: int | None = Field(default=None, ge=1)
     worker_workflow_task_pollers: int | None = Field(default=None, ge=2)
