@@ -152,8 +152,10 @@ class Driver:
                 return None
             if done(status):
                 return status
-            if status.get("outcome") and await self.closed(workflow_id):
-                raise RunEnded(f"{workflow_id} ended {status['outcome']} while waiting for {what}")
+            ended = await self.closed(workflow_id)
+            if ended:
+                outcome = status.get("outcome") or ended
+                raise RunEnded(f"{workflow_id} ended {outcome} while waiting for {what}")
             return None
 
         return await self.patiently(f"{workflow_id}: {what}", attempt, limit)

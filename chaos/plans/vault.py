@@ -101,18 +101,30 @@ async def _recovery(ctx: PlanContext, since: datetime) -> float:
 
 
 def _rotate_keys(ctx: PlanContext) -> None:
-    """New API keys for the portal and the mail system, in Vault and in each system at once:
-    a worker still holding an old key meets a 401, reads Vault again and goes on. (The mail
-    key stays a canary: the new one starts with the canary secret.)"""
+    """New API keys for the portal and the mail system, rotated as an operator does: the
+    system takes the new key beside the old one, Vault gets the new one, then the old one is
+    dropped while workers may still hold it in their cache (a 401, Vault read again, go on).
+    The mail key stays a canary: the new one starts with the canary secret."""
     suffix = secrets.token_hex(4)
-    for system, key in (
+    rotations = [
         ("portal", f"portal_{secrets.token_urlsafe(24)}"),
         ("mail", f"{ctx.canary.get('secret', 'mail')}-{suffix}"),
-    ):
-        ctx.stack.vault_root().secrets.kv.v2.create_or_update_secret(
-            path=f"backoffice/systems/{system}", secret={"api_key": key}, mount_point="secret"
-        )
-        with ctx.admin() as admin:
+    ]
+    vault = ctx.stack.vault_root()
+    with ctx.admin() as admin:
+        for system, key in rotations:
+            old = vault.secrets.kv.v2.read_secret_version(
+                path=f"backoffice/systems/{system}",
+                mount_point="secret",
+                raise_on_deleted_version=True,
+            )["data"]["data"]["api_key"]
+            both = {"api_keys": [old, key]}
+            admin.put(f"/_admin/credentials/{system}", json=both).raise_for_status()
+            vault.secrets.kv.v2.create_or_update_secret(
+                path=f"backoffice/systems/{system}", secret={"api_key": key}, mount_point="secret"
+            )
+        time.sleep(1)  # shorter than the workers' credential cache: some still hold old keys
+        for system, key in rotations:
             admin.put(f"/_admin/credentials/{system}", json={"api_keys": [key]}).raise_for_status()
 
 
