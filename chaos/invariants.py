@@ -21,7 +21,7 @@ class Violation(BaseModel):
 OUTCOMES = "every run reached its expected outcome"
 ONE_RECORD = "one record per business key"
 COMPENSATIONS = "compensations once per completed step; systems end where the outcome says"
-WEBHOOKS = "every delivered webhook applied exactly once"
+WEBHOOKS = "every webhook delivered (none given up) and applied exactly once"
 APPROVALS = "every approval decision accepted once, none lost"
 INVARIANTS = (OUTCOMES, ONE_RECORD, COMPENSATIONS, WEBHOOKS, APPROVALS)
 
@@ -216,6 +216,14 @@ def check_webhooks(evidence: Evidence) -> list[Violation]:
     found: list[Violation] = []
     inbox = {(row.system, row.event_id): row for row in evidence.inbox}
     for event in evidence.webhook_events:
+        if event.get("delivery_status") == "failed":  # the system gave up: never acknowledged
+            found.append(
+                Violation(
+                    invariant=WEBHOOKS,
+                    detail=f"{event['system']} {event['type']} {event['id']}: lost, the "
+                    f"system gave up after {event.get('attempts')} refused deliveries",
+                )
+            )
         if event.get("delivery_status") != "delivered":
             continue
         row = inbox.get((event["system"], event["id"]))

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from domain.metrics import WebhookOutcome
 from runtime.vault import SecretUnavailable
 from starters.api.metrics import ApiMetrics
-from starters.webhooks.inbox import Busy, EventOutcome, WebhookInbox
+from starters.webhooks.inbox import Busy, EventOutcome, TemporalUnavailable, WebhookInbox
 from starters.webhooks.signature import HEADER, SignatureError, verify
 
 router = APIRouter(tags=["webhooks"])
@@ -82,6 +82,9 @@ async def receive_webhook(system: WebhookSystem, request: Request) -> Any:
     except Busy as exc:
         _count(request, system, WebhookOutcome.BUSY)
         return _error(503, "EVENT_IN_PROGRESS", str(exc))
+    except TemporalUnavailable as exc:
+        _count(request, system, WebhookOutcome.UNAVAILABLE)
+        return _error(503, "TEMPORAL_UNAVAILABLE", str(exc))
     _count(request, system, outcome.status)
     return WebhookAck(status=outcome.status, workflow_id=outcome.workflow_id)
 

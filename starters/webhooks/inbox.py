@@ -48,6 +48,11 @@ class UnknownDeadLetter(Exception):
     """No dead letter with that id."""
 
 
+class TemporalUnavailable(Exception):
+    """Temporal did not take the signal (restarting, unreachable): nothing was applied, and the
+    event is free to be delivered again at once."""
+
+
 class WebhookInbox:
     def __init__(self, engine: Engine, client: Client) -> None:
         self._engine = engine
@@ -79,12 +84,12 @@ class WebhookInbox:
             return await self._finish(row_id, "dead_letter", None, None, str(exc))
         if target is None:
             return await self._finish(row_id, "ignored", None, None, "no process listens to it")
-        problem = await self._signal(target)
+        problem = await self._signal(row_id, target)
         if problem:
             return await self._finish(row_id, "dead_letter", target, target.signal, problem)
         return await self._finish(row_id, "delivered", target, target.signal, None)
 
-    async def _signal(self, target: SignalTarget) -> str | None:
+    async def _signal(self, row_id: int, target: SignalTarget) -> str | None:
         try:
             await self._client.get_workflow_handle(target.workflow_id).signal(
                 target.signal, target.arg
@@ -92,8 +97,15 @@ class WebhookInbox:
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return f"no running workflow {target.workflow_id}"
-            raise
-        return None
+            why = exc.status.name
+        except RuntimeError:  # the client could not (re)connect to the server
+            why = "unreachable"
+        else:
+            return None
+        # Not applied: give the claim up, so the provider's next delivery (it retries on our
+        # 503) hands the event over at once instead of finding it busy for a minute.
+        await asyncio.to_thread(self._release, row_id)
+        raise TemporalUnavailable(f"Temporal did not take signal {target.signal} ({why})")
 
     async def _finish(
         self,
@@ -149,6 +161,15 @@ class WebhookInbox:
                 update(WebhookEvent).where(WebhookEvent.id == existing.id).values(updated_at=now)
             )
             return existing.id, None
+
+    def _release(self, row_id: int) -> None:
+        """Make a `received` claim stale at once: the next delivery of the event takes it."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(WebhookEvent)
+                .where(WebhookEvent.id == row_id, WebhookEvent.status == "received")
+                .values(updated_at=datetime.now(UTC) - 2 * STALE_CLAIM)
+            )
 
     def _set(
         self,

@@ -276,6 +276,12 @@ def test_a_lost_stuck_or_doubled_webhook_is_caught(rows, times, says):
     assert [v.invariant for v in found] == [WEBHOOKS] and says in found[0].detail
 
 
+def test_an_event_the_system_gave_up_on_is_lost():
+    given_up = {**paid_event(), "delivery_status": "failed", "attempts": 8}
+    [violation] = check_webhooks(evidence(webhook_events=[given_up]))
+    assert violation.invariant == WEBHOOKS and "lost" in violation.detail
+
+
 # ----- approvals --------------------------------------------------------------------------
 
 
