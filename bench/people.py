@@ -1,14 +1,16 @@
-"""The benchmark's people. Every `interval` they look at their work and act, as people do:
+"""The benchmark's people. They act on what they see, as people do:
 
-- approvers list the pending approvals (visibility: `ApprovalStatus = "pending"`) and decide
-  them through the update `decide` (the door of the API, the inbox and the CLI);
+- approvers see an approval open (the run's `ApprovalStatus` becomes `pending`; the benchmark
+  follows each run's history, so how fast they see it does not depend on how far behind the
+  dev server's visibility store is) and decide it through the update `decide` (the door of the
+  API, the inbox and the CLI);
 - sales reps look at the CRM's deals in qualification and move them to `closed_won`;
 - signers look at e-signature's sent envelopes and sign them;
 - payers look at billing's open invoices and pay what is due.
 
-The systems' signed webhooks then reach the runs through the API, as in production. For the
-floor runs there is one kind of person: they find the waits the same way (visibility) and send
-the floor's signal or update.
+Sales reps, signers and payers look every `interval`. The systems' signed webhooks then reach
+the runs through the API, as in production. For the floor runs there is one kind of person:
+they see the waits the same way as approvers and send the floor's signal or update.
 """
 
 import asyncio
@@ -33,7 +35,6 @@ from starters.approvals import decide
 from starters.directory import Approver
 
 log = logging.getLogger("bench.people")
-PENDING = 'ApprovalStatus = "pending" AND ExecutionStatus = "Running"'
 
 
 def approver(person: str) -> Approver:
@@ -136,7 +137,7 @@ class People:
             if self.paused:
                 await asyncio.sleep(self._interval)
                 continue
-            looks: list[Awaitable[None]] = [self._approvers()]
+            looks: list[Awaitable[None]] = []
             if self.with_systems:
                 looks += [self._sales_reps(), self._signers(), self._payers()]
             results = await asyncio.gather(*looks, return_exceptions=True)
@@ -166,19 +167,16 @@ class People:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _approvers(self) -> None:
-        async for execution in self._client.list_workflows(PENDING):
-            workflow_id, kind = execution.id, execution.workflow_type
-            if kind == FLOOR_TYPE:
-                stage = execution.typed_search_attributes  # Stage = wait-<index>-<kind>
-                value = next((p.value for p in stage if p.key.name == "Stage"), "")
-                self._floor_wait(workflow_id, str(value))
-            elif kind in APPROVALS:
-                approval_id, person = APPROVALS[kind]
-                self._act(
-                    (workflow_id, approval_id),
-                    partial(self._decide, workflow_id, approval_id, person),
-                )
+    def waiting(self, workflow_id: str, workflow_type: str, stage: str) -> None:
+        """A run announced a wait for people (`ApprovalStatus` = `pending`): act on it."""
+        if workflow_type == FLOOR_TYPE:
+            self._floor_wait(workflow_id, stage)
+        elif workflow_type in APPROVALS:
+            approval_id, person = APPROVALS[workflow_type]
+            self._act(
+                (workflow_id, approval_id),
+                partial(self._decide, workflow_id, approval_id, person),
+            )
 
     async def _decide(self, workflow_id: str, approval_id: str, person: str) -> None:
         outcome = await decide(

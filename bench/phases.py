@@ -2,18 +2,23 @@
 an open-loop rate, wait until every one has closed, and keep what was measured."""
 
 import asyncio
+import json
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Literal
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHistory
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from bench.business import Starter
 from bench.environment import WorkerProcess
-from bench.floor import FLOOR_TASK_QUEUE, Floor, child_id, filler
+from bench.floor import FLOOR_TASK_QUEUE, WORKFLOW_TYPE, Floor, child_id, filler
 from bench.histories import activity_count, resume_latencies
 from bench.people import People
 from bench.procstats import PeakMemory, cpu_seconds
@@ -23,6 +28,22 @@ from workflows.lead_fulfilment import invoice_number
 
 Kind = Literal["F0", "F1", "A"]
 KINDS: tuple[Kind, ...] = ("F0", "F1", "A")
+A_TYPES = {
+    "vendor_onboarding": "VendorOnboarding",
+    "invoice": "InvoiceGeneration",
+    "lead_to_cash": "LeadToCash",
+}
+E = EventType
+CLOSED = frozenset(
+    {
+        E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+        E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+        E.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+        E.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+        E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+        E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    }
+)
 
 
 class BenchFailed(Exception):
@@ -38,7 +59,10 @@ class Phase:
     rate: float | None = None  # open-loop starts per second
     scheduled: dict[str, float] = field(default_factory=dict)  # workflow id -> planned start
     began: float = 0.0  # when the first run was started
-    finished: dict[str, tuple[bool, float]] = field(default_factory=dict)  # completed?, when
+    finished: dict[str, tuple[bool, float]] = field(default_factory=dict)  # completed?, closed
+    closed: dict[str, tuple[bool, float]] = field(default_factory=dict)  # children included
+    events: dict[str, WorkflowHistory] = field(default_factory=dict)
+    following: list["asyncio.Task[None]"] = field(default_factory=list)
     worker_cpu_seconds: float = 0.0
     server_cpu_seconds: float = 0.0
     peak_rss: dict[str, int] = field(default_factory=dict)
@@ -85,6 +109,7 @@ class Driver:
         self._echo_url = echo_url
         self.shapes: dict[str, FloorShape] = {}
         self._phase_no = 0
+        self._following: set[asyncio.Task[None]] = set()
         self.start_concurrency = 16
         self.history_sample = 100
         self.timeout = 900.0
@@ -101,6 +126,9 @@ class Driver:
             return invoice_workflow_id(key)
         return lead_to_cash_id(key)
 
+    def workflow_type(self, kind: Kind, process: str) -> str:
+        return A_TYPES[process] if kind == "A" else WORKFLOW_TYPE
+
     def child_of(self, kind: Kind, process: str, key: str) -> str | None:
         if kind == "A":
             return invoice_workflow_id(invoice_number(key)) if process == "lead_to_cash" else None
@@ -108,6 +136,7 @@ class Driver:
         return child_id(self.workflow_id(kind, process, key)) if shape.count("child") else None
 
     async def start(self, kind: Kind, process: str, key: str) -> str:
+        """Start one run (the product's start for A, the same RPCs for the floor)."""
         if kind == "A":
             return (await self._starter.start(process, key)).workflow_id
         shape = self.shapes[process]
@@ -153,6 +182,7 @@ class Driver:
             async with limit:
                 workflow_id = await self.start(kind, process, key)
                 phase.scheduled[workflow_id] = time.time()
+                self._watch(phase, workflow_id, self.workflow_type(kind, process))
 
         await self._measured(phase, keys, asyncio.gather(*(one(k) for k in keys)))
         return phase
@@ -162,16 +192,21 @@ class Driver:
         phase = Phase(kind=kind, process=process, mode=mode, runs=runs, rate=rate)
         keys = self._keys(runs)
 
+        async def start_and_watch(key: str) -> None:
+            workflow_id = await self.start(kind, process, key)
+            self._watch(phase, workflow_id, self.workflow_type(kind, process))
+
         async def schedule() -> None:
             loop = asyncio.get_running_loop()
             began, wall = loop.time() + 0.1, time.time() + 0.1
+            phase.began = wall
             tasks = []
             for i, key in enumerate(keys):
                 delay = began + i / rate - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 phase.scheduled[self.workflow_id(kind, process, key)] = wall + i / rate
-                tasks.append(asyncio.create_task(self.start(kind, process, key)))
+                tasks.append(asyncio.create_task(start_and_watch(key)))
             await asyncio.gather(*tasks)
 
         await self._measured(phase, keys, schedule())
@@ -190,48 +225,80 @@ class Driver:
         phase.peak_rss = dict(memory.peak)
         await self._sample_histories(phase, keys)
 
+    def _watch(self, phase: Phase, workflow_id: str, workflow_type: str) -> None:
+        """Follow a run's history as it grows: tell the people when it waits for them, start
+        following its child when it has one, note when it closes and keep its events."""
+
+        async def follow() -> None:
+            events: list[HistoryEvent] = []
+            handle = self._client.get_workflow_handle(workflow_id)
+            async for event in handle.fetch_history_events(wait_new_event=True):
+                events.append(event)
+                kind = event.event_type
+                if kind == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+                    fields = event.upsert_workflow_search_attributes_event_attributes
+                    found = _keywords(fields.search_attributes.indexed_fields)
+                    if found.get("ApprovalStatus") == "pending":
+                        self._people.waiting(workflow_id, workflow_type, found.get("Stage", ""))
+                elif kind == E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+                    child = event.child_workflow_execution_started_event_attributes
+                    self._watch(
+                        phase, child.workflow_execution.workflow_id, child.workflow_type.name
+                    )
+                elif kind in CLOSED:
+                    closed_at = event.event_time.ToDatetime(UTC).timestamp()
+                    phase.closed[workflow_id] = (
+                        kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+                        closed_at,
+                    )
+                    phase.events[workflow_id] = WorkflowHistory(workflow_id, events)
+                    return
+
+        task = asyncio.create_task(follow())
+        self._following.add(task)
+        phase.following.append(task)
+        task.add_done_callback(self._following.discard)
+
     async def _until_closed(self, phase: Phase, keys: list[str]) -> None:
-        """Wait for every run's result (a long poll each: no visibility queries that would
-        load the server while it is measured)."""
-        limit = asyncio.Semaphore(256)
-
-        async def closed(workflow_id: str) -> None:
-            async with limit:
-                handle = self._client.get_workflow_handle(workflow_id)
-                try:
-                    await handle.result()
-                    completed = True
-                except WorkflowFailureError:
-                    completed = False
-                phase.finished[workflow_id] = (completed, time.time())
-
         ids = [self.workflow_id(phase.kind, phase.process, k) for k in keys]
         try:
-            await asyncio.wait_for(asyncio.gather(*(closed(i) for i in ids)), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                while pending := [t for t in phase.following if not t.done()]:
+                    await asyncio.gather(*pending)
         except TimeoutError:
-            missing = [i for i in ids if i not in phase.finished]
+            missing = [i for i in ids if i not in phase.closed]
             raise BenchFailed(
                 f"{phase.kind} {phase.process}: {len(missing)} of {len(ids)} runs still open "
                 f"after {self.timeout:.0f} s (e.g. {', '.join(missing[:5])}); "
                 f"people's errors: {self._people.errors[-3:]}"
             ) from None
+        for workflow_id in ids:
+            phase.finished[workflow_id] = phase.closed[workflow_id]
 
     async def _sample_histories(self, phase: Phase, keys: list[str]) -> None:
+        """Resume latencies and activity counts of the first runs (children included)."""
         sample = keys[: self.history_sample]
-        ids: list[str] = []
         for key in sample:
-            ids.append(self.workflow_id(phase.kind, phase.process, key))
+            ids = [self.workflow_id(phase.kind, phase.process, key)]
             child = self.child_of(phase.kind, phase.process, key)
-            if child is not None:
-                ids.append(child)
-        limit = asyncio.Semaphore(16)
-
-        async def fetch(workflow_id: str) -> WorkflowHistory:
-            async with limit:
-                return await self._client.get_workflow_handle(workflow_id).fetch_history()
-
-        phase.histories = list(await asyncio.gather(*(fetch(i) for i in ids)))
+            ids += [child] if child is not None else []
+            for workflow_id in ids:
+                history = phase.events[workflow_id]
+                phase.histories.append(history)
+                phase.resume_seconds += resume_latencies(history)
+                phase.activities += activity_count(history)
         phase.sampled_runs = len(sample)
-        for history in phase.histories:
-            phase.resume_seconds += resume_latencies(history)
-            phase.activities += activity_count(history)
+        phase.events.clear()  # the rest is not needed: memory
+
+
+def _keywords(fields: Mapping[str, Payload]) -> dict[str, str]:
+    """Keyword search attributes of an upsert, as text."""
+    found = {}
+    for name, payload in fields.items():
+        try:
+            value = json.loads(payload.data)
+        except ValueError:
+            continue
+        if isinstance(value, str):
+            found[name] = value
+    return found

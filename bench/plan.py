@@ -24,16 +24,16 @@ FULL = Plan(
     name="full",
     rounds=2,
     warmup_runs=5,
-    drain_runs=15,
-    drain_activities=360,
-    load_seconds=10,
-    load_min_runs=8,
+    drain_runs=12,
+    drain_activities=240,
+    load_seconds=8,
+    load_min_runs=6,
     load_max_runs=200,
     parked_runs=10_000,
     small_cache=50,
     replays=1000,
     history_sample=100,
-    phase_timeout_seconds=1200,
+    phase_timeout_seconds=3600,
 )
 
 SMALL = Plan(
