@@ -165,7 +165,11 @@ async def test_dunning_reminds_in_order_then_escalates_and_a_late_payment_comple
     reminders = ledger.emails(number, "invoice-reminder")
     assert [m["data"]["tags"]["notification"] for m in reminders] == ["reminder-1", "reminder-2"]
     assert reminders[0]["created_at"] <= reminders[1]["created_at"]
-    assert len(ledger.emails(number, "invoice-overdue")) == 1  # carla holds collections
+    # `overdue` is the stage while collections is being told: wait for that email.
+    overdue = await wait_for(
+        lambda: Ledger(admin).emails(number, "invoice-overdue"), what="the collections email"
+    )
+    assert len(overdue) == 1  # carla holds collections
     assert (await handle.describe()).search_attributes.get("Stage") == ["overdue"]
 
     pay(admin, number, 100_000, payment_id=f"{number}-part")
