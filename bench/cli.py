@@ -1,7 +1,10 @@
-"""`backoffice bench [--small] [--out DIR] [--docs FILE | --no-docs]`: run the benchmark, print
-its table, write `bench.json` and `bench.md` (and, for the full run, docs/performance.md)."""
+"""`backoffice bench [--small] [--out DIR] [--docs FILE | --no-docs] [--render JSON]`: run the
+benchmark, print its table, write `bench.json` and `bench.md` (and, for the full run,
+docs/performance.md); `--render` writes the pages again from a run's `bench.json` (after the
+findings changed) without measuring."""
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -25,7 +28,31 @@ def parser() -> argparse.ArgumentParser:
     docs = p.add_mutually_exclusive_group()
     docs.add_argument("--docs", type=Path, help="the performance page to write")
     docs.add_argument("--no-docs", action="store_true", help="write no performance page")
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: write the pages again from this run's bench.json",
+    )
     return p
+
+
+def _render(source: Path, out: Path, docs: Path | None) -> int:
+    try:
+        report = json.loads(source.read_text())
+        text = markdown(report)
+    except OSError as exc:
+        print(f"backoffice bench: --render: cannot read {source}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        problem = f"{source} is not a bench.json ({exc!r})"
+        print(f"backoffice bench: --render: {problem}", file=sys.stderr)
+        return 2
+    if report.get("plan", {}).get("name") != "full":
+        docs = None  # only a full run makes the performance page
+    write(report, out, docs)
+    print(text)
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -35,6 +62,8 @@ def main(argv: list[str]) -> int:
     docs = None if args.no_docs or (args.small and args.docs is None) else args.docs
     if docs is None and not args.small and not args.no_docs:
         docs = project_root() / "docs" / "performance.md"
+    if args.render is not None:
+        return _render(args.render, out, docs)
     started = machine()
     try:
         measured = run_bench(plan, lambda line: print(line, file=sys.stderr, flush=True))

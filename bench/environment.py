@@ -118,3 +118,13 @@ def temporal_pid(stack: Stack) -> int:
     if pid is None:
         raise StackError("the Temporal dev server is not running")
     return pid
+
+
+def other_pids(stack: Stack) -> dict[str, int]:
+    """The rest of the stack whose CPU a phase also counts: the sandbox and the API."""
+    status = stack.status()
+    pids = {name: status[name]["pid"] for name in ("sandbox", "api")}
+    missing = [name for name, pid in pids.items() if pid is None]
+    if missing:
+        raise StackError(f"not running: {', '.join(missing)}")
+    return {name: pid for name, pid in pids.items() if pid is not None}

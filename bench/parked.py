@@ -16,7 +16,7 @@ from bench.people import approver
 from bench.phases import BenchFailed
 from bench.procstats import PeakMemory, rss_bytes
 from domain.approvals import Decision
-from starters.approvals import decide
+from starters.approvals import DecisionUnconfirmed, decide
 from starters.start import vendor_onboarding_id
 
 CACHE_SETTING = "BACKOFFICE_WORKER_MAX_CACHED_WORKFLOWS"
@@ -36,6 +36,7 @@ class ParkedResult(BaseModel):
     completed: int
     failed: int
     lost: int
+    approvals_resent: int = 0  # decisions Temporal did not confirm in time, sent again
 
 
 async def _count(client: Client, query: str) -> int:
@@ -93,23 +94,38 @@ async def parked_runs(
     await asyncio.to_thread(worker.restart, {})
 
     pat = approver("pat")
+    unconfirmed: list[str] = []
     began = time.monotonic()
     with PeakMemory({"worker": worker.pid}) as memory:
 
         async def approve(key: str) -> None:
             async with limit:
-                outcome = await decide(
-                    client,
-                    pat,
-                    vendor_onboarding_id(key),
-                    Decision.APPROVE,
-                    "bench: parked run approved",
-                    approval_id="risk-review",
-                )
+                while True:
+                    try:
+                        outcome = await decide(
+                            client,
+                            pat,
+                            vendor_onboarding_id(key),
+                            Decision.APPROVE,
+                            "bench: parked run approved",
+                            approval_id="risk-review",
+                        )
+                        break
+                    except DecisionUnconfirmed:
+                        # The server or worker is busy: as a person would, send it again (the
+                        # same update id: recorded once). The phase's time limit bounds this.
+                        unconfirmed.append(key)
                 if not outcome.accepted:
                     raise BenchFailed(f"parked run {key}: approval refused ({outcome.code})")
 
-        await asyncio.gather(*(approve(k) for k in keys))
+        try:
+            async with asyncio.timeout(limit_seconds):
+                await asyncio.gather(*(approve(k) for k in keys))
+        except TimeoutError:
+            raise BenchFailed(
+                f"parked runs: approvals not all confirmed after {limit_seconds:.0f} s "
+                f"({len(unconfirmed)} sent again)"
+            ) from None
         await _wait_for(
             client, f'{mine} AND ExecutionStatus != "Running"', runs, limit_seconds, "closed"
         )
@@ -130,4 +146,5 @@ async def parked_runs(
         completed=completed,
         failed=failed,
         lost=runs - completed - failed,
+        approvals_resent=len(unconfirmed),
     )

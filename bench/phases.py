@@ -65,6 +65,8 @@ class Phase:
     following: list["asyncio.Task[None]"] = field(default_factory=list)
     worker_cpu_seconds: float = 0.0
     server_cpu_seconds: float = 0.0
+    # The rest of the stack: the sandbox (stand-in systems) and the API (webhooks, approvals).
+    other_cpu_seconds: dict[str, float] = field(default_factory=dict)
     peak_rss: dict[str, int] = field(default_factory=dict)
     histories: list[WorkflowHistory] = field(default_factory=list)  # parents and children
     resume_seconds: list[float] = field(default_factory=list)
@@ -100,12 +102,14 @@ class Driver:
         workers: dict[str, WorkerProcess],
         server_pid: int,
         echo_url: str,
+        others: Mapping[str, int] | None = None,
     ) -> None:
         self._client = client
         self._starter = starter
         self._people = people
         self._workers = workers
         self._server_pid = server_pid
+        self._others = dict(others or {})
         self._echo_url = echo_url
         self.shapes: dict[str, FloorShape] = {}
         self._phase_no = 0
@@ -216,12 +220,16 @@ class Driver:
         worker = self._worker(phase.kind)
         self._people.with_systems = phase.kind == "A"
         cpu = cpu_seconds(worker.pid), cpu_seconds(self._server_pid)
+        others = {name: cpu_seconds(pid) for name, pid in self._others.items()}
         with PeakMemory({"worker": worker.pid, "server": self._server_pid}) as memory:
             phase.began = time.time()
             await starting
             await self._until_closed(phase, keys)
         phase.worker_cpu_seconds = cpu_seconds(worker.pid) - cpu[0]
         phase.server_cpu_seconds = cpu_seconds(self._server_pid) - cpu[1]
+        phase.other_cpu_seconds = {
+            name: cpu_seconds(pid) - others[name] for name, pid in self._others.items()
+        }
         phase.peak_rss = dict(memory.peak)
         await self._sample_histories(phase, keys)
 

@@ -71,8 +71,9 @@ def table(summary: dict[str, Any]) -> str:
         numbers = summary["processes"][process]
         for metric, what, unit, _ in METRICS:
             row = [process.replace("_", " "), what, unit]
-            row += [_number(numbers[k][metric], unit) for k in ("F0", "F1", "A")]
-            row += [_number(numbers[r][metric]) for r in ("A/F0", "A/F1")]
+            # .get: a report written before a metric existed shows "-"
+            row += [_number(numbers[k].get(metric), unit) for k in ("F0", "F1", "A")]
+            row += [_number(numbers[r].get(metric)) for r in ("A/F0", "A/F1")]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -111,6 +112,10 @@ def parked_table(summary: dict[str, Any]) -> str:
         (
             "worker memory during the drain, peak",
             f"{parked['drain_worker_peak_rss'] / MIB:.0f} MiB",
+        ),
+        (
+            "approvals Temporal did not confirm in time, sent again (same update id)",
+            f"{parked.get('approvals_resent', 0)}",
         ),
         (
             "completed / failed / lost",

@@ -15,7 +15,13 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHistory
 
 from bench.business import PROCESSES, Starter
-from bench.environment import bench_stack, floor_worker, product_worker, temporal_pid
+from bench.environment import (
+    bench_stack,
+    floor_worker,
+    other_pids,
+    product_worker,
+    temporal_pid,
+)
 from bench.floor import Floor
 from bench.histories import ReplaySpeed, replay_speed, shape_of
 from bench.parked import ParkedResult, parked_runs
@@ -89,7 +95,8 @@ async def _measure(stack: Stack, plan: Plan, say: Say) -> Measured:
     watching = asyncio.create_task(people.run(stop))
     server = temporal_pid(stack)
     starter = Starter(client, settings, deals)
-    driver = Driver(client, starter, people, workers, server, f"{stack.sandbox_url}/_admin/echo")
+    echo = f"{stack.sandbox_url}/_admin/echo"
+    driver = Driver(client, starter, people, workers, server, echo, other_pids(stack))
     driver.history_sample = plan.history_sample
     driver.timeout = plan.phase_timeout_seconds
     try:

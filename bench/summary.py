@@ -26,6 +26,9 @@ METRICS: tuple[tuple[str, str, str, bool], ...] = (
     ("resume_p99", "signal (or update) to resumed run, p99", "s", False),
     ("worker_cpu_per_run", "worker CPU-seconds per run (backlog)", "s", False),
     ("server_cpu_per_run", "Temporal server CPU-seconds per run (backlog)", "s", False),
+    ("sandbox_cpu_per_run", "sandbox (stand-in systems) CPU-seconds per run (backlog)", "s", False),
+    ("api_cpu_per_run", "API CPU-seconds per run (backlog: webhooks, approvals)", "s", False),
+    ("stack_cpu_per_run", "worker + server + sandbox + API CPU-seconds per run", "s", False),
     ("worker_peak_rss", "worker memory, peak", "MiB", False),
     ("server_peak_rss", "Temporal server memory, peak", "MiB", False),
 )
@@ -47,6 +50,16 @@ def _median(values: Iterable[float]) -> float:
     return statistics.median(listed) if listed else 0.0
 
 
+def _stack_cpu(phase: Phase) -> float:
+    return (
+        phase.worker_cpu_seconds + phase.server_cpu_seconds + sum(phase.other_cpu_seconds.values())
+    )
+
+
+def _other_cpu(phase: Phase, name: str) -> float:
+    return phase.other_cpu_seconds.get(name, 0.0)
+
+
 def kind_metrics(phases: list[Phase]) -> dict[str, float]:
     drains = [p for p in phases if p.mode == "drain"]
     metrics = {
@@ -58,6 +71,9 @@ def kind_metrics(phases: list[Phase]) -> dict[str, float]:
         ),
         "worker_cpu_per_run": _median(p.worker_cpu_seconds / p.runs for p in drains),
         "server_cpu_per_run": _median(p.server_cpu_seconds / p.runs for p in drains),
+        "sandbox_cpu_per_run": _median(_other_cpu(p, "sandbox") / p.runs for p in drains),
+        "api_cpu_per_run": _median(_other_cpu(p, "api") / p.runs for p in drains),
+        "stack_cpu_per_run": _median(_stack_cpu(p) / p.runs for p in drains),
         "worker_peak_rss": max((p.peak_rss.get("worker", 0) for p in phases), default=0) / MIB,
         "server_peak_rss": max((p.peak_rss.get("server", 0) for p in phases), default=0) / MIB,
     }

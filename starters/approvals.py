@@ -4,7 +4,12 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -20,6 +25,17 @@ from domain.status import WorkflowStatus
 from runtime.settings import Settings
 from starters.directory import Approver
 from starters.start import web_ui_url
+
+
+class DecisionUnconfirmed(Exception):
+    """Temporal did not confirm a decision in time (a busy server, or a run waiting for a worker
+    to pick it up): it may or may not be recorded yet. Sending the same decision again is safe:
+    it carries the same update id, so Temporal applies it once."""
+
+
+def decision_update_id(approval_id: str, approver_id: str, decision: Decision) -> str:
+    """The same person's same decision on the same approval is one update, however often sent."""
+    return f"decide/{approval_id}/{approver_id}/{decision.value}"
 
 
 class PendingApprovalView(BaseModel):
@@ -121,8 +137,11 @@ async def decide(
     decision: Decision,
     comment: str = "",
     approval_id: str | None = None,
+    rpc_timeout: timedelta | None = None,
 ) -> DecisionOutcome:
-    """Send the decision through the validated update; say whether it was accepted and why not."""
+    """Send the decision through the validated update; say whether it was accepted and why not.
+    Raises DecisionUnconfirmed when Temporal does not confirm it within `rpc_timeout` (the
+    server's own deadline by default)."""
     if approval_id is None:
         pending = (await workflow_status(client, workflow_id)).pending_approval
         if pending is None:
@@ -143,8 +162,15 @@ async def decide(
                 approver_roles=approver.roles,
                 comment=comment,
             ),
+            id=decision_update_id(approval_id, approver.id, decision),
             result_type=DecideResult,
+            rpc_timeout=rpc_timeout,
         )
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise DecisionUnconfirmed(
+            f"workflow '{workflow_id}' did not confirm the {decision.value} of approval "
+            f"'{approval_id}' in time; send it again (the same decision is recorded once)"
+        ) from None
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):

@@ -20,7 +20,13 @@ from runtime.settings import Settings, SettingsError, load_settings
 from runtime.temporal import connect
 from runtime.vault import SecretUnavailable, secret_store
 from starters import audit, schedule_commands
-from starters.approvals import WorkflowNotFound, decide, pending_approvals, workflow_status
+from starters.approvals import (
+    DecisionUnconfirmed,
+    WorkflowNotFound,
+    decide,
+    pending_approvals,
+    workflow_status,
+)
 from starters.directory import Directory, UnknownApprover
 from starters.invoices import BadAmount, amount_to_cents, void_invoice
 from starters.reconciliation import BadInput
@@ -274,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         ScheduleNotFound,
         schedule_commands.ReconciliationFailed,
         audit.NoAuditRows,
+        DecisionUnconfirmed,
     ) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,10 @@
 """The approval gate through every door: validated update, raw signals, timers, the CLI rules."""
 
 import asyncio
+from datetime import timedelta
 
+import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
@@ -12,7 +15,7 @@ from domain.approvals import (
     RuleViolation,
     SignalDecisionInput,
 )
-from starters.approvals import decide, pending_approvals
+from starters.approvals import DecisionUnconfirmed, decide, pending_approvals
 from starters.directory import Approver
 from tests.helpers import Ledger, failure_of, start, status, wait_for
 
@@ -188,3 +191,39 @@ async def test_final_expiry_compensates(client, settings, admin):
     key = handle.id.removeprefix("vendor-onboarding-")
     assert len(Ledger(admin).emails(key, "vendor-cancellation")) == 1
     assert (await handle.describe()).search_attributes.get("ApprovalStatus") == ["expired"]
+
+
+async def _accepted_updates(handle) -> int:
+    accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    return sum(1 for e in (await handle.fetch_history()).events if e.event_type == accepted)
+
+
+async def test_the_same_decision_sent_twice_is_recorded_once(client, settings):
+    """A person (or a client retrying) sends the same decision again: the same update, once."""
+    handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
+    await _pending(handle)
+    first = await decide(client, PAT, handle.id, Decision.APPROVE, "looks fine")
+    again = await decide(client, PAT, handle.id, Decision.APPROVE, "looks fine")
+    assert first.accepted and again.accepted and again.status == first.status == "approved"
+    await asyncio.wait_for(handle.result(), 60)
+    decisions = (await status(handle)).decisions
+    assert [(d.approver, d.accepted) for d in decisions] == [("pat", True)]
+    assert await _accepted_updates(handle) == 1
+
+
+async def test_a_decision_not_confirmed_in_time_says_so_and_can_be_sent_again(client, settings):
+    """Temporal does not confirm in time (here: a deadline too short for any answer): the caller
+    is told it may or may not be recorded; sending it again records it exactly once."""
+    handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
+    approval_id = await _pending(handle)
+    with pytest.raises(DecisionUnconfirmed) as raised:
+        await decide(
+            client, PAT, handle.id, Decision.APPROVE, rpc_timeout=timedelta(microseconds=1)
+        )
+    assert handle.id in str(raised.value) and approval_id in str(raised.value)
+    assert "send it again" in str(raised.value)
+    outcome = await decide(client, PAT, handle.id, Decision.APPROVE)
+    assert outcome.accepted, outcome
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.approval == "approved by pat"
+    assert await _accepted_updates(handle) == 1

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.vault import SecretUnavailable
+from starters.approvals import DecisionUnconfirmed
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,12 @@ async def _temporal_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(502, detail)
 
 
+async def _decision_unconfirmed(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("decision not confirmed in time: %s", exc)
+    detail = ErrorDetail(code="TEMPORAL_UNAVAILABLE", message=str(exc))
+    return error_response(503, detail, {"Retry-After": "5"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     detail = ErrorDetail(code="INTERNAL_ERROR", message="unexpected error; it has been logged")
@@ -193,4 +200,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(SecretUnavailable, _secrets_unavailable)
     app.add_exception_handler(RPCError, _temporal_error)
+    app.add_exception_handler(DecisionUnconfirmed, _decision_unconfirmed)
     app.add_exception_handler(Exception, _unexpected)

@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +39,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     assert done.returncode == 0, f"bench failed:\n{done.stderr[-4000:]}\n{done.stdout[-2000:]}"
     assert (out / "bench.md").is_file()
     loaded: dict[str, object] = json.loads((out / "bench.json").read_text())
+    loaded["_out"] = str(out)
     loaded["_markdown"] = (out / "bench.md").read_text()
     loaded["_stdout"] = done.stdout
     loaded["_page_before"] = before
@@ -73,6 +75,10 @@ def test_every_metric_is_present(report: dict[str, object]) -> None:
         for kind in ("F0", "F1", "A"):
             assert numbers[kind]["throughput"] > 0, (process, kind)
             assert numbers[kind]["worker_cpu_per_run"] > 0, (process, kind)
+            stack_cpu = numbers[kind]["stack_cpu_per_run"]
+            assert stack_cpu >= numbers[kind]["worker_cpu_per_run"], (process, kind)
+        # A's activities call the sandbox's systems; F0's call nothing.
+        assert numbers["A"]["sandbox_cpu_per_run"] > numbers["F0"]["sandbox_cpu_per_run"]
         for ratio in ("A/F0", "A/F1"):
             assert set(numbers[ratio]) == {metric for metric, *_ in METRICS}
         assert summary["saturation_f0"][process] > 0
@@ -115,3 +121,37 @@ def test_targets_and_tables_are_reported(report: dict[str, object]) -> None:
 
 def test_small_run_leaves_the_performance_page_alone(report: dict[str, object]) -> None:
     assert report["_page_before"] == report["_page_after"]
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backoffice.cli", "bench", *args],
+        cwd=project_root(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_render_writes_the_pages_again_without_measuring(
+    report: dict[str, object], tmp_path: Path
+) -> None:
+    source = Path(str(report["_out"])) / "bench.json"
+    done = _bench("--render", str(source), "--out", str(tmp_path), "--docs", str(tmp_path / "p.md"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "bench.md").read_text() == report["_markdown"]
+    assert json.loads((tmp_path / "bench.json").read_text())["summary"] == report["summary"]
+    assert not (tmp_path / "p.md").exists()  # a small run makes no performance page
+
+
+def test_render_names_a_file_that_is_no_report(tmp_path: Path) -> None:
+    missing = _bench("--render", str(tmp_path / "nope.json"), "--out", str(tmp_path))
+    assert missing.returncode == 2
+    assert "nope.json" in missing.stderr and "cannot read" in missing.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"summary": {}}')
+    done = _bench("--render", str(broken), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert "broken.json is not a bench.json" in done.stderr
+    assert not (tmp_path / "out").exists()  # nothing written
