@@ -212,7 +212,9 @@ keys from Vault transit).
 
 ```bash
 bash scripts/setup.sh
-{COMMAND}                 # the full run (about 20 minutes on 2 cores); writes this page
+{COMMAND}                 # the full run (about an hour on 2 cores, most of it the
+                                   # 10,000 parked runs); writes this page
+{COMMAND} --render .data/bench/bench.json   # the pages again from that run (no measuring)
 {COMMAND} --small         # the CI-sized run (a few minutes), to check the harness
 ```
 

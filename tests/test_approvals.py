@@ -201,9 +201,9 @@ async def _accepted_updates(handle) -> int:
 async def test_the_same_decision_sent_twice_is_recorded_once(client, settings):
     """A person (or a client retrying) sends the same decision again: the same update, once."""
     handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
-    await _pending(handle)
-    first = await decide(client, PAT, handle.id, Decision.APPROVE, "looks fine")
-    again = await decide(client, PAT, handle.id, Decision.APPROVE, "looks fine")
+    approval_id = await _pending(handle)
+    first = await decide(client, PAT, handle.id, Decision.APPROVE, "looks fine", approval_id)
+    again = await decide(client, PAT, handle.id, Decision.APPROVE, "looks fine", approval_id)
     assert first.accepted and again.accepted and again.status == first.status == "approved"
     await asyncio.wait_for(handle.result(), 60)
     decisions = (await status(handle)).decisions
@@ -222,7 +222,7 @@ async def test_a_decision_not_confirmed_in_time_says_so_and_can_be_sent_again(cl
         )
     assert handle.id in str(raised.value) and approval_id in str(raised.value)
     assert "send it again" in str(raised.value)
-    outcome = await decide(client, PAT, handle.id, Decision.APPROVE)
+    outcome = await decide(client, PAT, handle.id, Decision.APPROVE, approval_id=approval_id)
     assert outcome.accepted, outcome
     result = await asyncio.wait_for(handle.result(), 60)
     assert result.approval == "approved by pat"

@@ -66,7 +66,9 @@ async def list_approvals(
         "broke as `code`: 403 `WRONG_ROLE`, `SELF_APPROVAL`, `APPROVER_REQUIRED` (a service "
         "key), `INSUFFICIENT_SCOPE`; 404 `UNKNOWN_APPROVAL`, `WORKFLOW_NOT_FOUND`; 409 "
         "`ALREADY_DECIDED` (with `approval_status`: approved, rejected or expired), "
-        "`WORKFLOW_CLOSED`. Nothing changes on a refusal."
+        "`WORKFLOW_CLOSED`. Nothing changes on a refusal. A 503 `TEMPORAL_UNAVAILABLE` means "
+        "Temporal did not confirm the decision in time: send the same decision again; it is "
+        "recorded once."
     ),
     responses=error_responses(
         400,
