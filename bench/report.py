@@ -189,7 +189,8 @@ def performance_page(report: dict[str, Any]) -> str:
     findings = FINDINGS.read_text() if FINDINGS.is_file() else ""
     return f"""# Performance
 
-*Written by `{COMMAND}` — do not edit by hand; change `bench/` and run it again.*
+*Written by `{COMMAND}` — do not edit by hand; change `bench/` and run it again
+(or `--render` it again from the run's `bench.json`).*
 
 How close is backoffice to the floor Temporal sets on this machine? Every figure is a ratio
 against baselines measured in the same run, interleaved: **F0** runs the same shape as each
@@ -212,10 +213,12 @@ keys from Vault transit).
 
 ```bash
 bash scripts/setup.sh
-{COMMAND}                 # the full run (about an hour on 2 cores, most of it the
-                                   # 10,000 parked runs); writes this page
-{COMMAND} --render .data/bench/bench.json   # the pages again from that run (no measuring)
-{COMMAND} --small         # the CI-sized run (a few minutes), to check the harness
+# the full run (about an hour on 2 cores, most of it the 10,000 parked runs); writes this page
+{COMMAND}
+# the pages again from that run's figures, measuring nothing (after bench/findings.md changed)
+{COMMAND} --render .data/bench/bench.json
+# the CI-sized run (a few minutes), to check the harness
+{COMMAND} --small
 ```
 
 Each run starts its own stack in a temporary directory on free ports and stops it at the end;
