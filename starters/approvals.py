@@ -1,5 +1,6 @@
 """Listing pending approvals and deciding them: the one code path of the CLI and the HTTP API."""
 
+import hashlib
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
@@ -34,8 +35,10 @@ class DecisionUnconfirmed(Exception):
 
 
 def decision_update_id(approval_id: str, approver_id: str, decision: Decision) -> str:
-    """The same person's same decision on the same approval is one update, however often sent."""
-    return f"decide/{approval_id}/{approver_id}/{decision.value}"
+    """The same person's same decision on the same approval is one update, however often sent.
+    Update ids are shown unencrypted (history, Web UI): the approver is in it as a digest."""
+    person = hashlib.sha256(approver_id.encode()).hexdigest()[:16]
+    return f"decide/{approval_id}/{decision.value}/{person}"
 
 
 class PendingApprovalView(BaseModel):

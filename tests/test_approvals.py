@@ -209,6 +209,12 @@ async def test_the_same_decision_sent_twice_is_recorded_once(client, settings):
     decisions = (await status(handle)).decisions
     assert [(d.approver, d.accepted) for d in decisions] == [("pat", True)]
     assert await _accepted_updates(handle) == 1
+    ids = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id
+        for e in (await handle.fetch_history()).events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    ]
+    assert ids[0].startswith(f"decide/{approval_id}/approve/") and "pat" not in ids[0]
 
 
 async def test_a_decision_not_confirmed_in_time_says_so_and_can_be_sent_again(client, settings):
