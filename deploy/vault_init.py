@@ -39,6 +39,10 @@ LOGINS_FILE = "approles.json"  # the AppRole logins handed out, once seeded
 CREDENTIALS_FILE = "credentials.json"  # the API's seeded credentials, in plain text (0600)
 # One key share: the compose file is one machine. A real cluster splits the key (README).
 KEY_SHARES = 1
+# Seconds one Vault call may take. Initialising raft storage writes the keyring and waits for the
+# node to lead; on a busy machine that has taken over 10 s, and a timed-out initialisation cannot
+# be retried (Vault would be initialised with keys nobody kept), so this step waits long.
+CALL_TIMEOUT = 60.0
 
 
 class VaultInitError(Exception):
@@ -64,7 +68,7 @@ def init_vault(plan: InitPlan, say: Say = print) -> None:
     _wait_until_answering(plan)
     keys = _initialise(plan, say)
     _unseal(plan, keys, say)
-    root = vault_client(plan.vault_addr, keys["root_token"])
+    root = vault_client(plan.vault_addr, keys["root_token"], CALL_TIMEOUT)
     logins_file = plan.state_dir / LOGINS_FILE
     if logins_file.is_file():
         logins = _refresh(root, _read_json(logins_file), say)
@@ -103,7 +107,7 @@ def _wait_until_answering(plan: InitPlan) -> None:
 
 
 def _initialise(plan: InitPlan, say: Say) -> dict[str, Any]:
-    client = vault_client(plan.vault_addr)
+    client = vault_client(plan.vault_addr, timeout=CALL_TIMEOUT)
     unseal_file = plan.state_dir / UNSEAL_FILE
     if not client.sys.is_initialized():  # type: ignore[no-untyped-call]
         say(f"vault-init: initialising Vault at {plan.vault_addr}")
@@ -122,7 +126,7 @@ def _initialise(plan: InitPlan, say: Say) -> dict[str, Any]:
 
 
 def _unseal(plan: InitPlan, keys: dict[str, Any], say: Say) -> None:
-    client = vault_client(plan.vault_addr)
+    client = vault_client(plan.vault_addr, timeout=CALL_TIMEOUT)
     if client.sys.is_sealed():  # type: ignore[no-untyped-call]
         say("vault-init: unsealing")
         client.sys.submit_unseal_keys(keys["keys"])
@@ -171,7 +175,7 @@ def _refresh(root: hvac.Client, stored: dict[str, Any], say: Say) -> dict[str, A
 
 def _logs_in(addr: str, login: AppRoleLogin) -> bool:
     try:
-        vault_client(addr).auth.approle.login(
+        vault_client(addr, timeout=CALL_TIMEOUT).auth.approle.login(
             role_id=login.role_id, secret_id=login.secret_id, mount_point=APPROLE_MOUNT
         )
     except VaultError:

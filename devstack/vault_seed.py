@@ -115,11 +115,11 @@ class SeedResult:
     client: AppRoleLogin
 
 
-def vault_client(addr: str, token: str | None = None) -> hvac.Client:
+def vault_client(addr: str, token: str | None = None, timeout: float = 10.0) -> hvac.Client:
     """An hvac client for a loopback Vault that ignores any proxy settings of the environment."""
     session = requests.Session()
     session.trust_env = False
-    return hvac.Client(url=addr, token=token, session=session, timeout=10)
+    return hvac.Client(url=addr, token=token, session=session, timeout=timeout)
 
 
 def _random(length: int = 32) -> str:

@@ -6,6 +6,9 @@
 storage "raft" {
   path    = "/openbao/file"
   node_id = "openbao-1"
+  # Raft's production timing (the default, 5, is a slower development setting): initialising
+  # took 8 s with the default and 1.6 s with 1, measured on this project's 2-core machine.
+  performance_multiplier = 1
 }
 
 listener "tcp" {
