@@ -42,7 +42,7 @@ KEY_SHARES = 1
 # Seconds one Vault call may take. Initialising raft storage writes the keyring and waits for the
 # node to lead; on a busy machine that has taken over 10 s, and a timed-out initialisation cannot
 # be retried (Vault would be initialised with keys nobody kept), so this step waits long.
-CALL_TIMEOUT = 60.0
+CALL_TIMEOUT = 60
 
 
 class VaultInitError(Exception):

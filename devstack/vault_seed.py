@@ -115,7 +115,7 @@ class SeedResult:
     client: AppRoleLogin
 
 
-def vault_client(addr: str, token: str | None = None, timeout: float = 10.0) -> hvac.Client:
+def vault_client(addr: str, token: str | None = None, timeout: int = 10) -> hvac.Client:
     """An hvac client for a loopback Vault that ignores any proxy settings of the environment."""
     session = requests.Session()
     session.trust_env = False
