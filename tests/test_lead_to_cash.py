@@ -6,7 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
 
 from domain.approvals import Decision
 from domain.lead import LeadToCashResult
@@ -141,6 +142,49 @@ async def test_not_qualified_is_nurtured_and_gets_no_deal(client, admin, stack):
     assert result.outcome == "nurtured" and result.deal_id is None and result.score < 60
     assert len(Ledger(admin).emails(form["lead_id"], "lead-nurture")) == 2
     assert _records(admin, "crm", "deal", external_ref=form["lead_id"]) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "step"), [("/leads$", "capturing"), ("/deals$", "opening_deal")], ids=["lead", "deal"]
+)
+async def test_a_permanent_failure_before_the_deal_says_why(client, admin, stack, path, step):
+    admin.put(
+        "/_admin/faults/crm",
+        json={"status": 422, "code": "REFUSED_BY_TEST", "path": path, "method": "POST", "count": 1},
+    ).raise_for_status()
+    workflow_id, form = await _start(stack)
+    handle = _handle(client, workflow_id)
+
+    error = await failure_of(handle)
+
+    assert error.type == "REFUSED_BY_TEST"
+    assert form["lead_id"] in error.message and "undone: nothing" in error.message
+    final = await status(handle)
+    assert (final.stage, final.outcome) == ("compensated", "refused_by_test")
+    assert final.problem and final.problem.startswith("permanent failure")
+    assert final.compensations == []
+    assert (await handle.describe()).search_attributes.get("Stage") == ["compensated"]
+    assert _records(admin, "crm", "deal", external_ref=form["lead_id"]) == []
+    leads = _records(admin, "crm", "lead", email=form["email"])
+    assert len(leads) == (0 if step == "capturing" else 1)
+
+
+async def test_a_run_cancelled_before_its_deal_ends_cancelled(client, admin, stack):
+    admin.put(
+        "/_admin/faults/crm", json={"status": 503, "path": "/leads$", "method": "POST"}
+    ).raise_for_status()
+    workflow_id, form = await _start(stack)
+    handle = _handle(client, workflow_id)
+    await wait_for(lambda: _stage(handle, "capturing"), what="the lead capture")
+
+    await handle.cancel()
+
+    with pytest.raises(WorkflowFailureError) as failed:
+        await asyncio.wait_for(handle.result(), 60)
+    assert isinstance(failed.value.cause, CancelledError)
+    final = await status(handle)
+    assert final.outcome == "cancelled" and final.compensations == []
+    assert _records(admin, "crm", "lead", email=form["email"]) == []
 
 
 async def test_a_duplicate_lead_email_reuses_the_lead(client, admin, stack):

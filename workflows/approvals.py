@@ -26,7 +26,7 @@ from domain.metrics import APPROVAL_LATENCY
 from domain.records import NotifyRoleInput
 from domain.status import WorkflowStatus
 from domain.systems import System
-from workflows import options
+from workflows import options, outcomes
 from workflows.progress import Progress
 
 with workflow.unsafe.imports_passed_through():
@@ -225,6 +225,8 @@ class ApprovalsMixin:
                 **options.on(System.MAIL, give_up_after=timedelta(minutes=5)),
             )
         except ActivityError as exc:
+            if outcomes.cancelled(exc):
+                raise
             workflow.logger.warning(
                 "approval %s notification failed: %s", kind, type(exc.cause).__name__
             )

@@ -293,6 +293,9 @@ class InvoiceGeneration(ApprovalsMixin):
                 **options.on(System.CRM),
             )
         except ActivityError as exc:
+            if outcomes.cancelled(exc):
+                self._progress.outcome = "cancelled"
+                raise
             self._progress.needs_attention(f"CRM deal not updated ({outcomes.failure_code(exc)})")
             return
         self._progress.needs_attention(None)

@@ -78,17 +78,11 @@ class LeadToCash(ApprovalsMixin):
         form, policy, progress = inp.form, inp.policy, self._progress
         self._say = Messages(form, policy)
         progress.begin()
-        company = await self._capture_and_enrich(form)
-        qualification = qualify(form, company, policy)
-        self._result.score = qualification.score
-        progress.done(f"score {qualification.score}: {', '.join(qualification.reasons)}")
-        if not qualification.qualified:
-            await self._nurture(form, policy)
-            return self._finish("nurtured")
-        await self._open_deal(form, policy)
+        # Every step before the signature ends the same way on failure or cancel: the saga
+        # undoes what it holds (nothing before the deal is won), and the run says why.
         saga = Saga(attempts=policy.compensation_attempts)
         try:
-            ending = await self._sell(form, policy, saga)
+            ending, company = await self._to_signature(form, policy, saga)
         except (ActivityError, ApprovalNotGranted) as failure:
             raise await outcomes.undo(saga, progress, failure) from None
         except asyncio.CancelledError:
@@ -102,11 +96,28 @@ class LeadToCash(ApprovalsMixin):
             outcome = await Fulfilment(form, policy, progress, self._result, self._say).run(company)
             return self._finish(outcome)
         except ActivityError as exc:  # after the signature: surfaced, never undone
+            if outcomes.cancelled(exc):
+                progress.outcome = "cancelled"
+                raise
             problem = f"{progress.stage} failed ({outcomes.failure_code(exc)})"
             progress.needs_attention(problem)
             raise ApplicationError(
                 problem, type=outcomes.failure_code(exc), non_retryable=True
             ) from None
+
+    async def _to_signature(
+        self, form: LeadForm, policy: LeadPolicy, saga: Saga
+    ) -> tuple[str, Company]:
+        """From the form to the signature: signed, nurtured, lost, stale or unsigned."""
+        company = await self._capture_and_enrich(form)
+        qualification = qualify(form, company, policy)
+        self._result.score = qualification.score
+        self._progress.done(f"score {qualification.score}: {', '.join(qualification.reasons)}")
+        if not qualification.qualified:
+            await self._nurture(form, policy)
+            return "nurtured", company
+        await self._open_deal(form, policy)
+        return await self._sell(form, policy, saga), company
 
     async def _capture_and_enrich(self, form: LeadForm) -> Company:
         self._progress.enter("capturing")
@@ -137,6 +148,8 @@ class LeadToCash(ApprovalsMixin):
                 **options.on(System.ENRICHMENT, give_up_after=timedelta(days=1)),
             )
         except ActivityError as exc:
+            if outcomes.cancelled(exc):
+                raise
             self._progress.done(f"enrichment unavailable ({outcomes.failure_code(exc)})")
             return Company(domain=form.domain)
         self._progress.done(f"enriched: {company.employees} employees, {company.industry}")

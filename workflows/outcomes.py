@@ -1,6 +1,9 @@
 """How a run that cannot finish ends: compensate, then fail with why and what was undone."""
 
-from temporalio.exceptions import ActivityError, ApplicationError
+import asyncio
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 from domain.approvals import ApprovalStatus
 from domain.errors import ErrorCode
@@ -14,6 +17,12 @@ class ApprovalNotGranted(Exception):
     def __init__(self, status: ApprovalStatus) -> None:
         super().__init__(status.value)
         self.status = status
+
+
+def cancelled(failure: BaseException) -> bool:
+    """The step ended because the run was cancelled: that is the run's ending, not the step's
+    failure (an activity waiting to be retried is cancelled at once, and fails with this)."""
+    return workflow.cancellation_reason() is not None and is_cancelled_exception(failure)
 
 
 def failure_code(exc: BaseException) -> str:
@@ -41,8 +50,14 @@ async def compensate(saga: Saga, progress: Progress) -> list[str]:
         progress.compensations = saga.undone + [f"FAILED: {f}" for f in saga.failed]
 
 
-async def undo(saga: Saga, progress: Progress, failure: Exception) -> ApplicationError:
-    """Compensate, then the error the run fails with: its code, why, and what was undone."""
+async def undo(saga: Saga, progress: Progress, failure: Exception) -> BaseException:
+    """Compensate, then the error the run fails with: its code, why, and what was undone.
+
+    A step that ended because the run was cancelled (an activity cancelled while it waited to
+    be retried) is no failure: the run is undone as cancelled and ends cancelled."""
+    if cancelled(failure):
+        await cancel(saga, progress)
+        return asyncio.CancelledError(f"cancel requested during: {progress.stage}")
     code = failure_code(failure)
     if isinstance(failure, ApprovalNotGranted):
         why = f"approval {failure.status.value}"

@@ -104,6 +104,9 @@ class Reconciliation:
             in_sync = await self._reconcile(invoices, inp.policy)
             export = await self._export_day(invoices, inp.policy)
         except ActivityError as failure:
+            if outcomes.cancelled(failure):
+                progress.outcome = "cancelled"
+                raise
             code = outcomes.failure_code(failure)
             progress.problem = f"{code}: {failure.cause or failure}"
             progress.outcome = code.lower()
@@ -202,6 +205,8 @@ class Reconciliation:
                 **crm,
             )
         except ActivityError as exc:
+            if outcomes.cancelled(exc):
+                raise
             code = outcomes.failure_code(exc)
             self._unresolve(invoice, deal_id, code, f"the CRM call failed ({code})")
             return False

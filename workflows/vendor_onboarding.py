@@ -53,7 +53,6 @@ class VendorOnboarding(ApprovalsMixin):
     async def run(self, inp: VendorOnboardingInput) -> VendorOnboardingResult:
         app, policy, progress = inp.application, inp.policy, self._progress
         progress.begin()
-        await self._validate(app)
         saga = Saga(attempts=policy.compensation_attempts)
         # The applicant hears of any ending but success: registered first, so it runs last.
         saga.register(
@@ -65,6 +64,7 @@ class VendorOnboarding(ApprovalsMixin):
             )
         )
         try:
+            await self._validate(app)
             approval = await self._risk_check(app, policy)
             saga.register(
                 Compensation(
@@ -125,6 +125,8 @@ class VendorOnboarding(ApprovalsMixin):
                 **options.on(System.ERP),
             )
         except ActivityError as exc:
+            if outcomes.cancelled(exc):
+                raise
             code = outcomes.failure_code(exc)
             self._progress.enter("rejected")
             self._progress.outcome = "invalid"
