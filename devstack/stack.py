@@ -43,6 +43,7 @@ from devstack.vault_seed import (
     CLIENT_ROLE,
     WORKER_ROLE,
     ApiCredentials,
+    save_link_keys,
     save_transit_backup,
     seed,
     vault_client,
@@ -258,9 +259,13 @@ class Stack:
         vault, sandbox = self._book.get("vault"), self._book.get("sandbox")
         assert vault is not None and sandbox is not None
         try:
-            # A file-storage Vault keeps its transit key itself: no backup to restore.
-            backup = None if self._file_vault() else self._transit_backup
-            seeded = seed(self.vault_root(), transit_backup=backup)
+            # A file-storage Vault keeps its keys itself: no backup to restore.
+            memory = not self._file_vault()
+            seeded = seed(
+                self.vault_root(),
+                transit_backup=self._transit_backup if memory else None,
+                link_keys=self._link_keys if memory else None,
+            )
         except Exception as exc:  # hvac and requests errors: name the component, show its log
             raise component_error(vault, f"seeding failed: {exc}") from exc
         state.worker_role = AppRoleEntry(**vars(seeded.worker))
@@ -305,7 +310,7 @@ class Stack:
     def down(self) -> list[str]:
         """Stop every component; returns the names of those that were running."""
         self._book.reload()
-        self._keep_transit_key()
+        self._keep_keys()
         return self._stop_all()
 
     @property
@@ -313,8 +318,13 @@ class Stack:
         """The payload encryption key, kept across restarts of the in-memory Vault."""
         return self.paths.devstack_dir / "transit-payloads.backup"
 
-    def _keep_transit_key(self) -> None:
-        """Back up the payload key again before Vault stops: it may have been rotated."""
+    @property
+    def _link_keys(self) -> Path:
+        """The approve-by-link signing keys, kept so that mailed links outlive a restart."""
+        return self.paths.devstack_dir / "link-signing-keys.json"
+
+    def _keep_keys(self) -> None:
+        """Back up the payload and link keys again before Vault stops: they may have rotated."""
         state = self._book.state
         if state is None or state.client_role is None or not self._book.is_running("vault"):
             return
@@ -322,8 +332,9 @@ class Stack:
             return  # kept in its storage
         try:
             save_transit_backup(self.vault_root(), self._transit_backup)
+            save_link_keys(self.vault_root(), self._link_keys)
         except Exception as exc:  # hvac and requests errors: the older backup stays
-            self._say(f"warning: could not back up the payload key from Vault: {exc}")
+            self._say(f"warning: could not back up the payload and link keys from Vault: {exc}")
 
     def _stop(self, name: str, *, graceful: bool = True) -> bool:
         timeout = self.config.stop_timeout_seconds

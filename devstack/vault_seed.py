@@ -7,6 +7,7 @@ Every credential is random and new on each seeding; the caller pushes the system
 to the sandbox so both sides agree, and keeps the API credentials' plain text for the demo.
 """
 
+import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,11 +149,14 @@ def approver_directory() -> dict[str, Any]:
     }
 
 
-def seed(client: hvac.Client, *, transit_backup: Path | None = None) -> SeedResult:
+def seed(
+    client: hvac.Client, *, transit_backup: Path | None = None, link_keys: Path | None = None
+) -> SeedResult:
     """Write everything into a fresh Vault with the root token; returns what others need.
 
     `transit_backup` keeps the payload key across restarts of this in-memory Vault: restored
-    from that file when it exists, else created and backed up there."""
+    from that file when it exists, else created and backed up there. `link_keys` does the same
+    for the approve-by-link signing keys, so links already mailed keep working."""
     _ensure_kv_v2(client)
     kv = client.secrets.kv.v2
     creds = system_credentials()
@@ -170,9 +174,7 @@ def seed(client: hvac.Client, *, transit_backup: Path | None = None) -> SeedResu
     kv.create_or_update_secret(
         path=f"{PREFIX}/directory/approvers", secret=approver_directory(), mount_point=KV_MOUNT
     )
-    kv.create_or_update_secret(
-        path=f"{PREFIX}/{LINK_SIGNING_KEY}", secret={"keys": [_random()]}, mount_point=KV_MOUNT
-    )
+    _seed_link_keys(client, link_keys)
     api_credentials = _seed_api_credentials(client)
     codec_token = _random()
     kv.create_or_update_secret(
@@ -260,6 +262,35 @@ def _transit_key_exists(client: hvac.Client) -> bool:
     except hvac.exceptions.InvalidPath:
         return False
     return True
+
+
+def _seed_link_keys(client: hvac.Client, kept: Path | None) -> None:
+    """The signing keys Vault already has (file storage), else those kept from the last
+    seeding, else a new one; then kept again."""
+    keys = read_link_keys(client)
+    if keys is None and kept is not None and kept.is_file():
+        keys = json.loads(kept.read_text())["keys"]
+    keys = keys or [_random()]
+    client.secrets.kv.v2.create_or_update_secret(
+        path=f"{PREFIX}/{LINK_SIGNING_KEY}", secret={"keys": keys}, mount_point=KV_MOUNT
+    )
+    if kept is not None:
+        save_link_keys(client, kept)
+
+
+def read_link_keys(client: hvac.Client) -> list[str] | None:
+    try:
+        record = client.secrets.kv.v2.read_secret_version(
+            path=f"{PREFIX}/{LINK_SIGNING_KEY}", mount_point=KV_MOUNT, raise_on_deleted_version=True
+        )
+    except hvac.exceptions.InvalidPath:
+        return None
+    return list(record["data"]["data"]["keys"])
+
+
+def save_link_keys(client: hvac.Client, kept: Path) -> None:
+    """Write the approve-by-link signing keys to `kept` (0600), for the next seeding."""
+    write_private(kept, json.dumps({"keys": read_link_keys(client) or []}) + "\n")
 
 
 def save_transit_backup(client: hvac.Client, backup: Path) -> None:

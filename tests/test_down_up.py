@@ -1,14 +1,14 @@
 """`backoffice dev down` then `up`: a run waiting for approval, and the sandbox records, survive."""
 
 import asyncio
+import re
 
+import httpx
 import pytest
 
 from devstack.stack import Stack
-from domain.approvals import Decision
 from runtime.settings import load_settings
 from runtime.temporal import connect
-from starters.approvals import decide
 from starters.directory import Approver
 from tests.helpers import Ledger, start, status, wait_for
 from tests.stack import free_port_config, start_stack
@@ -38,8 +38,16 @@ async def test_pending_approval_and_records_survive_down_then_up(tmp_path, monke
 
         handle = client.get_workflow_handle(waiting.id)
         assert (await status(handle)).pending_approval is not None
-        assert (await decide(client, PAT, waiting.id, Decision.APPROVE)).accepted
+        # The approval email sent before the restart: its link still decides, once.
+        with again.sandbox_admin() as admin:
+            approve = _approve_link(Ledger(admin), waiting.id, PAT.email)
+        async with httpx.AsyncClient(timeout=30) as web:
+            used = await web.post(approve, data={"comment": "after the restart"})
+        assert used.status_code == 200, used.text
         await asyncio.wait_for(handle.result(), 60)
+        assert [(d.approver, d.accepted) for d in (await status(handle)).decisions] == [
+            (PAT.id, True)
+        ]
         with again.sandbox_admin() as admin:
             ledger = Ledger(admin)
         for handle_id in (done.id, waiting.id):
@@ -47,6 +55,14 @@ async def test_pending_approval_and_records_survive_down_then_up(tmp_path, monke
             assert len(ledger.of(key, "vendor")) == 1, f"{key} lost or duplicated"
     finally:
         Stack(config).down()
+
+
+def _approve_link(ledger: Ledger, workflow_id: str, to: str) -> str:
+    key = workflow_id.removeprefix("vendor-onboarding-")
+    [email] = [m for m in ledger.emails(key, "approval-request") if m["data"]["to"] == to]
+    found = re.search(r"^Approve: (\S+)$", email["data"]["body"], re.MULTILINE)
+    assert found, f"no approve link in the approval email to {to}"
+    return found.group(1)
 
 
 async def _pending(handle) -> bool:
