@@ -78,6 +78,17 @@ class InboxSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
+class SignInFailures(Base):
+    """Wrong passwords for one approver id, and until when it is refused (starters/api/lockout)."""
+
+    __tablename__ = "sign_in_failures"
+
+    approver_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    first_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class UsedApprovalLink(Base):
     """An approve/reject link that has been used (its hash): a link works once."""
 

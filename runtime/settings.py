@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     # stays usable (counted from when its email was scheduled).
     inbox_session_expiry: timedelta = timedelta(hours=8)
     approval_link_expiry: timedelta = timedelta(hours=72)
+    # Guessed passwords (starters/api/lockout.py): this many wrong ones for an approver id within
+    # `sign_in_lockout`, and the id is refused for `sign_in_lockout` (inbox and HTTP Basic).
+    sign_in_max_failures: int = Field(default=5, ge=1)
+    sign_in_lockout: timedelta = timedelta(minutes=15)
     # Payload encryption (runtime/codec.py): one data key from the transit key seals new payloads
     # for `payload_key_rotate_after`; an unwrapped data key stays in memory `_cache_seconds`.
     vault_transit_mount: str = "transit"
@@ -164,7 +168,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive duration")
         return value
 
-    @field_validator("inbox_session_expiry", "approval_link_expiry")
+    @field_validator("inbox_session_expiry", "approval_link_expiry", "sign_in_lockout")
     @classmethod
     def _positive_inbox_duration(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -22,6 +22,7 @@ from starters.api import approvals, codec, health, inbox, openapi, starts, webho
 from starters.api.auth import Authenticator
 from starters.api.errors import install_error_handlers
 from starters.api.limits import BodySizeLimit
+from starters.api.lockout import Lockout
 from starters.api.metrics import ApiMetrics, approver_roles
 from starters.api.services import Services
 from starters.directory import Directory
@@ -97,6 +98,9 @@ def _lifespan(settings: Settings, telemetry: Telemetry) -> Lifespan:
             store,
             Directory(store),
             cache_seconds=settings.api_auth_cache_seconds,
+            lockout=Lockout(
+                engine, max_failures=settings.sign_in_max_failures, period=settings.sign_in_lockout
+            ),
         )
         app.state.services = Services(
             settings=settings,

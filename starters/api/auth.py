@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from domain.credentials import CredentialRecord, hash_secret, verify_secret
 from runtime.vault import SecretStore, SecretUnavailable
 from starters.api.errors import ApiError
+from starters.api.lockout import Lockout
 from starters.directory import Approver, Directory, UnknownApprover
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,11 @@ class Authenticator:
         directory: Directory,
         *,
         cache_seconds: float,
+        lockout: Lockout | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._secrets = secrets_store
+        self._lockout = lockout
         self._directory = directory
         self._cache_seconds = cache_seconds
         self._clock = clock
@@ -119,12 +122,20 @@ class Authenticator:
         if cached is not None and now - cached[0] < self._cache_seconds:
             return cached[1]
         presented = parse_authorization(header)
+        # Approvers' passwords can be guessed: their wrong ones are counted (lockout.py).
+        lockout = self._lockout if presented.kind is CallerKind.APPROVER else None
+        if lockout is not None:
+            await lockout.check(presented.id)
         record = await self._record(presented)
         matches = await asyncio.to_thread(verify_secret, presented.secret, record or self._decoy)
         if record is None or not matches:
             log.info("refused a %s credential for '%s'", presented.kind.value, presented.id)
+            if lockout is not None:
+                await lockout.failed(presented.id)
             raise _invalid()
         caller = await self._caller(presented, record)
+        if lockout is not None:
+            await lockout.succeeded(presented.id)
         self._forget_expired(now)
         self._verified[key] = (now, caller)
         return caller

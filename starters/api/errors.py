@@ -43,6 +43,8 @@ _MEANING = {
     413: "`PAYLOAD_TOO_LARGE`: the body is over `BACKOFFICE_API_MAX_BODY_BYTES`.",
     415: "`UNSUPPORTED_MEDIA_TYPE`: send the body as `application/json`.",
     422: "`VALIDATION_ERROR`: `fields` names every bad field and what is wrong (never its value).",
+    429: "`SIGN_IN_LOCKED`: too many wrong passwords for this approver id (HTTP Basic); the id "
+    "is refused, whatever the password, until `Retry-After` seconds have passed.",
     503: "`SECRETS_UNAVAILABLE` or `TEMPORAL_UNAVAILABLE`: try again later.",
 }
 
@@ -101,8 +103,11 @@ def error_response(
 def error_responses(*statuses: int, **meanings: str) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route: each status with the error model and what it means there.
 
-    `meanings` overrides the general meaning per status, keyed `s403="..."`.
+    `meanings` overrides the general meaning per status, keyed `s403="..."`. A route that
+    checks credentials (401) may also refuse a locked approver id (429).
     """
+    if 401 in statuses and 429 not in statuses:
+        statuses = (*statuses, 429)
     return {
         status: {
             "model": ErrorResponse,

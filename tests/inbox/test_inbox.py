@@ -5,8 +5,10 @@ import asyncio
 
 import pytest
 from playwright.async_api import expect
+from sqlalchemy import delete
 
 from domain.approvals import ApprovalStatus
+from runtime.db import SignInFailures, make_engine
 from starters.api.inbox.sessions import SESSION_COOKIE
 from tests.helpers import status, wait_for
 from tests.inbox.conftest import AMOUNT, PHONE, new_context, screenshot_path, sign_in
@@ -115,6 +117,30 @@ async def test_a_failed_sign_in_shows_an_error_and_opens_no_session(browser, sta
     await page.goto("/inbox")
     await expect(page).to_have_url(f"{stack.api_url}/inbox/sign-in")
     await context.close()
+
+
+async def test_too_many_wrong_passwords_refuse_the_id_even_the_right_one(
+    browser, stack, settings, credentials
+):
+    context = await new_context(browser, stack)
+    page = await context.new_page()
+    try:
+        for _ in range(settings.sign_in_max_failures):
+            await sign_in(page, "carla", "not-carlas-password")
+            await expect(page.get_by_role("alert")).to_contain_text("Sign-in failed")
+        async with page.expect_response(lambda r: r.request.method == "POST") as answer:
+            await sign_in(page, "carla", credentials["approvers"]["carla"])
+        assert (await answer.value).status == 429
+        await expect(page.get_by_role("alert")).to_contain_text(
+            "Sign-in refused: too many wrong passwords for this approver id: try again in 15 min"
+        )
+        assert SESSION_COOKIE not in {c["name"] for c in await context.cookies()}
+    finally:
+        await context.close()
+        engine = make_engine(settings.resolved_database_url)
+        with engine.begin() as conn:  # carla may sign in again in the next test
+            conn.execute(delete(SignInFailures).where(SignInFailures.approver_id == "carla"))
+        engine.dispose()
 
 
 async def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(

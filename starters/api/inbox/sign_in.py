@@ -21,6 +21,7 @@ from starters.api.inbox.sessions import (
     set_cookie,
     tokens_match,
 )
+from starters.api.lockout import LOCKED
 from starters.api.services import Services, services
 from starters.directory import Approver
 
@@ -38,16 +39,23 @@ async def sign_in_form(request: Request, built: Built) -> Response:
 
 
 def _sign_in_page(
-    request: Request, built: Services, error: str | None = None, approver_id: str = ""
+    request: Request,
+    built: Services,
+    error: str | None = None,
+    approver_id: str = "",
+    refused: ApiError | None = None,
 ) -> Response:
     form_token = secrets.token_urlsafe(24)
     response = page(
         "sign_in.html",
+        refused.status if refused else 200,
         title="Sign in",
         csrf_token=form_token,
         error=error,
         approver_id=approver_id,
     )
+    if refused is not None:
+        response.headers.update(refused.headers or {})
     max_age = int(SIGN_IN_FORM_LIFETIME.total_seconds())
     set_cookie(response, request, built.settings.api_url, SIGN_IN_COOKIE, form_token, max_age)
     return response
@@ -64,7 +72,11 @@ async def sign_in(request: Request, built: Built) -> Response:
         return problem(403, "Sign-in refused", CSRF_REFUSED)
     approver_id = form.get("approver_id", "").strip()
     password = form.get("password", "")
-    approver = await _verify(built, approver_id, password)
+    try:
+        approver = await _verify(built, approver_id, password)
+    except ApiError as locked:  # too many wrong passwords for this id (starters/api/lockout.py)
+        message = f"Sign-in refused: {locked}."
+        return _sign_in_page(request, built, message, approver_id[:64], locked)
     if approver is None:
         return _sign_in_page(
             request, built, "Sign-in failed: wrong approver id or password.", approver_id[:64]
@@ -84,7 +96,9 @@ async def _verify(built: Services, approver_id: str, password: str) -> Approver 
     credential = base64.b64encode(f"{approver_id}:{password}".encode()).decode()
     try:
         caller = await built.authenticator.authenticate(f"Basic {credential}")
-    except ApiError:
+    except ApiError as exc:
+        if exc.detail.code == LOCKED:
+            raise
         return None
     if caller.approver is None or Scope.DECIDE not in caller.scopes:
         return None
