@@ -169,13 +169,22 @@ async def test_a_permanent_failure_before_the_deal_says_why(client, admin, stack
     assert len(leads) == (0 if step == "capturing" else 1)
 
 
-async def test_a_run_cancelled_before_its_deal_ends_cancelled(client, admin, stack):
+@pytest.mark.parametrize(
+    "latency_ms", [0, 3000], ids=["waiting-to-be-retried", "attempt-under-way"]
+)
+async def test_a_run_cancelled_before_its_deal_ends_cancelled(
+    client, admin, stack, settings, latency_ms
+):
+    """The cancel finds the lead capture failing: between attempts, or in one (slow) attempt."""
     admin.put(
-        "/_admin/faults/crm", json={"status": 503, "path": "/leads$", "method": "POST"}
+        "/_admin/faults/crm",
+        json={"status": 503, "path": "/leads$", "method": "POST", "latency_ms": latency_ms},
     ).raise_for_status()
     workflow_id, form = await _start(stack)
     handle = _handle(client, workflow_id)
     await wait_for(lambda: _stage(handle, "capturing"), what="the lead capture")
+    if not latency_ms:
+        await wait_for(lambda: audit_rows(settings, workflow_id), what="a failed attempt")
 
     await handle.cancel()
 

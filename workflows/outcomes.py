@@ -3,7 +3,7 @@
 import asyncio
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.approvals import ApprovalStatus
 from domain.errors import ErrorCode
@@ -20,9 +20,17 @@ class ApprovalNotGranted(Exception):
 
 
 def cancelled(failure: BaseException) -> bool:
-    """The step ended because the run was cancelled: that is the run's ending, not the step's
-    failure (an activity waiting to be retried is cancelled at once, and fails with this)."""
-    return workflow.cancellation_reason() is not None and is_cancelled_exception(failure)
+    """The run was asked to cancel and the step under way ended: that is the run's ending, not
+    the step's failure. The step fails with CancelledError when the cancel finds it waiting to be
+    retried, and with its own error when the cancel finds an attempt under way (it is not
+    retried then)."""
+    return workflow.cancellation_reason() is not None and isinstance(failure, ActivityError)
+
+
+def cancelled_after_the_point_of_no_return(progress: Progress) -> asyncio.CancelledError:
+    """What a run raises to end cancelled where nothing is undone any more."""
+    progress.outcome = "cancelled"
+    return asyncio.CancelledError(f"cancel requested during: {progress.stage}")
 
 
 def failure_code(exc: BaseException) -> str:
@@ -53,8 +61,8 @@ async def compensate(saga: Saga, progress: Progress) -> list[str]:
 async def undo(saga: Saga, progress: Progress, failure: Exception) -> BaseException:
     """Compensate, then the error the run fails with: its code, why, and what was undone.
 
-    A step that ended because the run was cancelled (an activity cancelled while it waited to
-    be retried) is no failure: the run is undone as cancelled and ends cancelled."""
+    A step that ended because the run was asked to cancel (see `cancelled`) is no failure: the
+    run is undone as cancelled and ends cancelled."""
     if cancelled(failure):
         await cancel(saga, progress)
         return asyncio.CancelledError(f"cancel requested during: {progress.stage}")
