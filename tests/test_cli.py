@@ -26,12 +26,20 @@ async def test_start_approve_and_status_from_the_command_line(client, cli_env, a
     file = tmp_path / "application.json"
     file.write_text(json.dumps(app))
     workflow_id = f"vendor-onboarding-{app['application_id']}"
+    # The stack's approval timers are seconds (for the expiry tests); this run waits through
+    # six CLI calls (a Python start each, slow on a busy machine), so its policy gets minutes.
+    patient = {
+        **cli_env,
+        "BACKOFFICE_APPROVAL_REMIND_AFTER": "PT2M",
+        "BACKOFFICE_APPROVAL_ESCALATE_AFTER": "PT2M",
+        "BACKOFFICE_APPROVAL_EXPIRE_AFTER": "PT5M",
+    }
 
-    first = backoffice("start", "vendor-onboarding", str(file), env=cli_env)
+    first = backoffice("start", "vendor-onboarding", str(file), env=patient)
     assert first.returncode == 0, first.stderr
     assert f"{workflow_id} started" in first.stdout
     assert f"/namespaces/default/workflows/{workflow_id}" in first.stdout
-    again = backoffice("start", "vendor-onboarding", str(file), env=cli_env)
+    again = backoffice("start", "vendor-onboarding", str(file), env=patient)
     assert f"{workflow_id} already exists" in again.stdout
 
     async def listed() -> bool:

@@ -6,7 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
 
 from domain.approvals import Decision
 from domain.invoice import InvoiceGenerationInput, InvoicePolicy, InvoiceRequest, InvoiceResult
@@ -435,3 +436,27 @@ async def test_a_crm_failure_after_sending_is_surfaced_not_undone(client, settin
 async def _attention(handle):
     current = await status(handle)
     return current if current.attention else None
+
+
+async def test_a_cancel_after_sending_ends_cancelled_and_undoes_nothing(
+    client, settings, admin, crm
+):
+    ids = crm.account_and_deal()
+    # The CRM deal update after sending fails slowly, so the cancel finds it under way.
+    admin.put(
+        "/_admin/faults/crm",
+        json={"status": 503, "path": f"/deals/{ids[1]}$", "method": "PATCH", "latency_ms": 2000},
+    ).raise_for_status()
+    handle = await _start(client, settings, crm, ids)
+    number = _number(handle)
+    await wait_for(lambda: Ledger(admin).emails(number, "invoice"), what="the invoice email")
+
+    await handle.cancel()
+
+    with pytest.raises(WorkflowFailureError) as failed:
+        await asyncio.wait_for(handle.result(), 60)
+    assert isinstance(failed.value.cause, CancelledError)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    final = await status(handle)
+    assert final.outcome == "cancelled" and final.compensations == []
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["open"]
