@@ -1,7 +1,7 @@
 """The application database: its tables (audit of external calls, webhook events, inbox sessions,
 used approval links) and one engine per process."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,12 @@ class UsedApprovalLink(Base):
     decision: Mapped[str] = mapped_column(String(16))
     used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(500))
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored moment as an aware UTC datetime: SQLite hands back naive ones, and every row is
+    written in UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def make_engine(url: str) -> Engine:

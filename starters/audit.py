@@ -11,12 +11,12 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, inspect, select
 
-from runtime.db import AuditRow, make_engine
+from runtime.db import AuditRow, as_utc, make_engine
 from runtime.settings import Settings
 
 # What our workflow ids are made of: business keys, dates, schedule timestamps.
@@ -77,7 +77,7 @@ def audited_calls(engine: Engine, workflow_id: str) -> list[AuditedCall]:
         rows = conn.execute(query).all()
     return [
         AuditedCall(
-            at=_utc(row.at),
+            at=as_utc(row.at),
             workflow_id=workflow_id,
             run_id=row.run_id,
             activity_id=row.activity_id,
@@ -94,11 +94,6 @@ def audited_calls(engine: Engine, workflow_id: str) -> list[AuditedCall]:
         )
         for row in rows
     ]
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every row was written in UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def table(calls: Sequence[AuditedCall], *, wide: bool = False) -> list[tuple[str, ...]]:

@@ -294,7 +294,7 @@ class InvoiceGeneration(ApprovalsMixin):
             )
         except ActivityError as exc:
             if outcomes.cancelled(exc):
-                raise outcomes.cancelled_after_the_point_of_no_return(self._progress) from None
+                raise outcomes.cancelled_ending(self._progress) from None
             self._progress.needs_attention(f"CRM deal not updated ({outcomes.failure_code(exc)})")
             return
         self._progress.needs_attention(None)

@@ -97,7 +97,7 @@ class LeadToCash(ApprovalsMixin):
             return self._finish(outcome)
         except ActivityError as exc:  # after the signature: surfaced, never undone
             if outcomes.cancelled(exc):
-                raise outcomes.cancelled_after_the_point_of_no_return(progress) from None
+                raise outcomes.cancelled_ending(progress) from None
             problem = f"{progress.stage} failed ({outcomes.failure_code(exc)})"
             progress.needs_attention(problem)
             raise ApplicationError(

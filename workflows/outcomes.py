@@ -27,8 +27,8 @@ def cancelled(failure: BaseException) -> bool:
     return workflow.cancellation_reason() is not None and isinstance(failure, ActivityError)
 
 
-def cancelled_after_the_point_of_no_return(progress: Progress) -> asyncio.CancelledError:
-    """What a run raises to end cancelled where nothing is undone any more."""
+def cancelled_ending(progress: Progress) -> asyncio.CancelledError:
+    """What a run raises to end cancelled (after undoing what it must, if anything)."""
     progress.outcome = "cancelled"
     return asyncio.CancelledError(f"cancel requested during: {progress.stage}")
 
@@ -65,7 +65,7 @@ async def undo(saga: Saga, progress: Progress, failure: Exception) -> BaseExcept
     run is undone as cancelled and ends cancelled."""
     if cancelled(failure):
         await cancel(saga, progress)
-        return asyncio.CancelledError(f"cancel requested during: {progress.stage}")
+        return cancelled_ending(progress)
     code = failure_code(failure)
     if isinstance(failure, ApprovalNotGranted):
         why = f"approval {failure.status.value}"

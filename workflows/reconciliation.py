@@ -105,7 +105,7 @@ class Reconciliation:
             export = await self._export_day(invoices, inp.policy)
         except ActivityError as failure:
             if outcomes.cancelled(failure):
-                raise outcomes.cancelled_after_the_point_of_no_return(progress) from None
+                raise outcomes.cancelled_ending(progress) from None
             code = outcomes.failure_code(failure)
             progress.problem = f"{code}: {failure.cause or failure}"
             progress.outcome = code.lower()

@@ -15,15 +15,10 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from runtime.db import SignInFailures
+from runtime.db import SignInFailures, as_utc
 from starters.api.errors import ApiError
 
 LOCKED = "SIGN_IN_LOCKED"
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored here is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _wait(seconds: int) -> str:
@@ -68,7 +63,7 @@ class Lockout:
     def _locked_until(self, approver_id: str) -> datetime | None:
         with Session(self._engine) as session:
             row = session.get(SignInFailures, approver_id)
-            return _utc(row.locked_until) if row and row.locked_until else None
+            return as_utc(row.locked_until) if row and row.locked_until else None
 
     def _count(self, approver_id: str) -> None:
         for _ in range(2):  # a concurrent first failure inserts the row: count on it then
@@ -95,7 +90,7 @@ class Lockout:
         if row is None:
             row = SignInFailures(approver_id=approver_id, failures=0, first_failed_at=now)
             session.add(row)
-        elif _utc(row.first_failed_at) < stale:
+        elif as_utc(row.first_failed_at) < stale:
             row.failures, row.first_failed_at = 0, now
         row.failures += 1
         if row.failures >= self._max_failures:

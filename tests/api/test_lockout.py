@@ -12,6 +12,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from runtime.db import SignInFailures, create_schema, make_engine
+from runtime.settings import SettingsError, load_settings
 from starters.api.errors import ApiError
 from starters.api.lockout import LOCKED, Lockout
 from tests.api.checks import error_of
@@ -134,3 +135,20 @@ async def test_old_failures_and_a_success_are_forgotten(lockout):
     await guard.failed("pat")
     await guard.failed("pat")
     assert await _locked(guard, "pat") is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("BACKOFFICE_SIGN_IN_MAX_FAILURES", "0", "greater than or equal to 1"),
+        ("BACKOFFICE_SIGN_IN_LOCKOUT", "PT0S", "must be a positive duration"),
+        ("BACKOFFICE_SIGN_IN_LOCKOUT", "soon", "duration"),
+    ],
+)
+def test_a_bad_lockout_setting_is_named(monkeypatch, variable, value, problem):
+    monkeypatch.setenv("BACKOFFICE_VAULT_ADDR", "http://127.0.0.1:8200")
+    monkeypatch.setenv("BACKOFFICE_VAULT_ROLE_ID", "role")
+    monkeypatch.setenv("BACKOFFICE_VAULT_SECRET_ID", "secret-id")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=rf"{variable}: .*{problem}"):
+        load_settings()

@@ -18,7 +18,7 @@ from fastapi import Request, Response
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
-from runtime.db import InboxSession
+from runtime.db import InboxSession, as_utc
 
 SESSION_COOKIE = "backoffice_inbox"
 SIGN_IN_COOKIE = "backoffice_inbox_sign_in"
@@ -32,11 +32,6 @@ def _now() -> datetime:
 
 def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8", "replace")).hexdigest()
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored here is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def tokens_match(expected: str | None, presented: str | None) -> bool:
@@ -74,9 +69,9 @@ class SessionStore:
         if not session_id or len(session_id) > 200:
             return None
         row = await asyncio.to_thread(self._load, _hash(session_id))
-        if row is None or _utc(row.expires_at) <= self._clock():
+        if row is None or as_utc(row.expires_at) <= self._clock():
             return None
-        return SignedIn(row.approver_id, row.csrf_token, _utc(row.expires_at))
+        return SignedIn(row.approver_id, row.csrf_token, as_utc(row.expires_at))
 
     async def close(self, session_id: str | None) -> None:
         if session_id:
