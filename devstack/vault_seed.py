@@ -9,6 +9,7 @@ to the sandbox so both sides agree, and keeps the API credentials' plain text fo
 
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ TOKEN_MAX_TTL = "4h"  # noqa: S105
 WEBHOOK_SYSTEMS = (System.CRM, System.BILLING, System.ESIGN)
 # The bearer token of the codec server (/codec on the API), for the Temporal Web UI.
 CODEC_TOKEN_PATH = "codec/token"  # noqa: S105 (a path)
+KV_READY_TIMEOUT = 30.0  # seconds
 
 # Demo people of the approver directory; `rory` only requests, `olga` approves for two teams.
 APPROVERS: dict[str, tuple[str, list[str]]] = {
@@ -228,6 +230,31 @@ def _ensure_kv_v2(client: hvac.Client) -> None:
         client.sys.enable_secrets_engine("kv", path=KV_MOUNT, options={"version": "2"})
     elif str((mount.get("options") or {}).get("version")) != "2":
         raise RuntimeError(f"Vault mount {KV_MOUNT}/ exists but is not KV version 2")
+    wait_until_kv_serves(client)
+
+
+def wait_until_kv_serves(client: hvac.Client, timeout: float = KV_READY_TIMEOUT) -> None:
+    """A KV v2 mount just enabled (or just unsealed) first upgrades its storage; until then it
+    answers reads with 503 and writes with "Upgrading from non-versioned to versioned data"."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.secrets.kv.v2.read_configuration(mount_point=KV_MOUNT)
+            return
+        except hvac.exceptions.VaultError as error:
+            if not _kv_upgrading(error):
+                raise
+        if time.monotonic() >= deadline:
+            raise RuntimeError(
+                f"Vault mount {KV_MOUNT}/ still upgrading its storage after {timeout:.0f} s"
+            )
+        time.sleep(0.1)
+
+
+def _kv_upgrading(error: hvac.exceptions.VaultError) -> bool:
+    return isinstance(error, hvac.exceptions.VaultDown) or "Upgrading from non-versioned" in str(
+        error
+    )
 
 
 def _seed_transit(client: hvac.Client, backup: Path | None) -> None:

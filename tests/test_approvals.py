@@ -167,6 +167,10 @@ async def test_timeout_reminds_then_escalates_and_the_escalation_role_can_approv
     key = handle.id.removeprefix("vendor-onboarding-")
     await wait_for(lambda: _escalated(handle), timeout=30, what="escalation to procurement-lead")
     ledger = Ledger(admin)
+    # The run shows the escalation before its email activity has sent the email.
+    await wait_for(
+        lambda: ledger.emails(key, "approval-escalation"), timeout=30, what="the escalation email"
+    )
     assert len(ledger.emails(key, "approval-reminder")) == 2
     assert len(ledger.emails(key, "approval-escalation")) == 1  # lena
     assert (await handle.describe()).search_attributes.get("ApproverRole") == ["procurement-lead"]

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Frame, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from tests.helpers import start
 
@@ -103,14 +104,23 @@ async def _frames_text(page: Page, wanted: str) -> str:
     """The text of the page's frames (the UI renders markdown details in frames of their own)."""
     text = ""
     for _ in range(30):
-        texts = [
-            await frame.inner_text("body") for frame in page.frames if frame != page.main_frame
-        ]
+        texts = [await _text_of(frame) for frame in page.frames if frame != page.main_frame]
         text = "\n".join(texts)
         if wanted in text:
             break
         await asyncio.sleep(0.5)
     return text
+
+
+async def _text_of(frame: Frame) -> str:
+    """A frame's text, or nothing if the UI replaced the frame while it was being read (the
+    next round reads its successor)."""
+    try:
+        return await frame.inner_text("body", timeout=5_000)
+    except PlaywrightError:
+        if frame.is_detached():
+            return ""
+        raise
 
 
 async def _input_of(client, workflow_id: str) -> dict[str, Any]:
