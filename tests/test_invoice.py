@@ -460,3 +460,22 @@ async def test_a_cancel_after_sending_ends_cancelled_and_undoes_nothing(
     final = await status(handle)
     assert final.outcome == "cancelled" and final.compensations == []
     assert [i["status"] for i in billing_invoices(admin, number)] == ["open"]
+
+
+async def test_a_cancel_while_waiting_for_payment_ends_cancelled_with_its_outcome(
+    client, settings, admin, crm
+):
+    ids = crm.account_and_deal()
+    handle = await _start(client, settings, crm, ids)
+    number = _number(handle)
+    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
+
+    await handle.cancel()
+
+    with pytest.raises(WorkflowFailureError) as failed:
+        await asyncio.wait_for(handle.result(), 60)
+    assert isinstance(failed.value.cause, CancelledError)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    final = await status(handle)
+    assert final.outcome == "cancelled" and final.compensations == []
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["open"]

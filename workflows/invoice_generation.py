@@ -87,15 +87,20 @@ class InvoiceGeneration(ApprovalsMixin):
         except asyncio.CancelledError:
             await outcomes.cancel(saga, progress)
             raise
-        # The invoice is out: from here on, nothing is undone.
-        await self._record_on_deal(req, invoice.id, "open")
-        reminders = await self._collection.collect(
-            due_at,
-            policy.dunning_offsets,
-            lambda n: self._remind(req, account, n),
-            lambda: self._overdue(req, policy),
-        )
-        status = await self._close(req, invoice.id)
+        # The invoice is out: from here on, nothing is undone, and a cancel just ends the run.
+        try:
+            await self._record_on_deal(req, invoice.id, "open")
+            reminders = await self._collection.collect(
+                due_at,
+                policy.dunning_offsets,
+                lambda n: self._remind(req, account, n),
+                lambda: self._overdue(req, policy),
+            )
+            status = await self._close(req, invoice.id)
+        except (ActivityError, asyncio.CancelledError) as failure:
+            if isinstance(failure, ActivityError) and not outcomes.cancelled(failure):
+                raise
+            raise outcomes.cancelled_ending(progress) from None
         return InvoiceResult(
             invoice_number=req.invoice_number,
             invoice_id=invoice.id,
@@ -294,7 +299,7 @@ class InvoiceGeneration(ApprovalsMixin):
             )
         except ActivityError as exc:
             if outcomes.cancelled(exc):
-                raise outcomes.cancelled_ending(self._progress) from None
+                raise
             self._progress.needs_attention(f"CRM deal not updated ({outcomes.failure_code(exc)})")
             return
         self._progress.needs_attention(None)
