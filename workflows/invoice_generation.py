@@ -30,12 +30,10 @@ from domain.records import (
     CrmAccountRef,
     EnsureCustomerInput,
     InvoiceNumberRef,
-    NotifyRoleInput,
-    SendEmailInput,
     UpdateDealInput,
 )
 from domain.systems import System
-from workflows import options, outcomes
+from workflows import invoice_mail, options, outcomes
 from workflows.approvals import ApprovalsMixin
 from workflows.dunning import Collection
 from workflows.outcomes import ApprovalNotGranted
@@ -45,7 +43,6 @@ from workflows.saga import Compensation, Saga
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
     from activities.crm import CrmActivities
-    from activities.mail import MailActivities
 
 PROCESS = "InvoiceGeneration"
 FINANCE_APPROVAL_ID = "finance-review"
@@ -93,7 +90,7 @@ class InvoiceGeneration(ApprovalsMixin):
             reminders = await self._collection.collect(
                 due_at,
                 policy.dunning_offsets,
-                lambda n: self._remind(req, account, n),
+                lambda n: invoice_mail.remind(req, account, n, self._collection.open_cents()),
                 lambda: self._overdue(req, policy),
             )
             status = await self._close(req, invoice.id)
@@ -228,48 +225,16 @@ class InvoiceGeneration(ApprovalsMixin):
             InvoiceNumberRef(number=req.invoice_number),
             **options.on(System.BILLING),
         )
-        amount = format_amount(self._total, req.currency)
-        await self._email(
-            req,
-            account,
-            "invoice",
-            "invoice",
-            f"Invoice {req.invoice_number}: {amount} due {req.due_date.isoformat()}",
-            f"Please pay {amount} by {req.due_date.isoformat()} (invoice {req.invoice_number}).",
-        )
+        await invoice_mail.send_invoice(req, account, self._total)
         self._sent = True
         self._progress.done(f"invoice {invoice.id} sent")
         self._progress.enter("awaiting_payment")
         return workflow.now() + timedelta(days=req.payment_terms.days)
 
-    async def _remind(self, req: InvoiceRequest, account: CrmAccount, n: int) -> None:
-        amount_due = format_amount(self._collection.open_cents(), req.currency)
-        await self._email(
-            req,
-            account,
-            f"reminder-{n}",
-            "invoice-reminder",
-            f"Reminder {n}: invoice {req.invoice_number}, {amount_due} open",
-            f"Invoice {req.invoice_number} still has {amount_due} open "
-            f"(due {req.due_date.isoformat()}).",
-        )
-
     async def _overdue(self, req: InvoiceRequest, policy: InvoicePolicy) -> None:
         """After the last reminder: overdue, and collections is told."""
         self._progress.enter("overdue")
-        amount_due = format_amount(self._collection.open_cents(), req.currency)
-        await workflow.execute_activity_method(
-            MailActivities.notify_role,
-            NotifyRoleInput(
-                notification="overdue",
-                role=policy.collections_role,
-                subject=f"Overdue: invoice {req.invoice_number}, {amount_due} open",
-                body=f"Invoice {req.invoice_number} is overdue with {amount_due} open.",
-                template="invoice-overdue",
-                business_key=req.invoice_number,
-            ),
-            **options.on(System.MAIL),
-        )
+        await invoice_mail.tell_collections(req, policy, self._collection.open_cents())
 
     async def _close(self, req: InvoiceRequest, invoice_id: str) -> str:
         if self._collection.void_request is not None and not self._collection.paid_in_full():
@@ -304,25 +269,3 @@ class InvoiceGeneration(ApprovalsMixin):
             return
         self._progress.needs_attention(None)
         self._progress.done(f"CRM deal {req.crm_deal_id}: invoice {status}")
-
-    async def _email(
-        self,
-        req: InvoiceRequest,
-        account: CrmAccount,
-        notification: str,
-        template: str,
-        subject: str,
-        body: str,
-    ) -> None:
-        await workflow.execute_activity_method(
-            MailActivities.send_email,
-            SendEmailInput(
-                notification=notification,
-                to=account.billing_email,
-                subject=subject,
-                body=f"Dear {account.billing_contact_name or account.name},\n\n{body}\n",
-                template=template,
-                business_key=req.invoice_number,
-            ),
-            **options.on(System.MAIL),
-        )
