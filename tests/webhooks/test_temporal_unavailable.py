@@ -10,6 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 
 from runtime.db import WebhookEvent, create_schema, make_engine
@@ -29,6 +30,7 @@ async def test_an_event_temporal_did_not_take_is_free_for_the_next_delivery(tmp_
     down = await Client.connect(
         f"127.0.0.1:{_closed_port()}",
         lazy=True,
+        data_converter=pydantic_data_converter,
         retry_config=RetryConfig(max_retries=1, max_elapsed_time_millis=1000),
     )
     inbox = WebhookInbox(engine, down)
