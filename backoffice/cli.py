@@ -7,7 +7,13 @@ from typing import NoReturn
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    code = _run(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # a process of its own: the console script or `python -m backoffice.cli`
+        _exit_without_teardown(code)
+    return code
+
+
+def _run(args: list[str]) -> int:
     command = args[0] if args else ""
     if command == "dev":
         from devstack.cli import main as dev_main
@@ -24,10 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "bench":
         from bench.cli import main as bench_main
 
-        code = bench_main(args[1:])
-        if argv is None:  # the Temporal client's threads: see _exit_without_teardown
-            _exit_without_teardown(code)
-        return code
+        return bench_main(args[1:])
     if command == "api":
         from starters.api.server import main as api_main
 
@@ -43,10 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return deploy_main(args[1:])
     from starters.cli import main as starters_main
 
-    code = starters_main(args)
-    if argv is None:  # a process of its own: the console script or `python -m backoffice.cli`
-        _exit_without_teardown(code)
-    return code
+    return starters_main(args)
 
 
 def _without_options(command: str, description: str, argv: list[str]) -> None:
@@ -55,10 +55,11 @@ def _without_options(command: str, description: str, argv: list[str]) -> None:
 
 
 def _exit_without_teardown(code: int) -> NoReturn:
-    """Exit at once once the command is done. The Temporal client's Rust threads can outlive
-    the event loop and abort the interpreter while it tears down (temporalio/sdk-python#300),
-    which would turn a command that succeeded into a crash; nothing is left to clean up but
-    the spans of the command (when traces are exported)."""
+    """Exit at once once any command is done. The Temporal client's Rust threads can outlive
+    the event loop and abort the interpreter while it tears down (temporalio/sdk-python#300;
+    seen from `deploy worker-health`, 2 runs in 40), which would turn a command that succeeded
+    into a crash; nothing is left to clean up but the spans of the command (when traces are
+    exported): a long-running command (worker, API) has shut its telemetry down already."""
     temporal = sys.modules.get("runtime.temporal")  # loaded when the command used Temporal
     if temporal is not None:
         temporal.flush_cli_telemetry()
