@@ -4,9 +4,12 @@ its invariant, and must say so (and stay quiet on one that keeps it)."""
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import h11
+import httpx
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given, settings
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import (
     HistoryEvent,
@@ -34,10 +37,12 @@ from chaos.invariants import (
     check_outcomes,
     check_webhooks,
 )
+from chaos.plans.bad_input import garbage_header_values
 from chaos.plans.soak import _memory_trend
 from chaos.report import markdown, table
 from chaos.scenarios import DecisionMade, RunRecord
 from chaos.session import PlanResult, SessionOptions, SessionReport
+from starters.webhooks.signature import HEADER
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -474,3 +479,11 @@ def test_an_unknown_plan_is_refused_before_anything_starts(capsys):
         chaos_main(["--plan", "worker-kill,meteor-strike", "--no-report"])
     assert exited.value.code == 2
     assert "unknown plan meteor-strike" in capsys.readouterr().err
+
+
+@settings(max_examples=500, database=None, deadline=None)
+@given(value=garbage_header_values())
+def test_the_fuzz_sends_only_header_values_http_allows(value: str) -> None:
+    """A value the HTTP client refuses to send stopped the whole bad-input plan (CI: ' ed%t')."""
+    httpx.Request("POST", "http://api.invalid/webhooks/crm", headers={HEADER: value})
+    h11.Request(method="POST", target="/", headers=[("Host", "api.invalid"), (HEADER, value)])
