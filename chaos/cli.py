@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [BY_NAME[name] for name in wanted]
     if args.runs is not None and args.runs < 1:
         parser.error("--runs: at least 1")
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        parser.error(f"--data-dir: {args.data_dir} is not a directory")
     options = SessionOptions(
         plans=[plan.name for plan in chosen],
         runs=args.runs or (1 if short else 2),

@@ -481,6 +481,15 @@ def test_an_unknown_plan_is_refused_before_anything_starts(capsys):
     assert "unknown plan meteor-strike" in capsys.readouterr().err
 
 
+def test_a_missing_data_dir_is_refused_before_anything_starts(capsys, tmp_path):
+    missing = tmp_path / "not-there"
+    with pytest.raises(SystemExit) as exited:
+        chaos_main(["--plan", "bad-input", "--no-report", "--data-dir", str(missing)])
+    assert exited.value.code == 2
+    assert f"--data-dir: {missing} is not a directory" in capsys.readouterr().err
+    assert not missing.exists()
+
+
 @settings(max_examples=500, database=None, deadline=None)
 @given(value=garbage_header_values())
 def test_the_fuzz_sends_only_header_values_http_allows(value: str) -> None:
