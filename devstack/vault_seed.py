@@ -252,9 +252,9 @@ def wait_until_kv_serves(client: hvac.Client, timeout: float = KV_READY_TIMEOUT)
 
 
 def _kv_upgrading(error: hvac.exceptions.VaultError) -> bool:
-    return isinstance(error, hvac.exceptions.VaultDown) or "Upgrading from non-versioned" in str(
-        error
-    )
+    if isinstance(error, hvac.exceptions.VaultDown):  # a read while upgrading: 503
+        return True
+    return "Upgrading from non-versioned" in str(error)  # a write while upgrading: 400
 
 
 def _seed_transit(client: hvac.Client, backup: Path | None) -> None:

@@ -48,12 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     host = args.host or where.hostname or "127.0.0.1"
     port = args.port if args.port is not None else (where.port or 8000)
     configure_logging(settings, service="api")
-    uvicorn.run(
-        create_app(settings, telemetry),
-        host=host,
-        port=port,
-        log_config=None,  # uvicorn's loggers go through configure_logging's handler
-        log_level=settings.log_level.lower(),
-        server_header=False,
-    )
+    try:
+        uvicorn.run(
+            create_app(settings, telemetry),
+            host=host,
+            port=port,
+            log_config=None,  # uvicorn's loggers go through configure_logging's handler
+            log_level=settings.log_level.lower(),
+            server_header=False,
+        )
+    finally:
+        telemetry.shutdown()  # its last spans: the process then exits without teardown
     return 0
