@@ -71,16 +71,23 @@ class ApprovalsMixin:
 
     @workflow.update
     async def decide(self, inp: DecideInput) -> DecideResult:
+        """The caller learns at once whether the decision was accepted; a refusal is recorded
+        beside the accepted decisions (as a refused signal is), then answered."""
         violation = self._violation(inp.approval_id, inp.approver, inp.approver_roles)
-        if violation:  # the state moved between validation and this handler
+        if violation:
+            self._refused(
+                inp.approval_id, inp.approver, inp.decision, inp.comment, "update", violation
+            )
             raise self._refusal(violation, inp.approval_id, inp.approver)
         return self._apply(inp.approval_id, inp.decision, inp.approver, inp.comment, "update")
 
     @decide.validator
     def _validate_decide(self, inp: DecideInput) -> None:
-        violation = self._violation(inp.approval_id, inp.approver, inp.approver_roles)
-        if violation:
-            raise self._refusal(violation, inp.approval_id, inp.approver)
+        """Only a run that is ending refuses before recording: nothing can be decided there."""
+        if self._ending:
+            raise ApplicationError(
+                "the run is ending; nothing can be decided", type="WORKFLOW_CLOSED"
+            )
 
     @workflow.signal
     def approve(self, inp: SignalDecisionInput) -> None:
@@ -197,15 +204,26 @@ class ApprovalsMixin:
         if violation is None:
             self._apply(inp.approval_id, decision, inp.approver, inp.comment, "signal")
             return
-        workflow.logger.warning("signalled decision refused: %s", violation.value)
+        self._refused(inp.approval_id, inp.approver, decision, inp.comment, "signal", violation)
+
+    def _refused(
+        self,
+        approval_id: str,
+        approver: str,
+        decision: Decision,
+        comment: str,
+        channel: str,
+        violation: RuleViolation,
+    ) -> None:
+        workflow.logger.warning("decision by %s refused: %s", channel, violation.value)
         self._decisions.append(
             DecisionRecord(
-                approval_id=inp.approval_id,
-                approver=inp.approver,
+                approval_id=approval_id,
+                approver=approver,
                 decision=decision,
-                comment=inp.comment,
+                comment=comment,
                 at=workflow.now(),
-                channel="signal",
+                channel=channel,
                 accepted=False,
                 refused_because=violation,
             )
