@@ -17,6 +17,7 @@ class WorkflowStatus(BaseModel):
     outcome: str | None = None
     problem: str | None = None
     attention: str | None = None
+    retrying: str | None = None  # a step that keeps failing and is being retried
 
 
 # Stages a run can end in with work that nothing undid: past its point of no return (a sent
@@ -34,3 +35,14 @@ LEFT_WORK_BEHIND = frozenset(
         "compensation_failed",
     }
 )
+
+
+STEP_RETRYING = "step_retrying"
+
+
+class StepRetrying(BaseModel):
+    """Signal `step_retrying`: the worker tells the run that a step keeps failing."""
+
+    activity: str
+    attempt: int
+    error: str

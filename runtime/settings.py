@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     compensation_attempts: int = Field(default=0, ge=0)
     compensation_give_up_after: timedelta = timedelta(days=3)
     committed_step_give_up_after: timedelta = timedelta(days=7)
+    # A step whose attempt number this many fails (and will be retried) shows `Stage` retrying.
+    retrying_notice_after_attempts: int = Field(default=5, ge=1)
 
     invoice_approval_threshold_cents: int = Field(default=1_000_000, ge=0)
     finance_role: str = "finance"

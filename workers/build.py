@@ -24,6 +24,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.reruns import RerunNumber
+from activities.retry_notice import RetryNotice
 from runtime.settings import Settings
 from workflows.reruns import RerunHeaders
 
@@ -40,11 +41,15 @@ def sandboxed_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
     )
 
 
-class Reruns(Interceptor):
-    """A re-run's number travels with each of its activity calls (domain/reruns.py)."""
+class ActivityContext(Interceptor):
+    """A re-run's number travels with each of its activity calls (domain/reruns.py); a step
+    that keeps failing tells its run (activities/retry_notice.py)."""
+
+    def __init__(self, retrying_notice_after: int) -> None:
+        self._retrying_notice_after = retrying_notice_after
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return RerunNumber(next)
+        return RerunNumber(RetryNotice(next, self._retrying_notice_after))
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
@@ -55,7 +60,7 @@ class Reruns(Interceptor):
 def _tuning(settings: Settings) -> dict[str, Any]:
     """Worker options every worker shares; unset settings keep the SDK's defaults."""
     options: dict[str, Any] = {
-        "interceptors": [Reruns()],
+        "interceptors": [ActivityContext(settings.retrying_notice_after_attempts)],
         "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_grace_seconds),
         "max_concurrent_activities": settings.worker_max_concurrent_activities,
     }

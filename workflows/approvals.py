@@ -27,10 +27,10 @@ from domain.approvals import (
 )
 from domain.metrics import APPROVAL_LATENCY
 from domain.records import NotifyRoleInput
-from domain.status import WorkflowStatus
+from domain.status import STEP_RETRYING, StepRetrying, WorkflowStatus
 from domain.systems import System
 from workflows import options, outcomes
-from workflows.progress import Progress
+from workflows.progress import Progress, describe_retrying
 
 with workflow.unsafe.imports_passed_through():
     from activities.mail import MailActivities
@@ -67,7 +67,12 @@ class ApprovalsMixin:
             outcome=p.outcome,
             problem=p.problem,
             attention=p.attention,
+            retrying=p.retrying,
         )
+
+    @workflow.signal(name=STEP_RETRYING)
+    def step_retrying(self, notice: StepRetrying) -> None:
+        self._progress.step_retrying(describe_retrying(notice))
 
     @workflow.update
     async def decide(self, inp: DecideInput) -> DecideResult:
