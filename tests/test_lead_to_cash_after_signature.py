@@ -2,18 +2,17 @@
 to operators and nothing signed is undone."""
 
 import asyncio
-import subprocess
 from typing import Any
 
 import httpx
 
-from devstack.temporal_cli import find_temporal_cli
 from domain.approvals import Decision
 from starters.approvals import decide
 from starters.directory import Approver
 from starters.sandbox_actions import move_deal, sign_envelope
 from tests.helpers import failure_of, status, wait_for
 from tests.invoicing import billing_invoices, pay
+from tests.resets import reset_before
 from tests.test_lead_to_cash import (
     PRICE,
     SEATS,
@@ -82,41 +81,11 @@ async def test_a_reset_before_the_invoice_started_follows_the_one_invoice_run(
     client, settings, admin, stack
 ):
     handle, _, child_id = await _signed(client, settings, stack, "awaiting_payment")
-    workflow_id = handle.id
 
     # An operator resets the run to the workflow task before it started its invoice.
-    events = [e async for e in handle.fetch_history_events()]
-    started = next(
-        e.event_id
-        for e in events
-        if e.HasField("start_child_workflow_execution_initiated_event_attributes")
+    first_run = await reset_before(
+        handle, stack.temporal_address, "start_child_workflow_execution_initiated_event_attributes"
     )
-    reset_to = max(
-        e.event_id
-        for e in events
-        if e.event_id < started and e.HasField("workflow_task_completed_event_attributes")
-    )
-    first_run = (await handle.describe()).run_id
-    reset = subprocess.run(
-        [
-            str(find_temporal_cli()),
-            "workflow",
-            "reset",
-            "--address",
-            stack.temporal_address,
-            "--workflow-id",
-            workflow_id,
-            "--event-id",
-            str(reset_to),
-            "--reason",
-            "test: reset before the invoice",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert reset.returncode == 0, reset.stderr
     await wait_for(
         lambda: _step(handle, "following the existing "), what="the reset run to follow it"
     )
