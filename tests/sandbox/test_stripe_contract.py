@@ -1,0 +1,199 @@
+"""The billing activities' every request shape, sent to stripe-mock (Stripe's own mock, which
+refuses any request its OpenAPI spec does not allow) and to the sandbox's emulation.
+
+Each activity and each branch: find a customer or create one, replay a create with the same key,
+create a tax rate and the invoice with its items, finalize, void or delete, list pages, retrieve
+by id. A refused request or an answer the activities cannot parse fails the test, so the
+emulation and Stripe's spec cannot drift apart. stripe-mock is stateless (it answers fixtures):
+the end-to-end and exactly-once proofs stay on the sandbox.
+"""
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from temporalio.testing import ActivityEnvironment
+
+from activities.audit import AuditLog
+from activities.billing import BillingActivities
+from activities.http import SystemClient
+from activities.stripe_api import STRIPE_HEADERS, Invoice
+from domain.records import (
+    BillingLine,
+    CreateInvoiceInput,
+    EnsureCustomerInput,
+    InvoiceIdRef,
+    InvoiceNumberRef,
+    ListInvoicesInput,
+)
+from domain.systems import System
+from runtime.db import AuditRow, create_schema, make_engine
+from tests.sandbox.conftest import BILLING_KEY, SandboxProcess
+from tests.stripe_mock import TEST_KEY, StripeMockUnavailable, running_stripe_mock
+
+
+class StaticKey:
+    """The key of the server under test (Vault's part is proven on the real stack)."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    async def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._key}"}
+
+    def forget(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def stripe_mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    try:
+        with running_stripe_mock(tmp_path_factory.mktemp("stripe-mock") / "log") as url:
+            yield url
+    except StripeMockUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(params=["stripe-mock", "sandbox"])
+def target(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(base URL, secret key) of the server the activities talk to."""
+    if request.param == "stripe-mock":
+        return request.getfixturevalue("stripe_mock_url"), TEST_KEY
+    request.getfixturevalue("admin")  # a reset sandbox with its credentials
+    sandbox: SandboxProcess = request.getfixturevalue("sandbox")
+    return f"{sandbox.base_url}/billing", BILLING_KEY
+
+
+@dataclasses.dataclass
+class Run:
+    """The billing activities of one workflow run, and the audit of every request they sent."""
+
+    activities: BillingActivities
+    env: ActivityEnvironment
+    audit_url: str
+    stateful: bool
+
+    def requests(self) -> list[tuple[str, str, int | None]]:
+        with make_engine(self.audit_url).connect() as conn:
+            rows = conn.execute(select(AuditRow.method, AuditRow.path, AuditRow.status))
+            return [(r.method, r.path, r.status) for r in rows]
+
+
+@pytest.fixture
+async def run(target: tuple[str, str], tmp_path: Path) -> AsyncIterator[Run]:
+    base_url, key = target
+    audit_url = f"sqlite:///{tmp_path / 'audit.db'}"
+    engine = make_engine(audit_url)
+    create_schema(engine)
+    async with httpx.AsyncClient(timeout=10) as http:
+        client = SystemClient(
+            System.BILLING, base_url, http, StaticKey(key), AuditLog(engine), STRIPE_HEADERS
+        )
+        env = ActivityEnvironment()
+        workflow_id = f"invoice-C{uuid.uuid4().hex[:8].upper()}"
+        env.info = dataclasses.replace(env.info, workflow_id=workflow_id)
+        yield Run(
+            BillingActivities(client),
+            env,
+            audit_url,
+            "sandbox" in base_url or "/billing" in base_url,
+        )
+
+
+def _invoice_input(customer_id: str, number: str) -> CreateInvoiceInput:
+    return CreateInvoiceInput(
+        customer_id=customer_id,
+        number=number,
+        currency="EUR",
+        lines=[
+            BillingLine(
+                description="Subscription", quantity=12, unit_price_cents=25_000, tax_rate_bp=1900
+            ),
+            BillingLine(
+                description="Onboarding", quantity=1, unit_price_cents=99_950, tax_rate_bp=0
+            ),
+        ],
+        payment_terms="net30",
+        due_date="2030-01-31",
+        metadata={"crm_deal_id": "DEAL-1"},
+    )
+
+
+def _refused(requests: list[tuple[str, str, int | None]]) -> list[tuple[str, str, int | None]]:
+    return [r for r in requests if r[2] is None or r[2] >= 400]
+
+
+async def test_every_request_shape_is_accepted_and_every_answer_parses(run: Run) -> None:
+    acts, env = run.activities, run.env
+    account = f"ACC-{uuid.uuid4().hex[:6]}"
+    number = f"INV-{uuid.uuid4().hex[:8].upper()}"
+    customer = await env.run(
+        acts.find_or_create_customer,
+        EnsureCustomerInput(
+            crm_account_id=account, name="Acme GmbH", email="ap@acme.example", currency="EUR"
+        ),
+    )
+    again = await env.run(
+        acts.find_or_create_customer,
+        EnsureCustomerInput(
+            crm_account_id=account, name="Acme GmbH", email="ap@acme.example", currency="EUR"
+        ),
+    )
+    draft = await env.run(acts.create_invoice, _invoice_input(customer.id, number))
+    replayed = await env.run(acts.create_invoice, _invoice_input(customer.id, number))
+    fetched = await env.run(acts.get_invoice_by_id, InvoiceIdRef(invoice_id=draft.id))
+    missing = await env.run(acts.get_invoice_by_id, InvoiceIdRef(invoice_id="in_doesnotexist"))
+    now = datetime.now(UTC)
+    listed = await env.run(
+        acts.list_invoices,
+        ListInvoicesInput(
+            finalized_from=now - timedelta(days=1), finalized_before=now + timedelta(days=1)
+        ),
+    )
+    assert customer.id.startswith("cus_") and draft.id.startswith("in_")
+    assert fetched is not None and fetched.id == draft.id
+    if run.stateful:
+        # The second lookup finds the customer; the replayed create answers the same invoice.
+        assert again.id == customer.id and replayed.id == draft.id
+        assert draft.total_cents == 12 * 25_000 * 119 // 100 + 99_950 and draft.status == "draft"
+        assert missing is None
+        opened = await env.run(acts.finalize_invoice, InvoiceNumberRef(number=number))
+        assert opened.status == "open" and opened.id == draft.id
+        assert (
+            await env.run(acts.finalize_invoice, InvoiceNumberRef(number=number))
+        ).status == "open"
+        now = datetime.now(UTC)
+        listed = await env.run(
+            acts.list_invoices,
+            ListInvoicesInput(
+                finalized_from=now - timedelta(hours=1), finalized_before=now + timedelta(hours=1)
+            ),
+        )
+        assert [i.number for i in listed.invoices] == [number]
+        undone = await env.run(acts.void_invoice, InvoiceNumberRef(number=number))
+        assert undone.undone and "voided" in undone.description
+        got = await env.run(acts.get_invoice, InvoiceNumberRef(number=number))
+        assert got is not None and got.status == "void"
+    else:
+        # stripe-mock answers fixtures: drive finalize, delete and void with its invoice.
+        invoice = await run.activities._billing.call("GET", f"/v1/invoices/{draft.id}", Invoice)
+        await env.run(acts.finalize, invoice)
+        await env.run(acts.undo, invoice)
+        await env.run(acts.undo, invoice.model_copy(update={"status": "open"}))
+        await env.run(acts.void_invoice, InvoiceNumberRef(number=number))
+    sent = run.requests()
+    # The only refusal: the sandbox has no invoice `in_doesnotexist` (stripe-mock has them all).
+    missing_404 = [("GET", "/v1/invoices/in_doesnotexist", 404)]
+    assert _refused(sent) == (missing_404 if run.stateful else [])
+    shapes = {(method, path.split("/")[2]) for method, path, _ in sent}
+    assert {
+        ("POST", "customers"),
+        ("POST", "invoices"),
+        ("POST", "invoiceitems"),
+        ("GET", "invoices"),
+    } <= shapes
