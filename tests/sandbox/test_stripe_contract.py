@@ -8,9 +8,11 @@ emulation and Stripe's spec cannot drift apart. stripe-mock is stateless (it ans
 the end-to-end and exactly-once proofs stay on the sandbox.
 """
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -84,10 +86,9 @@ class Run:
             return [(r.method, r.path, r.status) for r in rows]
 
 
-@pytest.fixture
-async def run(target: tuple[str, str], tmp_path: Path) -> AsyncIterator[Run]:
-    base_url, key = target
-    audit_url = f"sqlite:///{tmp_path / 'audit.db'}"
+@asynccontextmanager
+async def _billing_run(base_url: str, key: str, folder: Path) -> AsyncIterator[Run]:
+    audit_url = f"sqlite:///{folder / 'audit.db'}"
     engine = make_engine(audit_url)
     create_schema(engine)
     async with httpx.AsyncClient(timeout=10) as http:
@@ -97,12 +98,22 @@ async def run(target: tuple[str, str], tmp_path: Path) -> AsyncIterator[Run]:
         env = ActivityEnvironment()
         workflow_id = f"invoice-C{uuid.uuid4().hex[:8].upper()}"
         env.info = dataclasses.replace(env.info, workflow_id=workflow_id)
-        yield Run(
-            BillingActivities(client),
-            env,
-            audit_url,
-            "sandbox" in base_url or "/billing" in base_url,
-        )
+        yield Run(BillingActivities(client), env, audit_url, base_url.endswith("/billing"))
+
+
+@pytest.fixture
+async def run(target: tuple[str, str], tmp_path: Path) -> AsyncIterator[Run]:
+    async with _billing_run(*target, tmp_path) as billing_run:
+        yield billing_run
+
+
+@pytest.fixture
+async def sandbox_run(
+    sandbox: SandboxProcess, admin: httpx.Client, tmp_path: Path
+) -> AsyncIterator[Run]:
+    """The activities on the sandbox only: what needs state (stripe-mock keeps none)."""
+    async with _billing_run(f"{sandbox.base_url}/billing", BILLING_KEY, tmp_path) as billing_run:
+        yield billing_run
 
 
 def _invoice_input(customer_id: str, number: str) -> CreateInvoiceInput:
@@ -197,3 +208,45 @@ async def test_every_request_shape_is_accepted_and_every_answer_parses(run: Run)
         ("POST", "invoiceitems"),
         ("GET", "invoices"),
     } <= shapes
+
+
+def _other_run(run: Run) -> ActivityEnvironment:
+    """The activity environment of another workflow run, on the same billing system."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, workflow_id=f"invoice-O{uuid.uuid4().hex[:8].upper()}")
+    return env
+
+
+async def test_concurrent_runs_for_one_account_create_one_customer(
+    sandbox_run: Run, admin: httpx.Client
+) -> None:
+    """Issue 15 item 5: the customer's idempotency key is the account's, not the workflow's."""
+    run = sandbox_run
+    account = f"ACC-{uuid.uuid4().hex[:6]}"
+    ensure = EnsureCustomerInput(
+        crm_account_id=account, name="Acme GmbH", email="ap@acme.example", currency="EUR"
+    )
+    envs = [run.env, *(_other_run(run) for _ in range(3))]
+    found = await asyncio.gather(
+        *(env.run(run.activities.find_or_create_customer, ensure) for env in envs)
+    )
+    assert len({c.id for c in found}) == 1
+    ledger = admin.get("/_admin/ledger", params={"system": "billing"}).json()["records"]
+    assert [r["id"] for r in ledger if r["kind"] == "customer"] == [found[0].id]
+
+
+async def test_a_run_never_undoes_another_runs_invoice(sandbox_run: Run) -> None:
+    """Issue 15 item 4: void and finalize match the run's own metadata, not the number alone."""
+    run = sandbox_run
+    number = f"INV-{uuid.uuid4().hex[:8].upper()}"
+    ensure = EnsureCustomerInput(
+        crm_account_id="ACC-X", name="Acme GmbH", email="ap@acme.example", currency="EUR"
+    )
+    customer = await run.env.run(run.activities.find_or_create_customer, ensure)
+    mine = await run.env.run(run.activities.create_invoice, _invoice_input(customer.id, number))
+    other = _other_run(run)
+    undone = await other.run(run.activities.void_invoice, InvoiceNumberRef(number=number))
+    assert not undone.undone
+    assert await other.run(run.activities.get_invoice, InvoiceNumberRef(number=number)) is None
+    still = await run.env.run(run.activities.get_invoice, InvoiceNumberRef(number=number))
+    assert still is not None and (still.id, still.status) == (mine.id, "draft")
