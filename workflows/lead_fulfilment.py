@@ -11,7 +11,7 @@ from temporalio.workflow import ParentClosePolicy
 
 from domain import summaries
 from domain.invoice import InvoiceGenerationInput, InvoiceRequest, InvoiceResult, LineItem
-from domain.lead import Company, LeadForm, LeadPolicy, LeadToCashResult
+from domain.lead import Company, LeadForm, LeadPolicy, LeadToCashResult, lead_invoice_number
 from domain.money import line_tax_cents
 from domain.records import (
     CreateAccountInput,
@@ -33,6 +33,9 @@ with workflow.unsafe.imports_passed_through():
 
 
 def invoice_number(lead_id: str) -> str:
+    """Runs that started their invoice before this change keep the number they derived."""
+    if workflow.patched("lead-invoice-number-without-collisions"):
+        return lead_invoice_number(lead_id)
     return f"L2C-{lead_id.upper().replace('_', '-')}"[:40]
 
 
