@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.sandbox.conftest import BILLING_KEY, SandboxProcess, actions, client
+from tests.sandbox.receiver import WebhookReceiver, signature_ok
 
 V1 = "/billing/v1"
 
@@ -234,3 +235,18 @@ def test_concurrent_retries_of_one_create_make_one_invoice(
         sorted(a for a in actions(admin, "billing") if a in ("created", "idempotent_replay"))
         == ["created"] * 2 + ["idempotent_replay"] * 5
     )
+
+
+def test_events_are_delivered_signed_under_stripe_signature(
+    billing: httpx.Client, admin: httpx.Client, receiver: WebhookReceiver
+) -> None:
+    target = {"url": receiver.url, "secret": "whsec_test"}
+    admin.put("/_admin/webhooks/billing", json=target).raise_for_status()
+    open_invoice(billing, "INV-S", cents=700)
+    admin.post("/_admin/billing/invoices/INV-S/payments", json={"amount_cents": 700})
+    sent = receiver.wait_for(2)
+    assert sorted(d.event["type"] for d in sent) == ["invoice.paid", "invoice.updated"]
+    assert all(
+        "stripe-signature" in d.headers and "webhook-signature" not in d.headers for d in sent
+    )
+    assert all(signature_ok(d, "whsec_test") and not signature_ok(d, "other") for d in sent)
