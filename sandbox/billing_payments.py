@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy.orm import Session
 
-from sandbox.billing import API_VERSION, INVOICE, SYSTEM, invoice_view
+from sandbox.billing import API_VERSION, INVOICE, SYSTEM
+from sandbox.billing_invoices import invoice_view
 from sandbox.db import RecordRow
 from sandbox.errors import ApiError, not_found
 from sandbox.idempotency import Reply
