@@ -55,6 +55,7 @@ FINALIZED_AFTER_DRAFT = timedelta(days=90)
 # create also lists the invoices drafted this recently.
 SEARCH_LAG = timedelta(days=1)
 MISSING = "resource_missing"
+IDEMPOTENCY_ERROR = "idempotency_error"
 
 
 def _at(unix: int | None) -> datetime | None:
@@ -117,29 +118,46 @@ class BillingActivities:
     async def find_or_create_customer(self, inp: EnsureCustomerInput) -> BillingCustomer:
         """The billing customer of a CRM account: found by metadata, else created once. The
         key is the account's, not the workflow's: concurrent runs for one account create one."""
+        found = await self._customer_of(inp.crm_account_id)
+        if found is not None:
+            return found
+        try:
+            created = await self._billing.call(
+                "POST",
+                "/v1/customers",
+                Customer,
+                form=form(
+                    {
+                        "name": inp.name,
+                        "email": inp.email,
+                        "metadata": {CRM_ACCOUNT_ID: inp.crm_account_id, "currency": inp.currency},
+                    }
+                ),
+                idempotency_key=f"crm-account/{inp.crm_account_id}/billing.customer",
+            )
+        except ApplicationError as exc:
+            if exc.type != IDEMPOTENCY_ERROR:
+                raise
+            # Another run created it with the account as it read it then (another name or
+            # email): that customer is the account's; search finds it once it has caught up.
+            found = await self._customer_of(inp.crm_account_id)
+            if found is not None:
+                return found
+            raise ApplicationError(
+                f"billing customer of {inp.crm_account_id} is being created by another run",
+                type="CUSTOMER_PENDING",
+            ) from None
+        return BillingCustomer(id=created.id, external_ref=inp.crm_account_id)
+
+    async def _customer_of(self, crm_account_id: str) -> BillingCustomer | None:
         found = await self._billing.call(
             "GET",
             "/v1/customers/search",
             Customers,
-            params={"query": metadata_query(**{CRM_ACCOUNT_ID: inp.crm_account_id})},
+            params={"query": metadata_query(**{CRM_ACCOUNT_ID: crm_account_id})},
         )
-        ours = [c for c in found.data if c.metadata.get(CRM_ACCOUNT_ID) == inp.crm_account_id]
-        if ours:
-            return BillingCustomer(id=ours[0].id, external_ref=inp.crm_account_id)
-        created = await self._billing.call(
-            "POST",
-            "/v1/customers",
-            Customer,
-            form=form(
-                {
-                    "name": inp.name,
-                    "email": inp.email,
-                    "metadata": {CRM_ACCOUNT_ID: inp.crm_account_id, "currency": inp.currency},
-                }
-            ),
-            idempotency_key=f"crm-account/{inp.crm_account_id}/billing.customer",
-        )
-        return BillingCustomer(id=created.id, external_ref=inp.crm_account_id)
+        ours = [c for c in found.data if c.metadata.get(CRM_ACCOUNT_ID) == crm_account_id]
+        return BillingCustomer(id=ours[0].id, external_ref=crm_account_id) if ours else None
 
     @activity.defn(name="billing.create_invoice")
     async def create_invoice(self, inp: CreateInvoiceInput) -> BillingInvoice:

@@ -250,3 +250,26 @@ async def test_a_run_never_undoes_another_runs_invoice(sandbox_run: Run) -> None
     assert await other.run(run.activities.get_invoice, InvoiceNumberRef(number=number)) is None
     still = await run.env.run(run.activities.get_invoice, InvoiceNumberRef(number=number))
     assert still is not None and (still.id, still.status) == (mine.id, "draft")
+
+
+async def test_runs_that_read_the_account_differently_still_share_its_customer(
+    sandbox_run: Run, admin: httpx.Client
+) -> None:
+    """The account was renamed between two runs' reads: the second create reuses the account's
+    key with another body (Stripe's `idempotency_error`), and finds the first one's customer."""
+    run, account = sandbox_run, f"ACC-{uuid.uuid4().hex[:6]}"
+    names = ["Acme GmbH", "Acme Holding GmbH", "ACME"]
+    found = await asyncio.gather(
+        *(
+            _other_run(run).run(
+                run.activities.find_or_create_customer,
+                EnsureCustomerInput(
+                    crm_account_id=account, name=name, email="ap@acme.example", currency="EUR"
+                ),
+            )
+            for name in names
+        )
+    )
+    assert len({c.id for c in found}) == 1
+    ledger = admin.get("/_admin/ledger", params={"system": "billing"}).json()["records"]
+    assert [r["id"] for r in ledger if r["kind"] == "customer"] == [found[0].id]
