@@ -78,7 +78,7 @@ def customer_view(row: RecordRow) -> dict[str, Any]:
         "created": unix(row.created_at),
         "name": data["name"],
         "email": data["email"],
-        "metadata": data["metadata"],
+        "metadata": data.get("metadata", {}),
         "livemode": False,
     }
 
