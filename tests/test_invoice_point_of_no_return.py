@@ -86,7 +86,11 @@ async def test_a_cancel_while_finalizing_voids_the_invoice_and_sends_nothing(cli
     [draft] = billing_invoices(admin, number)
     admin.put(
         "/_admin/faults/billing",
-        json={"path": f"/invoices/{draft['id']}/finalize$", "method": "POST", "latency_ms": 3000},
+        json={
+            "path": f"/v1/invoices/{draft['id']}/finalize$",
+            "method": "POST",
+            "latency_ms": 3000,
+        },
     ).raise_for_status()
     assert (await decide(client, FIONA, handle.id, Decision.APPROVE, "ok")).accepted
     await wait_for(lambda: _running(handle, "billing.finalize_invoice"), what="finalizing")

@@ -61,7 +61,7 @@ async def test_a_rejected_child_invoice_is_shown_and_the_signed_contract_stays(
     [deal] = _records(admin, "crm", "deal", external_ref=form["lead_id"])
     assert deal["status"] == "closed_won"
     number = child_id.removeprefix("invoice-")
-    assert [i["status"] for i in billing_invoices(admin, number)] == ["void"]
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["deleted"]  # a draft: deleted
 
     # Its contract is signed: a re-run would sign and bill twice, so it is refused.
     token = stack.credentials()["api_clients"]["svc-onboarding"]
