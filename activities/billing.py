@@ -10,12 +10,11 @@ each invoice item, so Stripe reports the tax as tax (`total_taxes`, the invoice 
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from urllib.parse import quote
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http import SystemClient, idempotency_key
+from activities.http import SystemClient, idempotency_key, path
 from activities.stripe_api import (
     CRM_ACCOUNT_ID,
     INVOICE_NUMBER,
@@ -187,7 +186,7 @@ class BillingActivities:
         )
         for index, line in enumerate(inp.lines):
             await self._add_line(inp, draft.id, index, line, rates[line.tax_rate_bp])
-        invoice = await self._billing.call("GET", f"/v1/invoices/{draft.id}", Invoice)
+        invoice = await self._billing.call("GET", path("/v1/invoices/{}", draft.id), Invoice)
         return _summary(invoice)
 
     @activity.defn(name="billing.finalize_invoice")
@@ -236,9 +235,11 @@ class BillingActivities:
     async def get_invoice_by_id(self, inp: InvoiceIdRef) -> BillingInvoiceDetail | None:
         """The invoice, or None when billing has no invoice with that id."""
         try:
-            # The id comes from the CRM: quoted, so it cannot reach another path.
-            path = f"/v1/invoices/{quote(inp.invoice_id, safe='')}"
-            return _detail(await self._billing.call("GET", path, Invoice))
+            # The id comes from the CRM.
+            found = await self._billing.call(
+                "GET", path("/v1/invoices/{}", inp.invoice_id), Invoice
+            )
+            return _detail(found)
         except ApplicationError as exc:
             if exc.type == MISSING:
                 return None
@@ -250,7 +251,7 @@ class BillingActivities:
             return invoice
         return await self._billing.call(
             "POST",
-            f"/v1/invoices/{invoice.id}/finalize",
+            path("/v1/invoices/{}/finalize", invoice.id),
             Invoice,
             form=form({"auto_advance": False}),
         )
@@ -258,9 +259,9 @@ class BillingActivities:
     async def undo(self, invoice: Invoice) -> CompensationResult:
         """Stripe deletes a draft and voids a finalized invoice."""
         if invoice.status == "draft":
-            await self._billing.call("DELETE", f"/v1/invoices/{invoice.id}", Deleted)
+            await self._billing.call("DELETE", path("/v1/invoices/{}", invoice.id), Deleted)
             return CompensationResult(undone=True, description=f"deleted draft {invoice.id}")
-        await self._billing.call("POST", f"/v1/invoices/{invoice.id}/void", Invoice, form={})
+        await self._billing.call("POST", path("/v1/invoices/{}/void", invoice.id), Invoice, form={})
         return CompensationResult(undone=True, description=f"voided invoice {invoice.id}")
 
     async def _add_line(

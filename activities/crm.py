@@ -4,7 +4,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http import SystemClient, idempotency_key
+from activities.http import SystemClient, idempotency_key, path
 from domain.records import (
     AssignOwnerInput,
     CaptureLeadInput,
@@ -28,13 +28,13 @@ class CrmActivities:
 
     @activity.defn(name="crm.get_account")
     async def get_account(self, inp: CrmAccountRef) -> CrmAccount:
-        return await self._crm.call("GET", f"/accounts/{inp.account_id}", CrmAccount)
+        return await self._crm.call("GET", path("/accounts/{}", inp.account_id), CrmAccount)
 
     @activity.defn(name="crm.get_deal")
     async def get_deal(self, inp: CrmDealRef) -> CrmDeal | None:
         """The deal, or None when the CRM has no deal with that id."""
         try:
-            return await self._crm.call("GET", f"/deals/{inp.deal_id}", CrmDeal)
+            return await self._crm.call("GET", path("/deals/{}", inp.deal_id), CrmDeal)
         except ApplicationError as exc:
             if exc.type == "NOT_FOUND":
                 return None
@@ -44,7 +44,7 @@ class CrmActivities:
     async def update_deal(self, inp: UpdateDealInput) -> CrmDeal:
         """Set fields on a deal; a PATCH with the same values is harmless to repeat."""
         changes = inp.model_dump(exclude={"deal_id"}, exclude_none=True)
-        return await self._crm.call("PATCH", f"/deals/{inp.deal_id}", CrmDeal, json=changes)
+        return await self._crm.call("PATCH", path("/deals/{}", inp.deal_id), CrmDeal, json=changes)
 
     @activity.defn(name="crm.capture_lead")
     async def capture_lead(self, inp: CaptureLeadInput) -> CrmLead:
@@ -75,12 +75,12 @@ class CrmActivities:
 
     @activity.defn(name="crm.restore_deal_stage")
     async def restore_deal_stage(self, inp: RestoreDealStageInput) -> CompensationResult:
-        deal = await self._crm.call("GET", f"/deals/{inp.deal_id}", CrmDeal)
+        deal = await self._crm.call("GET", path("/deals/{}", inp.deal_id), CrmDeal)
         if deal.stage == inp.stage:
             return CompensationResult(undone=False, description="deal already at its stage")
         await self._crm.call(
             "PATCH",
-            f"/deals/{inp.deal_id}",
+            path("/deals/{}", inp.deal_id),
             CrmDeal,
             json={"stage": inp.stage, "note": inp.note},
             idempotency_key=idempotency_key(f"crm.restore_deal_stage/{inp.stage}"),
@@ -102,7 +102,7 @@ class CrmActivities:
     @activity.defn(name="crm.mark_customer")
     async def mark_customer(self, inp: CrmAccountRef) -> CrmAccount:
         return await self._crm.call(
-            "PATCH", f"/accounts/{inp.account_id}", CrmAccount, json={"type": "customer"}
+            "PATCH", path("/accounts/{}", inp.account_id), CrmAccount, json={"type": "customer"}
         )
 
 

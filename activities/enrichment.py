@@ -2,7 +2,7 @@
 
 from temporalio import activity
 
-from activities.http import SystemClient
+from activities.http import SystemClient, path
 from domain.lead import Company
 from domain.records import CompanyRef
 
@@ -14,4 +14,4 @@ class EnrichmentActivities:
     @activity.defn(name="enrichment.company")
     async def company(self, inp: CompanyRef) -> Company:
         # A 429 is retried after its Retry-After (see activities.errors): the API slows us down.
-        return await self._enrichment.call("GET", f"/companies/{inp.domain}", Company)
+        return await self._enrichment.call("GET", path("/companies/{}", inp.domain), Company)

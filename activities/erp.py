@@ -3,7 +3,7 @@
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.http import SystemClient, idempotency_key
+from activities.http import SystemClient, idempotency_key, path
 from domain.records import (
     AddApprovedSupplierInput,
     CompensationResult,
@@ -50,7 +50,7 @@ class ErpActivities:
         """Compensation: deactivate whatever active vendor carries this reference."""
         undone = []
         for vendor in await self._active_vendors(inp.external_ref):
-            await self._erp.call("POST", f"/vendors/{vendor.id}/deactivate", Vendor)
+            await self._erp.call("POST", path("/vendors/{}/deactivate", vendor.id), Vendor)
             undone.append(vendor.id)
         if not undone:
             return CompensationResult(undone=False, description="no vendor to deactivate")
@@ -79,7 +79,7 @@ class ErpActivities:
         for entry in listed.entries:
             if entry.vendor_id in vendor_ids and entry.status == "listed":
                 await self._erp.call(
-                    "DELETE", f"/approved-suppliers/{entry.vendor_id}", SupplierListEntry
+                    "DELETE", path("/approved-suppliers/{}", entry.vendor_id), SupplierListEntry
                 )
                 removed.append(entry.vendor_id)
         if not removed:

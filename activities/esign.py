@@ -3,7 +3,7 @@
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.http import SystemClient, idempotency_key
+from activities.http import SystemClient, idempotency_key, path
 from domain.records import CompensationResult, Envelope, EnvelopeRef, SendEnvelopeInput
 
 
@@ -34,7 +34,7 @@ class EsignActivities:
         voided = []
         for envelope in found.envelopes:
             if envelope.status == "sent":
-                await self._esign.call("POST", f"/envelopes/{envelope.id}/void", Envelope)
+                await self._esign.call("POST", path("/envelopes/{}/void", envelope.id), Envelope)
                 voided.append(envelope.id)
         if not voided:
             return CompensationResult(undone=False, description="no envelope to void")

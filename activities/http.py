@@ -2,7 +2,7 @@
 
 import time
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -24,6 +24,22 @@ from domain.systems import System
 from runtime.vault import SecretUnavailable
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def path(template: str, *ids: str) -> str:
+    """`template` with each `{}` replaced by an id as one percent-encoded path segment: an id
+    (from a caller, or from another system) can never reach another path (`/`, `..`), add a
+    query or fragment (`?`, `#`) or break the request line (control characters)."""
+    segments = []
+    for value in ids:
+        if value in ("", ".", ".."):
+            raise ApplicationError(
+                f"{value!r} is not an id that can go into a URL",
+                type=ErrorCode.INVALID_ID,
+                non_retryable=True,
+            )
+        segments.append(quote(value, safe=""))
+    return template.format(*segments)
 
 
 def idempotency_key(step: str) -> str:

@@ -3,7 +3,7 @@
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.http import SystemClient, idempotency_key
+from activities.http import SystemClient, idempotency_key, path
 from domain.records import (
     CompensationResult,
     CreatePortalAccountInput,
@@ -39,7 +39,7 @@ class PortalActivities:
         deleted = []
         for account in found.accounts:
             if account.status == "active":
-                await self._portal.call("DELETE", f"/accounts/{account.id}", PortalAccount)
+                await self._portal.call("DELETE", path("/accounts/{}", account.id), PortalAccount)
                 deleted.append(account.id)
         if not deleted:
             return CompensationResult(undone=False, description="no portal account to delete")

@@ -10,6 +10,8 @@ from domain.money import CURRENCIES, MAX_AMOUNT_CENTS, line_tax_cents
 from domain.retries import RetryBudgets
 
 INVOICE_NUMBER_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,39}$"
+# An id of a record in another system, as it may appear in a request.
+REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 
 class InvoiceTerms(StrEnum):
@@ -51,8 +53,9 @@ class InvoiceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     invoice_number: str = Field(pattern=INVOICE_NUMBER_PATTERN)
-    crm_account_id: str = Field(min_length=1, max_length=64)
-    crm_deal_id: str = Field(min_length=1, max_length=64)
+    # References into the CRM: they go into its URLs, so letters, digits, `_` and `-` only.
+    crm_account_id: str = Field(pattern=REFERENCE_PATTERN)
+    crm_deal_id: str = Field(pattern=REFERENCE_PATTERN)
     lines: list[LineItem] = Field(min_length=1, max_length=200)
     currency: str
     payment_terms: InvoiceTerms
