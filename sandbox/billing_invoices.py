@@ -168,7 +168,7 @@ async def create_invoice_item(request: Request, call: Call) -> JSONResponse:
     customer_id = text(params, "customer", required=True) or ""
     quantity = integer(params, "quantity", minimum=1, default=1) or 1
     unit = text(params, "unit_amount_decimal", required=True) or ""
-    if not unit.isdigit() or len(unit) > 15:
+    if not (unit.isascii() and unit.isdigit()) or len(unit) > 15:
         raise invalid("the sandbox takes unit_amount_decimal in whole cents", "unit_amount_decimal")
     rate_ids = params.get("tax_rates") or []
     if not isinstance(rate_ids, list) or not all(isinstance(r, str) for r in rate_ids):

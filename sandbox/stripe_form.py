@@ -33,7 +33,7 @@ def parse(raw: str) -> dict[str, Any]:
 def _lists(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
-    if value and all(key.isdigit() for key in value):
+    if value and all(key.isascii() and key.isdigit() and len(key) < 7 for key in value):
         return [_lists(value[key]) for key in sorted(value, key=int)]
     return {key: _lists(item) for key, item in value.items()}
 

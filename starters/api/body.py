@@ -56,8 +56,14 @@ def _parse(raw: bytes) -> Any:
             f"the request body is not valid JSON: {exc.msg} (line {exc.lineno}, column "
             f"{exc.colno})",
         ) from None
-    except (UnicodeDecodeError, RecursionError) as exc:  # not UTF-8; nested beyond reason
-        reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "nested too deeply"
+    except (UnicodeDecodeError, RecursionError, ValueError) as exc:
+        reason = (
+            "not UTF-8"
+            if isinstance(exc, UnicodeDecodeError)
+            else "nested too deeply"
+            if isinstance(exc, RecursionError)
+            else "a number with more digits than any field takes"
+        )
         raise ApiError(
             400, "INVALID_JSON", f"the request body is not valid JSON: {reason}"
         ) from None

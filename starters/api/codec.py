@@ -22,6 +22,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
+from domain.validation import ascii_int
 from runtime.codec import PayloadDecryptionError
 from runtime.settings import Settings
 from starters.api.errors import ApiError
@@ -200,10 +201,10 @@ def _session_value(token: str, expires: int) -> str:
 
 
 def _valid_session(cookie: str, token: str) -> bool:
-    expires = cookie.partition(".")[0]
-    if not expires.isdigit() or int(expires) < time.time():
+    expires = ascii_int(cookie.partition(".")[0], max_digits=12)
+    if expires is None or expires < time.time():
         return False
-    return _same(cookie, _session_value(token, int(expires)))
+    return _same(cookie, _session_value(token, expires))
 
 
 @router.get("/session")

@@ -184,7 +184,8 @@ async def _temporal_error(request: Request, exc: Exception) -> JSONResponse:
         )
         return error_response(503, detail, {"Retry-After": "5"})
     log.error("Temporal refused a call: %s (%s)", exc, exc.status)
-    detail = ErrorDetail(code="TEMPORAL_ERROR", message=f"Temporal refused the call: {exc}")
+    # What Temporal said stays in the log: it can name internals the caller has no use for.
+    detail = ErrorDetail(code="TEMPORAL_ERROR", message="Temporal refused the call; it is logged")
     return error_response(502, detail)
 
 

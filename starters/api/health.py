@@ -2,6 +2,7 @@
 No credential needed for either."""
 
 import asyncio
+import logging
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Annotated
@@ -14,6 +15,8 @@ from sqlalchemy import text
 from starters.api.errors import ErrorDetail
 from starters.api.models import Check, Health, Readiness
 from starters.api.services import Services, services
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -36,7 +39,8 @@ async def healthz() -> Health:
 async def readyz(built: Annotated[Services, Depends(services)]) -> JSONResponse:
     names = ("temporal", "vault", "database")
     probes = (_temporal(built), _vault(built), _database(built))
-    results = await asyncio.gather(*(_check(probe) for probe in probes))
+    checking = zip(names, probes, strict=True)
+    results = await asyncio.gather(*(_check(name, probe) for name, probe in checking))
     checks = dict(zip(names, results, strict=True))
     failing = [f"{name}: {check.problem}" for name, check in checks.items() if not check.ok]
     readiness = Readiness(status="unavailable" if failing else "ok", checks=checks)
@@ -47,14 +51,19 @@ async def readyz(built: Annotated[Services, Depends(services)]) -> JSONResponse:
     )
 
 
-async def _check(probe: Awaitable[str | None]) -> Check:
+async def _check(name: str, probe: Awaitable[str | None]) -> Check:
+    """Whether `name` answers. Anyone may ask, so the answer says only that: why not (with
+    addresses and errors) goes to the API's log."""
     try:
         problem = await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)
     except TimeoutError:
         problem = f"no answer within {CHECK_TIMEOUT_SECONDS:.0f} s"
     except Exception as exc:  # a probe reports any failure as a problem, never a 500
         problem = f"{type(exc).__name__}: {exc}"[:300]
-    return Check(ok=problem is None, problem=problem)
+    if problem is None:
+        return Check(ok=True)
+    log.warning("not ready: %s: %s", name, problem)
+    return Check(ok=False, problem="not answering (the API's log says why)")
 
 
 async def _temporal(built: Services) -> str | None:

@@ -5,6 +5,8 @@ import hmac
 import time
 from collections.abc import Sequence
 
+from domain.validation import ascii_int
+
 HEADER = "Webhook-Signature"
 # Billing speaks Stripe, whose events carry the same scheme under Stripe's header name.
 HEADERS = {"billing": "Stripe-Signature"}
@@ -42,9 +44,9 @@ def verify(
     candidates: list[str] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
-            timestamp = int(value)
-        elif key == "v1":
+        if key == "t":
+            timestamp = ascii_int(value, max_digits=12)
+        elif key == "v1" and value.isascii():
             candidates.append(value)
     if timestamp is None or not candidates:
         raise SignatureError("SIGNATURE_MALFORMED", f"the {name} header needs t= and v1=")

@@ -1,0 +1,76 @@
+"""Inputs that used to answer 500 (and drop the connection): each gets a 4xx with the error
+shape now. The chaos `bad-input` plan draws more of each class."""
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.api.checks import error_of
+from tests.invoicing import invoice_request
+
+HUGE = "9" * 5000  # past the 4,300 digits Python's int() takes from text
+
+
+async def test_a_number_with_thousands_of_digits_is_400(api, service):
+    body = invoice_request("ACC-000001", "DEAL-000001")
+    raw = json_with_number(body, "tax_rate_bp", HUGE)
+    answer = await api.post(
+        "/v1/invoices",
+        content=raw,
+        headers={**service("svc-onboarding"), "Content-Type": "application/json"},
+    )
+    error_of(answer, 400, "INVALID_JSON")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=\u00b2\u00b2\u00b2,v1=abc",  # superscript digits: isdigit() says yes, int() says no
+        f"t={HUGE},v1=abc",
+        "t=\u0661\u0662\u0663,v1=abc",  # Arabic-Indic digits
+        f"t={int(time.time())},v1=\u00e9t\u00e9",  # a non-ASCII signature
+    ],
+    ids=["superscript", "huge", "arabic-indic", "non-ascii-v1"],
+)
+@pytest.mark.parametrize("system", ["billing", "crm"])
+async def test_a_malformed_signature_header_is_401(api, system, header):
+    name = "Stripe-Signature" if system == "billing" else "Webhook-Signature"
+    answer = await api.post(
+        f"/webhooks/{system}",
+        content=b'{"id": "evt_1", "type": "x"}',
+        headers={name: header.encode()},  # raw bytes: HTTP carries them
+    )
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"]["code"] in {"SIGNATURE_MALFORMED", "SIGNATURE_STALE"}
+
+
+@pytest.mark.parametrize(
+    "cookie", ["\u00b2\u00b2\u00b2.abc", f"{HUGE}.abc", "\u0661\u0662.abc", ".", ""]
+)
+async def test_a_malformed_codec_session_cookie_is_refused(api, stack, cookie):
+    mac = hmac.new(b"x", b"y", hashlib.sha256).hexdigest()
+    answer = await api.post(
+        "/codec/decode",
+        json={"payloads": []},
+        headers={
+            "Cookie": f"backoffice_codec_session={cookie or mac}".encode(),
+            "Origin": stack.temporal_ui_url,
+            "X-Namespace": "default",
+        },
+    )
+    assert 400 <= answer.status_code < 500, answer.text
+
+
+async def test_an_overlong_header_is_refused_without_a_5xx(api):
+    answer = await api.get("/v1/approvals", headers={"Authorization": "Basic " + "A" * 70_000})
+    assert 400 <= answer.status_code < 500
+
+
+def json_with_number(body: dict[str, Any], key: str, digits: str) -> bytes:
+    """`body` as JSON whose first line's `key` holds `digits` as a bare number."""
+    body = {**body, "lines": [{**body["lines"][0], key: 0}]}
+    return json.dumps(body).replace(f'"{key}": 0', f'"{key}": {digits}', 1).encode()
