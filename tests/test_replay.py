@@ -15,18 +15,22 @@ from temporalio.workflow import NondeterminismError
 
 from runtime.temporal import data_converter
 from tests.changed_workflows import VendorOnboardingWithAnExtraStep
+from tests.record_histories import PATHS
 from workers.build import PASSTHROUGH
 from workers.registry import WORKFLOWS
 from workers.replay_check import describe_failure, replayer
 
 ROOT = Path(__file__).parent.parent
 HISTORY_DIR = Path(__file__).parent / "histories"
-HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
+HISTORIES = sorted(HISTORY_DIR.rglob("*.json"))
 ONE_VENDOR_ONBOARDING = HISTORY_DIR / "vendor_onboarding_happy.json"
 
 
 def test_committed_histories_exist():
+    """Every path `tests.record_histories` records, and the older recordings of older code."""
     names = {p.stem for p in HISTORIES}
+    assert set(PATHS) <= names
+    older = {p.stem for p in HISTORY_DIR.glob("*.json")}
     assert {
         "vendor_onboarding_happy",
         "vendor_onboarding_rejected",
@@ -38,7 +42,7 @@ def test_committed_histories_exist():
         "lead_to_cash_nurtured",
         "reconciliation_fixed",
         "reconciliation_scheduled",
-    } <= names
+    } <= older
 
 
 def test_the_replayer_is_the_workers():
@@ -47,7 +51,9 @@ def test_the_replayer_is_the_workers():
     assert set(PASSTHROUGH) <= runner.restrictions.passthrough_modules
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+@pytest.mark.parametrize(
+    "path", HISTORIES, ids=[p.relative_to(HISTORY_DIR).as_posix() for p in HISTORIES]
+)
 async def test_committed_history_replays(path: Path):
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     result = await replayer(data_converter()).replay_workflow(history)

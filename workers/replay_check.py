@@ -133,9 +133,9 @@ def _history_files(directory: str) -> list[Path]:
     path = Path(directory)
     if not path.is_dir():
         raise CheckRefused(f"--histories {directory}: not a directory")
-    files = sorted(path.glob("*.json"))
+    files = sorted(path.rglob("*.json"))
     if not files:
-        raise CheckRefused(f"--histories {directory}: no *.json history files in it")
+        raise CheckRefused(f"--histories {directory}: no *.json history files in it (or below)")
     return files
 
 
@@ -171,7 +171,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="backoffice replay-check", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
-        "--histories", metavar="DIR", help="replay the *.json histories in DIR (no server)"
+        "--histories",
+        metavar="DIR",
+        help="replay the *.json histories in DIR and below (no server)",
     )
     parser.add_argument(
         "--workflow-id",
