@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from runtime.settings import Settings
@@ -31,12 +31,15 @@ def sandboxed_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
     )
 
 
-def _tuning(settings: Settings) -> dict[str, Any]:
-    """Worker options every worker shares; unset settings keep the SDK's defaults."""
+def _tuning(settings: Settings, deployment: WorkerDeploymentConfig | None) -> dict[str, Any]:
+    """Worker options every worker shares; unset settings keep the SDK's defaults; with a
+    `deployment`, the worker is that version of a Worker Deployment (workers.versioning)."""
     options: dict[str, Any] = {
         "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_grace_seconds),
         "max_concurrent_activities": settings.worker_max_concurrent_activities,
     }
+    if deployment is not None:
+        options["deployment_config"] = deployment
     if settings.worker_activity_task_pollers is not None:
         options["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
             maximum=settings.worker_activity_task_pollers
@@ -52,9 +55,10 @@ def workflow_worker(
     workflows: Sequence[type],
     activities: Sequence[Callable[..., Any]] = (),
     runner: SandboxedWorkflowRunner | None = None,
+    deployment: WorkerDeploymentConfig | None = None,
 ) -> Worker:
     """A worker polling `task_queue` for workflow tasks (and activity tasks, if any given)."""
-    options = _tuning(settings)
+    options = _tuning(settings, deployment)
     if settings.worker_workflow_task_pollers is not None:
         options["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
             maximum=settings.worker_workflow_task_pollers
@@ -78,6 +82,7 @@ def activity_worker(
     task_queue: str,
     activities: Sequence[Callable[..., Any]],
     per_second: float | None = None,
+    deployment: WorkerDeploymentConfig | None = None,
 ) -> Worker:
     """A worker polling `task_queue` for activity tasks; `per_second` limits the whole queue
     (every worker at once), which is how a system's API rate limit holds."""
@@ -86,7 +91,7 @@ def activity_worker(
         task_queue=task_queue,
         activities=activities,
         max_task_queue_activities_per_second=per_second,
-        **_tuning(settings),
+        **_tuning(settings, deployment),
     )
 
 

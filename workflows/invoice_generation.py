@@ -9,6 +9,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.approvals import ApprovalRequest, ApprovalStatus, RuleViolation
@@ -48,7 +49,9 @@ PROCESS = "InvoiceGeneration"
 FINANCE_APPROVAL_ID = "finance-review"
 
 
-@workflow.defn(name=PROCESS)
+# Auto-upgrade: a run waits weeks for payment, so it moves to each new version; every change
+# that may meet a run in flight goes behind `workflow.patched` (docs/deploying.md).
+@workflow.defn(name=PROCESS, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class InvoiceGeneration(ApprovalsMixin):
     @workflow.init
     def __init__(self, inp: InvoiceGenerationInput) -> None:
