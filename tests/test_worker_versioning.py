@@ -4,6 +4,7 @@ the real `temporal` CLI: a new version beside the old one, replay-check, set-cur
 new runs on the new version, pinned runs finish on the old one, which then drains."""
 
 import json
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -180,3 +181,21 @@ async def _invoice(client, settings, crm) -> WorkflowHandle[Any, Any]:
     handle = client.get_workflow_handle(outcome.workflow_id)
     await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
     return handle
+
+
+def test_a_bad_version_setting_stops_the_worker_with_its_name(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKOFFICE_", "TEMPORAL_"))}
+    env.update(
+        BACKOFFICE_DATA_DIR=str(tmp_path),
+        BACKOFFICE_VAULT_ADDR="http://127.0.0.1:1",
+        BACKOFFICE_VAULT_ROLE_ID="role",
+        BACKOFFICE_VAULT_SECRET_ID="secret",
+    )
+    for name, value in (
+        ("BACKOFFICE_WORKER_BUILD_ID", "two words"),
+        ("BACKOFFICE_WORKER_DEPLOYMENT_NAME", "back.office"),
+        ("BACKOFFICE_WORKER_BECOME_CURRENT", "sometimes"),
+    ):
+        out = backoffice("worker", env={**env, name: value})
+        assert out.returncode == 2, out.stderr
+        assert name in out.stderr
