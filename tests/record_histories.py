@@ -26,10 +26,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from devstack.config import StackConfig
 from devstack.stack import Stack
-from domain.approvals import Decision
+from domain.approvals import ApprovalTimeouts, Decision
 from domain.invoice import InvoiceGenerationInput, InvoiceRequest
 from domain.lead import LeadForm, LeadToCashInput
 from domain.systems import WORKFLOW_TASK_QUEUE
+from domain.vendor import VendorApplication, VendorOnboardingInput
 from runtime.codec import decode_in_place
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
@@ -38,8 +39,8 @@ from starters.directory import Approver
 from starters.invoices import void_invoice
 from starters.reconciliation import start_reconciliation
 from starters.sandbox_actions import move_deal, sign_envelope
-from starters.start import invoice_workflow_id, lead_to_cash_id
-from tests.helpers import start, status, wait_for
+from starters.start import invoice_workflow_id, lead_to_cash_id, vendor_onboarding_id
+from tests.helpers import start, status, vendor_application, wait_for
 from tests.invoicing import Crm, invoice_request, pay
 from tests.stack import SHORT_APPROVAL_TIMEOUTS, free_port_config
 from tests.test_lead_to_cash import lead_form
@@ -48,8 +49,31 @@ HISTORIES = Path(__file__).parent / "histories"
 PAT = Approver(id="pat", name="Pat", email="pat@company.example", roles=["procurement"])
 LENA = Approver(id="lena", name="Lena", email="lena@company.example", roles=["procurement-lead"])
 FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
-NOT_QUALIFIED = {"budget_cents": 0, "authority": False, "need": "low", "timeline": "unknown"}
+NOT_QUALIFIED: dict[str, Any] = {
+    "budget_cents": 0,
+    "authority": False,
+    "need": "low",
+    "timeline": "unknown",
+}
 CONTRACTOR = {"vendor_type": "contractor", "payment_terms": "net15"}  # needs procurement
+# Approvals decided (or cancelled) by the recorder wait long enough for a loaded machine; the
+# escalated one escalates within seconds, then waits; the expired one keeps the stack's timers.
+PATIENT = ApprovalTimeouts(
+    remind_after=timedelta(minutes=5),
+    escalate_after=timedelta(minutes=5),
+    expire_after=timedelta(minutes=10),
+)
+ESCALATE_SOON = ApprovalTimeouts(
+    remind_after=timedelta(seconds=1),
+    escalate_after=timedelta(seconds=1),
+    expire_after=timedelta(minutes=10),
+)
+_PATIENT_DEAL = {
+    "owner_reminder_after": timedelta(minutes=5),
+    "stale_after": timedelta(minutes=10),
+    "signature_reminder_after": timedelta(minutes=5),
+    "signature_timeout": timedelta(minutes=10),
+}
 ABOVE_FINANCE_THRESHOLD = [
     {"description": "Licence", "quantity": 1, "unit_price_cents": 1_000_000, "tax_rate_bp": 0}
 ]
@@ -76,6 +100,18 @@ async def vendor_onboarding_happy(r: Recorder) -> Handle:
     return handle
 
 
+async def _vendor(r: Recorder, timeouts: ApprovalTimeouts, **overrides: Any) -> Handle:
+    """A vendor onboarding with its own approval timers (the stack's expire in seconds)."""
+    app = VendorApplication.model_validate(vendor_application(**overrides))
+    policy = r.settings.onboarding_policy().model_copy(update={"approval_timeouts": timeouts})
+    return await r.client.start_workflow(
+        "VendorOnboarding",
+        VendorOnboardingInput(application=app, policy=policy),
+        id=vendor_onboarding_id(app.application_id),
+        task_queue=WORKFLOW_TASK_QUEUE,
+    )
+
+
 async def vendor_onboarding_approved(r: Recorder) -> Handle:
     return await _vendor_decided(r, PAT, Decision.APPROVE)
 
@@ -85,7 +121,7 @@ async def vendor_onboarding_rejected(r: Recorder) -> Handle:
 
 
 async def vendor_onboarding_escalated(r: Recorder) -> Handle:
-    handle = await start(r.client, r.settings, **CONTRACTOR)
+    handle = await _vendor(r, ESCALATE_SOON, **CONTRACTOR)
     await wait_for(lambda: _escalated(handle), timeout=30, what="the escalation")
     await decide(r.client, LENA, handle.id, Decision.APPROVE, "recorded: escalated")
     await handle.result()
@@ -99,8 +135,8 @@ async def vendor_onboarding_expired(r: Recorder) -> Handle:
 
 
 async def vendor_onboarding_cancelled(r: Recorder) -> Handle:
-    handle = await start(r.client, r.settings, **CONTRACTOR)
-    await wait_for(lambda: _pending(handle), timeout=30, what="the approval")
+    handle = await _vendor(r, PATIENT, **CONTRACTOR)
+    await wait_for(lambda: _waiting_for_a_person(handle), timeout=60, what="the approval")
     await handle.cancel()
     await _ended(handle)
     return handle
@@ -119,7 +155,7 @@ async def vendor_onboarding_compensated_after_creation(r: Recorder) -> Handle:
 
 
 async def _vendor_decided(r: Recorder, approver: Approver, decision: Decision) -> Handle:
-    handle = await start(r.client, r.settings, **CONTRACTOR)
+    handle = await _vendor(r, PATIENT, **CONTRACTOR)
     await wait_for(lambda: _pending(handle), timeout=30, what="the approval")
     await decide(r.client, approver, handle.id, decision, f"recorded: {decision.value}")
     await _ended(handle)
@@ -178,7 +214,7 @@ async def invoice_approval_rejected(r: Recorder) -> Handle:
 
 async def invoice_cancelled_awaiting_approval(r: Recorder) -> Handle:
     handle = await _invoice(r, lines=ABOVE_FINANCE_THRESHOLD, sent=False)
-    await wait_for(lambda: _pending(handle), timeout=30, what="finance approval")
+    await wait_for(lambda: _waiting_for_a_person(handle), timeout=60, what="finance approval")
     await handle.cancel()
     await _ended(handle)
     return handle
@@ -199,7 +235,7 @@ async def _invoice(
     if lines:
         overrides["lines"] = lines
     request = InvoiceRequest.model_validate(invoice_request(account_id, deal_id, **overrides))
-    policy = r.settings.invoice_policy()
+    policy = r.settings.invoice_policy().model_copy(update={"approval_timeouts": PATIENT})
     if offsets:
         policy = policy.model_copy(
             update={"dunning_offsets": [timedelta(seconds=s) for s in offsets]}
@@ -272,7 +308,7 @@ async def lead_to_cash_stale(r: Recorder) -> Handle:
 
 async def lead_to_cash_unsigned(r: Recorder) -> Handle:
     """Won, but the contract is never signed: a reminder, then the envelope is voided."""
-    handle = await _contract_sent(r)
+    handle = await _contract_sent(r, patient=False)
     await _ended(handle)
     return handle
 
@@ -286,18 +322,22 @@ async def lead_to_cash_cancelled(r: Recorder) -> Handle:
     return handle
 
 
-async def _lead(r: Recorder, **overrides: Any) -> Handle:
+async def _lead(r: Recorder, *, patient: bool = False, **overrides: Any) -> Handle:
+    """A lead; `patient`: its deal and contract wait minutes, not the stack's seconds."""
     form = LeadForm.model_validate(lead_form(**overrides))
+    policy = r.settings.lead_policy()
+    if patient:
+        policy = policy.model_copy(update=_PATIENT_DEAL)
     return await r.client.start_workflow(
         "LeadToCash",
-        LeadToCashInput(form=form, policy=r.settings.lead_policy()),
+        LeadToCashInput(form=form, policy=policy),
         id=lead_to_cash_id(form.lead_id),
         task_queue=WORKFLOW_TASK_QUEUE,
     )
 
 
-async def _contract_sent(r: Recorder) -> Handle:
-    handle = await _lead(r)
+async def _contract_sent(r: Recorder, *, patient: bool = True) -> Handle:
+    handle = await _lead(r, patient=patient)
     move_deal(r.settings, await _deal(handle), "closed_won")
     await wait_for(lambda: _stage_in(handle, "contract_sent"), what="the contract")
     return handle
@@ -399,6 +439,11 @@ async def _stage_in(handle: Handle, *stages: str) -> bool:
         raise
 
 
+async def _waiting_for_a_person(handle: Handle) -> bool:
+    """The approval is open and its notification sent: nothing but a person can move it."""
+    return await _pending(handle) and not await _activity_pending(handle)
+
+
 async def _activity_pending(handle: Handle) -> bool:
     return bool((await handle.describe()).raw_description.pending_activities)
 
@@ -406,7 +451,7 @@ async def _activity_pending(handle: Handle) -> bool:
 async def _ended(handle: Handle) -> None:
     """The run has closed, however it ended (failed, cancelled and completed are all paths)."""
     with contextlib.suppress(WorkflowFailureError):
-        await asyncio.wait_for(handle.result(), timeout=120)
+        await asyncio.wait_for(handle.result(), timeout=300)
 
 
 async def record(
@@ -428,6 +473,12 @@ async def record(
             await decode_in_place(event, codec)
     for name, history in histories.items():
         _check_ending(name, history)
+    for name, handle in handles.items():
+        outcome = name.removeprefix("lead_to_cash_")
+        if outcome in ("won", "lost", "nurtured", "stale", "unsigned"):
+            ended = (await status(handle)).outcome
+            if ended != outcome:
+                raise SystemExit(f"{name} ended with outcome {ended}, not {outcome}")
     out.mkdir(parents=True, exist_ok=True)
     for name, history in histories.items():
         (out / f"{name}.json").write_text(history.to_json())

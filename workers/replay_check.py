@@ -157,7 +157,10 @@ async def check(args: argparse.Namespace) -> str:
     since = _since(args.since or DEFAULT_SINCE)  # bad options fail before any connection
     if args.workflow_ids and (args.query or args.since is not None):
         raise CheckRefused("--workflow-id replays those runs only: drop --since and --query")
-    client = await connect()
+    try:
+        client = await connect()
+    except RuntimeError as exc:  # the SDK's "Failed client connect: ..."
+        raise CheckRefused(f"cannot reach Temporal: {exc}") from None
     if args.workflow_ids:
         histories = _by_id(client, args.workflow_ids)
     else:
