@@ -74,16 +74,29 @@ async def become_current(client: Client, settings: Settings, task_queues: Collec
             f"version {version.build_id} waits: {current.build_id} is current "
             f"(promote with `temporal worker deployment set-current-version`)"
         )
-    await service.set_worker_deployment_current_version(
-        SetWorkerDeploymentCurrentVersionRequest(
-            namespace=namespace,
-            deployment_name=version.deployment_name,
-            build_id=version.build_id,
-            conflict_token=described.conflict_token,
-            identity=client.identity,
+    try:
+        await service.set_worker_deployment_current_version(
+            SetWorkerDeploymentCurrentVersionRequest(
+                namespace=namespace,
+                deployment_name=version.deployment_name,
+                build_id=version.build_id,
+                conflict_token=described.conflict_token,
+                identity=client.identity,
+            )
         )
-    )
+    except RPCError:
+        # Another replica of this version may have won the race (the conflict token changed).
+        if await _current_build_id(client, version.deployment_name) != version.build_id:
+            raise
+        return f"version {version.build_id} is current (made so by another worker)"
     return f"version {version.build_id} made current (was {current.build_id or 'none'})"
+
+
+async def _current_build_id(client: Client, deployment_name: str) -> str:
+    described = await client.workflow_service.describe_worker_deployment(
+        DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment_name)
+    )
+    return described.worker_deployment_info.routing_config.current_deployment_version.build_id
 
 
 async def _wait_until_joined(
