@@ -71,6 +71,8 @@ class BillingActivities:
             raise ApplicationError(
                 f"billing has no invoice {inp.number}", type="NOT_FOUND", non_retryable=True
             )
+        if invoice.status != "draft":  # finalized before: a retry, or a reset of the run
+            return invoice
         return await self._billing.call("POST", f"/invoices/{invoice.id}/finalize", BillingInvoice)
 
     @activity.defn(name="billing.void_invoice")

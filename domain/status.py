@@ -17,3 +17,32 @@ class WorkflowStatus(BaseModel):
     outcome: str | None = None
     problem: str | None = None
     attention: str | None = None
+    retrying: str | None = None  # a step that keeps failing and is being retried
+
+
+# Stages a run can end in with work that nothing undid: past its point of no return (a sent
+# invoice, a signed contract's customer and invoice), or a step or compensation that failed for
+# good. A fresh run of such a key would do that work twice, so it is not started (`rerun`).
+LEFT_WORK_BEHIND = frozenset(
+    {
+        "awaiting_payment",
+        "partially_paid",
+        "overdue",
+        "voiding",
+        "creating_customer",
+        "onboarding",
+        "attention_needed",
+        "compensation_failed",
+    }
+)
+
+
+STEP_RETRYING = "step_retrying"
+
+
+class StepRetrying(BaseModel):
+    """Signal `step_retrying`: the worker tells the run that a step keeps failing."""
+
+    activity: str
+    attempt: int
+    error: str

@@ -19,6 +19,8 @@ SHORT_APPROVAL_TIMEOUTS = {
     "BACKOFFICE_SECRET_CACHE_SECONDS": "600",
     # A compensation that keeps failing gives up after 3 attempts (1 s + 2 s of backoff).
     "BACKOFFICE_COMPENSATION_ATTEMPTS": "3",
+    # A step whose third attempt fails shows `Stage` retrying (1 s + 2 s of backoff).
+    "BACKOFFICE_RETRYING_NOTICE_AFTER_ATTEMPTS": "3",
     # Lead-to-cash timers of seconds: nurture emails, a silent deal, an unsigned contract.
     "BACKOFFICE_NURTURE_OFFSETS": '["PT0S", "PT1S"]',
     "BACKOFFICE_DEAL_OWNER_REMINDER_AFTER": "PT5S",

@@ -86,7 +86,7 @@ async def test_high_risk_country_needs_approval_and_rejection_compensates(client
     assert (await handle.describe()).search_attributes.get("ApprovalStatus") == ["rejected"]
 
 
-async def test_validator_refuses_each_broken_rule_and_changes_nothing(client, settings):
+async def test_each_broken_rule_is_refused_recorded_and_decides_nothing(client, settings):
     handle = await start(
         client, settings, vendor_type="contractor", payment_terms="net15", requested_by="pat"
     )
@@ -101,7 +101,14 @@ async def test_validator_refuses_each_broken_rule_and_changes_nothing(client, se
     )
     assert await _refusal(handle, olga, "no-such-approval") == RuleViolation.UNKNOWN_APPROVAL
     current = await status(handle)
-    assert current.pending_approval is not None and current.decisions == []
+    assert current.pending_approval is not None
+    # Refused at once, and recorded beside the decisions, as a refused signal is.
+    assert [(d.approver, d.accepted, d.refused_because, d.channel) for d in current.decisions] == [
+        ("fiona", False, RuleViolation.WRONG_ROLE, "update"),
+        ("pat", False, RuleViolation.SELF_APPROVAL, "update"),
+        ("lena", False, RuleViolation.WRONG_ROLE, "update"),
+        ("olga", False, RuleViolation.UNKNOWN_APPROVAL, "update"),
+    ]
 
     assert (await decide(client, olga, handle.id, Decision.APPROVE)).accepted
     assert (

@@ -13,10 +13,21 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker, WorkerDeploymentConfig
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    Interceptor,
+    PollerBehaviorSimpleMaximum,
+    Worker,
+    WorkerDeploymentConfig,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.reruns import RerunNumber
+from activities.retry_notice import RetryNotice
 from runtime.settings import Settings
+from workflows.reruns import RerunHeaders
 
 # Pure modules that workflows import: loaded once, not re-imported into every workflow sandbox.
 PASSTHROUGH = ("domain", "pydantic", "pydantic_core", "activities", "httpx", "hvac", "sqlalchemy")
@@ -31,10 +42,27 @@ def sandboxed_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
     )
 
 
+class ActivityContext(Interceptor):
+    """A re-run's number travels with each of its activity calls (domain/reruns.py); a step
+    that keeps failing tells its run (activities/retry_notice.py)."""
+
+    def __init__(self, retrying_notice_after: int) -> None:
+        self._retrying_notice_after = retrying_notice_after
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return RerunNumber(RetryNotice(next, self._retrying_notice_after))
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return RerunHeaders
+
+
 def _tuning(settings: Settings, deployment: WorkerDeploymentConfig | None) -> dict[str, Any]:
     """Worker options every worker shares; unset settings keep the SDK's defaults; with a
     `deployment`, the worker is that version of a Worker Deployment (workers.versioning)."""
     options: dict[str, Any] = {
+        "interceptors": [ActivityContext(settings.retrying_notice_after_attempts)],
         "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_grace_seconds),
         "max_concurrent_activities": settings.worker_max_concurrent_activities,
     }

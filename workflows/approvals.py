@@ -5,7 +5,10 @@ allowed role, and the approver is not the requester. The update refuses a decisi
 them; a signal cannot be refused, so the workflow records it as refused and ignores it.
 """
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -24,13 +27,16 @@ from domain.approvals import (
 )
 from domain.metrics import APPROVAL_LATENCY
 from domain.records import NotifyRoleInput
-from domain.status import WorkflowStatus
+from domain.status import STEP_RETRYING, StepRetrying, WorkflowStatus
 from domain.systems import System
 from workflows import options, outcomes
-from workflows.progress import Progress
+from workflows.progress import Progress, describe_retrying
 
 with workflow.unsafe.imports_passed_through():
     from activities.mail import MailActivities
+
+
+APPROVAL_NOTICE_FAILURE_SHOWN = "approval-notice-failure-shown"
 
 
 class ApprovalsMixin:
@@ -42,6 +48,8 @@ class ApprovalsMixin:
         self._progress = progress
         self._approvals: dict[str, ApprovalRecord] = {}
         self._decisions: list[DecisionRecord] = []
+        self._ending = False
+        self._notice_failed = False
 
     @workflow.query
     def status(self) -> WorkflowStatus:
@@ -59,20 +67,32 @@ class ApprovalsMixin:
             outcome=p.outcome,
             problem=p.problem,
             attention=p.attention,
+            retrying=p.retrying,
         )
+
+    @workflow.signal(name=STEP_RETRYING)
+    def step_retrying(self, notice: StepRetrying) -> None:
+        self._progress.step_retrying(describe_retrying(notice))
 
     @workflow.update
     async def decide(self, inp: DecideInput) -> DecideResult:
+        """The caller learns at once whether the decision was accepted; a refusal is recorded
+        beside the accepted decisions (as a refused signal is), then answered."""
         violation = self._violation(inp.approval_id, inp.approver, inp.approver_roles)
-        if violation:  # the state moved between validation and this handler
+        if violation:
+            self._refused(
+                inp.approval_id, inp.approver, inp.decision, inp.comment, "update", violation
+            )
             raise self._refusal(violation, inp.approval_id, inp.approver)
         return self._apply(inp.approval_id, inp.decision, inp.approver, inp.comment, "update")
 
     @decide.validator
     def _validate_decide(self, inp: DecideInput) -> None:
-        violation = self._violation(inp.approval_id, inp.approver, inp.approver_roles)
-        if violation:
-            raise self._refusal(violation, inp.approval_id, inp.approver)
+        """Only a run that is ending refuses before recording: nothing can be decided there."""
+        if self._ending:
+            raise ApplicationError(
+                "the run is ending; nothing can be decided", type="WORKFLOW_CLOSED"
+            )
 
     @workflow.signal
     def approve(self, inp: SignalDecisionInput) -> None:
@@ -115,6 +135,7 @@ class ApprovalsMixin:
                 record.status = ApprovalStatus.EXPIRED
                 record.decided_at = workflow.now()
         self._progress.approval(record.status, None)
+        self._notice_delivered()  # nobody needs telling any more
         _record_latency(record)
         return ApprovalOutcome(
             approval_id=request.approval_id,
@@ -188,15 +209,26 @@ class ApprovalsMixin:
         if violation is None:
             self._apply(inp.approval_id, decision, inp.approver, inp.comment, "signal")
             return
-        workflow.logger.warning("signalled decision refused: %s", violation.value)
+        self._refused(inp.approval_id, inp.approver, decision, inp.comment, "signal", violation)
+
+    def _refused(
+        self,
+        approval_id: str,
+        approver: str,
+        decision: Decision,
+        comment: str,
+        channel: str,
+        violation: RuleViolation,
+    ) -> None:
+        workflow.logger.warning("decision by %s refused: %s", channel, violation.value)
         self._decisions.append(
             DecisionRecord(
-                approval_id=inp.approval_id,
-                approver=inp.approver,
+                approval_id=approval_id,
+                approver=approver,
                 decision=decision,
-                comment=inp.comment,
+                comment=comment,
                 at=workflow.now(),
-                channel="signal",
+                channel=channel,
                 accepted=False,
                 refused_because=violation,
             )
@@ -227,9 +259,42 @@ class ApprovalsMixin:
         except ActivityError as exc:
             if outcomes.cancelled(exc):
                 raise
-            workflow.logger.warning(
-                "approval %s notification failed: %s", kind, type(exc.cause).__name__
-            )
+            code = outcomes.failure_code(exc)
+            workflow.logger.warning("approval %s notification failed: %s", kind, code)
+            # Shown, not only logged: the approvers may not know that they are waited for.
+            if workflow.patched(APPROVAL_NOTICE_FAILURE_SHOWN):
+                self._notice_failed = True
+                self._progress.needs_attention(f"approval {kind} email not sent ({code})")
+            return
+        self._notice_delivered()
+
+    def _notice_delivered(self) -> None:
+        if self._notice_failed:
+            self._notice_failed = False
+            self._progress.needs_attention(None)
+
+
+MixinT = TypeVar("MixinT", bound=ApprovalsMixin)
+InputT = TypeVar("InputT")
+ResultT = TypeVar("ResultT")
+
+
+def finishes_handlers(
+    run: Callable[[MixinT, InputT], Awaitable[ResultT]],
+) -> Callable[[MixinT, InputT], Awaitable[ResultT]]:
+    """Wraps a workflow's `run`: however it ends, it first lets every update and signal
+    handler finish (a handler still waiting sees `_ending` and answers), so no caller is left
+    with "workflow completed before the update"."""
+
+    @functools.wraps(run)
+    async def finishing(self: MixinT, inp: InputT) -> ResultT:
+        try:
+            return await run(self, inp)
+        finally:
+            self._ending = True
+            await workflow.wait_condition(workflow.all_handlers_finished)
+
+    return finishing
 
 
 def _record_latency(record: ApprovalRecord) -> None:

@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 from domain.approvals import ApprovalStatus
+from domain.status import StepRetrying
 
 BUSINESS_KEY = SearchAttributeKey.for_keyword("BusinessKey")
 STAGE = SearchAttributeKey.for_keyword("Stage")
@@ -18,6 +19,7 @@ AMOUNT_CENTS = SearchAttributeKey.for_int("AmountCents")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 APPROVAL_PENDING_SINCE = SearchAttributeKey.for_datetime("ApprovalPendingSince")
 ATTENTION = "attention_needed"
+RETRYING = "retrying"
 
 
 class Progress:
@@ -30,6 +32,7 @@ class Progress:
         self._outcome: str | None = None
         self._problem: str | None = None
         self.attention: str | None = None
+        self.retrying: str | None = None
         self._approval: tuple[ApprovalStatus, str | None] = (ApprovalStatus.NONE, None)
         self._pending_since: datetime | None = None
 
@@ -73,8 +76,23 @@ class Progress:
 
     def enter(self, stage: str) -> None:
         self.stage = stage
-        self._upsert(STAGE.value_set(ATTENTION if self.attention else stage))
+        self.retrying = None
+        self._upsert(STAGE.value_set(self._shown_stage()))
         self._describe()
+
+    def step_retrying(self, notice: str | None) -> None:
+        """A step keeps failing and is being retried (None: it ended). While it lasts,
+        `Stage` says `retrying` (unless something needs attention)."""
+        if notice == self.retrying:
+            return
+        self.retrying = notice
+        self._upsert(STAGE.value_set(self._shown_stage()))
+        self._describe()
+
+    def _shown_stage(self) -> str:
+        if self.attention:
+            return ATTENTION
+        return RETRYING if self.retrying else self.stage
 
     def needs_attention(self, problem: str | None) -> None:
         """Something after the point of no return failed for good: operators must look.
@@ -82,7 +100,7 @@ class Progress:
         While it lasts, the `Stage` search attribute says `attention_needed`; `status` keeps
         the real stage and the problem."""
         self.attention = problem
-        self._upsert(STAGE.value_set(ATTENTION if problem else self.stage))
+        self._upsert(STAGE.value_set(self._shown_stage()))
         self._describe()
 
     def amount(self, cents: int) -> None:
@@ -95,6 +113,8 @@ class Progress:
         """A step boundary. Calls wait for their outcome when the run is cancelled (see
         `options.on`), so a cancel request that arrived meanwhile takes effect here."""
         self.steps_done.append(step)
+        if self.retrying:
+            self.step_retrying(None)
         self._describe()
         if workflow.cancellation_reason() is not None:
             raise asyncio.CancelledError(f"cancel requested during: {step}")
@@ -119,6 +139,8 @@ class Progress:
         lines = [f"**Stage:** {self.stage}"]
         if self.attention:
             lines.append(f"**Needs attention:** {self.attention}")
+        if self.retrying:
+            lines.append(f"**Retrying:** {self.retrying}")
         status, role = self._approval
         if status == ApprovalStatus.PENDING and self._pending_since is not None:
             since = self._pending_since.strftime("%Y-%m-%d %H:%M UTC")
@@ -137,3 +159,7 @@ class Progress:
 
     def _upsert(self, *updates: SearchAttributeUpdate[Any]) -> None:
         workflow.upsert_search_attributes(list(updates))
+
+
+def describe_retrying(notice: StepRetrying) -> str:
+    return f"{notice.activity} failing ({notice.error}), attempt {notice.attempt} and retrying"

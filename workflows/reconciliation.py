@@ -24,9 +24,10 @@ from domain.records import (
     ListInvoicesInput,
     UpdateDealInput,
 )
+from domain.status import STEP_RETRYING, StepRetrying
 from domain.systems import System
 from workflows import options, outcomes
-from workflows.progress import Progress
+from workflows.progress import Progress, describe_retrying
 
 # `domain.reconciliation` passes through (as the worker passes all of `domain`), so that its
 # `zoneinfo` is the real module: a time zone the sandbox proxies is no tzinfo to `datetime`.
@@ -89,12 +90,17 @@ class Reconciliation:
             outcome=p.outcome,
             problem=p.problem,
             attention=p.attention,
+            retrying=p.retrying,
             day=self._day,
             time_zone=self._zone,
             fixed=list(self._fixed),
             unresolved=list(self._unresolved),
             export=self._export,
         )
+
+    @workflow.signal(name=STEP_RETRYING)
+    def step_retrying(self, notice: StepRetrying) -> None:
+        self._progress.step_retrying(describe_retrying(notice))
 
     @workflow.run
     async def run(self, inp: ReconciliationInput) -> ReconciliationResult:

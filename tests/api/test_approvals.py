@@ -1,9 +1,10 @@
 """Deciding over HTTP as the authenticated approver: an accepted decision moves the workflow;
-a broken rule is refused with the documented status and changes nothing."""
+a broken rule is refused with the documented status, recorded, and decides nothing."""
 
 import asyncio
 from typing import Any
 
+from domain.approvals import RuleViolation
 from domain.status import WorkflowStatus
 from tests.api.checks import error_of
 from tests.helpers import failure_of, start, status, wait_for
@@ -35,7 +36,8 @@ async def _read(api, service, workflow_id: str) -> WorkflowStatus:
 def _decided(status: WorkflowStatus) -> tuple[Any, ...]:
     """What a decision changes (timers may move `due_at` meanwhile; that is not a decision)."""
     approvals = [(a.request.approval_id, a.status, a.decided_by) for a in status.approvals]
-    return (status.stage, status.steps_done, approvals, status.decisions)
+    accepted = [d for d in status.decisions if d.accepted]
+    return (status.stage, status.steps_done, approvals, accepted)
 
 
 async def test_approval_by_pat_moves_the_workflow(api, approver, service, client, settings):
@@ -104,7 +106,13 @@ async def test_each_broken_rule_is_refused_and_changes_nothing(
 
     after = await _read(api, service, handle.id)
     assert _decided(after) == _decided(before), "a refused decision changed the workflow"
-    assert after.decisions == [] and after.pending_approval is not None
+    assert after.pending_approval is not None
+    # The refusals that reached the workflow are recorded, and decided nothing.
+    assert [(d.approver, d.refused_because) for d in after.decisions] == [
+        ("fiona", RuleViolation.WRONG_ROLE),
+        ("pat", RuleViolation.SELF_APPROVAL),
+        ("olga", RuleViolation.UNKNOWN_APPROVAL),
+    ]
 
     first = await api.post(
         _decide_path(handle.id), json={"decision": "reject"}, auth=approver("olga")

@@ -1,0 +1,41 @@
+"""An approval whose request email cannot be sent is shown to operators (the approvers may not
+know they are waited for), and a decision still decides it."""
+
+import asyncio
+
+from domain.approvals import Decision
+from starters.approvals import decide
+from starters.directory import Approver
+from tests.helpers import start, status, wait_for
+
+PAT = Approver(id="pat", name="Pat", email="pat@company.example", roles=["procurement"])
+
+
+async def _attention(handle) -> str | None:
+    return (await status(handle)).attention
+
+
+async def _stage(handle) -> list[str]:
+    return list((await handle.describe()).search_attributes.get("Stage", []))
+
+
+async def test_an_approval_email_that_fails_for_good_is_shown_and_cleared_by_the_decision(
+    client, settings, admin
+):
+    admin.put(
+        "/_admin/faults/mail",
+        json={"path": "/messages$", "method": "POST", "status": 422, "code": "MAILBOX_REFUSED"},
+    ).raise_for_status()
+    handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
+    await wait_for(lambda: _attention(handle), what="the failed approval email shown")
+    shown = await status(handle)
+    assert "approval request email not sent (MAILBOX_REFUSED)" in (shown.attention or "")
+    assert shown.pending_approval is not None
+    await wait_for(lambda: _stage(handle), what="the stage")
+    assert await _stage(handle) == ["attention_needed"]
+    admin.delete("/_admin/faults").raise_for_status()
+
+    assert (await decide(client, PAT, handle.id, Decision.APPROVE, "ok")).accepted
+    await asyncio.wait_for(handle.result(), 60)
+    assert (await status(handle)).attention is None
+    assert await _stage(handle) == ["completed"]
