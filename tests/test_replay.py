@@ -16,7 +16,7 @@ from temporalio.workflow import NondeterminismError
 from runtime.temporal import data_converter
 from tests.changed_workflows import VendorOnboardingWithAnExtraStep
 from tests.record_histories import PATHS
-from workers.build import PASSTHROUGH
+from workers.build import PASSTHROUGH, ActivityContext
 from workers.registry import WORKFLOWS
 from workers.replay_check import describe_failure, replayer
 
@@ -46,9 +46,11 @@ def test_committed_histories_exist():
 
 
 def test_the_replayer_is_the_workers():
-    runner = replayer(data_converter()).config()["workflow_runner"]
+    config = replayer(data_converter()).config()
+    runner = config["workflow_runner"]
     assert isinstance(runner, SandboxedWorkflowRunner)
     assert set(PASSTHROUGH) <= runner.restrictions.passthrough_modules
+    assert [type(i) for i in config["interceptors"]] == [ActivityContext]
 
 
 @pytest.mark.parametrize(

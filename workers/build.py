@@ -58,11 +58,18 @@ class ActivityContext(Interceptor):
         return RerunHeaders
 
 
+def worker_interceptors(
+    retrying_notice_after: int = Settings.model_fields["retrying_notice_after_attempts"].default,
+) -> list[Interceptor]:
+    """The interceptors of every worker, and of the replayer (its workflow side is the same)."""
+    return [ActivityContext(retrying_notice_after)]
+
+
 def _tuning(settings: Settings, deployment: WorkerDeploymentConfig | None) -> dict[str, Any]:
     """Worker options every worker shares; unset settings keep the SDK's defaults; with a
     `deployment`, the worker is that version of a Worker Deployment (workers.versioning)."""
     options: dict[str, Any] = {
-        "interceptors": [ActivityContext(settings.retrying_notice_after_attempts)],
+        "interceptors": worker_interceptors(settings.retrying_notice_after_attempts),
         "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_grace_seconds),
         "max_concurrent_activities": settings.worker_max_concurrent_activities,
     }

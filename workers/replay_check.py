@@ -28,7 +28,7 @@ from temporalio.worker import Replayer, WorkflowReplayResult
 from runtime.settings import SettingsError
 from runtime.temporal import connect, data_converter
 from runtime.vault import SecretUnavailable
-from workers.build import sandboxed_runner
+from workers.build import sandboxed_runner, worker_interceptors
 from workers.registry import WORKFLOWS
 
 DEFAULT_SINCE = "P1D"
@@ -83,10 +83,12 @@ def _counted(results: Counter[str]) -> str:
 
 
 def replayer(converter: DataConverter, workflows: Sequence[type] = WORKFLOWS) -> Replayer:
-    """A replayer of every workflow the worker runs, in the worker's sandbox."""
+    """A replayer of every workflow the worker runs, in the worker's sandbox, with its
+    interceptors."""
     return Replayer(
         workflows=workflows,
         workflow_runner=sandboxed_runner(),
+        interceptors=worker_interceptors(),
         data_converter=converter,
         runtime=_quiet_runtime(),
     )
