@@ -28,6 +28,7 @@ class RuleViolation(StrEnum):
     WRONG_ROLE = "WRONG_ROLE"
     SELF_APPROVAL = "SELF_APPROVAL"
     ALREADY_DECIDED = "ALREADY_DECIDED"
+    DIRECTORY_UNAVAILABLE = "DIRECTORY_UNAVAILABLE"
 
 
 class ApprovalTimeouts(BaseModel):
@@ -113,3 +114,21 @@ class ApprovalOutcome(BaseModel):
     status: ApprovalStatus
     decided_by: str | None = None
     comment: str = ""
+
+
+# Where Vault keeps the approver directory (relative to the secrets prefix).
+APPROVER_DIRECTORY_PATH = "directory/approvers"
+
+
+class ApproverRef(BaseModel):
+    approver_id: str
+
+
+class DirectoryEntry(BaseModel):
+    """What the directory says of an approver id: the roles and the email it holds (none for an
+    id the directory does not know)."""
+
+    approver_id: str
+    known: bool
+    email: str | None = None
+    roles: list[str] = []

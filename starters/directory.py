@@ -2,9 +2,8 @@
 
 from pydantic import BaseModel
 
+from domain.approvals import APPROVER_DIRECTORY_PATH
 from runtime.vault import SecretStore
-
-DIRECTORY_PATH = "directory/approvers"
 
 
 class Approver(BaseModel):
@@ -23,7 +22,7 @@ class Directory:
         self._secrets = secrets
 
     async def get(self, approver_id: str) -> Approver:
-        entries = (await self._secrets.read(DIRECTORY_PATH)).get("approvers", {})
+        entries = (await self._secrets.read(APPROVER_DIRECTORY_PATH)).get("approvers", {})
         entry = entries.get(approver_id)
         if entry is None:
             raise UnknownApprover(f"no approver '{approver_id}' in the directory")

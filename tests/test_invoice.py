@@ -54,7 +54,10 @@ async def test_happy_path_paid_through_the_billing_webhook(client, settings, adm
     emails = Ledger(admin).emails(number, "invoice")
     assert len(emails) == 1
     assert "4,759.40 EUR" in emails[0]["data"]["subject"]
-    assert crm.deal(_DEALS[handle.id])["invoice_status"] == "open"
+    # The deal is updated after the stage says awaiting_payment.
+    await wait_for(
+        lambda: crm.deal(_DEALS[handle.id]).get("invoice_status") == "open", what="the deal"
+    )
 
     payment = pay(admin, number, TOTAL, payment_id=f"pay-{number}")
     result = await asyncio.wait_for(handle.result(), 60)

@@ -18,6 +18,7 @@ from activities.auth import (
 )
 from activities.billing import BillingActivities
 from activities.crm import CrmActivities
+from activities.directory import DIRECTORY_TASK_QUEUE, DirectoryActivities
 from activities.enrichment import EnrichmentActivities
 from activities.erp import ErpActivities
 from activities.esign import EsignActivities
@@ -83,7 +84,7 @@ def build_workers(
                 deployment=deployment,
             )
         )
-    for queue, activities in file_activities(settings).items():
+    for queue, activities in file_activities(settings, secrets).items():
         workers.append(
             activity_worker(
                 client, settings, task_queue=queue, activities=activities, deployment=deployment
@@ -156,7 +157,14 @@ def activities_by_queue(
     }
 
 
-def file_activities(settings: Settings) -> dict[str, list[Callable[..., Any]]]:
-    """Activities of file-based integrations, by task queue (no HTTP client, no rate limit)."""
+def file_activities(
+    settings: Settings, secrets: SecretStore
+) -> dict[str, list[Callable[..., Any]]]:
+    """Activities of file-based integrations and of the approver directory, by task queue (no
+    HTTP client, no rate limit)."""
     export = AccountingExportActivities(settings.resolved_export_dir)
-    return {ACCOUNTING_TASK_QUEUE: [export.export_invoices]}
+    directory = DirectoryActivities(secrets)
+    return {
+        ACCOUNTING_TASK_QUEUE: [export.export_invoices],
+        DIRECTORY_TASK_QUEUE: [directory.approver],
+    }

@@ -18,10 +18,12 @@ from domain.approvals import (
     ApprovalRecord,
     ApprovalRequest,
     ApprovalStatus,
+    ApproverRef,
     DecideInput,
     DecideResult,
     Decision,
     DecisionRecord,
+    DirectoryEntry,
     RuleViolation,
     SignalDecisionInput,
 )
@@ -33,10 +35,13 @@ from workflows import options, outcomes
 from workflows.progress import Progress, describe_retrying
 
 with workflow.unsafe.imports_passed_through():
+    from activities.directory import DIRECTORY_TASK_QUEUE, DirectoryActivities
     from activities.mail import MailActivities
 
 
 APPROVAL_NOTICE_FAILURE_SHOWN = "approval-notice-failure-shown"
+ROLES_FROM_DIRECTORY = "approver-roles-from-directory"
+DIRECTORY_UNAVAILABLE = RuleViolation.DIRECTORY_UNAVAILABLE.value
 
 
 class ApprovalsMixin:
@@ -78,7 +83,13 @@ class ApprovalsMixin:
     async def decide(self, inp: DecideInput) -> DecideResult:
         """The caller learns at once whether the decision was accepted; a refusal is recorded
         beside the accepted decisions (as a refused signal is), then answered."""
-        violation = self._violation(inp.approval_id, inp.approver, inp.approver_roles)
+        entry = await self._directory(inp.approver, inp.approver_roles)
+        if entry is None:
+            raise ApplicationError(
+                "the approver directory cannot be read right now; send the decision again",
+                type=DIRECTORY_UNAVAILABLE,
+            )
+        violation = self._violation(inp.approval_id, entry)
         if violation:
             self._refused(
                 inp.approval_id, inp.approver, inp.decision, inp.comment, "update", violation
@@ -95,12 +106,29 @@ class ApprovalsMixin:
             )
 
     @workflow.signal
-    def approve(self, inp: SignalDecisionInput) -> None:
-        self._signalled(inp, Decision.APPROVE)
+    async def approve(self, inp: SignalDecisionInput) -> None:
+        await self._signalled(inp, Decision.APPROVE)
 
     @workflow.signal
-    def reject(self, inp: SignalDecisionInput) -> None:
-        self._signalled(inp, Decision.REJECT)
+    async def reject(self, inp: SignalDecisionInput) -> None:
+        await self._signalled(inp, Decision.REJECT)
+
+    async def _directory(self, approver: str, claimed: list[str]) -> DirectoryEntry | None:
+        """What the approver directory says of `approver` (None: it cannot be read now). The
+        roles a caller claims are not used: anyone who reaches Temporal could claim any."""
+        if not workflow.patched(ROLES_FROM_DIRECTORY):
+            return DirectoryEntry(approver_id=approver, known=True, roles=claimed)
+        try:
+            return await workflow.execute_activity_method(
+                DirectoryActivities.approver,
+                ApproverRef(approver_id=approver),
+                task_queue=DIRECTORY_TASK_QUEUE,
+                start_to_close_timeout=timedelta(seconds=10),
+                # A person (or their tool) is waiting for the answer: not longer than this.
+                schedule_to_close_timeout=timedelta(seconds=30),
+            )
+        except ActivityError:
+            return None
 
     async def _await_approval(self, request: ApprovalRequest) -> ApprovalOutcome:
         """Open the approval and wait: reminder, then escalation, then expiry."""
@@ -153,15 +181,17 @@ class ApprovalsMixin:
             return False
         return True
 
-    def _violation(self, approval_id: str, approver: str, roles: list[str]) -> RuleViolation | None:
+    def _violation(self, approval_id: str, approver: DirectoryEntry) -> RuleViolation | None:
         record = self._approvals.get(approval_id)
         if record is None:
             return RuleViolation.UNKNOWN_APPROVAL
         if record.status != ApprovalStatus.PENDING:
             return RuleViolation.ALREADY_DECIDED
-        if approver == record.request.requested_by:
+        # Four eyes, like with like: the requester may be recorded by id or by email.
+        requester = record.request.requested_by.lower()
+        if requester in (approver.approver_id.lower(), (approver.email or "").lower()):
             return RuleViolation.SELF_APPROVAL
-        if not set(roles) & set(record.allowed_roles):
+        if not set(approver.roles) & set(record.allowed_roles):
             return RuleViolation.WRONG_ROLE
         return None
 
@@ -204,8 +234,12 @@ class ApprovalsMixin:
         )
         return DecideResult(approval_id=approval_id, status=record.status, decided_by=approver)
 
-    def _signalled(self, inp: SignalDecisionInput, decision: Decision) -> None:
-        violation = self._violation(inp.approval_id, inp.approver, inp.approver_roles)
+    async def _signalled(self, inp: SignalDecisionInput, decision: Decision) -> None:
+        entry = await self._directory(inp.approver, inp.approver_roles)
+        if entry is None:  # a signal cannot be answered: record why it decided nothing
+            violation: RuleViolation | None = RuleViolation.DIRECTORY_UNAVAILABLE
+        else:
+            violation = self._violation(inp.approval_id, entry)
         if violation is None:
             self._apply(inp.approval_id, decision, inp.approver, inp.comment, "signal")
             return

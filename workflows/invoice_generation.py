@@ -37,7 +37,7 @@ from domain.records import (
 )
 from domain.systems import System
 from workflows import invoice_mail, options, outcomes
-from workflows.approvals import ApprovalsMixin, finishes_handlers
+from workflows.approvals import DIRECTORY_UNAVAILABLE, ApprovalsMixin, finishes_handlers
 from workflows.dunning import Collection
 from workflows.outcomes import ApprovalNotGranted
 from workflows.progress import Progress
@@ -166,6 +166,14 @@ class InvoiceGeneration(ApprovalsMixin):
 
     @workflow.update
     async def void(self, inp: VoidInput) -> VoidResult:
+        # The voider's roles are the directory's, never the ones the caller claims.
+        entry = await self._directory(inp.approver, inp.approver_roles)
+        if entry is None:
+            raise ApplicationError(
+                "the approver directory cannot be read right now; send it again",
+                type=DIRECTORY_UNAVAILABLE,
+            )
+        self._refuse_void(entry.roles)  # again: the run may have moved meanwhile
         self._collection.void_request = inp
         await workflow.wait_condition(lambda: self._voided or self._ending)
         if not self._voided:  # a payment in full got there first, or the run ended otherwise
@@ -184,8 +192,12 @@ class InvoiceGeneration(ApprovalsMixin):
 
     @void.validator
     def _validate_void(self, inp: VoidInput) -> None:
+        self._refuse_void(None)
+
+    def _refuse_void(self, roles: list[str] | None) -> None:
+        """Raises the refusal of a void now (`roles`: the voider's, once the directory said)."""
         refusal = None
-        if self._policy.approver_role not in inp.approver_roles:
+        if roles is not None and self._policy.approver_role not in roles:
             refusal = (
                 RuleViolation.WRONG_ROLE.value,
                 f"voiding needs the {self._policy.approver_role} role",

@@ -32,6 +32,7 @@ REFUSAL_STATUS = {
     WORKFLOW_NOT_FOUND: 404,
     RuleViolation.ALREADY_DECIDED.value: 409,
     WORKFLOW_CLOSED: 409,
+    RuleViolation.DIRECTORY_UNAVAILABLE.value: 503,
 }
 
 

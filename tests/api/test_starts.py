@@ -23,7 +23,8 @@ async def test_start_runs_to_completion_and_the_same_start_again_is_the_same_wor
     assert started.status_code == 202, started.text
     body = started.json()
     workflow_id = f"vendor-onboarding-{app['application_id']}"
-    assert set(body) == {"workflow_id", "run_id", "web_ui_url"}
+    assert set(body) == {"workflow_id", "run_id", "web_ui_url", "rerun_of"}
+    assert body["rerun_of"] is None  # a first run replaces nothing
     assert body["workflow_id"] == workflow_id and body["run_id"]
     assert body["web_ui_url"].endswith(f"/namespaces/default/workflows/{workflow_id}")
     assert started.headers["location"] == f"/v1/workflows/{workflow_id}"
