@@ -12,18 +12,23 @@ from domain.metrics import EXTERNAL_API_ERRORS
 
 RETRYABLE_4XX = {408, 409, 429}
 # Conflicts that no retry can resolve, although 409 is otherwise retryable.
-PERMANENT_CONFLICT_CODES = {"IDEMPOTENCY_KEY_REUSED"}
+PERMANENT_CONFLICT_CODES = {"IDEMPOTENCY_KEY_REUSED", "idempotency_error"}
 
 
-def system_error_code(body: bytes) -> str | None:
-    """The `error.code` of a JSON error body, when there is one."""
+def _error_field(body: bytes, name: str) -> str | None:
     try:
         parsed = json.loads(body)
     except ValueError:
         return None
     error = parsed.get("error") if isinstance(parsed, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else None
+    value = error.get(name) if isinstance(error, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def system_error_code(body: bytes) -> str | None:
+    """The `error.code` of a JSON error body, else its `error.type` (Stripe's shape
+    `{"error": {"type", "code", "param", "message"}}`: an `idempotency_error` has no code)."""
+    return _error_field(body, "code") or _error_field(body, "type")
 
 
 def retry_after(response: httpx.Response) -> timedelta | None:
@@ -43,6 +48,10 @@ def classify_status(
     status = response.status_code
     code = system_error_code(response.content) or f"HTTP_{status}"
     where = f"{system} {method} {path} answered {status} {code}"
+    # Stripe names the request parameter it refused; its message may quote values, so not that.
+    param = _error_field(response.content, "param")
+    if param:
+        where += f" (param {param})"
     if status == 429:
         return ApplicationError(where, type=code, next_retry_delay=retry_after(response))
     if 400 <= status < 500 and (status not in RETRYABLE_4XX or code in PERMANENT_CONFLICT_CODES):

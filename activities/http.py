@@ -1,7 +1,8 @@
 """One client per external system: auth, idempotency, error classification, audit per attempt."""
 
 import time
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -33,6 +34,16 @@ def idempotency_key(step: str) -> str:
     return f"{info.workflow_id}/rerun-{rerun}/{step}" if rerun else f"{info.workflow_id}/{step}"
 
 
+class _Body(NamedTuple):
+    json: dict[str, Any] | None
+    form: dict[str, str] | None
+
+    @property
+    def sent(self) -> dict[str, Any] | None:
+        """What the audit summarizes (field names only)."""
+        return self.json if self.json is not None else self.form
+
+
 class SystemClient:
     def __init__(
         self,
@@ -41,8 +52,10 @@ class SystemClient:
         http: httpx.AsyncClient,
         auth: AuthScheme,
         audit: AuditLog,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.system = system
+        self._headers = dict(headers or {})
         self._base_url = base_url.rstrip("/")
         self._http = http
         self._auth = auth
@@ -55,14 +68,17 @@ class SystemClient:
         expect: type[M],
         *,
         json: dict[str, Any] | None = None,
+        form: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> M:
-        """Send one request; a 401 re-reads the credentials and tries once more."""
-        response = await self._attempt(method, path, json, params, idempotency_key)
+        """Send one request (a JSON or a form body); a 401 re-reads the credentials and tries
+        once more."""
+        body = _Body(json, form)
+        response = await self._attempt(method, path, body, params, idempotency_key)
         if response.status_code == 401:
             self._auth.forget()
-            response = await self._attempt(method, path, json, params, idempotency_key)
+            response = await self._attempt(method, path, body, params, idempotency_key)
         if not response.is_success:
             raise classify_status(self.system.value, method, path, response)
         try:
@@ -76,24 +92,33 @@ class SystemClient:
         self,
         method: str,
         path: str,
-        json: dict[str, Any] | None,
+        body: "_Body",
         params: dict[str, str] | None,
         idempotency_key: str | None,
     ) -> httpx.Response:
         try:
-            headers = await self._auth.headers()
+            headers = {**self._headers, **await self._auth.headers()}
         except SecretUnavailable as exc:
             raise ApplicationError(str(exc), type=ErrorCode.SECRET_UNAVAILABLE) from None
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
+        if body.form is not None:  # an empty form still says what it is (Stripe insists)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         started = time.perf_counter()
         try:
             response = await self._http.request(
-                method, self._base_url + path, json=json, params=params, headers=headers
+                method,
+                self._base_url + path,
+                json=body.json,
+                content=None if body.form is None else urlencode(body.form),
+                params=params,
+                headers=headers,
             )
         except httpx.HTTPError as exc:
             await self._audit.record(
-                attempt(self.system, method, path, None, started, type(exc).__name__, json, b"")
+                attempt(
+                    self.system, method, path, None, started, type(exc).__name__, body.sent, b""
+                )
             )
             count_failed_attempt(self.system.value, type(exc).__name__)
             raise classify_transport(self.system.value, method, path, exc) from None
@@ -109,7 +134,7 @@ class SystemClient:
                 response.status_code,
                 started,
                 code,
-                json,
+                body.sent,
                 response.content,
             )
         )

@@ -3,6 +3,7 @@
 from typing import Any
 
 from backoffice.demo_runs import DemoRun
+from domain.lead import lead_invoice_number
 
 Records = dict[str, list[str]]
 
@@ -12,7 +13,7 @@ def _keys(run: DemoRun) -> set[str]:
     for prefix in ("vendor-onboarding-", "invoice-", "lead-to-cash-"):
         if run.workflow_id.startswith(prefix):
             key = run.workflow_id.removeprefix(prefix)
-            return {key, f"L2C-{key}"} if prefix == "lead-to-cash-" else {key}
+            return {key, lead_invoice_number(key)} if prefix == "lead-to-cash-" else {key}
     return {run.workflow_id}
 
 

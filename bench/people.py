@@ -95,10 +95,17 @@ class Systems:
     async def open_invoices(self) -> list[dict[str, Any]]:
         headers = {"Authorization": f"Bearer {self._creds['billing']['api_key']}"}
         answer = await self._http.get(
-            "/billing/invoices", params={"status": "open"}, headers=headers
+            "/billing/v1/invoices", params={"status": "open", "limit": 100}, headers=headers
         )
-        invoices: list[dict[str, Any]] = answer.raise_for_status().json()["invoices"]
-        return invoices
+        # Billing speaks Stripe: the project's invoice number is in the metadata.
+        return [
+            {
+                **i,
+                "number": i["metadata"].get("invoice_number", ""),
+                "amount_due_cents": i["amount_remaining"],
+            }
+            for i in answer.raise_for_status().json()["data"]
+        ]
 
     async def move_deal(self, deal_id: str, stage: str) -> None:
         path = f"/_admin/crm/deals/{deal_id}/stage"

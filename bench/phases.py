@@ -23,8 +23,8 @@ from bench.histories import activity_count, resume_latencies
 from bench.people import People
 from bench.procstats import PeakMemory, cpu_seconds
 from bench.shape import FloorInput, FloorShape
+from domain.lead import lead_invoice_number
 from starters.start import invoice_workflow_id, lead_to_cash_id, vendor_onboarding_id
-from workflows.lead_fulfilment import invoice_number
 
 Kind = Literal["F0", "F1", "A"]
 KINDS: tuple[Kind, ...] = ("F0", "F1", "A")
@@ -135,7 +135,9 @@ class Driver:
 
     def child_of(self, kind: Kind, process: str, key: str) -> str | None:
         if kind == "A":
-            return invoice_workflow_id(invoice_number(key)) if process == "lead_to_cash" else None
+            return (
+                invoice_workflow_id(lead_invoice_number(key)) if process == "lead_to_cash" else None
+            )
         shape = self.shapes[process]
         return child_id(self.workflow_id(kind, process, key)) if shape.count("child") else None
 

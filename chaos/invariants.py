@@ -25,6 +25,9 @@ WEBHOOKS = "every webhook delivered (none given up) and applied exactly once"
 APPROVALS = "every approval decision accepted once, none lost"
 INVARIANTS = (OUTCOMES, ONE_RECORD, COMPENSATIONS, WEBHOOKS, APPROVALS)
 
+# Billing's Stripe events that hand a payment over (`starters/webhooks/routes.py`).
+PAYMENT_EVENTS = ("invoice.paid", "invoice.updated")
+
 # The business key of each kind of record, in the system that holds it.
 _KeyOf = Callable[[dict[str, Any]], str | None]
 _RECORD_KEYS: dict[tuple[str, str], _KeyOf] = {
@@ -175,10 +178,13 @@ def _invoice_end_state(number: str, outcome: str | None, ledger: Ledger) -> list
             problems.append(f"{outcome}, but billing holds it as {invoice and invoice['status']}")
         if sent != 1:
             problems.append(f"{outcome} with {sent} invoice emails (expected 1)")
-    else:  # ended before it was sent: the draft, if any, voided once, nothing mailed
+    else:  # ended before it was sent: the invoice, if any, undone once, nothing mailed
         if sent:
             problems.append(f"ended {outcome} before sending, yet {sent} invoice emails went out")
-        _undone_once(ledger, invoice, "voided", "invoice", problems)
+        if invoice is not None:  # Stripe deletes a draft and voids a finalized invoice
+            undone = ledger.actions(invoice, "deleted") + ledger.actions(invoice, "voided")
+            if undone != 1:
+                problems.append(f"invoice {invoice['id']} undone {undone} times (expected once)")
     return problems
 
 
@@ -234,11 +240,12 @@ def check_webhooks(evidence: Evidence) -> list[Violation]:
         if row.status == "received":
             found.append(Violation(invariant=WEBHOOKS, detail=f"{name}: stuck in the inbox"))
             continue
-        if event["type"] == "invoice.paid" and row.status == "delivered":
+        if event["type"] in PAYMENT_EVENTS and row.status == "delivered":
             status = evidence.statuses.get(row.workflow_id or "")
             if status is None:
                 continue
-            payment = f"payment {event['data']['payment_id']}:"
+            invoice = event["data"]["object"]  # Stripe's event: the invoice, as it now stands
+            payment = f"payment {invoice['id']}@{invoice['amount_paid']}:"
             times = sum(1 for step in status.get("steps_done", []) if step.startswith(payment))
             if times != 1:
                 found.append(

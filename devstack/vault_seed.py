@@ -19,8 +19,9 @@ import hvac.exceptions
 import requests
 
 from devstack.state import write_private
-from domain.credentials import CredentialRecord, Scope, hash_secret
+from domain.credentials import CredentialKind, CredentialRecord, Scope
 from domain.systems import System
+from runtime.credentials import hash_secret
 
 KV_MOUNT = "secret"
 PREFIX = "backoffice"
@@ -56,9 +57,6 @@ API_CLIENTS: dict[str, list[Scope]] = {
     "svc-reader": [Scope.READ],
 }
 APPROVER_SCOPES = [Scope.READ, Scope.DECIDE]
-# The plain text of these demo credentials lies beside this Vault anyway (credentials.json), so
-# fewer PBKDF2 rounds than a real record's default keep `up` quick; each record keeps its count.
-DEV_HASH_ITERATIONS = 50_000
 
 _TRANSIT_RULES = f"""
 path "{TRANSIT_MOUNT}/encrypt/{TRANSIT_KEY}" {{ capabilities = ["update"] }}
@@ -80,9 +78,16 @@ _LINK_KEY_RULE = (
     f'path "{KV_MOUNT}/data/{PREFIX}/{LINK_SIGNING_KEY}" {{ capabilities = ["read"] }}\n'
 )
 
+# The API rehashes a credential of an older scheme at its next sign-in (starters/api/auth.py).
+_REHASH_RULES = "".join(
+    f'path "{KV_MOUNT}/data/{PREFIX}/{folder}/*" {{ capabilities = ["read", "update"] }}\n'
+    for folder in ("api-clients", "approver-credentials")
+)
+
 POLICIES: dict[str, str] = {
     WORKER_ROLE: _read("systems", "directory") + _LINK_KEY_RULE + _TRANSIT_RULES,
-    CLIENT_ROLE: _read("directory", "webhooks", "api-clients", "approver-credentials", "codec")
+    CLIENT_ROLE: _read("directory", "webhooks", "codec")
+    + _REHASH_RULES
     + _LINK_KEY_RULE
     + _TRANSIT_RULES,
 }
@@ -210,13 +215,13 @@ def _seed_api_credentials(client: hvac.Client) -> ApiCredentials:
     tokens: dict[str, str] = {}
     for client_id, scopes in API_CLIENTS.items():
         secret = _random()
-        record = hash_secret(secret, list(scopes), iterations=DEV_HASH_ITERATIONS)
+        record = hash_secret(secret, list(scopes), kind=CredentialKind.SERVICE)
         write_credential(client, f"api-clients/{client_id}", record)
         tokens[client_id] = f"{client_id}.{secret}"
     passwords: dict[str, str] = {}
     for approver in APPROVERS:
         password = _random(18)
-        record = hash_secret(password, list(APPROVER_SCOPES), iterations=DEV_HASH_ITERATIONS)
+        record = hash_secret(password, list(APPROVER_SCOPES), kind=CredentialKind.APPROVER)
         write_credential(client, f"approver-credentials/{approver}", record)
         passwords[approver] = password
     return ApiCredentials(api_clients=tokens, approvers=passwords)

@@ -2,9 +2,6 @@
 was hashed, and the scopes it grants. The dev stack writes these records; the API verifies them.
 """
 
-import hashlib
-import hmac
-import secrets
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -25,52 +22,22 @@ class Scope(StrEnum):
 
 
 class HashAlgorithm(StrEnum):
-    PBKDF2_SHA256 = "pbkdf2_sha256"
+    ARGON2ID = "argon2id"  # approvers' passwords (people choose them: slow to guess)
+    HMAC_SHA256 = "hmac_sha256"  # services' 256-bit random keys (nothing to guess: fast)
+    PBKDF2_SHA256 = "pbkdf2_sha256"  # older records, rehashed at their next sign-in
     SCRYPT = "scrypt"
+
+
+class CredentialKind(StrEnum):
+    SERVICE = "service"
+    APPROVER = "approver"
 
 
 class CredentialRecord(BaseModel):
     """One credential in Vault (`api-clients/<client_id>`, `approver-credentials/<id>`)."""
 
-    salt: str = Field(description="hex, random per credential")
-    hash: str = Field(description="hex digest of the secret")
+    salt: str = Field(description="hex, random per credential (argon2id: inside `hash`)")
+    hash: str = Field(description="hex digest of the secret, or argon2id's encoded hash")
     algorithm: HashAlgorithm
     iterations: int | None = Field(default=None, ge=1, description="PBKDF2 only")
     scopes: list[str] = []
-
-
-def hash_secret(
-    secret: str,
-    scopes: list[str],
-    *,
-    algorithm: HashAlgorithm = HashAlgorithm.PBKDF2_SHA256,
-    iterations: int = PBKDF2_ITERATIONS,
-) -> CredentialRecord:
-    """The record to store for `secret`, with a fresh random salt."""
-    salt = secrets.token_bytes(SALT_BYTES)
-    record = CredentialRecord(
-        salt=salt.hex(),
-        hash="",
-        algorithm=algorithm,
-        iterations=iterations if algorithm is HashAlgorithm.PBKDF2_SHA256 else None,
-        scopes=scopes,
-    )
-    record.hash = _digest(secret, salt, record).hex()
-    return record
-
-
-def verify_secret(secret: str, record: CredentialRecord) -> bool:
-    """True when `secret` hashes to the record's hash (compared in constant time)."""
-    try:
-        salt, expected = bytes.fromhex(record.salt), bytes.fromhex(record.hash)
-    except ValueError:
-        return False
-    return hmac.compare_digest(_digest(secret, salt, record), expected)
-
-
-def _digest(secret: str, salt: bytes, record: CredentialRecord) -> bytes:
-    if record.algorithm is HashAlgorithm.SCRYPT:
-        return hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
-    return hashlib.pbkdf2_hmac(
-        "sha256", secret.encode(), salt, record.iterations or PBKDF2_ITERATIONS
-    )

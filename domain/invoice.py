@@ -104,10 +104,14 @@ class InvoiceGenerationInput(BaseModel):
 
 
 class PaymentReceived(BaseModel):
-    """Signal `payment_received` (fed by billing's `invoice.paid` webhook)."""
+    """Signal `payment_received` (fed by billing's `invoice.paid` and `invoice.updated` events).
+
+    With `paid_to_date_cents` (what billing says is paid so far), the payment counts only what it
+    adds to the payments already seen, so overlapping events never count money twice."""
 
     payment_id: str = Field(min_length=1)
     amount_cents: int = Field(gt=0)
+    paid_to_date_cents: int | None = Field(default=None, gt=0)
 
 
 class Payment(BaseModel):

@@ -23,6 +23,15 @@ from domain.retries import RetryBudgets
 from domain.vendor import BUSINESS_KEY_PATTERN, EMAIL_PATTERN
 
 
+def lead_invoice_number(lead_id: str) -> str:
+    """The invoice number of a lead's deal: a readable part of the lead id plus 13 hex digits of
+    its SHA-256, so ids that differ only in case, `_` or `-`, or past the 40th character, get
+    different numbers (the old derivation folded those together: issue 15 item 4)."""
+    readable = lead_id.upper().replace("_", "-")[:22]
+    digest = hashlib.sha256(lead_id.encode()).hexdigest()[:13].upper()
+    return f"L2C-{readable}-{digest}"
+
+
 class Need(StrEnum):
     LOW = "low"
     MEDIUM = "medium"

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     # Guessed passwords (starters/api/lockout.py): this many wrong ones for an approver id within
     # `sign_in_lockout`, and the id is refused for `sign_in_lockout` (inbox and HTTP Basic).
     sign_in_max_failures: int = Field(default=5, ge=1)
+    # Likewise per client address, whatever the ids tried (a spray over many ids).
+    sign_in_max_failures_per_address: int = Field(default=50, ge=1)
     sign_in_lockout: timedelta = timedelta(minutes=15)
     # Payload encryption (runtime/codec.py): one data key from the transit key seals new payloads
     # for `payload_key_rotate_after`; an unwrapped data key stays in memory `_cache_seconds`.

@@ -83,6 +83,20 @@ class SecretStore:
         self._cache[path] = (self._clock(), data)
         return data
 
+    async def write(self, path: str, data: dict[str, Any]) -> None:
+        """Store `data` at `path` (relative to the prefix), replacing what was there."""
+        full = f"{self._prefix}/{path}"
+        async with self._lock:
+            await asyncio.to_thread(
+                self._with_login,
+                f"writing {full}",
+                f"no place for {full} in Vault",
+                lambda: self._client.secrets.kv.v2.create_or_update_secret(
+                    path=full, secret=data, mount_point=self._kv_mount
+                ),
+            )
+        self._cache.pop(path, None)
+
     def forget(self, path: str) -> None:
         """Drop a cached secret (after a 401 from its system), so the next read goes to Vault."""
         self._cache.pop(path, None)

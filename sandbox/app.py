@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sandbox import (
     admin,
     billing,
+    billing_invoices,
     billing_payments,
     crm,
     crm_sales,
@@ -43,8 +44,9 @@ SYSTEMS: tuple[System, ...] = (
     esign.SYSTEM,
     enrichment.SYSTEM,
 )
-# Modules that only add routes to a system above: CRM leads and deals, billing payments.
-EXTENSIONS = (crm_sales, billing_payments)
+# Modules that only add routes to a system above: CRM leads and deals, billing invoices and
+# payments.
+EXTENSIONS = (crm_sales, billing_invoices, billing_payments)
 
 
 def create_app(database_url: str, admin_token: str | None) -> FastAPI:

@@ -1,296 +1,232 @@
-"""Billing stand-in (``/billing``, ``Authorization: Bearer``): customers and invoices.
+"""Billing stand-in (``/billing``): a stateful emulation of the subset of Stripe's API the
+billing activities use, so everything runs offline on the same requests real Stripe gets.
 
-An invoice is ``draft`` → ``open`` (finalized) → ``paid``, or ``void``. Tax is computed per
-line and rounded half-even to whole cents. Creating an invoice needs an ``Idempotency-Key``
-(``IDEMPOTENCY_KEY_REQUIRED``) and a number no other invoice has (``DUPLICATE_INVOICE_NUMBER``).
-Payments, made by the customer, come in through the admin API: see ``billing_payments.py``.
+``/billing/v1/customers`` (+ ``/search``), ``/v1/tax_rates``, ``/v1/invoiceitems`` and
+``/v1/invoices`` (+ ``/search``, ``/{id}``, ``/finalize``, ``/void``, ``DELETE``): form-encoded
+bodies, ``cus_``/``txr_``/``ii_``/``in_`` ids, Stripe's statuses (an invoice is ``draft`` →
+``open`` → ``paid``, or ``void``; a deleted draft is gone), list pages (``limit``,
+``starting_after``, ``created``/``status``/``customer`` filters), Stripe's error shape and
+``Idempotency-Key`` semantics (same key and body: the first answer again; another body: a 400
+``idempotency_error``). Customers and tax rates are here, invoices and their items in
+``billing_invoices.py``; payments come in through the admin API (``billing_payments.py``) and
+emit Stripe events.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy.orm import Session
 
 from sandbox.auth import BearerKey
 from sandbox.db import RecordRow
 from sandbox.errors import ApiError
-from sandbox.fields import Currency, Email, Name, RecordId
 from sandbox.idempotency import Reply
 from sandbox.records import (
-    change_status,
     create_record,
     find_records,
-    require_record,
-    stamp,
+    get_record,
 )
+from sandbox.stripe_form import boolean, integer, invalid, metadata, metadata_search, parse, text
 from sandbox.system import System, SystemCall
 
-SYSTEM = System("billing", BearerKey(), webhook_events=("invoice.paid",))
+SYSTEM = System("billing", BearerKey(), webhook_events=("invoice.paid", "invoice.updated"))
 router = SYSTEM.router
 Call = Annotated[SystemCall, Depends(SYSTEM.call)]
 
 CUSTOMER = "customer"
 INVOICE = "invoice"
-
-InvoiceNumber = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-MetadataValue = Annotated[str, StringConstraints(max_length=500)]
-
-
-class NewCustomer(BaseModel):
-    external_ref: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    name: Name
-    email: Email
-    currency: Currency
+INVOICE_ITEM = "invoiceitem"
+TAX_RATE = "tax_rate"
+API_VERSION = "2026-08-26.dahlia"
+NUMBER_KEY = "invoice_number"  # the metadata key the ledger indexes invoices by
 
 
-class InvoiceLine(BaseModel):
-    description: Annotated[str, StringConstraints(min_length=1, max_length=500)]
-    # Money and counts are JSON integers only: no "2" and no 2.0.
-    quantity: int = Field(strict=True, gt=0, le=1_000_000_000)
-    unit_price_cents: int = Field(strict=True, ge=0, le=10**15)
-    tax_rate_bp: int = Field(default=0, strict=True, ge=0, le=10_000, description="1900 = 19 %")
+def unix(stamped: str | None) -> int | None:
+    return (
+        None
+        if stamped is None
+        else int(datetime.fromisoformat(stamped.replace("Z", "+00:00")).timestamp())
+    )
 
 
-class NewInvoice(BaseModel):
-    customer_id: RecordId
-    number: InvoiceNumber
-    currency: Currency
-    lines: list[InvoiceLine] = Field(min_length=1, max_length=200)
-    payment_terms: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
-    due_date: date | None = None
-    metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=50)
+def missing(kind: str, record_id: str) -> ApiError:
+    return ApiError(404, "NOT_FOUND", f"No such {kind}: '{record_id}'", param="id", stripe=True)
 
 
-def line_tax_cents(line: InvoiceLine) -> int:
-    """``round_half_even(quantity * unit_price_cents * tax_rate_bp / 10000)``, exactly."""
-    exact = Decimal(line.quantity * line.unit_price_cents * line.tax_rate_bp) / Decimal(10_000)
-    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+def meta_keys(meta: dict[str, str]) -> dict[str, str]:
+    return {f"meta:{key}": value for key, value in meta.items()}
 
 
-def priced_lines(lines: list[InvoiceLine]) -> list[dict[str, Any]]:
-    return [
-        {
-            **line.model_dump(),
-            "amount_cents": line.quantity * line.unit_price_cents,
-            "tax_cents": line_tax_cents(line),
-        }
-        for line in lines
-    ]
+async def form_of(request: Request) -> dict[str, Any]:
+    return parse((await request.body()).decode(errors="replace"))
+
+
+# ----- customers --------------------------------------------------------------------------
 
 
 def customer_view(row: RecordRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "external_ref": row.external_ref,
-        "name": row.data["name"],
-        "email": row.data["email"],
-        "currency": row.data["currency"],
-        "created_at": row.created_at,
-    }
-
-
-def invoice_view(row: RecordRow) -> dict[str, Any]:
     data = row.data
-    fields = ("number", "customer_id", "currency", "lines", "subtotal_cents", "tax_cents")
     return {
         "id": row.id,
-        "status": row.status,
-        **{name: data[name] for name in fields},
-        "total_cents": data["total_cents"],
-        "amount_paid_cents": data["amount_paid_cents"],
-        "amount_due_cents": data["total_cents"] - data["amount_paid_cents"],
-        "payment_terms": data["payment_terms"],
-        "due_date": data["due_date"],
-        "metadata": data["metadata"],
-        "payments": data["payments"],
-        "created_at": row.created_at,
-        "finalized_at": data["finalized_at"],
-        "paid_at": data["paid_at"],
-        "voided_at": data["voided_at"],
+        "object": "customer",
+        "created": unix(row.created_at),
+        "name": data["name"],
+        "email": data["email"],
+        "metadata": data.get("metadata", {}),
+        "livemode": False,
     }
 
 
-def _add_customer(session: Session, customer: NewCustomer) -> Reply:
-    row = create_record(
-        session,
-        system=SYSTEM.name,
-        kind=CUSTOMER,
-        prefix="CUS",
-        status="active",
-        external_ref=customer.external_ref,
-        data=customer.model_dump(exclude={"external_ref"}),
-    )
-    return Reply(201, customer_view(row), row)
+@router.post("/v1/customers")
+async def create_customer(request: Request, call: Call) -> JSONResponse:
+    params = await form_of(request)
+    meta = metadata(params)
+    fields = {
+        "name": text(params, "name", max_length=256),
+        "email": text(params, "email", max_length=512),
+    }
+
+    def add(session: Session) -> Reply:
+        row = create_record(
+            session,
+            system=SYSTEM.name,
+            kind=CUSTOMER,
+            prefix="cus_",
+            status="active",
+            external_ref=meta.get("crm_account_id"),
+            data={**fields, "metadata": meta},
+            keys=meta_keys(meta),
+        )
+        return Reply(200, customer_view(row), row)
+
+    return call.create(add)
 
 
-@router.post("/customers", status_code=201)
-def create_customer(customer: NewCustomer, call: Call) -> JSONResponse:
-    return call.create(lambda session: _add_customer(session, customer))
+@router.get("/v1/customers/search")
+def search_customers(call: Call, query: str | None = None) -> dict[str, Any]:
+    wanted = metadata_search(query)
+    return call.run(lambda s: search(s, CUSTOMER, wanted, customer_view, "/v1/customers/search"))
 
 
-@router.get("/customers")
-def list_customers(call: Call, external_ref: str | None = None) -> dict[str, Any]:
-    def query(session: Session) -> dict[str, Any]:
-        rows = find_records(session, SYSTEM.name, CUSTOMER, external_ref=external_ref)
-        return {"customers": [customer_view(row) for row in rows]}
-
-    return call.run(query)
-
-
-@router.get("/customers/{customer_id}")
+@router.get("/v1/customers/{customer_id}")
 def get_customer(customer_id: str, call: Call) -> dict[str, Any]:
-    return call.run(
-        lambda session: customer_view(
-            require_record(session, SYSTEM.name, CUSTOMER, customer_id, "customer")
-        )
-    )
+    return call.run(lambda s: customer_view(require(s, CUSTOMER, customer_id)))
 
 
-def _draft_invoice(session: Session, invoice: NewInvoice) -> Reply:
-    customer = require_record(session, SYSTEM.name, CUSTOMER, invoice.customer_id, "customer")
-    if customer.data["currency"] != invoice.currency:
-        raise ApiError(
-            422,
-            "CURRENCY_MISMATCH",
-            f"customer {customer.id} is billed in {customer.data['currency']}, "
-            f"not {invoice.currency}",
-        )
-    same_number = find_records(session, SYSTEM.name, INVOICE, keys={"number": invoice.number})
-    if same_number:
-        raise ApiError(
-            422,
-            "DUPLICATE_INVOICE_NUMBER",
-            f"invoice {same_number[0].id} already has number {invoice.number!r}",
-        )
-    lines = priced_lines(invoice.lines)
-    subtotal = sum(line["amount_cents"] for line in lines)
-    tax = sum(line["tax_cents"] for line in lines)
-    row = create_record(
-        session,
-        system=SYSTEM.name,
-        kind=INVOICE,
-        prefix="INV",
-        status="draft",
-        data={
-            **invoice.model_dump(mode="json", exclude={"lines"}),
-            "lines": lines,
-            "subtotal_cents": subtotal,
-            "tax_cents": tax,
-            "total_cents": subtotal + tax,
-            "amount_paid_cents": 0,
-            "payments": [],
-            "finalized_at": None,
-            "paid_at": None,
-            "voided_at": None,
-        },
-        keys={"number": invoice.number, "customer_id": invoice.customer_id},
-    )
-    return Reply(201, invoice_view(row), row)
-
-
-@router.post("/invoices", status_code=201)
-def create_invoice(invoice: NewInvoice, call: Call) -> JSONResponse:
-    """A draft invoice; needs an ``Idempotency-Key``."""
-    return call.create(lambda session: _draft_invoice(session, invoice), key_required=True)
-
-
-@router.get("/invoices")
-def list_invoices(
-    call: Call,
-    number: str | None = None,
-    customer_id: str | None = None,
-    status: str | None = None,
-    finalized_from: datetime | None = None,
-    finalized_before: datetime | None = None,
+def search(
+    session: Session,
+    kind: str,
+    wanted: dict[str, str],
+    view: Callable[[RecordRow], dict[str, Any]],
+    url: str,
 ) -> dict[str, Any]:
-    """``finalized_from`` (included) and ``finalized_before`` (excluded) are instants with a
-    UTC offset; either one leaves out invoices never finalized (drafts, voided drafts)."""
-    filters = {"number": number, "customer_id": customer_id}
-    keys = {name: value for name, value in filters.items() if value is not None}
-    window = (
-        _instant("finalized_from", finalized_from),
-        _instant("finalized_before", finalized_before),
-    )
+    rows = [
+        r
+        for r in find_records(session, SYSTEM.name, kind, keys=meta_keys(wanted))
+        if r.status != "deleted"
+    ]
+    return {
+        "object": "search_result",
+        "url": url,
+        "data": [view(r) for r in rows],
+        "has_more": False,
+    }
+
+
+def require(session: Session, kind: str, record_id: str) -> RecordRow:
+    row = get_record(session, SYSTEM.name, kind, record_id)
+    if row is None or row.status == "deleted":
+        raise missing(kind, record_id)
+    return row
+
+
+# ----- tax rates --------------------------------------------------------------------------
+
+
+def tax_rate_view(row: RecordRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "object": "tax_rate",
+        "created": unix(row.created_at),
+        "livemode": False,
+        **row.data,
+    }
+
+
+@router.post("/v1/tax_rates")
+async def create_tax_rate(request: Request, call: Call) -> JSONResponse:
+    params = await form_of(request)
+    percentage = text(params, "percentage", required=True, max_length=20) or ""
+    try:
+        value = Decimal(percentage)
+    except ArithmeticError:
+        raise invalid("Invalid decimal: percentage", "percentage") from None
+    if not Decimal(0) <= value <= Decimal(100) or value != value.quantize(Decimal("0.01")):
+        raise invalid(
+            "percentage must be between 0 and 100, with at most two decimals", "percentage"
+        )
+    data = {
+        "display_name": text(params, "display_name", required=True, max_length=50),
+        "percentage": float(value),
+        "inclusive": boolean(params, "inclusive", False) if "inclusive" in params else None,
+        "active": boolean(params, "active", True),
+        "metadata": metadata(params),
+    }
+    if data["inclusive"] is None:
+        raise invalid("Missing required param: inclusive.", "inclusive", "parameter_missing")
+
+    def add(session: Session) -> Reply:
+        row = create_record(
+            session, system=SYSTEM.name, kind=TAX_RATE, prefix="txr_", status="active", data=data
+        )
+        return Reply(200, tax_rate_view(row), row)
+
+    return call.create(add)
+
+
+@router.get("/v1/tax_rates")
+async def list_tax_rates(request: Request, call: Call) -> dict[str, Any]:
+    params = parse(request.url.query)
+    active = boolean(params, "active", True) if "active" in params else None
 
     def query(session: Session) -> dict[str, Any]:
-        rows = find_records(session, SYSTEM.name, INVOICE, status=status, keys=keys)
-        if window != (None, None):
-            rows = [row for row in rows if _finalized_within(row, *window)]
-        return {"invoices": [invoice_view(row) for row in rows]}
+        rows = find_records(session, SYSTEM.name, TAX_RATE)
+        rows = [r for r in rows if active is None or r.data["active"] == active]
+        return page(rows, params, tax_rate_view, "/v1/tax_rates")
 
     return call.run(query)
 
 
-def _instant(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and value.utcoffset() is None:
-        raise ApiError(
-            422,
-            "VALIDATION_ERROR",
-            f"query.{name}: needs a UTC offset, e.g. 2026-03-01T00:00:00Z",
-        )
-    return value
-
-
-def _finalized_within(row: RecordRow, start: datetime | None, end: datetime | None) -> bool:
-    stamped = row.data.get("finalized_at")
-    if not stamped:
-        return False
-    at = datetime.fromisoformat(stamped)
-    return (start is None or at >= start) and (end is None or at < end)
-
-
-def require_invoice(session: Session, invoice_id: str) -> RecordRow:
-    return require_record(session, SYSTEM.name, INVOICE, invoice_id, "invoice")
-
-
-@router.get("/invoices/{invoice_id}")
-def get_invoice(invoice_id: str, call: Call) -> dict[str, Any]:
-    return call.run(lambda session: invoice_view(require_invoice(session, invoice_id)))
-
-
-@router.post("/invoices/{invoice_id}/finalize")
-def finalize_invoice(invoice_id: str, call: Call) -> dict[str, Any]:
-    """``draft`` → ``open``; already open answers it unchanged."""
-
-    def finalize(session: Session) -> dict[str, Any]:
-        row = require_invoice(session, invoice_id)
-        if row.status not in ("draft", "open"):
-            raise ApiError(
-                422,
-                "INVALID_STATE",
-                f"invoice {row.id} is {row.status}; only a draft invoice can be finalized",
+def page(
+    rows: list[RecordRow],
+    params: dict[str, Any],
+    view: Callable[[RecordRow], dict[str, Any]],
+    url: str,
+) -> dict[str, Any]:
+    """A list page, newest first, after ``starting_after``."""
+    limit = integer(params, "limit", minimum=1, default=10) or 10
+    if limit > 100:
+        raise invalid("limit must be at most 100", "limit")
+    newest = sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)
+    after = text(params, "starting_after")
+    if after is not None:
+        ids = [r.id for r in newest]
+        if after not in ids:
+            raise invalid(
+                f"No such object for starting_after: '{after}'",
+                "starting_after",
+                "resource_missing",
             )
-        if row.status == "draft":
-            change_status(session, row, "open", "finalized")
-            stamp(row, "finalized_at")
-        return invoice_view(row)
-
-    return call.run(finalize)
-
-
-@router.post("/invoices/{invoice_id}/void")
-def void_invoice(invoice_id: str, call: Call) -> dict[str, Any]:
-    """``draft`` or ``open`` → ``void``; already void answers it unchanged."""
-
-    def void(session: Session) -> dict[str, Any]:
-        row = require_invoice(session, invoice_id)
-        if row.status == "paid" or (row.status != "void" and row.data["amount_paid_cents"]):
-            raise ApiError(
-                422,
-                "INVOICE_PAID",
-                f"invoice {row.id} has payments ({row.data['amount_paid_cents']} of "
-                f"{row.data['total_cents']} cents paid); it cannot be voided",
-            )
-        if row.status != "void":
-            change_status(session, row, "void", "voided")
-            stamp(row, "voided_at")
-        return invoice_view(row)
-
-    return call.run(void)
+        newest = newest[ids.index(after) + 1 :]
+    return {
+        "object": "list",
+        "url": url,
+        "data": [view(r) for r in newest[:limit]],
+        "has_more": len(newest) > limit,
+    }

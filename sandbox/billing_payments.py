@@ -1,9 +1,9 @@
 """Customers paying their invoices, through the admin API (tests, the demo, the CLI).
 
 ``POST /_admin/billing/invoices/{number}/payments`` records a payment on an ``open`` invoice;
-partial payments add up until the invoice is ``paid``. Every recorded payment, partial ones
-included, emits the billing webhook event ``invoice.paid``: its ``data.status`` says whether
-the invoice is now fully paid.
+partial payments add up until the invoice is ``paid``. Like Stripe, every payment emits
+``invoice.updated`` (``data.object`` the invoice, ``data.previous_attributes`` its former
+``amount_paid``), and the payment that settles the invoice ``invoice.paid`` too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy.orm import Session
 
-from sandbox.billing import INVOICE, SYSTEM, invoice_view
+from sandbox.billing import API_VERSION, INVOICE, SYSTEM
+from sandbox.billing_invoices import invoice_view
 from sandbox.db import RecordRow
 from sandbox.errors import ApiError, not_found
 from sandbox.idempotency import Reply
@@ -128,24 +129,12 @@ def _pay(session: Session, number: str, payment: NewPayment) -> Reply:
     if paid == invoice.data["total_cents"]:
         change_status(session, invoice, "paid", "paid")
         stamp(invoice, "paid_at")
-    emit(
-        session,
-        system=SYSTEM.name,
-        event_type="invoice.paid",
-        data={
-            "invoice_id": invoice.id,
-            "number": number,
-            "customer_id": invoice.data["customer_id"],
-            "payment_id": row.external_ref,
-            "amount_cents": payment.amount_cents,
-            "amount_paid_cents": paid,
-            "amount_due_cents": invoice.data["total_cents"] - paid,
-            "status": invoice.status,
-            "currency": invoice.data["currency"],
-            "metadata": invoice.data["metadata"],
-        },
-        record=invoice,
-    )
+    previous = {"amount_paid": paid - payment.amount_cents, "amount_remaining": due}
+    if invoice.status == "paid":
+        previous["status"] = "open"
+    _emit(session, invoice, "invoice.updated", previous)
+    if invoice.status == "paid":
+        _emit(session, invoice, "invoice.paid", None)
     return _answer(201, row, invoice)
 
 
@@ -153,3 +142,20 @@ def _pay(session: Session, number: str, payment: NewPayment) -> Reply:
 def record_payment(number: str, payment: NewPayment, call: Call) -> JSONResponse:
     """The customer pays ``amount_cents`` of an open invoice (201; 200 for a known payment_id)."""
     return call.create(lambda session: _pay(session, number, payment))
+
+
+def _emit(
+    session: Session, invoice: RecordRow, event_type: str, previous: dict[str, Any] | None
+) -> None:
+    """A Stripe event: ``{"id", "object": "event", "type", "data": {"object", …}}``."""
+    data: dict[str, Any] = {"object": invoice_view(invoice)}
+    if previous is not None:
+        data["previous_attributes"] = previous
+    emit(
+        session,
+        system=SYSTEM.name,
+        event_type=event_type,
+        data=data,
+        record=invoice,
+        envelope={"object": "event", "api_version": API_VERSION, "livemode": False},
+    )

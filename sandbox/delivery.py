@@ -31,6 +31,7 @@ from sandbox.webhooks import (
     NO_TARGET,
     PENDING,
     SIGNATURE_HEADER,
+    SIGNATURE_HEADERS,
     body_of,
     delivery_view,
     get_event,
@@ -52,6 +53,7 @@ class _Attempt:
     timeout_seconds: float
     max_attempts: int
     body: bytes
+    header: str = SIGNATURE_HEADER
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ class WebhookDispatcher:
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature(attempt.secret, timestamp, attempt.body),
+            attempt.header: signature(attempt.secret, timestamp, attempt.body),
             "Webhook-Id": attempt.event_id,
             "User-Agent": "backoffice-sandbox-webhooks/1",
         }
@@ -204,6 +206,7 @@ class WebhookDispatcher:
                 timeout_seconds=target.timeout_seconds,
                 max_attempts=target.max_attempts,
                 body=body_of(event.payload),
+                header=SIGNATURE_HEADERS.get(event.system, SIGNATURE_HEADER),
             )
 
     def _record(

@@ -40,15 +40,59 @@ class ApiError(Exception):
         code: str,
         message: str,
         headers: Mapping[str, str] | None = None,
+        *,
+        param: str | None = None,
+        stripe: bool = False,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.status_code = status_code
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        self.param = param
+        self.stripe = stripe
 
     def response(self) -> JSONResponse:
+        if self.stripe:
+            return stripe_error_response(
+                self.status_code, self.code, self.message, self.headers, self.param
+            )
         return error_response(self.status_code, self.code, self.message, self.headers)
+
+
+# Stripe's error `code` for the sandbox's own codes (the rest are lower-cased).
+_STRIPE_CODES = {"NOT_FOUND": "resource_missing", "VALIDATION_ERROR": "parameter_invalid"}
+
+
+def stripe_error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    param: str | None = None,
+) -> JSONResponse:
+    """Stripe's shape `{"error": {"type", "code", "param", "message"}}` (billing's errors): a
+    reused idempotency key is a 400 `idempotency_error`, 429 a `rate_limit_error`, 5xx an
+    `api_error`, and the rest `invalid_request_error`s with a code."""
+    error: dict[str, str] = {"message": message}
+    if code == "IDEMPOTENCY_KEY_REUSED":
+        status_code, error["type"] = 400, "idempotency_error"
+    elif status_code == 429:
+        error["type"] = "rate_limit_error"
+    elif status_code >= 500:
+        error["type"] = "api_error"
+    elif status_code == 401:
+        error["type"] = "authentication_error"
+    else:
+        error["type"] = "invalid_request_error"
+        error["code"] = _STRIPE_CODES.get(code, code.lower())
+    if param:
+        error["param"] = param
+    return JSONResponse({"error": error}, status_code=status_code, headers=dict(headers or {}))
+
+
+def _is_billing(request: Request) -> bool:
+    return request.url.path.startswith("/billing/")
 
 
 def not_found(what: str) -> ApiError:
@@ -89,24 +133,27 @@ def validation_error_from(exc: ValidationError, prefix: str) -> ApiError:
     return validation_error(describe_validation_errors(errors))
 
 
-async def _on_api_error(_: Request, exc: Exception) -> JSONResponse:
+async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
+    exc.stripe = exc.stripe or _is_billing(request)
     return exc.response()
 
 
-async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _CODES_BY_STATUS.get(exc.status_code, f"HTTP_{exc.status_code}")
     message = {
         404: "no such route; check the system prefix and path",
         405: "method not allowed on this route",
     }.get(exc.status_code, str(exc.detail))
-    return error_response(exc.status_code, code, message, exc.headers)
+    shaped = stripe_error_response if _is_billing(request) else error_response
+    return shaped(exc.status_code, code, message, exc.headers)
 
 
-async def _on_request_validation(_: Request, exc: Exception) -> JSONResponse:
+async def _on_request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, "VALIDATION_ERROR", describe_validation_errors(exc.errors()))
+    shaped = stripe_error_response if _is_billing(request) else error_response
+    return shaped(422, "VALIDATION_ERROR", describe_validation_errors(exc.errors()))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -103,10 +103,11 @@ class FaultRule(BaseModel):
         headers = {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
         if self.down:
             message = self.message or f"{system} is down (injected fault)"
-            return ApiError(503, "SYSTEM_DOWN", message, headers)
+            return ApiError(503, "SYSTEM_DOWN", message, headers, stripe=system == "billing")
         code = self.code or ("RATE_LIMITED" if self.status == 429 else "INJECTED_FAULT")
         message = self.message or f"{system} failed with an injected fault"
-        return ApiError(self.status, code, message, headers)
+        # Billing emulates Stripe: its faults have Stripe's error shape too.
+        return ApiError(self.status, code, message, headers, stripe=system == "billing")
 
 
 _RULES = TypeAdapter(list[FaultRule])

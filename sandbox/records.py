@@ -29,6 +29,8 @@ def next_id(session: Session, system: str, kind: str, prefix: str) -> str:
         sequence = SequenceRow(system=system, kind=kind, last_value=0)
         session.add(sequence)
     sequence.last_value += 1
+    if prefix.endswith("_"):  # Stripe's id shape, e.g. ``cus_000001``
+        return f"{prefix}{sequence.last_value:06d}"
     return f"{prefix}-{sequence.last_value:06d}"
 
 

@@ -24,6 +24,8 @@ from sandbox.ledger import append_event
 from sandbox.store import utc_now
 
 SIGNATURE_HEADER = "Webhook-Signature"
+# Billing emulates Stripe, whose header this is (same scheme).
+SIGNATURE_HEADERS = {"billing": "Stripe-Signature"}
 # ``session.info`` key: ids of the events a transaction emitted, for delivery after commit.
 EMITTED = "webhook_events"
 
@@ -82,12 +84,20 @@ def list_targets(session: Session) -> list[dict[str, Any]]:
 
 
 def emit(
-    session: Session, *, system: str, event_type: str, data: dict[str, Any], record: RecordRow
+    session: Session,
+    *,
+    system: str,
+    event_type: str,
+    data: dict[str, Any],
+    record: RecordRow,
+    envelope: dict[str, Any] | None = None,
 ) -> str:
-    """Store an event about ``record`` and queue it for delivery after commit; its id."""
+    """Store an event about ``record`` and queue it for delivery after commit; its id.
+    ``envelope`` adds fields beside ``data`` (billing's Stripe events: ``object``, ...)."""
     event_id = f"evt_{secrets.token_hex(12)}"
     payload = {
         "id": event_id,
+        **(envelope or {}),
         "type": event_type,
         "created": int(time.time()),
         "system": system,

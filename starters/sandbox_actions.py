@@ -15,7 +15,8 @@ class SandboxRefused(Exception):
 def record_payment(
     settings: Settings, invoice_number: str, amount_cents: int, payment_id: str | None
 ) -> str:
-    """The customer pays in billing; its signed `invoice.paid` webhook then reaches the run."""
+    """The customer pays in billing; its signed Stripe events (`invoice.updated`, and
+    `invoice.paid` once settled) then reach the run."""
     body: dict[str, Any] = {"amount_cents": amount_cents}
     if payment_id:
         body["payment_id"] = payment_id

@@ -27,6 +27,9 @@ SHORT_APPROVAL_TIMEOUTS = {
     "BACKOFFICE_DEAL_STALE_AFTER": "PT10S",
     "BACKOFFICE_SIGNATURE_REMINDER_AFTER": "PT5S",
     "BACKOFFICE_SIGNATURE_TIMEOUT": "PT10S",
+    # Every test signs in from 127.0.0.1: the per-address throttle (tested on its own in
+    # tests/api/test_lockout.py) must not let one test's wrong passwords lock out the next.
+    "BACKOFFICE_SIGN_IN_MAX_FAILURES_PER_ADDRESS": "100000",
     # The API's approvals-pending gauge follows visibility within a second.
     "BACKOFFICE_APPROVALS_GAUGE_REFRESH_SECONDS": "1",
 }

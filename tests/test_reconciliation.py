@@ -131,47 +131,59 @@ class Billing:
     def issue(self, metadata: dict[str, str]) -> dict[str, Any]:
         """A customer and an invoice on it, finalized (issued) now."""
         invoice = self.draft(metadata)
-        issued = self.http.post(f"/invoices/{invoice['id']}/finalize").raise_for_status()
-        return dict(issued.json())
+        issued = self._post(f"/v1/invoices/{invoice['id']}/finalize", {})
+        return _flat(issued)
 
     def draft(self, metadata: dict[str, str]) -> dict[str, Any]:
-        """A customer and a draft invoice on it."""
+        """A customer and a draft invoice on it, with one taxed line (Stripe's requests)."""
         key = uuid.uuid4().hex[:10].upper()
         customer = self._post(
-            "/customers",
+            "/v1/customers",
             {
-                "external_ref": f"ACC-REC-{key}",
                 "name": f"Reconciled {key} Ltd",
                 "email": f"ap-{key.lower()}@reconciled.example",
-                "currency": "EUR",
+                "metadata[crm_account_id]": f"ACC-REC-{key}",
             },
         )
-        return self._post(
-            "/invoices",
+        rate = self._post(
+            "/v1/tax_rates", {"display_name": "Tax", "percentage": "19.00", "inclusive": "false"}
+        )
+        invoice = self._post(
+            "/v1/invoices",
             {
-                "customer_id": customer["id"],
-                "number": f"REC-{key}",
-                "currency": "EUR",
-                "lines": [
-                    {
-                        "description": "Support",
-                        "quantity": 2,
-                        "unit_price_cents": 5_000,
-                        "tax_rate_bp": 1900,
-                    }
-                ],
-                "payment_terms": "net30",
-                "due_date": "2030-01-31",
-                "metadata": metadata,
+                "customer": customer["id"],
+                "currency": "eur",
+                "collection_method": "send_invoice",
+                "days_until_due": "30",
+                "metadata[invoice_number]": f"REC-{key}",
+                **{f"metadata[{k}]": v for k, v in metadata.items()},
             },
         )
+        line = {"customer": customer["id"], "invoice": invoice["id"], "quantity": "2"}
+        self._post(
+            "/v1/invoiceitems", {**line, "unit_amount_decimal": "5000", "tax_rates[0]": rate["id"]}
+        )
+        return _flat(self.http.get(f"/v1/invoices/{invoice['id']}").raise_for_status().json())
 
     def invoice(self, invoice_id: str) -> dict[str, Any]:
-        return dict(self.http.get(f"/invoices/{invoice_id}").raise_for_status().json())
+        return _flat(self.http.get(f"/v1/invoices/{invoice_id}").raise_for_status().json())
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, path: str, form: dict[str, str]) -> dict[str, Any]:
         headers = {"Idempotency-Key": uuid.uuid4().hex}
-        return dict(self.http.post(path, json=body, headers=headers).raise_for_status().json())
+        return dict(self.http.post(path, data=form, headers=headers).raise_for_status().json())
+
+
+def _flat(invoice: dict[str, Any]) -> dict[str, Any]:
+    """A Stripe invoice with the fields these tests read under the project's names."""
+    finalized = invoice["status_transitions"]["finalized_at"]
+    return {
+        **invoice,
+        "number": invoice["metadata"]["invoice_number"],
+        "total_cents": invoice["total"],
+        "finalized_at": None
+        if finalized is None
+        else datetime.fromtimestamp(finalized, UTC).isoformat(),
+    }
 
 
 def _crm_patch(stack, deal_id: str, changes: dict[str, Any]) -> None:
@@ -209,14 +221,12 @@ async def test_a_day_is_reconciled_listed_and_exported_the_same_twice(
     day = _issued_day(paid)
     assert {_issued_day(orphan), _issued_day(unlinked)} == {day}, "seeded across midnight"
 
-    # The sandbox's own filter: the day's window holds them, a draft is never in one.
+    # Stripe's list filters on `created`: the day's window holds them all, the draft unissued.
     start, end = day_bounds(day, "UTC")
-    window = {"finalized_from": start.isoformat(), "finalized_before": end.isoformat()}
-    listed = billing.http.get("/invoices", params=window).raise_for_status().json()["invoices"]
-    ids = {i["id"] for i in listed}
-    assert {paid["id"], orphan["id"], unlinked["id"]} <= ids and draft["id"] not in ids
-    naive = billing.http.get("/invoices", params={"finalized_from": "2026-03-01T00:00:00"})
-    assert naive.status_code == 422 and "finalized_from" in naive.text
+    window = {"created[gte]": int(start.timestamp()), "created[lt]": int(end.timestamp())}
+    listed = billing.http.get("/v1/invoices", params={**window, "limit": 100}).json()["data"]
+    issued = {i["id"] for i in listed if i["status_transitions"]["finalized_at"]}
+    assert {paid["id"], orphan["id"], unlinked["id"]} <= issued and draft["id"] not in issued
 
     outcome = await start_reconciliation(client, settings, day)
     assert outcome.workflow_id == reconciliation_id(day) == f"reconciliation-{day}"

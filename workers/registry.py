@@ -25,6 +25,7 @@ from activities.esign import EsignActivities
 from activities.http import SystemClient
 from activities.mail import ApprovalLinks, MailActivities
 from activities.portal import PortalActivities
+from activities.stripe_api import STRIPE_HEADERS
 from domain.systems import WORKFLOW_TASK_QUEUE, System
 from runtime.settings import Settings
 from runtime.telemetry import Telemetry
@@ -107,7 +108,8 @@ def system_clients(
         pools.append(http)
         base_url = settings.system_url(system)
         auth = _auth(system, secrets, http, base_url, audit)
-        clients[system] = SystemClient(system, base_url, http, auth, audit)
+        headers = STRIPE_HEADERS if system is System.BILLING else None
+        clients[system] = SystemClient(system, base_url, http, auth, audit, headers)
     return clients, pools
 
 

@@ -20,9 +20,14 @@ class Collection:
         """True for a new payment; a repeated payment id counts once."""
         if payment.payment_id in self.payments:
             return False
+        amount = payment.amount_cents
+        if payment.paid_to_date_cents is not None:  # never set by the signals of older runs
+            amount = payment.paid_to_date_cents - self.paid()
+            if amount <= 0:
+                return False
         self.payments[payment.payment_id] = Payment(
             payment_id=payment.payment_id,
-            amount_cents=payment.amount_cents,
+            amount_cents=amount,
             received_at=workflow.now(),
         )
         return True

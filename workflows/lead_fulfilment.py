@@ -20,7 +20,7 @@ from domain.invoice import (
     InvoiceSettled,
     LineItem,
 )
-from domain.lead import Company, LeadForm, LeadPolicy, LeadToCashResult
+from domain.lead import Company, LeadForm, LeadPolicy, LeadToCashResult, lead_invoice_number
 from domain.money import line_tax_cents
 from domain.records import (
     CreateAccountInput,
@@ -45,6 +45,9 @@ CHILD_INVOICE_ABANDONED_ON_CANCEL = "lead-to-cash-child-invoice-abandoned-on-can
 
 
 def invoice_number(lead_id: str) -> str:
+    """Runs that started their invoice before this change keep the number they derived."""
+    if workflow.patched("lead-invoice-number-without-collisions"):
+        return lead_invoice_number(lead_id)
     return f"L2C-{lead_id.upper().replace('_', '-')}"[:40]
 
 

@@ -9,7 +9,7 @@ CREATES: dict[str, list[str]] = {
     "portal": ["/accounts$"],
     "mail": ["/messages$"],
     "crm": ["/leads$", "/deals$", "/accounts$"],
-    "billing": ["/customers$", "/invoices$"],
+    "billing": ["/v1/customers$", "/v1/invoices$", "/v1/invoiceitems$"],
     "esign": ["/envelopes$"],
 }
 

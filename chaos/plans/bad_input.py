@@ -18,7 +18,7 @@ from chaos.evidence import inbox_rows
 from chaos.invariants import Violation
 from chaos.plan import Plan, PlanContext, PlanOutcome
 from devstack.paths import project_root
-from starters.webhooks.signature import HEADER, sign
+from starters.webhooks.signature import header_for, sign
 
 OPENAPI = Path("docs") / "openapi.json"
 WEBHOOK_SYSTEMS = ("billing", "crm", "esign")
@@ -231,14 +231,15 @@ def _fuzz_webhooks(ctx: PlanContext, secrets: dict[str, str], examples: int) -> 
             now = int(time.time())
             secret = secrets.get(system, "no-secret")
             headers = {"Content-Type": "application/json"}
+            name = header_for(system)  # billing's is Stripe-Signature
             if how == "garbage":
-                headers[HEADER] = garbage
+                headers[name] = garbage
             elif how == "stale":
-                headers[HEADER] = sign(body, secret, now - 3600)
+                headers[name] = sign(body, secret, now - 3600)
             elif how == "other-secret":
-                headers[HEADER] = sign(body, secret + "-not", now)
+                headers[name] = sign(body, secret + "-not", now)
             elif how == "valid":
-                headers[HEADER] = sign(body, secret, now)
+                headers[name] = sign(body, secret, now)
             valid = how == "valid" and system in WEBHOOK_SYSTEMS
             found["requests"] += 1
             found["signed"] += valid

@@ -15,7 +15,7 @@ from chaos.invariants import Violation
 from chaos.plan import Plan, PlanContext, PlanOutcome
 from chaos.scenarios import InvoiceSmall, VendorApproved
 from domain.approvals import DecideInput, Decision, SignalDecisionInput
-from starters.webhooks.signature import HEADER, sign
+from starters.webhooks.signature import header_for, sign
 
 
 class Forged(Plan):
@@ -63,14 +63,17 @@ def _event(invoice: InvoiceSmall) -> dict[str, Any]:
     number = invoice.record.business_key
     return {
         "id": f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
         "type": "invoice.paid",
         "created": int(time.time()),
-        "system": "billing",
         "data": {
-            "number": number,
-            "payment_id": f"{number}-forged",
-            "amount_cents": 1,
-            "status": "open",
+            "object": {
+                "id": f"in_forged{uuid.uuid4().hex[:8]}",
+                "object": "invoice",
+                "amount_paid": 1,
+                "status": "paid",
+                "metadata": {"invoice_number": number},
+            }
         },
     }
 
@@ -101,7 +104,7 @@ async def _forged_webhooks(ctx: PlanContext, invoice: InvoiceSmall) -> list[bool
     for body, signature in forgeries:
         headers = {"Content-Type": "application/json"}
         if signature is not None:
-            headers[HEADER] = signature
+            headers[header_for("billing")] = signature
         answer = await ctx.driver.api.post("/webhooks/billing", content=body, headers=headers)
         accepted.append(answer.is_success)
     return accepted
@@ -181,7 +184,7 @@ async def _redeliver(ctx: PlanContext, invoice: InvoiceSmall) -> list[bool]:
         mine = [
             e["id"]
             for e in events["events"]
-            if e["data"].get("number") == invoice.record.business_key
+            if e["data"]["object"]["metadata"].get("invoice_number") == invoice.record.business_key
         ]
         before = await ctx.driver.status(invoice.record.workflow_id) or {}
         for event_id in mine * 2:

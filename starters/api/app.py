@@ -99,7 +99,10 @@ def _lifespan(settings: Settings, telemetry: Telemetry) -> Lifespan:
             Directory(store),
             cache_seconds=settings.api_auth_cache_seconds,
             lockout=Lockout(
-                engine, max_failures=settings.sign_in_max_failures, period=settings.sign_in_lockout
+                engine,
+                max_failures=settings.sign_in_max_failures,
+                max_failures_per_address=settings.sign_in_max_failures_per_address,
+                period=settings.sign_in_lockout,
             ),
         )
         app.state.services = Services(

@@ -15,11 +15,11 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from pydantic import ValidationError
 
-from domain.credentials import CredentialRecord, hash_secret, verify_secret
+from domain.credentials import CredentialKind, CredentialRecord
+from runtime.credentials import hash_secret, needs_rehash, verify_secret
 from runtime.vault import SecretStore, SecretUnavailable
 from starters.api.errors import ApiError
 from starters.api.lockout import Lockout
@@ -32,11 +32,11 @@ APPROVER_CREDENTIALS = "approver-credentials"
 # Ids become Vault paths: no dots, slashes or anything else that could walk elsewhere.
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 CHALLENGE = 'Bearer realm="backoffice", Basic realm="backoffice"'
+MAX_UNKNOWN_REMEMBERED = 10_000
 
 
-class CallerKind(StrEnum):
-    SERVICE = "service"
-    APPROVER = "approver"
+# Who calls is the kind of credential they present.
+CallerKind = CredentialKind
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,17 @@ class Authenticator:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._verified: dict[bytes, tuple[float, Caller]] = {}
-        # Checked when the id is unknown, so that answer takes as long as a wrong secret.
-        self._decoy = hash_secret(secrets.token_urlsafe(32), [])
+        # Ids Vault has no credential for, remembered as briefly as verified callers: a flood of
+        # made-up ids costs no Vault read each.
+        self._unknown: dict[str, float] = {}
+        # Checked when the id is unknown, so that answer takes as long as a wrong secret: the
+        # same scheme and cost as the kind's real records (runtime/credentials.py).
+        self._decoys = {
+            kind: hash_secret(secrets.token_urlsafe(32), [], kind=kind) for kind in CredentialKind
+        }
 
-    async def authenticate(self, header: str | None) -> Caller:
+    async def authenticate(self, header: str | None, address: str | None = None) -> Caller:
+        """The caller proven by `header`; `address` (the client's) is throttled on failures."""
         if not header:
             raise _unauthenticated(
                 "UNAUTHENTICATED",
@@ -122,37 +129,57 @@ class Authenticator:
         if cached is not None and now - cached[0] < self._cache_seconds:
             return cached[1]
         presented = parse_authorization(header)
-        # Approvers' passwords can be guessed: their wrong ones are counted (lockout.py).
+        # Approvers' passwords can be guessed: each attempt is counted before it is checked
+        # (lockout.py), per id and per client address.
         lockout = self._lockout if presented.kind is CallerKind.APPROVER else None
         if lockout is not None:
-            await lockout.check(presented.id)
-        record = await self._record(presented)
-        matches = await asyncio.to_thread(verify_secret, presented.secret, record or self._decoy)
+            await lockout.reserve(presented.id, address)
+        record = await self._record(presented, now)
+        decoy = self._decoys[presented.kind]
+        matches = await asyncio.to_thread(verify_secret, presented.secret, record or decoy)
         if record is None or not matches:
             log.info("refused a %s credential for '%s'", presented.kind.value, presented.id)
-            if lockout is not None:
-                await lockout.failed(presented.id)
             raise _invalid()
         caller = await self._caller(presented, record)
         if lockout is not None:
-            await lockout.succeeded(presented.id)
+            await lockout.succeeded(presented.id, address)
+        if needs_rehash(record, presented.kind):
+            await self._rehash(presented, record)
         self._forget_expired(now)
         self._verified[key] = (now, caller)
         return caller
 
-    async def _record(self, presented: _Presented) -> CredentialRecord | None:
-        folder = SERVICE_CLIENTS if presented.kind is CallerKind.SERVICE else APPROVER_CREDENTIALS
+    async def _record(self, presented: _Presented, now: float) -> CredentialRecord | None:
+        path = f"{_folder(presented.kind)}/{presented.id}"
+        unknown_since = self._unknown.get(path)
+        if unknown_since is not None and now - unknown_since < self._cache_seconds:
+            return None
         try:
-            data = await self._secrets.read(f"{folder}/{presented.id}")
+            data = await self._secrets.read(path)
         except SecretUnavailable as exc:
             if str(exc).startswith("no secret at"):  # unknown id; anything else is an outage
+                if len(self._unknown) > MAX_UNKNOWN_REMEMBERED:
+                    self._unknown.clear()
+                self._unknown[path] = now
                 return None
             raise
         try:
             return CredentialRecord.model_validate(data)
         except ValidationError:
-            log.error("the Vault record %s/%s is not a credential record", folder, presented.id)
+            log.error("the Vault record %s is not a credential record", path)
             return None
+
+    async def _rehash(self, presented: _Presented, record: CredentialRecord) -> None:
+        """A record of an older scheme or cost gets the current one, now that the secret is
+        known to be right (a failure only means the next sign-in tries again)."""
+        fresh = await asyncio.to_thread(
+            hash_secret, presented.secret, record.scopes, kind=presented.kind
+        )
+        path = f"{_folder(presented.kind)}/{presented.id}"
+        try:
+            await self._secrets.write(path, fresh.model_dump(exclude_none=True))
+        except SecretUnavailable as exc:
+            log.warning("could not rehash %s: %s", path, exc)
 
     async def _caller(self, presented: _Presented, record: CredentialRecord) -> Caller:
         scopes = frozenset(record.scopes)
@@ -166,6 +193,11 @@ class Authenticator:
         return Caller(CallerKind.APPROVER, presented.id, scopes, approver)
 
     def _forget_expired(self, now: float) -> None:
+        self._unknown = {p: at for p, at in self._unknown.items() if now - at < self._cache_seconds}
         expired = [k for k, (at, _) in self._verified.items() if now - at >= self._cache_seconds]
         for key in expired:
             del self._verified[key]
+
+
+def _folder(kind: CredentialKind) -> str:
+    return SERVICE_CLIENTS if kind is CredentialKind.SERVICE else APPROVER_CREDENTIALS

@@ -50,7 +50,9 @@ def require(scope: Scope) -> Callable[..., Awaitable[Caller]]:
         _service: Documented,
         _approver: DocumentedApprover,
     ) -> Caller:
-        caller = await built.authenticator.authenticate(request.headers.get("authorization"))
+        caller = await built.authenticator.authenticate(
+            request.headers.get("authorization"), client_address(request)
+        )
         if scope not in caller.scopes:
             raise _insufficient(caller, scope)
         return caller
@@ -64,7 +66,9 @@ async def require_approver(
     _approver: DocumentedApprover,
 ) -> Caller:
     """A dependency: an authenticated approver (their identity decides) holding `decide`."""
-    caller = await built.authenticator.authenticate(request.headers.get("authorization"))
+    caller = await built.authenticator.authenticate(
+        request.headers.get("authorization"), client_address(request)
+    )
     if caller.kind is not CallerKind.APPROVER or caller.approver is None:
         raise ApiError(
             403,
@@ -75,3 +79,9 @@ async def require_approver(
     if Scope.DECIDE not in caller.scopes:
         raise _insufficient(caller, Scope.DECIDE)
     return caller
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address as the server sees it (behind a proxy: what the proxy says, when
+    uvicorn trusts it with --forwarded-allow-ips)."""
+    return request.client.host if request.client else None

@@ -17,7 +17,7 @@ from domain.metrics import WebhookOutcome
 from runtime.vault import SecretUnavailable
 from starters.api.metrics import ApiMetrics
 from starters.webhooks.inbox import Busy, EventOutcome, TemporalUnavailable, WebhookInbox
-from starters.webhooks.signature import HEADER, SignatureError, verify
+from starters.webhooks.signature import SignatureError, header_for, verify
 
 router = APIRouter(tags=["webhooks"])
 
@@ -58,11 +58,13 @@ async def receive_webhook(system: WebhookSystem, request: Request) -> Any:
         _count(request, system, WebhookOutcome.UNAVAILABLE)
         return _error(503, "SECRETS_UNAVAILABLE", "cannot read the webhook secrets now")
     try:
+        name = header_for(system.value)
         verify(
-            request.headers.get(HEADER),
+            request.headers.get(name),
             body,
             secrets,
             tolerance_seconds=state.settings.webhook_tolerance_seconds,
+            name=name,
         )
     except SignatureError as exc:
         _count(request, system, WebhookOutcome.BAD_SIGNATURE)

@@ -25,12 +25,36 @@ class EventDataInvalid(Exception):
     """The event passed the signature check but its data is not what the route needs."""
 
 
-def _invoice_paid(data: dict[str, Any]) -> SignalTarget:
+def _invoice_payment(invoice: Any, added_cents: int) -> SignalTarget:
+    """A payment on a Stripe invoice: `payment_id` names the invoice and what it has paid so
+    far, so a redelivery, or `invoice.paid` after the `invoice.updated` of the same payment,
+    is the same payment."""
+    if not isinstance(invoice, dict):
+        raise TypeError("data.object is not an object")
+    paid = int(invoice["amount_paid"])
     return SignalTarget(
-        invoice_workflow_id(str(data["number"])),
+        invoice_workflow_id(str(invoice["metadata"]["invoice_number"])),
         "payment_received",
-        PaymentReceived(payment_id=data["payment_id"], amount_cents=data["amount_cents"]),
+        PaymentReceived(
+            payment_id=f"{invoice['id']}@{paid}", amount_cents=added_cents, paid_to_date_cents=paid
+        ),
     )
+
+
+def _invoice_paid(data: dict[str, Any]) -> SignalTarget:
+    """Stripe's `invoice.paid`: the invoice is settled."""
+    invoice = data["object"]
+    return _invoice_payment(invoice, int(invoice["amount_paid"]))
+
+
+def _invoice_updated(data: dict[str, Any]) -> SignalTarget | None:
+    """Stripe's `invoice.updated` whose `amount_paid` grew: a payment, partial ones included.
+    Other updates are nobody's business here."""
+    invoice, previous = data["object"], data.get("previous_attributes") or {}
+    if not isinstance(previous, dict) or "amount_paid" not in previous:
+        return None
+    added = int(invoice["amount_paid"]) - int(previous["amount_paid"])
+    return _invoice_payment(invoice, added) if added > 0 else None
 
 
 def _deal_stage_changed(data: dict[str, Any]) -> SignalTarget | None:
@@ -58,6 +82,7 @@ def _envelope_completed(data: dict[str, Any]) -> SignalTarget | None:
 
 ROUTES: dict[tuple[str, str], Callable[[dict[str, Any]], SignalTarget | None]] = {
     ("billing", "invoice.paid"): _invoice_paid,
+    ("billing", "invoice.updated"): _invoice_updated,
     ("crm", "deal.stage_changed"): _deal_stage_changed,
     ("esign", "envelope.completed"): _envelope_completed,
 }

@@ -6,6 +6,12 @@ import time
 from collections.abc import Sequence
 
 HEADER = "Webhook-Signature"
+# Billing speaks Stripe, whose events carry the same scheme under Stripe's header name.
+HEADERS = {"billing": "Stripe-Signature"}
+
+
+def header_for(system: str) -> str:
+    return HEADERS.get(system, HEADER)
 
 
 class SignatureError(Exception):
@@ -27,10 +33,11 @@ def verify(
     *,
     tolerance_seconds: int,
     now: float | None = None,
+    name: str = HEADER,
 ) -> None:
     """Raise SignatureError unless one `v1` matches one of the secrets (several during rotation)."""
     if not header:
-        raise SignatureError("SIGNATURE_MISSING", f"the {HEADER} header is missing")
+        raise SignatureError("SIGNATURE_MISSING", f"the {name} header is missing")
     timestamp: int | None = None
     candidates: list[str] = []
     for part in header.split(","):
@@ -40,7 +47,7 @@ def verify(
         elif key == "v1":
             candidates.append(value)
     if timestamp is None or not candidates:
-        raise SignatureError("SIGNATURE_MALFORMED", f"the {HEADER} header needs t= and v1=")
+        raise SignatureError("SIGNATURE_MALFORMED", f"the {name} header needs t= and v1=")
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance_seconds:
         raise SignatureError(

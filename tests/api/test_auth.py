@@ -4,12 +4,14 @@ an approver's own credential; credentials live in Vault only as salted hashes.""
 import base64
 import stat
 
+import httpx
 import hvac.exceptions
 import pytest
 
 from devstack.vault_seed import write_credential
-from domain.credentials import CredentialRecord, Scope, hash_secret, verify_secret
-from runtime.vault import secret_store
+from domain.credentials import CredentialKind, CredentialRecord, HashAlgorithm, Scope
+from runtime.credentials import hash_secret, verify_secret
+from runtime.vault import SecretStore, secret_store
 from starters.api.auth import Authenticator
 from starters.api.errors import ApiError
 from starters.directory import Directory
@@ -105,9 +107,13 @@ def test_vault_holds_salted_hashes_never_the_secrets(stack, credentials):
     for secret, data in records.items():
         assert secret not in str(data)
         record = CredentialRecord.model_validate(data)
-        assert record.algorithm == "pbkdf2_sha256" and record.iterations
         assert verify_secret(secret, record) and not verify_secret(secret + "x", record)
-        salts.add(record.salt)
+        salts.add(record.hash if record.algorithm == "argon2id" else record.salt)
+    for client_id in credentials["api_clients"]:
+        assert read(vault, f"backoffice/api-clients/{client_id}")["algorithm"] == "hmac_sha256"
+    for approver_id in credentials["approvers"]:
+        data = read(vault, f"backoffice/approver-credentials/{approver_id}")
+        assert data["algorithm"] == "argon2id"
     assert len(salts) == len(records), "every credential has its own salt"
     scopes = read(vault, "backoffice/api-clients/svc-onboarding")["scopes"]
     assert sorted(scopes) == ["read", "start"]
@@ -156,3 +162,52 @@ async def test_a_verified_credential_is_remembered_briefly(stack, settings):
     with pytest.raises(ApiError) as refused:
         await checker.authenticate(header)
     assert refused.value.status == 401
+
+
+async def test_unknown_ids_are_checked_like_known_ones_and_read_once(settings, credentials):
+    """The same scheme and cost for a decoy as for the kind's real records (so no timing tells
+    an unknown id from a wrong password), and an unknown id costs one Vault read, not one each."""
+    store = CountingStore(settings)
+    authenticator = Authenticator(store, Directory(store), cache_seconds=60)
+    real = CredentialRecord.model_validate(await store.read("approver-credentials/pat"))
+    decoy = authenticator._decoys[CredentialKind.APPROVER]
+    assert decoy.algorithm == real.algorithm == "argon2id"
+    assert decoy.hash.rsplit("$", 2)[0] == real.hash.rsplit("$", 2)[0]  # same parameters
+    service = CredentialRecord.model_validate(await store.read("api-clients/svc-reader"))
+    assert authenticator._decoys[CredentialKind.SERVICE].algorithm == service.algorithm
+
+    store.reads.clear()
+    for _ in range(3):
+        with pytest.raises(ApiError):
+            await authenticator.authenticate(_basic_header("nobody-here", "x"))
+    assert store.reads == ["approver-credentials/nobody-here"]
+
+
+async def test_a_record_of_an_older_scheme_is_rehashed_at_sign_in(api, stack, credentials):
+    # frank: an approver no other test signs in as.
+    frank = credentials["approvers"]["frank"]
+    old = hash_secret(frank, ["read", "decide"], algorithm=HashAlgorithm.PBKDF2_SHA256)
+    write_credential(stack.vault_root(), "approver-credentials/frank", old)
+    signed_in = await api.get("/v1/approvals", auth=httpx.BasicAuth("frank", frank))
+    assert signed_in.status_code == 200, signed_in.text
+    record = read(stack.vault_root(), "backoffice/approver-credentials/frank")
+    assert record["algorithm"] == "argon2id" and sorted(record["scopes"]) == ["decide", "read"]
+    again = await api.get("/v1/approvals", auth=httpx.BasicAuth("frank", frank))
+    assert again.status_code == 200
+
+
+class CountingStore(SecretStore):
+    """The API's own Vault client (the stack's AppRole), noting each path read from Vault."""
+
+    def __init__(self, settings) -> None:
+        base = secret_store(settings)
+        self.__dict__.update(base.__dict__)
+        self.reads: list[str] = []
+
+    def _read_with_relogin(self, path: str):
+        self.reads.append(path)
+        return super()._read_with_relogin(path)
+
+
+def _basic_header(approver_id: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{approver_id}:{password}".encode()).decode()

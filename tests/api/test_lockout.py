@@ -2,6 +2,7 @@
 is refused (429, Retry-After) even with the right password until the lockout has passed; unknown
 ids are counted alike; service keys are never locked. The count is a row in the app database."""
 
+import asyncio
 import base64
 import uuid
 from collections.abc import Iterator
@@ -81,6 +82,22 @@ async def test_service_keys_are_never_locked(api, credentials, settings):
     assert (await api.get("/v1/approvals", headers=right)).status_code == 200
 
 
+async def test_a_burst_of_parallel_guesses_is_counted_before_any_is_checked(
+    api, settings, failures
+):
+    nobody = f"burst-{uuid.uuid4().hex[:8]}"
+    failures.append(nobody)
+    burst = settings.sign_in_max_failures * 3
+    answers = await asyncio.gather(
+        *(api.get("/v1/approvals", headers=_basic(nobody, f"guess-{n}")) for n in range(burst))
+    )
+    codes = sorted(a.status_code for a in answers)
+    # Only as many passwords are checked as the limit allows; the rest are refused unchecked.
+    assert codes == [401] * settings.sign_in_max_failures + [429] * (
+        burst - settings.sign_in_max_failures
+    )
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -94,13 +111,21 @@ def lockout(tmp_path) -> Iterator[tuple[Lockout, _Clock]]:
     engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
     create_schema(engine)
     clock = _Clock()
-    yield Lockout(engine, max_failures=3, period=timedelta(minutes=15), clock=clock), clock
+    guard = Lockout(
+        engine,
+        max_failures=3,
+        max_failures_per_address=5,
+        period=timedelta(minutes=15),
+        clock=clock,
+    )
+    yield guard, clock
     engine.dispose()
 
 
-async def _locked(lockout: Lockout, approver_id: str) -> ApiError | None:
+async def _refused(guard: Lockout, approver_id: str, address: str | None = None) -> ApiError | None:
+    """One attempt (counted as a failure unless `succeeded` follows); its refusal, if any."""
     try:
-        await lockout.check(approver_id)
+        await guard.reserve(approver_id, address)
     except ApiError as refused:
         return refused
     return None
@@ -108,33 +133,47 @@ async def _locked(lockout: Lockout, approver_id: str) -> ApiError | None:
 
 async def test_the_lock_lasts_the_period_then_counting_starts_again(lockout):
     guard, clock = lockout
-    for _ in range(2):
-        await guard.failed("pat")
-    assert await _locked(guard, "pat") is None
-    await guard.failed("pat")
-    refused = await _locked(guard, "pat")
+    for _ in range(3):
+        assert await _refused(guard, "pat") is None  # checked, and wrong
+    refused = await _refused(guard, "pat")
     assert refused is not None and refused.status == 429 and refused.detail.code == LOCKED
     assert refused.headers == {"Retry-After": "900"}
-    assert await _locked(guard, "fiona") is None  # one id's lock is not another's
+    assert "approver id" in str(refused)
+    assert await _refused(guard, "fiona") is None  # one id's lock is not another's
 
     clock.now += timedelta(minutes=15)
-    assert await _locked(guard, "pat") is None
-    await guard.failed("pat")
-    assert await _locked(guard, "pat") is None  # a fresh count, not the old one
+    assert await _refused(guard, "pat") is None
+    assert await _refused(guard, "pat") is None  # a fresh count, not the old one
 
 
 async def test_old_failures_and_a_success_are_forgotten(lockout):
     guard, clock = lockout
-    await guard.failed("pat")
-    await guard.failed("pat")
+    await _refused(guard, "pat")
+    await _refused(guard, "pat")
     clock.now += timedelta(minutes=16)
-    await guard.failed("pat")  # the two before are past the period
-    await guard.failed("pat")
-    assert await _locked(guard, "pat") is None
-    await guard.succeeded("pat")
-    await guard.failed("pat")
-    await guard.failed("pat")
-    assert await _locked(guard, "pat") is None
+    await _refused(guard, "pat")  # the two before are past the period
+    await _refused(guard, "pat")
+    assert await _refused(guard, "pat") is None  # the third in this period is still checked
+    await guard.succeeded("pat", None)
+    await _refused(guard, "pat")
+    await _refused(guard, "pat")
+    assert await _refused(guard, "pat") is None
+
+
+async def test_one_address_trying_many_ids_is_stopped(lockout):
+    guard, _ = lockout
+    for n in range(5):
+        assert await _refused(guard, f"made-up-{n}", "10.9.9.9") is None
+    refused = await _refused(guard, "pat", "10.9.9.9")  # a real id, from the same address
+    assert refused is not None and "client address" in str(refused)
+    assert await _refused(guard, "pat", "10.0.0.2") is None  # elsewhere, pat can still try
+
+
+async def test_right_passwords_give_the_address_its_attempts_back(lockout):
+    guard, _ = lockout
+    for _ in range(20):  # a busy office behind one address, signing in all day
+        assert await _refused(guard, "pat", "10.7.7.7") is None
+        await guard.succeeded("pat", "10.7.7.7")
 
 
 @pytest.mark.parametrize(

@@ -237,7 +237,9 @@ def paid_event(event_id: str = "evt_1") -> dict[str, Any]:
         "system": "billing",
         "type": "invoice.paid",
         "delivery_status": "delivered",
-        "data": {"number": "INV-1", "payment_id": "PAY-A"},
+        "data": {
+            "object": {"id": "in_1", "amount_paid": 100, "metadata": {"invoice_number": "INV-1"}}
+        },
     }
 
 
@@ -254,9 +256,7 @@ def inbox(status: str = "delivered", event_id: str = "evt_1") -> InboxRow:
 
 def paid_status(times: int) -> dict[str, Any]:
     return {
-        "invoice-INV-1": {
-            "steps_done": ["draft invoice INV-000001"] + ["payment PAY-A: 100"] * times
-        }
+        "invoice-INV-1": {"steps_done": ["draft invoice in_1"] + ["payment in_1@100: 100"] * times}
     }
 
 

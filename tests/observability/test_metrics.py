@@ -20,7 +20,7 @@ from domain import metrics
 from domain.invoice import InvoiceRequest
 from starters.api.metrics import approver_roles, pending_query
 from starters.start import start_invoice
-from starters.webhooks.signature import HEADER, sign
+from starters.webhooks.signature import header_for, sign
 from tests.helpers import audit_rows, failure_of, start, status, wait_for, webhook_row
 from tests.invoicing import Crm, invoice_request
 from tests.observability.prometheus import Scrape
@@ -207,11 +207,20 @@ def _event(event_type: str, data: dict[str, Any]) -> bytes:
     ).encode()
 
 
+def _invoice(number: str, paid: int) -> dict[str, Any]:
+    """`data` of a Stripe invoice event."""
+    invoice = {"id": f"in_{number}", "amount_paid": paid, "metadata": {"invoice_number": number}}
+    return {"object": invoice}
+
+
 def _post(api: httpx.Client, body: bytes, secret: str) -> httpx.Response:
     return api.post(
         "/webhooks/billing",
         content=body,
-        headers={"Content-Type": "application/json", HEADER: sign(body, secret, int(time.time()))},
+        headers={
+            "Content-Type": "application/json",
+            header_for("billing"): sign(body, secret, int(time.time())),
+        },
     )
 
 
@@ -226,19 +235,9 @@ async def test_webhook_outcomes_are_counted(client, settings, stack, api, endpoi
     await wait_for(lambda: _stage_is(invoice, "awaiting_payment"), what="the invoice to be sent")
     before = Scrape(api_metrics)
 
-    paid = _event(
-        "invoice.paid",
-        {
-            "number": request.invoice_number,
-            "payment_id": f"{request.invoice_number}-all",
-            "amount_cents": request.totals().total_cents,
-        },
-    )
-    nobody = _event(
-        "invoice.paid",
-        {"number": f"INV-NONE-{uuid.uuid4().hex[:8]}", "payment_id": "p", "amount_cents": 1},
-    )
-    unheard = _event("invoice.created", {"number": request.invoice_number})
+    paid = _event("invoice.paid", _invoice(request.invoice_number, request.totals().total_cents))
+    nobody = _event("invoice.paid", _invoice(f"INV-NONE-{uuid.uuid4().hex[:8]}", 1))
+    unheard = _event("invoice.created", _invoice(request.invoice_number, 0))
     answers = [
         _post(api, paid, secret),
         _post(api, paid, secret),

@@ -45,41 +45,6 @@ def message(**overrides: Any) -> dict[str, Any]:
     return {**body, **overrides}
 
 
-def customer(external_ref: str = "ACC-000001", **overrides: Any) -> dict[str, Any]:
-    body = {
-        "external_ref": external_ref,
-        "name": "Acme Components GmbH",
-        "email": "billing@acme.example",
-        "currency": "EUR",
-    }
-    return {**body, **overrides}
-
-
-def invoice_line(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "description": "Widgets",
-        "quantity": 2,
-        "unit_price_cents": 1000,
-        "tax_rate_bp": 1900,
-    }
-    return {**body, **overrides}
-
-
-def invoice(
-    customer_id: str = "CUS-000001", number: str = "2026-0001", **overrides: Any
-) -> dict[str, Any]:
-    body = {
-        "customer_id": customer_id,
-        "number": number,
-        "currency": "EUR",
-        "lines": [invoice_line()],
-        "payment_terms": "net30",
-        "due_date": "2026-12-31",
-        "metadata": {"business_key": f"invoice-{number}"},
-    }
-    return {**body, **overrides}
-
-
 def account(**overrides: Any) -> dict[str, Any]:
     body = {
         "name": "Acme Components GmbH",

@@ -33,8 +33,10 @@ class Delivery:
 
 
 def signature_ok(delivery: Delivery, secret: str, tolerance: float = 300) -> bool:
-    """``Webhook-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`` holds."""
-    parts = dict(part.split("=", 1) for part in delivery.headers["webhook-signature"].split(","))
+    """``Webhook-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`` holds (billing:
+    the same under Stripe's name, ``Stripe-Signature``)."""
+    header = delivery.headers.get("webhook-signature") or delivery.headers["stripe-signature"]
+    parts = dict(part.split("=", 1) for part in header.split(","))
     timestamp = int(parts["t"])
     expected = hmac.new(
         secret.encode(), f"{timestamp}.".encode() + delivery.body, hashlib.sha256

@@ -10,7 +10,7 @@ import pytest
 
 from domain.invoice import InvoiceRequest, InvoiceResult
 from starters.start import start_invoice
-from starters.webhooks.signature import HEADER, sign
+from starters.webhooks.signature import header_for, sign
 from tests.helpers import status, wait_for, webhook_row
 from tests.invoicing import Crm, invoice_request
 from tests.test_cli import backoffice
@@ -30,14 +30,22 @@ def api(stack):
         yield http
 
 
-def _event(number: str, amount: int, payment_id: str) -> bytes:
+def _event(number: str, amount: int, invoice_id: str, event_type: str = "invoice.updated") -> bytes:
+    """Stripe's event for a first payment of `amount` on invoice `invoice_id`."""
+    invoice = {
+        "id": invoice_id,
+        "object": "invoice",
+        "status": "open",
+        "amount_paid": amount,
+        "metadata": {"invoice_number": number},
+    }
     return json.dumps(
         {
             "id": f"evt_{uuid.uuid4().hex}",
-            "type": "invoice.paid",
+            "object": "event",
+            "type": event_type,
             "created": int(time.time()),
-            "system": "billing",
-            "data": {"number": number, "payment_id": payment_id, "amount_cents": amount},
+            "data": {"object": invoice, "previous_attributes": {"amount_paid": 0}},
         }
     ).encode()
 
@@ -45,7 +53,7 @@ def _event(number: str, amount: int, payment_id: str) -> bytes:
 def _post(api: httpx.Client, body: bytes, signature: str | None) -> httpx.Response:
     headers = {"Content-Type": "application/json"}
     if signature is not None:
-        headers[HEADER] = signature
+        headers[header_for("billing")] = signature  # Stripe-Signature
     return api.post("/webhooks/billing", content=body, headers=headers)
 
 
@@ -66,13 +74,13 @@ async def test_a_valid_event_delivered_three_times_is_applied_once(
     client, settings, stack, api, secret
 ):
     number, total = await _open_invoice(client, settings, stack)
-    body = _event(number, 1_000, f"{number}-once")
+    body = _event(number, 1_000, f"in_{number}-once")
     answers = [_post(api, body, sign(body, secret, int(time.time()))).json() for _ in range(3)]
     assert [a["status"] for a in answers] == ["delivered", "duplicate", "duplicate"]
     handle = client.get_workflow_handle(f"invoice-{number}")
     await wait_for(lambda: _stage_is(handle, "partially_paid"), what="the payment")
     payments = [s for s in (await status(handle)).steps_done if s.startswith("payment ")]
-    assert payments == [f"payment {number}-once: 1000"]
+    assert payments == [f"payment in_{number}-once@1000: 1000"]
     assert total > 1_000
 
 
@@ -81,7 +89,7 @@ async def test_a_valid_event_delivered_three_times_is_applied_once(
 )
 async def test_bad_signatures_are_401_and_change_nothing(settings, api, secret, problem):
     number = f"INV-NOSUCH-{uuid.uuid4().hex[:6].upper()}"
-    body = _event(number, 500, "p1")
+    body = _event(number, 500, "in_p1")
     now = int(time.time())
     header = {
         "bad-signature": f"t={now},v1={'0' * 64}",
@@ -91,7 +99,7 @@ async def test_bad_signatures_are_401_and_change_nothing(settings, api, secret, 
         "wrong-secret": sign(body, "not-the-secret", now),
     }[problem]
     sent = (
-        body.replace(b'"amount_cents": 500', b'"amount_cents": 50000')
+        body.replace(b'"amount_paid": 500', b'"amount_paid": 50000')
         if problem == "tampered"
         else body
     )
@@ -109,7 +117,7 @@ async def test_an_event_for_an_unknown_workflow_is_a_dead_letter_that_replays_la
     account_id, deal_id = Crm(stack).account_and_deal()
     request = InvoiceRequest.model_validate(invoice_request(account_id, deal_id))
     total = request.totals().total_cents
-    body = _event(request.invoice_number, total, f"{request.invoice_number}-early")
+    body = _event(request.invoice_number, total, f"in_{request.invoice_number}-early")
     answer = _post(api, body, sign(body, secret, int(time.time())))
     assert answer.status_code == 200 and answer.json()["status"] == "dead_letter"
     event_id = json.loads(body)["id"]
@@ -124,7 +132,7 @@ async def test_an_event_for_an_unknown_workflow_is_a_dead_letter_that_replays_la
     assert replayed.returncode == 0, replayed.stderr
     assert f"into {outcome.workflow_id}" in replayed.stdout
     result = await asyncio.wait_for(handle.result(), 60)
-    assert result.status == "paid" and result.payments[0].payment_id.endswith("-early")
+    assert result.status == "paid" and result.payments[0].payment_id.endswith(f"-early@{total}")
     assert webhook_row(settings, "billing", event_id).status == "replayed"
     again = backoffice("webhooks", "replay", str(row.id), env=cli_env)
     assert again.returncode == 1 and f"no dead letter {row.id}" in again.stderr
@@ -170,3 +178,32 @@ async def test_a_signed_event_with_broken_unicode_gets_an_answer(settings, api, 
     assert answer.status_code < 500, answer.text
     if b"evt_surrogate_data" not in raw:  # an id or type no column can store: refused
         assert answer.status_code == 400 and answer.json()["error"]["code"] == "INVALID_EVENT"
+
+
+async def test_several_v1_signatures_during_a_rotation_one_matching_is_enough(
+    settings, api, secret
+):
+    body = _event(f"INV-NOSUCH-{uuid.uuid4().hex[:6].upper()}", 500, "in_rot")
+    now = int(time.time())
+    right = sign(body, secret, now).split(",v1=")[1]
+    answer = _post(api, body, f"t={now},v1={'0' * 64},v1={right}")
+    assert answer.status_code == 200 and answer.json()["status"] == "dead_letter"  # no such run
+
+
+async def test_an_unknown_event_type_is_acknowledged_and_ignored(settings, api, secret):
+    body = json.dumps(
+        {"id": f"evt_{uuid.uuid4().hex}", "type": "customer.created", "data": {"object": {}}}
+    ).encode()
+    answer = _post(api, body, sign(body, secret, int(time.time())))
+    assert answer.status_code == 200 and answer.json()["status"] == "ignored"
+
+
+@pytest.mark.parametrize("invoice", [5, "in_1", [1], None])
+async def test_a_signed_event_whose_data_object_is_not_an_invoice_is_a_dead_letter(
+    settings, api, secret, invoice
+):
+    event_id = f"evt_{uuid.uuid4().hex}"
+    body = json.dumps({"id": event_id, "type": "invoice.paid", "data": {"object": invoice}})
+    answer = _post(api, body.encode(), sign(body.encode(), secret, int(time.time())))
+    assert answer.status_code == 200, answer.text
+    assert webhook_row(settings, "billing", event_id).status == "dead_letter"

@@ -38,7 +38,9 @@ async def test_an_event_temporal_did_not_take_is_free_for_the_next_delivery(tmp_
         "id": f"evt_{uuid.uuid4().hex}",
         "type": "invoice.paid",
         "created": int(time.time()),
-        "data": {"number": "INV-1", "payment_id": "PAY-1", "amount_cents": 100},
+        "data": {
+            "object": {"id": "in_1", "amount_paid": 100, "metadata": {"invoice_number": "INV-1"}}
+        },
     }
     with pytest.raises(TemporalUnavailable, match="payment_received"):
         await inbox.receive("billing", event)

@@ -22,6 +22,7 @@ from starters.api.inbox.sessions import (
     tokens_match,
 )
 from starters.api.lockout import LOCKED
+from starters.api.security import client_address
 from starters.api.services import Services, services
 from starters.directory import Approver
 
@@ -73,7 +74,7 @@ async def sign_in(request: Request, built: Built) -> Response:
     approver_id = form.get("approver_id", "").strip()
     password = form.get("password", "")
     try:
-        approver = await _verify(built, approver_id, password)
+        approver = await _verify(built, approver_id, password, client_address(request))
     except ApiError as locked:  # too many wrong passwords for this id (starters/api/lockout.py)
         message = f"Sign-in refused: {locked}."
         return _sign_in_page(request, built, message, approver_id[:64], locked)
@@ -89,13 +90,15 @@ async def sign_in(request: Request, built: Built) -> Response:
     return response
 
 
-async def _verify(built: Services, approver_id: str, password: str) -> Approver | None:
+async def _verify(
+    built: Services, approver_id: str, password: str, address: str | None
+) -> Approver | None:
     """The approver whose id and password the API's own check accepts (HTTP Basic's path)."""
     if not approver_id or not password or ":" in approver_id:
         return None
     credential = base64.b64encode(f"{approver_id}:{password}".encode()).decode()
     try:
-        caller = await built.authenticator.authenticate(f"Basic {credential}")
+        caller = await built.authenticator.authenticate(f"Basic {credential}", address)
     except ApiError as exc:
         if exc.detail.code == LOCKED:
             raise
