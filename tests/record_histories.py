@@ -366,7 +366,7 @@ async def reconciliation_today(r: Recorder) -> Handle:
 
 async def reconciliation_cancelled(r: Recorder) -> Handle:
     """Cancelled while billing answers slowly (its list of the day's invoices under way)."""
-    slow = {"path": "/invoices$", "method": "GET", "latency_ms": 3000}
+    slow = {"path": "/v1/invoices$", "method": "GET", "latency_ms": 3000}
     r.admin.put("/_admin/faults/billing", json=slow).raise_for_status()
     try:
         day = datetime.now(UTC).date() - timedelta(days=1)
