@@ -40,6 +40,10 @@ def _run(args: list[str]) -> int:
 
         _without_options("worker", "Run the worker: every task queue, until SIGTERM.", args[1:])
         return worker_main()
+    if command == "replay-check":
+        from workers.replay_check import main as replay_check_main
+
+        return replay_check_main(args[1:])
     if command == "deploy":
         from deploy.cli import main as deploy_main
 

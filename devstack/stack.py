@@ -483,6 +483,8 @@ class Stack:
             database_url=self.config.resolved_database_url,
         )
         env["BACKOFFICE_ENV_FILE"] = str(self.env_file)
+        # A dev stack's worker takes the new runs at once, whatever its version (deploying.md).
+        env.setdefault("BACKOFFICE_WORKER_BECOME_CURRENT", "always")
         return env
 
     def credentials(self) -> dict[str, Any]:

@@ -50,6 +50,12 @@ def server_command(
         "--sqlite-pragma", "journal_mode=wal",
         "--sqlite-pragma", "synchronous=normal",
         "--log-level", "warn",
+        # Worker Versioning (docs/deploying.md), on whatever this server's defaults; a draining
+        # version's status is refreshed within seconds (the server's default: minutes).
+        "--dynamic-config-value", "system.enableDeploymentVersions=true",
+        "--dynamic-config-value", "frontend.workerVersioningWorkflowAPIs=true",
+        "--dynamic-config-value", 'matching.wv.VersionDrainageStatusRefreshInterval="5s"',
+        "--dynamic-config-value", 'matching.wv.VersionDrainageStatusVisibilityGracePeriod="5s"',
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{name}={kind}"]

@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int | None = Field(default=None, ge=1)
     worker_workflow_task_pollers: int | None = Field(default=None, ge=2)
     worker_activity_task_pollers: int | None = Field(default=None, ge=1)
+    # Worker Versioning (docs/deploying.md): every worker is a version of this Worker
+    # Deployment; its build id is the package version unless set (e.g. to the image's git sha).
+    worker_deployment_name: str = Field(default="backoffice", pattern=r"^[A-Za-z0-9_-]{1,100}$")
+    worker_build_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.+-]{1,100}$")
+    # Whether a starting worker makes its version the deployment's current one: only when there
+    # is none yet (`first`: the first deploy), every time (`always`: the dev stack), or never
+    # (the operator promotes it after `backoffice replay-check`).
+    worker_become_current: Literal["first", "always", "never"] = "first"
 
     high_risk_countries: list[str] = ["CU", "IR", "KP", "RU", "SY"]
     procurement_role: str = "procurement"
@@ -219,7 +227,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "otlp_endpoint", "worker_metrics_address", "api_metrics_address", mode="before"
+        "otlp_endpoint",
+        "worker_metrics_address",
+        "api_metrics_address",
+        "worker_build_id",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:

@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy .
+# The committed histories replay against this code, as before a rollout (docs/deploying.md).
+.venv/bin/backoffice replay-check --histories tests/histories
 .venv/bin/pytest "$@"

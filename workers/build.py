@@ -18,6 +18,7 @@ from temporalio.worker import (
     Interceptor,
     PollerBehaviorSimpleMaximum,
     Worker,
+    WorkerDeploymentConfig,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
@@ -57,13 +58,23 @@ class ActivityContext(Interceptor):
         return RerunHeaders
 
 
-def _tuning(settings: Settings) -> dict[str, Any]:
-    """Worker options every worker shares; unset settings keep the SDK's defaults."""
+def worker_interceptors(
+    retrying_notice_after: int = Settings.model_fields["retrying_notice_after_attempts"].default,
+) -> list[Interceptor]:
+    """The interceptors of every worker, and of the replayer (its workflow side is the same)."""
+    return [ActivityContext(retrying_notice_after)]
+
+
+def _tuning(settings: Settings, deployment: WorkerDeploymentConfig | None) -> dict[str, Any]:
+    """Worker options every worker shares; unset settings keep the SDK's defaults; with a
+    `deployment`, the worker is that version of a Worker Deployment (workers.versioning)."""
     options: dict[str, Any] = {
-        "interceptors": [ActivityContext(settings.retrying_notice_after_attempts)],
+        "interceptors": worker_interceptors(settings.retrying_notice_after_attempts),
         "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_grace_seconds),
         "max_concurrent_activities": settings.worker_max_concurrent_activities,
     }
+    if deployment is not None:
+        options["deployment_config"] = deployment
     if settings.worker_activity_task_pollers is not None:
         options["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
             maximum=settings.worker_activity_task_pollers
@@ -79,9 +90,10 @@ def workflow_worker(
     workflows: Sequence[type],
     activities: Sequence[Callable[..., Any]] = (),
     runner: SandboxedWorkflowRunner | None = None,
+    deployment: WorkerDeploymentConfig | None = None,
 ) -> Worker:
     """A worker polling `task_queue` for workflow tasks (and activity tasks, if any given)."""
-    options = _tuning(settings)
+    options = _tuning(settings, deployment)
     if settings.worker_workflow_task_pollers is not None:
         options["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
             maximum=settings.worker_workflow_task_pollers
@@ -105,6 +117,7 @@ def activity_worker(
     task_queue: str,
     activities: Sequence[Callable[..., Any]],
     per_second: float | None = None,
+    deployment: WorkerDeploymentConfig | None = None,
 ) -> Worker:
     """A worker polling `task_queue` for activity tasks; `per_second` limits the whole queue
     (every worker at once), which is how a system's API rate limit holds."""
@@ -113,7 +126,7 @@ def activity_worker(
         task_queue=task_queue,
         activities=activities,
         max_task_queue_activities_per_second=per_second,
-        **_tuning(settings),
+        **_tuning(settings, deployment),
     )
 
 

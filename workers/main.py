@@ -4,6 +4,8 @@ import asyncio
 import logging
 import sys
 
+from temporalio.service import RPCError
+
 from activities.audit import AuditLog
 from domain.systems import WORKFLOW_TASK_QUEUE
 from runtime.db import create_schema, make_engine
@@ -14,6 +16,7 @@ from runtime.temporal import check_payload_keys, connect
 from runtime.vault import SecretUnavailable, secret_store
 from workers.build import serve
 from workers.registry import build_workers
+from workers.versioning import become_current
 
 log = logging.getLogger("backoffice.worker")
 
@@ -30,9 +33,18 @@ async def run_worker(settings: Settings) -> None:
     await check_payload_keys(client)  # no data key from Vault transit: refuse to start
     workers, pools = build_workers(client, settings, secrets, AuditLog(engine), telemetry)
 
-    def ready() -> None:
+    promotion: list[asyncio.Task[None]] = []
+
+    async def current_then_ready() -> None:
+        try:
+            log.info(await become_current(client, settings, [w.task_queue for w in workers]))
+        except (RPCError, TimeoutError) as exc:
+            log.error("could not make this worker's version current: %s", exc)
         print(READY_LINE, file=sys.stderr, flush=True)
         log.info("polling %s and %d activity queues", WORKFLOW_TASK_QUEUE, len(workers) - 1)
+
+    def ready() -> None:  # polling: the version exists once its queues have polled
+        promotion.append(asyncio.create_task(current_then_ready()))
 
     try:
         await serve(workers, ready, log)

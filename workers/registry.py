@@ -31,6 +31,7 @@ from runtime.settings import Settings
 from runtime.telemetry import Telemetry
 from runtime.vault import SecretStore
 from workers.build import activity_worker, sandboxed_runner, workflow_worker
+from workers.versioning import deployment_config
 from workflows.invoice_generation import InvoiceGeneration
 from workflows.lead_to_cash import LeadToCash
 from workflows.reconciliation import Reconciliation
@@ -62,6 +63,7 @@ def build_workers(
     """Every worker of the product (workflows, each system's queue with its rate limit, the file
     integrations) and the shared HTTP clients they use (close those after the workers stop)."""
     clients, pools = system_clients(settings, secrets, audit, telemetry)
+    deployment = deployment_config(settings)  # one version: every queue of this process
     workers = [
         workflow_worker(
             client,
@@ -69,6 +71,7 @@ def build_workers(
             task_queue=WORKFLOW_TASK_QUEUE,
             workflows=WORKFLOWS,
             runner=sandboxed_runner(),
+            deployment=deployment,
         )
     ]
     for system, activities in activities_by_queue(clients, secrets, settings).items():
@@ -79,10 +82,15 @@ def build_workers(
                 task_queue=system.task_queue,
                 activities=activities,
                 per_second=settings.rate_limits.get(system),
+                deployment=deployment,
             )
         )
     for queue, activities in file_activities(settings, secrets).items():
-        workers.append(activity_worker(client, settings, task_queue=queue, activities=activities))
+        workers.append(
+            activity_worker(
+                client, settings, task_queue=queue, activities=activities, deployment=deployment
+            )
+        )
     return workers, pools
 
 

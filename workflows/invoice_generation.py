@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from domain.approvals import ApprovalRequest, ApprovalStatus, RuleViolation
@@ -55,7 +56,9 @@ TELLS_PARENT = "invoice-tells-parent"
 INVOICE_SETTLED = "invoice_settled"
 
 
-@workflow.defn(name=PROCESS)
+# Auto-upgrade: a run waits weeks for payment, so it moves to each new version; every change
+# that may meet a run in flight goes behind `workflow.patched` (docs/deploying.md).
+@workflow.defn(name=PROCESS, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class InvoiceGeneration(ApprovalsMixin):
     @workflow.init
     def __init__(self, inp: InvoiceGenerationInput) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -64,7 +65,9 @@ DISCOUNT_APPROVAL_ID = "discount-review"
 OWNER_FROM_LEAD = "lead-to-cash-owner-from-lead"
 
 
-@workflow.defn(name=PROCESS)
+# Auto-upgrade: a run lasts months, so it moves to each new version; every change that may
+# meet a run in flight goes behind `workflow.patched` (docs/deploying.md).
+@workflow.defn(name=PROCESS, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class LeadToCash(ApprovalsMixin):
     @workflow.init
     def __init__(self, inp: LeadToCashInput) -> None:

@@ -12,7 +12,7 @@ import asyncio
 from datetime import date, datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.records import (
@@ -61,7 +61,8 @@ def _issued(invoice: BillingInvoiceDetail) -> tuple[datetime, str]:
     return (invoice.finalized_at or invoice.created_at, invoice.id)
 
 
-@workflow.defn(name=PROCESS)
+# Pinned: a run lasts minutes; it ends on the code that began it.
+@workflow.defn(name=PROCESS, versioning_behavior=VersioningBehavior.PINNED)
 class Reconciliation:
     @workflow.init
     def __init__(self, inp: ReconciliationInput) -> None:

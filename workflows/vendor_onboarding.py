@@ -7,6 +7,7 @@ step in reverse; the run then fails with a message that lists what was undone.
 import asyncio
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.approvals import ApprovalRequest, ApprovalStatus
@@ -43,7 +44,8 @@ PROCESS = "VendorOnboarding"
 RISK_APPROVAL_ID = "risk-review"
 
 
-@workflow.defn(name=PROCESS)
+# Pinned: a run lasts days at most (its approval window); it ends on the code that began it.
+@workflow.defn(name=PROCESS, versioning_behavior=VersioningBehavior.PINNED)
 class VendorOnboarding(ApprovalsMixin):
     @workflow.init
     def __init__(self, inp: VendorOnboardingInput) -> None:

@@ -44,6 +44,7 @@ from tests.helpers import audit_rows, start, vendor_application
 from tests.observability.namespace import create_namespace
 from tests.observability.otlp import OtlpReceiver
 from workers.registry import build_workers
+from workers.versioning import become_current
 
 
 @contextlib.asynccontextmanager
@@ -64,6 +65,7 @@ async def in_process_worker(stack: Any, exporter: InMemorySpanExporter) -> Async
         async with contextlib.AsyncExitStack() as running:
             for worker in workers:
                 await running.enter_async_context(worker)
+            await become_current(client, settings, [w.task_queue for w in workers])
             yield telemetry
     finally:
         for pool in pools:
