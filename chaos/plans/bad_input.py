@@ -30,7 +30,9 @@ class BadInput(Plan):
     title = (
         "schemathesis sends valid and invalid requests to every operation of the API's OpenAPI "
         "document; hypothesis fuzzes webhook bodies and signatures (none, made up, stale, "
-        "another secret's, valid over random bodies)."
+        "another secret's, valid over random bodies), and every header the API reads (huge and "
+        "non-ASCII digits, bytes that are no text, overlong values) and JSON numbers of "
+        "thousands of digits."
     )
 
     async def run(self, ctx: PlanContext) -> PlanOutcome:
@@ -39,6 +41,7 @@ class BadInput(Plan):
         api = await asyncio.to_thread(_fuzz_api, ctx, examples)
         secrets = await asyncio.to_thread(_webhook_secrets, ctx)
         hooks = await asyncio.to_thread(_fuzz_webhooks, ctx, secrets, 60 if ctx.short else 300)
+        headers = await asyncio.to_thread(_fuzz_headers, ctx, 60 if ctx.short else 300)
         after = await _workflow_ids(ctx)
         # The daily reconciliation's schedule may start a run meanwhile: not input at all.
         unexplained = {
@@ -54,12 +57,15 @@ class BadInput(Plan):
         for what, n in (
             ("API answers 5xx", len(api["server_errors"])),
             ("webhook answers 5xx", hooks["server_errors"]),
+            ("5xx to malformed headers and numbers", len(headers["server_errors"])),
             ("workflows started by bad input", len(unexplained)),
             ("badly signed webhooks accepted", hooks["accepted_unsigned"]),
             ("fuzzed events applied to a run", len(applied)),
         ):
             if n:
                 detail = f"{n}" + (f": {api['server_errors'][:3]}" if "API" in what else "")
+                if "headers" in what:
+                    detail += f": {headers['server_errors'][:3]}"
                 violations.append(Violation(invariant=f"no {what}", detail=detail))
         return PlanOutcome(
             runs=[],
@@ -77,6 +83,10 @@ class BadInput(Plan):
                 "webhook answers 5xx": hooks["server_errors"],
                 "badly signed webhooks accepted": hooks["accepted_unsigned"],
                 "fuzzed events applied to a run": len(applied),
+                "malformed headers and huge numbers (not valid HTTP, so not sent)": (
+                    f"{headers['requests']} ({headers['not_sent']})"
+                ),
+                "their answers by status": _statuses(headers["statuses"]),
             },
             violations=violations,
         )
@@ -271,3 +281,99 @@ def garbage_header_values() -> Any:
 
     printable = st.characters(min_codepoint=32, max_codepoint=126)
     return st.text(alphabet=printable, max_size=120).map(lambda value: value.strip(" "))
+
+
+# Every header the API reads, on a route that reads it.
+HEADER_ROUTES: list[tuple[str, str, str]] = [
+    ("GET", "/v1/approvals", "Authorization"),
+    ("POST", "/v1/invoices", "Content-Type"),
+    ("POST", "/webhooks/billing", "Stripe-Signature"),
+    ("POST", "/webhooks/crm", "Webhook-Signature"),
+    ("POST", "/codec/decode", "Authorization"),
+    ("POST", "/codec/decode", "X-Namespace"),
+    ("POST", "/codec/decode", "Origin"),
+    ("POST", "/codec/decode", "Cookie"),
+    ("GET", "/inbox", "Cookie"),
+    ("POST", "/inbox/sign-in", "Cookie"),
+    ("GET", "/readyz", "Accept"),
+]
+
+
+def malformed_header_values() -> Any:
+    """Header values of the classes that broke servers: digits `int()` refuses (superscripts,
+    thousands of them), digits of other scripts, bytes that are no UTF-8, overlong values, and
+    each inside the structure a header should have (`t=...,v1=...`, `name=value`, `Basic ...`)."""
+    from hypothesis import strategies as st
+
+    digits = st.sampled_from(
+        ["\u00b2\u00b3", "\u0661\u0662\u0663", "\uff11\uff12", "9" * 5000, "-1"]
+    )
+    raw = st.binary(min_size=1, max_size=40).map(
+        lambda b: bytes(c for c in b if c not in b"\r\n\x00") or b"x"
+    )
+    overlong = st.integers(min_value=8_000, max_value=70_000).map(lambda n: b"A" * n)
+    text = (digits | st.text(max_size=20)).map(lambda t: t.encode())
+    shaped = st.tuples(
+        st.sampled_from(
+            [
+                "t={},v1=ab",
+                "t=1,v1={}",
+                "backoffice_codec_session={}.ab",
+                "Basic {}",
+                "Bearer {}",
+                "{}",
+                "application/{}",
+                "http://{}",
+            ]
+        ),
+        digits | st.text(max_size=20),
+    ).map(lambda pair: pair[0].format(pair[1]).encode())
+    return (shaped | text | raw | overlong).map(lambda v: v.strip(b" \t") or b"x")
+
+
+def _fuzz_headers(ctx: PlanContext, examples: int) -> dict[str, Any]:
+    import httpx
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import strategies as st
+
+    found: dict[str, Any] = {
+        "statuses": Counter(),
+        "server_errors": [],
+        "requests": 0,
+        "not_sent": 0,
+    }
+    huge_number = b'{"invoice_number": "INV-1", "lines": [{"quantity": ' + b"9" * 5000 + b"}]}"
+    with httpx.Client(base_url=ctx.stack.api_url, timeout=60, trust_env=False) as http:
+
+        @given(
+            route=st.sampled_from(HEADER_ROUTES),
+            value=malformed_header_values(),
+            huge=st.booleans(),
+        )
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def probe(route: tuple[str, str, str], value: bytes, huge: bool) -> None:
+            method, path, name = route
+            body = huge_number if huge else b"{}"
+            headers: dict[str, Any] = {"Content-Type": "application/json", name: value}
+            found["requests"] += 1
+            try:
+                response = http.request(method, path, content=body, headers=headers)
+            except httpx.LocalProtocolError:
+                found["not_sent"] += 1  # not valid HTTP: never sent
+                return
+            except httpx.TransportError:  # no answer at all: the server broke on it
+                found["statuses"][0] += 1
+                found["server_errors"].append(f"{method} {path} {name} -> none")
+                return
+            found["statuses"][response.status_code] += 1
+            if response.status_code >= 500:
+                found["server_errors"].append(f"{method} {path} {name} -> {response.status_code}")
+
+        probe()
+    return found
