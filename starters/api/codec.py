@@ -163,7 +163,8 @@ async def _authorize(request: Request, built: Services, cors: dict[str, str]) ->
             "browser and let the Web UI include cross-origin credentials",
             headers=challenge,
         )
-    namespace = request.headers.get("x-namespace")
+    # The Web UI names its namespace; the `temporal` CLI sends none: then it is ours.
+    namespace = request.headers.get("x-namespace", built.temporal.namespace)
     if namespace != built.temporal.namespace:
         raise ApiError(
             403,

@@ -4,12 +4,15 @@ namespace (403). The dev stack points the UI at it."""
 
 import asyncio
 import base64
+import json
+import subprocess
 
 import httpx
 import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from devstack.temporal_cli import find_temporal_cli
 from runtime.codec import ENCODING
 from tests.helpers import start
 from tests.security.history import event_payloads, events_of
@@ -108,14 +111,39 @@ async def test_no_valid_token_is_401(api, ui_headers, authorization):
     assert answer.json()["error"]["code"] in {"UNAUTHENTICATED", "INVALID_CREDENTIALS"}
 
 
-@pytest.mark.parametrize("namespace", ["other", None])
-async def test_another_namespace_is_403(api, ui_headers, namespace):
-    headers = {k: v for k, v in ui_headers.items() if k != "X-Namespace"}
-    if namespace:
-        headers["X-Namespace"] = namespace
+async def test_another_namespace_is_403(api, ui_headers):
+    headers = {**ui_headers, "X-Namespace": "other"}
     answer = await api.post(DECODE, content=_body([]), headers=headers)
     assert answer.status_code == 403, answer.text
     assert answer.json()["error"]["code"] == "NAMESPACE_NOT_ALLOWED"
+
+
+async def test_no_namespace_header_is_the_namespace_it_serves(api, ui_headers):
+    """What the `temporal` CLI sends: no X-Namespace."""
+    headers = {k: v for k, v in ui_headers.items() if k != "X-Namespace"}
+    answer = await api.post(DECODE, content=_body([]), headers=headers)
+    assert answer.status_code == 200, answer.text
+
+
+async def test_the_temporal_cli_shows_a_run_decoded_as_the_readme_says(
+    client, settings, stack, codec_token
+):
+    handle = await start(client, settings, legal_name="Codec CLI Check GmbH")
+    await handle.result()
+    command = [
+        str(find_temporal_cli()), "workflow", "show", "--workflow-id", handle.id,
+        "--address", stack.temporal_address,
+        "--codec-endpoint", f"{stack.api_url}/codec", "--codec-auth", f"Bearer {codec_token}",
+        "--output", "json",
+    ]  # fmt: skip
+    shown = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert shown.returncode == 0, shown.stderr
+    started = json.loads(shown.stdout)["events"][0]["workflowExecutionStartedEventAttributes"]
+    [payload] = started["input"]["payloads"]
+    assert base64.b64decode(payload["metadata"]["encoding"]) == b"json/plain"
+    assert "Codec CLI Check GmbH" in base64.b64decode(payload["data"]).decode()
 
 
 async def test_bad_bodies_are_refused_in_the_error_shape(api, ui_headers):
