@@ -97,7 +97,7 @@ async def run_plans(
             statuses = await _final_statuses(driver, outcome.runs)
             with stack.sandbox_admin() as admin:
                 evidence = await asyncio.to_thread(
-                    collect, admin, settings.resolved_database_url, statuses
+                    collect, admin, stack.mailpit_url, settings.resolved_database_url, statuses
                 )
             violations = check_all(outcome.runs, evidence) + outcome.violations
             if outcome.runs:

@@ -42,6 +42,8 @@ def chaos_config(data_dir: Path) -> StackConfig:
         vault_port=0,
         sandbox_port=0,
         api_port=0,
+        smtp_port=0,
+        mailpit_ui_port=0,
         with_worker=True,
         vault_storage="file",
         extra_env=dict(CHAOS_ENV),

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     sandbox_admin_token: SecretStr | None = None
     system_urls: dict[System, str] = {}
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Mail goes out over SMTP (activities/smtp.py): the relay, how the connection is secured
+    # (`none`, `starttls` or `tls` for implicit TLS, usually port 465), and the sender. AUTH
+    # uses `username` and `password` from Vault at systems/mail when they are there.
+    smtp_host: str = Field(default="127.0.0.1", min_length=1)
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = Field(default="backoffice@company.example", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
     rate_limits: dict[System, float] = {System.ENRICHMENT: 5.0}
     database_url: str = ""
     temporal_ui_url: str = Field(default="http://127.0.0.1:8233", pattern=r"^https?://")

@@ -1,6 +1,7 @@
 """Test data and the checks a user would make: sandbox ledger, audit rows, workflow results."""
 
 import asyncio
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -57,12 +58,13 @@ async def wait_for(
 
 
 class Ledger(evidence.Ledger):
-    """The sandbox's record of everything every system holds and every change made, read now
-    (the fault suite's ledger view, `chaos.evidence.Ledger`)."""
+    """The sandbox's record of everything every system holds and every change made, and every
+    email the test stack's mailpit received (as `mail` records), read now (the fault suite's
+    ledger view, `chaos.evidence.Ledger`). The one place tests read mail from."""
 
-    def __init__(self, admin: httpx.Client) -> None:
-        data = admin.get("/_admin/ledger").raise_for_status().json()
-        super().__init__(data["records"], data["events"])
+    def __init__(self, admin: httpx.Client, mailpit_url: str | None = None) -> None:
+        read = evidence.Ledger.read(admin, mailpit_url or os.environ["BACKOFFICE_MAILPIT_URL"])
+        super().__init__(read.records, read.events)
 
 
 def audit_rows(settings: Settings, workflow_id: str) -> list[AuditRow]:

@@ -29,13 +29,13 @@ async def test_happy_path_creates_each_record_once(client, settings, admin):
     assert result.approval == "not required"
 
     calls = {
-        (row.system, row.method, row.path.split("/")[1]) for row in audit_rows(settings, handle.id)
+        (row.system, row.method, row.path, row.status) for row in audit_rows(settings, handle.id)
     }
     assert {
-        ("erp", "POST", "vendors"),
-        ("portal", "POST", "accounts"),
-        ("mail", "POST", "messages"),
-        ("erp", "POST", "approved-suppliers"),
+        ("erp", "POST", "/vendors", 201),
+        ("portal", "POST", "/accounts", 201),
+        ("mail", "SMTP", f"{settings.smtp_host}:{settings.smtp_port}", 250),
+        ("erp", "POST", "/approved-suppliers", 201),
     } <= calls
     final = await status(handle)
     assert final.stage == "completed" and final.outcome == "onboarded"

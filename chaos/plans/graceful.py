@@ -117,7 +117,7 @@ def _check(
     first = [c for c in calls if c.attempt == 1]
     later = [c for c in calls if c.attempt > 1]
     with ctx.admin() as admin:
-        ledger = Ledger.read(admin)
+        ledger = Ledger.read(admin, ctx.stack.mailpit_url)
     emails = [
         r
         for r in ledger.emails(key, "approval-request")
