@@ -23,10 +23,13 @@ class Ledger:
         self.events = events
 
     @classmethod
-    def read(cls, admin: httpx.Client, mailpit_url: str) -> "Ledger":
-        """The sandbox's ledger, with every email mailpit received as a `mail` record."""
+    def read(cls, admin: httpx.Client, mailpit_url: str, *, drop_repeats: bool = True) -> "Ledger":
+        """The sandbox's ledger, with every email mailpit received as a `mail` record. SMTP has
+        no idempotency: a retry after a connection lost past DATA delivers the same message
+        again under its Message-ID, which a receiver drops; `drop_repeats` does the same."""
         data = admin.get("/_admin/ledger").raise_for_status().json()
-        return cls(data["records"] + Mailbox(mailpit_url).records(), data["events"])
+        mail = Mailbox(mailpit_url).records(drop_repeats=drop_repeats)
+        return cls(data["records"] + mail, data["events"])
 
     def of(self, external_ref: str, kind: str | None = None) -> list[dict[str, Any]]:
         """Records whose external ref (or `business_key` tag) is `external_ref`."""

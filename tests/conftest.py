@@ -10,6 +10,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from devstack.mailbox import Mailbox
 from devstack.stack import Stack
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
@@ -87,6 +88,14 @@ def admin(stack: Stack) -> Iterator[httpx.Client]:
     with stack.sandbox_admin() as http:
         yield http
         http.delete("/_admin/faults").raise_for_status()
+
+
+@pytest.fixture
+def mailbox(stack: Stack) -> Iterator[Mailbox]:
+    """The test stack's mailpit (every email sent); SMTP faults set by a test end with it."""
+    box = Mailbox(stack.mailpit_url)
+    yield box
+    box.clear_faults()
 
 
 @pytest.fixture
