@@ -12,7 +12,6 @@ from temporalio.client import Client
 
 from chaos.evidence import audit_rows
 from chaos.forms import iban
-from devstack.mailpit import write_auth_file
 from devstack.stack import Stack
 
 # The logs of our own processes and of Temporal (the sandbox's log is the external systems').
@@ -24,13 +23,7 @@ def plant(stack: Stack) -> dict[str, str]:
     in mailpit (restarted with it: every email logs in with it); the personal data goes into
     the runs' forms (see `chaos.scenarios`)."""
     secret = f"canary-secret-{secrets.token_hex(12)}"
-    kv = stack.vault_root().secrets.kv.v2
-    path = "backoffice/systems/mail"
-    login = kv.read_secret_version(path=path, mount_point="secret", raise_on_deleted_version=True)
-    kv.patch(path=path, secret={"password": secret}, mount_point="secret")
-    stack.stop_mailpit()
-    write_auth_file(stack.paths.mailpit_auth_file, login["data"]["data"]["username"], secret)
-    stack.start_mailpit()
+    stack.set_smtp_password(secret)
     tag = secrets.token_hex(4)
     return {
         "secret": secret,

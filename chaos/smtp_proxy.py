@@ -1,7 +1,7 @@
 """A TCP proxy between the worker and mailpit's SMTP port, for the faults mailpit cannot make
-itself: a slow relay (each session's greeting held back) and a connection dropped after the
+itself: a slow relay (each session's greeting held back), a connection dropped after the
 message's data went through, before the relay's `250` reaches the worker (mailpit keeps the
-message; the worker cannot know, and retries)."""
+message; the worker cannot know, and retries), and chosen recipients refused with a code."""
 
 import asyncio
 import contextlib
@@ -16,6 +16,8 @@ END_OF_DATA = b"\r\n.\r\n"
 class ProxyFaults:
     latency_seconds: float = 0.0
     drop_after_data_rate: float = 0.0
+    # Address -> the reply code its RCPT TO gets (e.g. 550), instead of the relay's answer.
+    refused_recipients: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -26,6 +28,7 @@ class SmtpProxy:
         self.host, self.port, self.target = host, port, target
         self.faults = ProxyFaults()
         self.dropped_after_data = 0
+        self.refused = 0
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -38,6 +41,15 @@ class SmtpProxy:
 
     def clear(self) -> None:
         self.faults = ProxyFaults(rng=self.faults.rng)
+
+    @staticmethod
+    def _refusal(faults: ProxyFaults, chunk: bytes) -> int | None:
+        """The code to refuse this command with: a lone `RCPT TO:<address>` of a refused one."""
+        line = chunk.decode("ascii", "replace").strip()
+        if "\n" in line or not line.upper().startswith("RCPT TO:"):
+            return None
+        address = line[len("RCPT TO:") :].split()[0].strip("<>").lower()
+        return faults.refused_recipients.get(address)
 
     async def _session(
         self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
@@ -56,6 +68,12 @@ class SmtpProxy:
         async def to_relay() -> None:
             tail = b""
             while chunk := await client_r.read(65536):
+                code = self._refusal(faults, chunk)
+                if code is not None:
+                    self.refused += 1
+                    client_w.write(f"{code} 5.1.1 refused by the reliability suite\r\n".encode())
+                    await client_w.drain()
+                    continue
                 tail = (tail + chunk)[-len(END_OF_DATA) :]
                 if tail == END_OF_DATA:
                     data_sent.set()  # before the relay can answer it

@@ -314,6 +314,20 @@ class Stack:
         if not self._book.is_running("mailpit"):
             self._start_mailpit(mailpit.find_mailpit(self._say))
 
+    def set_smtp_password(self, password: str) -> None:
+        """Rotate the mail system's SMTP password: in Vault, then in mailpit (restarted with
+        it). A worker still holding the old one is refused once, reads Vault again, goes on."""
+        kv = self.vault_root().secrets.kv.v2
+        path = f"backoffice/systems/{System.MAIL.value}"
+        entry = kv.read_secret_version(
+            path=path, mount_point="secret", raise_on_deleted_version=True
+        )
+        login = {**entry["data"]["data"], "password": password}
+        kv.create_or_update_secret(path=path, secret=login, mount_point="secret")
+        self.stop_mailpit()
+        mailpit.write_auth_file(self.paths.mailpit_auth_file, login["username"], password)
+        self.start_mailpit()
+
     def _start_api(self) -> None:
         """Start the HTTP API with the client env and wait until /healthz answers."""
         self._say(f"Starting the API on {self.api_url} (log: {self.api_log_path()})...")

@@ -25,7 +25,7 @@ class GracefulShutdown(Plan):
     name = "graceful-shutdown"
     title = (
         "The worker gets SIGTERM while it mails an approval request to a role of twelve "
-        "people (one email each, a heartbeat after each, the mail system slow): it waits its "
+        "people (one email each, a heartbeat after each, the SMTP relay slow): it waits its "
         "grace period, cancels the activity and exits; a new worker goes on from the "
         "heartbeat details."
     )

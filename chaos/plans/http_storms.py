@@ -5,7 +5,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from chaos.audit_figures import attempt_figures, since
-from chaos.evidence import audit_rows
+from chaos.evidence import AuditAttempt, audit_rows
 from chaos.invariants import Violation
 from chaos.plan import Plan, PlanContext, PlanOutcome, rounds
 from chaos.scenarios import mixed
@@ -17,6 +17,8 @@ MAX_ATTEMPTS = 12
 # Mail: "451 try again later" to this share of the SMTP sessions, and the server stopped once.
 SMTP_REFUSED_PERCENT = 20
 SMTP_DOWN_SECONDS = 5.0
+# A 5xx (permanent) for one approver's address: approval emails fail, approvals go on.
+REFUSED_APPROVER = "olga@company.example"
 
 
 def storm_rules(seed: int) -> dict[str, list[dict[str, object]]]:
@@ -39,8 +41,8 @@ class HttpStorms(Plan):
     title = (
         "Rate limits (429 with Retry-After) on the CRM and enrichment, 5xx bursts on billing "
         "and the ERP, creates in the portal and e-signature answered after the HTTP timeout, "
-        "the SMTP server answering 451 to a fifth of the sessions and down for a few seconds, "
-        "while every process runs."
+        "the SMTP server answering 451 to a fifth of the sessions, 550 to one approver's "
+        "address and down for a few seconds, while every process runs."
     )
 
     async def run(self, ctx: PlanContext) -> PlanOutcome:
@@ -51,6 +53,7 @@ class HttpStorms(Plan):
             for system, rules in storm_rules(seed).items():
                 ctx.faults(system, rules)
             ctx.mailbox.refuse("Recipient", 451, SMTP_REFUSED_PERCENT)
+            ctx.smtp.faults.refused_recipients = {REFUSED_APPROVER: 550}
 
         async def smtp_outage() -> None:
             await asyncio.sleep(1.0)
@@ -59,6 +62,7 @@ class HttpStorms(Plan):
                 await asyncio.sleep(SMTP_DOWN_SECONDS)
             finally:
                 await ctx.in_thread(ctx.stack.start_mailpit)
+            ctx.mailbox.refuse("Recipient", 451, SMTP_REFUSED_PERCENT)  # a restart forgets it
 
         outage = asyncio.create_task(smtp_outage())
         try:
@@ -96,10 +100,18 @@ class HttpStorms(Plan):
                 "5xx answers": seen.server_errors,
                 "timeouts (slow answers)": seen.timeouts,
                 "most attempts of one call": f"{seen.max_attempt} (bound {MAX_ATTEMPTS})",
-                "SMTP 4xx replies / attempts while the SMTP server was down": (
-                    f"{sum(1 for r in rows if r.system == 'mail' and (r.status or 0) // 100 == 4)}"
-                    f" / {sum(1 for r in rows if r.system == 'mail' and r.status is None)}"
+                "SMTP 4xx / 5xx replies / attempts while the SMTP server was down": " / ".join(
+                    str(n) for n in _smtp_failures(rows)
                 ),
             },
             violations=violations,
         )
+
+
+def _smtp_failures(rows: list[AuditAttempt]) -> tuple[int, int, int]:
+    mail = [r.status for r in rows if r.system == "mail"]
+    return (
+        sum(1 for s in mail if s is not None and 400 <= s < 500),
+        sum(1 for s in mail if s is not None and s >= 500),
+        sum(1 for s in mail if s is None),
+    )
