@@ -160,3 +160,22 @@ def test_smtp_failures_are_classified(exc, code, retried):
     assert error.type == code and error.non_retryable is not retried
     assert "mail SMTP relay.example:587" in error.message
     assert "a@b.example" not in error.message and "x@y.example" not in error.message
+
+
+async def test_a_4xx_reply_is_retried_and_the_email_goes_out_once(client, settings, admin, mailbox):
+    mailbox.refuse("Recipient", 451)
+    try:
+        handle = await start(client, settings)
+        await wait_for(
+            lambda: any(r.status == 451 for r in audit_rows(settings, handle.id)),
+            what="a 451 reply",
+        )
+    finally:
+        mailbox.clear_faults()
+    result = await asyncio.wait_for(handle.result(), 120)
+
+    mails = [r for r in audit_rows(settings, handle.id) if r.system == "mail"]
+    assert {(r.status, r.error_code) for r in mails[:-1]} == {(451, "SMTP_451")}
+    assert mails[-1].status == 250 and mails[-1].attempt == len(mails)
+    [welcome] = Ledger(admin).emails(result.application_id, "vendor-welcome")
+    assert welcome["id"] == result.welcome_message_id

@@ -15,7 +15,7 @@ RETRY_AFTER = {"enrichment": 2.0, "crm": 1.0}
 # this under these faults is a retry storm.
 MAX_ATTEMPTS = 12
 # Mail: "451 try again later" to this share of the SMTP sessions, and the server stopped once.
-SMTP_REFUSED_PERCENT = 20
+SMTP_REFUSED_PERCENT = 40
 SMTP_DOWN_SECONDS = 5.0
 # A 5xx (permanent) for one approver's address: approval emails fail, approvals go on.
 REFUSED_APPROVER = "olga@company.example"
@@ -41,7 +41,7 @@ class HttpStorms(Plan):
     title = (
         "Rate limits (429 with Retry-After) on the CRM and enrichment, 5xx bursts on billing "
         "and the ERP, creates in the portal and e-signature answered after the HTTP timeout, "
-        "the SMTP server answering 451 to a fifth of the sessions, 550 to one approver's "
+        "the SMTP server answering 451 to 40 % of the sessions, 550 to one approver's "
         "address and down for a few seconds, while every process runs."
     )
 
