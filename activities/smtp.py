@@ -13,6 +13,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Literal
 
 import aiosmtplib
@@ -46,6 +47,7 @@ class Relay:
     security: Literal["none", "starttls", "tls"]
     timeout_seconds: float
     sender: str
+    ca_file: Path | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> "Relay":
@@ -55,6 +57,7 @@ class Relay:
             security=settings.smtp_security,
             timeout_seconds=settings.smtp_timeout_seconds,
             sender=settings.mail_from,
+            ca_file=settings.smtp_ca_file,
         )
 
     @property
@@ -114,6 +117,7 @@ class SmtpSender:
             use_tls=relay.security == "tls",
             start_tls=relay.security == "starttls",
             timeout=relay.timeout_seconds,
+            cert_bundle=str(relay.ca_file) if relay.ca_file else None,
         )
         with self._tracer.start_as_current_span("SMTP send") as span:
             span.set_attribute("backoffice.system", SYSTEM.value)

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=1025, ge=1, le=65535)
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A PEM bundle of the CAs the relay's certificate is checked against (unset: the system's).
+    smtp_ca_file: Path | None = None
     mail_from: str = Field(default="backoffice@company.example", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
     rate_limits: dict[System, float] = {System.ENRICHMENT: 5.0}
     database_url: str = ""
@@ -161,6 +163,13 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not ISO 3166-1 alpha-2 country codes: {', '.join(bad)}")
         return [c.upper() for c in value]
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value} (a PEM bundle of the SMTP relay's CAs)")
+        return value
 
     @field_validator("dunning_offsets")
     @classmethod
