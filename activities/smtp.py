@@ -18,6 +18,7 @@ from typing import Literal
 
 import aiosmtplib
 from opentelemetry import trace
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.audit import AuditLog, attempt
@@ -25,6 +26,7 @@ from activities.errors import classify_smtp, count_failed_attempt, smtp_failure
 from domain.errors import ErrorCode
 from domain.systems import System
 from runtime.settings import Settings
+from runtime.telemetry import BUSINESS_KEY_ATTRIBUTE, SYSTEM_ATTRIBUTE, business_key
 from runtime.vault import SecretStore, SecretUnavailable
 
 SYSTEM = System.MAIL
@@ -119,8 +121,15 @@ class SmtpSender:
             timeout=relay.timeout_seconds,
             cert_bundle=str(relay.ca_file) if relay.ca_file else None,
         )
-        with self._tracer.start_as_current_span("SMTP send") as span:
-            span.set_attribute("backoffice.system", SYSTEM.value)
+        with self._tracer.start_as_current_span("SMTP send", kind=trace.SpanKind.CLIENT) as span:
+            # A span per attempt, as each HTTP call has: the system, the relay, the business key.
+            span.set_attribute(SYSTEM_ATTRIBUTE, SYSTEM.value)
+            span.set_attribute("network.protocol.name", "smtp")
+            span.set_attribute("server.address", relay.host)
+            span.set_attribute("server.port", relay.port)
+            if activity.in_activity() and activity.info().workflow_id:
+                key = business_key(activity.info().workflow_id or "")
+                span.set_attribute(BUSINESS_KEY_ATTRIBUTE, key)
             try:
                 await client.connect()
                 if login is not None:
