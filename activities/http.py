@@ -17,6 +17,7 @@ from activities.errors import (
     malformed,
     system_error_code,
 )
+from activities.reruns import RERUN
 from domain.errors import ErrorCode
 from domain.systems import System
 from runtime.vault import SecretUnavailable
@@ -25,9 +26,11 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def idempotency_key(step: str) -> str:
-    """Derived from the workflow id and the step, never the run id: a reset or retry reuses it."""
+    """Derived from the workflow id and the step, never the run id: a reset or retry reuses it;
+    a re-run of the key (activities/reruns.py) gets keys of its own."""
     info = activity.info()
-    return f"{info.workflow_id}/{step}"
+    rerun = RERUN.get()
+    return f"{info.workflow_id}/rerun-{rerun}/{step}" if rerun else f"{info.workflow_id}/{step}"
 
 
 class SystemClient:

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from domain.approvals import ApprovalTimeouts
 from domain.money import CURRENCIES, MAX_AMOUNT_CENTS, line_tax_cents
+from domain.retries import RetryBudgets
 
 INVOICE_NUMBER_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,39}$"
 
@@ -92,7 +93,9 @@ class InvoicePolicy(BaseModel):
     # Reminders at these offsets from the moment payment is due (negative: before it);
     # after the last one the invoice is overdue and collections is told.
     dunning_offsets: list[timedelta] = [timedelta(days=-3), timedelta(days=1), timedelta(days=7)]
-    compensation_attempts: int = Field(default=10, ge=1)
+    # 0: no limit but the compensation budget of `retries`.
+    compensation_attempts: int = Field(default=0, ge=0)
+    retries: RetryBudgets = RetryBudgets()
 
 
 class InvoiceGenerationInput(BaseModel):
@@ -135,3 +138,12 @@ class InvoiceResult(BaseModel):
     amount_paid_cents: int
     payments: list[Payment]
     reminders_sent: int
+
+
+class InvoiceSettled(BaseModel):
+    """Signal `invoice_settled`: an invoice run started as a child tells its parent how it
+    ended, so that a parent reset past the child's start follows the child it already has."""
+
+    invoice_workflow_id: str
+    result: InvoiceResult | None = None
+    failure_code: str | None = None

@@ -10,6 +10,7 @@ Qualification scores (documented once, here; threshold in settings):
 A lead with a score at or above `qualify_at` (default 60) is qualified.
 """
 
+import hashlib
 from datetime import timedelta
 from enum import StrEnum
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from domain.approvals import ApprovalTimeouts
 from domain.invoice import InvoicePolicy, InvoiceTerms
 from domain.money import CURRENCIES
+from domain.retries import RetryBudgets
 from domain.vendor import BUSINESS_KEY_PATTERN, EMAIL_PATTERN
 
 
@@ -88,7 +90,8 @@ class LeadPolicy(BaseModel):
     stale_after: timedelta = timedelta(days=30)
     signature_reminder_after: timedelta = timedelta(days=3)
     signature_timeout: timedelta = timedelta(days=14)
-    compensation_attempts: int = 10
+    compensation_attempts: int = 0
+    retries: RetryBudgets = RetryBudgets()
     invoice: InvoicePolicy = InvoicePolicy()
 
 
@@ -164,3 +167,10 @@ def qualify(form: LeadForm, company: Company, policy: LeadPolicy) -> Qualificati
     score = sum(p for p, _ in points)
     reasons = [f"{why} +{p}" for p, why in points if p]
     return Qualification(score=score, qualified=score >= policy.qualify_at, reasons=reasons)
+
+
+def owner_for(lead_id: str, reps: list[str]) -> str:
+    """The sales rep who owns a lead's deal: spread evenly over the reps, and the same rep for
+    the same lead every time (a retry or a reset of the run must send the same deal)."""
+    digest = hashlib.sha256(lead_id.encode()).digest()
+    return reps[int.from_bytes(digest[:8], "big") % len(reps)]

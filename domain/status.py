@@ -17,3 +17,20 @@ class WorkflowStatus(BaseModel):
     outcome: str | None = None
     problem: str | None = None
     attention: str | None = None
+
+
+# Stages a run can end in with work that nothing undid: past its point of no return (a sent
+# invoice, a signed contract's customer and invoice), or a step or compensation that failed for
+# good. A fresh run of such a key would do that work twice, so it is not started (`rerun`).
+LEFT_WORK_BEHIND = frozenset(
+    {
+        "awaiting_payment",
+        "partially_paid",
+        "overdue",
+        "voiding",
+        "creating_customer",
+        "onboarding",
+        "attention_needed",
+        "compensation_failed",
+    }
+)

@@ -5,6 +5,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.approvals import ApprovalTimeouts
+from domain.retries import RetryBudgets
 
 BUSINESS_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
@@ -68,7 +69,8 @@ class OnboardingPolicy(BaseModel):
     approver_role: str = "procurement"
     escalation_role: str = "procurement-lead"
     approval_timeouts: ApprovalTimeouts = ApprovalTimeouts()
-    compensation_attempts: int = Field(default=10, ge=1)
+    compensation_attempts: int = Field(default=0, ge=0)
+    retries: RetryBudgets = RetryBudgets()
 
 
 class VendorOnboardingInput(BaseModel):

@@ -19,6 +19,7 @@ from domain.approvals import ApprovalTimeouts
 from domain.invoice import InvoicePolicy
 from domain.lead import LeadPolicy
 from domain.reconciliation import UnknownTimeZone, time_zone
+from domain.retries import RetryBudgets
 from domain.systems import System
 from domain.vendor import OnboardingPolicy
 
@@ -123,7 +124,12 @@ class Settings(BaseSettings):
     approval_remind_after: timedelta = timedelta(days=1)
     approval_escalate_after: timedelta = timedelta(days=2)
     approval_expire_after: timedelta = timedelta(days=4)
-    compensation_attempts: int = Field(default=10, ge=1)
+    # Compensations retry until `compensation_give_up_after` (0 attempts: no other limit);
+    # steps past the point of no return (after the signature, after sending) until
+    # `committed_step_give_up_after`.
+    compensation_attempts: int = Field(default=0, ge=0)
+    compensation_give_up_after: timedelta = timedelta(days=3)
+    committed_step_give_up_after: timedelta = timedelta(days=7)
 
     invoice_approval_threshold_cents: int = Field(default=1_000_000, ge=0)
     finance_role: str = "finance"
@@ -274,6 +280,7 @@ class Settings(BaseSettings):
             escalation_role=self.procurement_escalation_role,
             approval_timeouts=self.approval_timeouts(),
             compensation_attempts=self.compensation_attempts,
+            retries=self.retry_budgets(),
         )
 
     def lead_policy(self) -> LeadPolicy:
@@ -294,6 +301,7 @@ class Settings(BaseSettings):
             signature_reminder_after=self.signature_reminder_after,
             signature_timeout=self.signature_timeout,
             compensation_attempts=self.compensation_attempts,
+            retries=self.retry_budgets(),
             invoice=self.invoice_policy(),
         )
 
@@ -306,6 +314,13 @@ class Settings(BaseSettings):
             approval_timeouts=self.approval_timeouts(),
             dunning_offsets=self.dunning_offsets,
             compensation_attempts=self.compensation_attempts,
+            retries=self.retry_budgets(),
+        )
+
+    def retry_budgets(self) -> RetryBudgets:
+        return RetryBudgets(
+            after_commit=self.committed_step_give_up_after,
+            compensation=self.compensation_give_up_after,
         )
 
     def approval_timeouts(self) -> ApprovalTimeouts:

@@ -32,7 +32,12 @@ from starters.invoices import BadAmount, amount_to_cents, void_invoice
 from starters.reconciliation import BadInput
 from starters.sandbox_actions import SandboxRefused, move_deal, record_payment, sign_envelope
 from starters.schedules import ScheduleNotFound
-from starters.start import start_invoice, start_lead_to_cash, start_vendor_onboarding
+from starters.start import (
+    RerunRefused,
+    start_invoice,
+    start_lead_to_cash,
+    start_vendor_onboarding,
+)
 from starters.webhooks.inbox import UnknownDeadLetter, WebhookInbox
 
 
@@ -64,13 +69,15 @@ async def _start(args: argparse.Namespace, settings: Settings) -> int:
     request = _load_request(args.process, args.file)
     client = await connect()
     if isinstance(request, VendorApplication):
-        outcome = await start_vendor_onboarding(client, settings, request)
+        outcome = await start_vendor_onboarding(client, settings, request, rerun=args.rerun)
     elif isinstance(request, LeadForm):
-        outcome = await start_lead_to_cash(client, settings, request)
+        outcome = await start_lead_to_cash(client, settings, request, rerun=args.rerun)
     else:
         assert isinstance(request, InvoiceRequest)
-        outcome = await start_invoice(client, settings, request)
+        outcome = await start_invoice(client, settings, request, rerun=args.rerun)
     verb = "already exists" if outcome.already_existed else "started"
+    if outcome.rerun_of:
+        verb = f"started again (replaces run {outcome.rerun_of}, which ended without success)"
     print(f"{outcome.workflow_id} {verb} (run {outcome.run_id})")
     print(f"Web UI: {outcome.web_ui_url}")
     return 0
@@ -212,6 +219,11 @@ def _parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="start a process from a JSON file")
     start.add_argument("process", choices=sorted(STARTABLE))
     start.add_argument("file")
+    start.add_argument(
+        "--rerun",
+        action="store_true",
+        help="start the key again if its last run failed, was cancelled, terminated or timed out",
+    )
     approvals = sub.add_parser("approvals", help="list pending approvals")
     approvals.add_argument("--role", help="only approvals this role may decide")
     for name in ("approve", "reject"):
@@ -281,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         schedule_commands.ReconciliationFailed,
         audit.NoAuditRows,
         DecisionUnconfirmed,
+        RerunRefused,
     ) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
         return 1

@@ -13,10 +13,19 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    Interceptor,
+    PollerBehaviorSimpleMaximum,
+    Worker,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.reruns import RerunNumber
 from runtime.settings import Settings
+from workflows.reruns import RerunHeaders
 
 # Pure modules that workflows import: loaded once, not re-imported into every workflow sandbox.
 PASSTHROUGH = ("domain", "pydantic", "pydantic_core", "activities", "httpx", "hvac", "sqlalchemy")
@@ -31,9 +40,22 @@ def sandboxed_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
     )
 
 
+class Reruns(Interceptor):
+    """A re-run's number travels with each of its activity calls (domain/reruns.py)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return RerunNumber(next)
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return RerunHeaders
+
+
 def _tuning(settings: Settings) -> dict[str, Any]:
     """Worker options every worker shares; unset settings keep the SDK's defaults."""
     options: dict[str, Any] = {
+        "interceptors": [Reruns()],
         "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_grace_seconds),
         "max_concurrent_activities": settings.worker_max_concurrent_activities,
     }

@@ -5,7 +5,10 @@ allowed role, and the approver is not the requester. The update refuses a decisi
 them; a signal cannot be refused, so the workflow records it as refused and ignores it.
 """
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -33,6 +36,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail import MailActivities
 
 
+APPROVAL_NOTICE_FAILURE_SHOWN = "approval-notice-failure-shown"
+
+
 class ApprovalsMixin:
     """Inherited by every workflow that waits for a human; also answers the `status` query."""
 
@@ -42,6 +48,8 @@ class ApprovalsMixin:
         self._progress = progress
         self._approvals: dict[str, ApprovalRecord] = {}
         self._decisions: list[DecisionRecord] = []
+        self._ending = False
+        self._notice_failed = False
 
     @workflow.query
     def status(self) -> WorkflowStatus:
@@ -115,6 +123,7 @@ class ApprovalsMixin:
                 record.status = ApprovalStatus.EXPIRED
                 record.decided_at = workflow.now()
         self._progress.approval(record.status, None)
+        self._notice_delivered()  # nobody needs telling any more
         _record_latency(record)
         return ApprovalOutcome(
             approval_id=request.approval_id,
@@ -227,9 +236,42 @@ class ApprovalsMixin:
         except ActivityError as exc:
             if outcomes.cancelled(exc):
                 raise
-            workflow.logger.warning(
-                "approval %s notification failed: %s", kind, type(exc.cause).__name__
-            )
+            code = outcomes.failure_code(exc)
+            workflow.logger.warning("approval %s notification failed: %s", kind, code)
+            # Shown, not only logged: the approvers may not know that they are waited for.
+            if workflow.patched(APPROVAL_NOTICE_FAILURE_SHOWN):
+                self._notice_failed = True
+                self._progress.needs_attention(f"approval {kind} email not sent ({code})")
+            return
+        self._notice_delivered()
+
+    def _notice_delivered(self) -> None:
+        if self._notice_failed:
+            self._notice_failed = False
+            self._progress.needs_attention(None)
+
+
+MixinT = TypeVar("MixinT", bound=ApprovalsMixin)
+InputT = TypeVar("InputT")
+ResultT = TypeVar("ResultT")
+
+
+def finishes_handlers(
+    run: Callable[[MixinT, InputT], Awaitable[ResultT]],
+) -> Callable[[MixinT, InputT], Awaitable[ResultT]]:
+    """Wraps a workflow's `run`: however it ends, it first lets every update and signal
+    handler finish (a handler still waiting sees `_ending` and answers), so no caller is left
+    with "workflow completed before the update"."""
+
+    @functools.wraps(run)
+    async def finishing(self: MixinT, inp: InputT) -> ResultT:
+        try:
+            return await run(self, inp)
+        finally:
+            self._ending = True
+            await workflow.wait_condition(workflow.all_handlers_finished)
+
+    return finishing
 
 
 def _record_latency(record: ApprovalRecord) -> None:

@@ -6,10 +6,11 @@ return: a later failure (the CRM update) is retried and, if it stays, shown to o
 """
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from domain.approvals import ApprovalRequest, ApprovalStatus, RuleViolation
 from domain.invoice import (
@@ -17,6 +18,7 @@ from domain.invoice import (
     InvoicePolicy,
     InvoiceRequest,
     InvoiceResult,
+    InvoiceSettled,
     PaymentReceived,
     VoidInput,
     VoidResult,
@@ -34,11 +36,11 @@ from domain.records import (
 )
 from domain.systems import System
 from workflows import invoice_mail, options, outcomes
-from workflows.approvals import ApprovalsMixin
+from workflows.approvals import ApprovalsMixin, finishes_handlers
 from workflows.dunning import Collection
 from workflows.outcomes import ApprovalNotGranted
 from workflows.progress import Progress
-from workflows.saga import Compensation, Saga
+from workflows.saga import Compensation, Saga, finish_despite_cancel
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
@@ -46,6 +48,11 @@ with workflow.unsafe.imports_passed_through():
 
 PROCESS = "InvoiceGeneration"
 FINANCE_APPROVAL_ID = "finance-review"
+# Patches (runs in flight keep their old path on replay; see tests/histories).
+SEND_IS_POINT_OF_NO_RETURN = "invoice-send-is-point-of-no-return"
+NOTIFICATIONS_NEVER_END_THE_RUN = "invoice-notifications-never-end-the-run"
+TELLS_PARENT = "invoice-tells-parent"
+INVOICE_SETTLED = "invoice_settled"
 
 
 @workflow.defn(name=PROCESS)
@@ -60,11 +67,40 @@ class InvoiceGeneration(ApprovalsMixin):
         self._voided = False
 
     @workflow.run
+    @finishes_handlers
     async def run(self, inp: InvoiceGenerationInput) -> InvoiceResult:
+        try:
+            result = await self._invoice(inp)
+        except (ApplicationError, asyncio.CancelledError) as ending:
+            code = ending.type if isinstance(ending, ApplicationError) else "CANCELLED"
+            await self._tell_parent(failure_code=code)
+            raise
+        await self._tell_parent(result=result)
+        return result
+
+    async def _tell_parent(
+        self, result: InvoiceResult | None = None, failure_code: str | None = None
+    ) -> None:
+        info = workflow.info()
+        if info.parent is None or not workflow.patched(TELLS_PARENT):
+            return
+        settled = InvoiceSettled(
+            invoice_workflow_id=info.workflow_id, result=result, failure_code=failure_code
+        )
+        # By workflow id alone: a reset parent (a new run of the same id) hears it too.
+        parent = workflow.get_external_workflow_handle(info.parent.workflow_id)
+        try:
+            await parent.signal(INVOICE_SETTLED, settled)
+        except FailureError:  # the parent has ended (cancelled, say): nobody is waiting
+            workflow.logger.info("parent %s has ended", info.parent.workflow_id)
+
+    async def _invoice(self, inp: InvoiceGenerationInput) -> InvoiceResult:
         req, policy, progress = inp.request, inp.policy, self._progress
         progress.begin()
         progress.amount(self._total)
-        saga = Saga(attempts=policy.compensation_attempts)
+        saga = Saga(
+            give_up_after=policy.retries.compensation, attempts=policy.compensation_attempts
+        )
         try:
             account = await self._account(req)
             customer_id = await self._customer(req, account)
@@ -78,7 +114,8 @@ class InvoiceGeneration(ApprovalsMixin):
             )
             invoice = await self._create_draft(req, customer_id)
             await self._finance_approval(req, policy, account)
-            due_at = await self._finalize_and_send(req, account, invoice)
+            await self._finalize(req)
+            due_at = await self._send(req, account, invoice)
         except (ActivityError, ApprovalNotGranted) as failure:
             raise await outcomes.undo(saga, progress, failure) from None
         except asyncio.CancelledError:
@@ -86,11 +123,16 @@ class InvoiceGeneration(ApprovalsMixin):
             raise
         # The invoice is out: from here on, nothing is undone, and a cancel just ends the run.
         try:
+            if workflow.cancellation_reason() is not None:  # it came while the email went out
+                raise asyncio.CancelledError("cancel requested during: sending")
             await self._record_on_deal(req, invoice.id, "open")
             reminders = await self._collection.collect(
                 due_at,
                 policy.dunning_offsets,
-                lambda n: invoice_mail.remind(req, account, n, self._collection.open_cents()),
+                lambda n: self._tell(
+                    f"reminder {n}",
+                    invoice_mail.remind(req, policy, account, n, self._collection.open_cents()),
+                ),
                 lambda: self._overdue(req, policy),
             )
             status = await self._close(req, invoice.id)
@@ -122,7 +164,19 @@ class InvoiceGeneration(ApprovalsMixin):
     @workflow.update
     async def void(self, inp: VoidInput) -> VoidResult:
         self._collection.void_request = inp
-        await workflow.wait_condition(lambda: self._voided)
+        await workflow.wait_condition(lambda: self._voided or self._ending)
+        if not self._voided:  # a payment in full got there first, or the run ended otherwise
+            if self._collection.paid_in_full():
+                raise ApplicationError(
+                    "the invoice was paid in full before it could be voided",
+                    type="INVOICE_PAID",
+                    non_retryable=True,
+                )
+            raise ApplicationError(
+                f"the run ended ({self._progress.outcome}) before the invoice was voided",
+                type="WORKFLOW_CLOSED",
+                non_retryable=True,
+            )
         return VoidResult(invoice_number=self._progress.business_key, status="void")
 
     @void.validator
@@ -216,25 +270,57 @@ class InvoiceGeneration(ApprovalsMixin):
             raise ApprovalNotGranted(outcome.status)
         self._progress.done(f"approved by {outcome.decided_by}")
 
-    async def _finalize_and_send(
-        self, req: InvoiceRequest, account: CrmAccount, invoice: BillingInvoice
-    ) -> datetime:
+    async def _finalize(self, req: InvoiceRequest) -> None:
         self._progress.enter("sending")
         await workflow.execute_activity_method(
             BillingActivities.finalize_invoice,
             InvoiceNumberRef(number=req.invoice_number),
             **options.on(System.BILLING),
         )
-        await invoice_mail.send_invoice(req, account, self._total)
-        self._sent = True
-        self._progress.done(f"invoice {invoice.id} sent")
+        # A cancel that came while finalizing (the call ends all the same) voids the invoice
+        # before anyone is sent it.
+        if (
+            workflow.patched(SEND_IS_POINT_OF_NO_RETURN)
+            and workflow.cancellation_reason() is not None
+        ):
+            raise asyncio.CancelledError("cancel requested during: finalizing")
+
+    async def _send(
+        self, req: InvoiceRequest, account: CrmAccount, invoice: BillingInvoice
+    ) -> datetime:
+        """The email to the customer: the point of no return. Once it is handed to the mail
+        system, a cancel no longer stops it (nor voids the invoice the customer will read): the
+        run finishes sending and then ends cancelled with the invoice open. A cancel before it
+        voids the invoice, and no email goes out."""
+        email = invoice_mail.send_invoice(req, account, self._total)
+        if workflow.patched(SEND_IS_POINT_OF_NO_RETURN):
+            await finish_despite_cancel(asyncio.ensure_future(email))
+            self._sent = True
+            self._progress.steps_done.append(f"invoice {invoice.id} sent")
+        else:
+            await email
+            self._sent = True
+            self._progress.done(f"invoice {invoice.id} sent")
         self._progress.enter("awaiting_payment")
         return workflow.now() + timedelta(days=req.payment_terms.days)
+
+    async def _tell(self, what: str, message: Awaitable[None]) -> None:
+        """A reminder or notice after sending: one that fails for good is shown to operators
+        (`attention_needed`, the problem in `status`) and the run keeps waiting for payment."""
+        try:
+            await message
+        except ActivityError as exc:
+            if outcomes.cancelled(exc) or not workflow.patched(NOTIFICATIONS_NEVER_END_THE_RUN):
+                raise
+            self._progress.needs_attention(f"{what} not sent ({outcomes.failure_code(exc)})")
 
     async def _overdue(self, req: InvoiceRequest, policy: InvoicePolicy) -> None:
         """After the last reminder: overdue, and collections is told."""
         self._progress.enter("overdue")
-        await invoice_mail.tell_collections(req, policy, self._collection.open_cents())
+        await self._tell(
+            "overdue notice",
+            invoice_mail.tell_collections(req, policy, self._collection.open_cents()),
+        )
 
     async def _close(self, req: InvoiceRequest, invoice_id: str) -> str:
         if self._collection.void_request is not None and not self._collection.paid_in_full():
@@ -242,7 +328,7 @@ class InvoiceGeneration(ApprovalsMixin):
             await workflow.execute_activity_method(
                 BillingActivities.void_invoice,
                 InvoiceNumberRef(number=req.invoice_number),
-                **options.on(System.BILLING),
+                **options.after_commit(System.BILLING, self._policy.retries),
             )
             status = "void"
             self._voided = True
@@ -260,7 +346,7 @@ class InvoiceGeneration(ApprovalsMixin):
                 UpdateDealInput(
                     deal_id=req.crm_deal_id, invoice_id=invoice_id, invoice_status=status
                 ),
-                **options.on(System.CRM),
+                **options.after_commit(System.CRM, self._policy.retries),
             )
         except ActivityError as exc:
             if outcomes.cancelled(exc):

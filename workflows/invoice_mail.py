@@ -19,6 +19,7 @@ async def send_invoice(req: InvoiceRequest, account: CrmAccount, total_cents: in
     await _to_customer(
         req,
         account,
+        options.on(System.MAIL),
         notification="invoice",
         template="invoice",
         subject=f"Invoice {req.invoice_number}: {amount} due {due}",
@@ -26,11 +27,14 @@ async def send_invoice(req: InvoiceRequest, account: CrmAccount, total_cents: in
     )
 
 
-async def remind(req: InvoiceRequest, account: CrmAccount, n: int, open_cents: int) -> None:
+async def remind(
+    req: InvoiceRequest, policy: InvoicePolicy, account: CrmAccount, n: int, open_cents: int
+) -> None:
     amount_due = format_amount(open_cents, req.currency)
     await _to_customer(
         req,
         account,
+        options.after_commit(System.MAIL, policy.retries),
         notification=f"reminder-{n}",
         template="invoice-reminder",
         subject=f"Reminder {n}: invoice {req.invoice_number}, {amount_due} open",
@@ -51,13 +55,14 @@ async def tell_collections(req: InvoiceRequest, policy: InvoicePolicy, open_cent
             template="invoice-overdue",
             business_key=req.invoice_number,
         ),
-        **options.on(System.MAIL),
+        **options.after_commit(System.MAIL, policy.retries),
     )
 
 
 async def _to_customer(
     req: InvoiceRequest,
     account: CrmAccount,
+    call: options.ActivityOptions,
     *,
     notification: str,
     template: str,
@@ -74,5 +79,5 @@ async def _to_customer(
             template=template,
             business_key=req.invoice_number,
         ),
-        **options.on(System.MAIL),
+        **call,
     )

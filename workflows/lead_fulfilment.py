@@ -5,12 +5,21 @@ Nothing here is compensated: a failure is retried, and a permanent one is left t
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
-from temporalio.workflow import ParentClosePolicy
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 from domain import summaries
-from domain.invoice import InvoiceGenerationInput, InvoiceRequest, InvoiceResult, LineItem
+from domain.invoice import (
+    InvoiceGenerationInput,
+    InvoiceRequest,
+    InvoiceResult,
+    InvoiceSettled,
+    LineItem,
+)
 from domain.lead import Company, LeadForm, LeadPolicy, LeadToCashResult
 from domain.money import line_tax_cents
 from domain.records import (
@@ -32,6 +41,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.portal import PortalActivities
 
 
+CHILD_INVOICE_ABANDONED_ON_CANCEL = "lead-to-cash-child-invoice-abandoned-on-cancel"
+
+
 def invoice_number(lead_id: str) -> str:
     return f"L2C-{lead_id.upper().replace('_', '-')}"[:40]
 
@@ -44,7 +56,9 @@ class Fulfilment:
         progress: Progress,
         result: LeadToCashResult,
         say: Messages,
+        settled: Callable[[str], Awaitable[InvoiceSettled]],
     ) -> None:
+        self._settled = settled
         self._form = form
         self._policy = policy
         self._progress = progress
@@ -63,7 +77,7 @@ class Fulfilment:
                 billing_email=form.email,
                 billing_contact_name=form.name,
             ),
-            **options.on(System.CRM),
+            **options.after_commit(System.CRM, self._policy.retries),
         )
         await self._update_deal(
             UpdateDealInput(deal_id=result.deal_id or "", account_id=account.id)
@@ -76,7 +90,7 @@ class Fulfilment:
                 email=form.email,
                 currency=form.currency,
             ),
-            **options.on(System.BILLING),
+            **options.after_commit(System.BILLING, self._policy.retries),
         )
         result.crm_account_id, result.billing_customer_id = account.id, customer.id
         progress.customer(customer.id)
@@ -87,7 +101,11 @@ class Fulfilment:
             return f"invoice_{invoice.status}"
         progress.enter("onboarding")
         welcome = await self._say.email(
-            form.email, "customer-welcome", "customer-welcome", *self._say.welcome()
+            form.email,
+            "customer-welcome",
+            "customer-welcome",
+            *self._say.welcome(),
+            after_commit=True,
         )
         portal = await workflow.execute_activity_method(
             PortalActivities.create_account,
@@ -97,12 +115,12 @@ class Fulfilment:
                 display_name=account.name,
                 contact_email=form.email,
             ),
-            **options.on(System.PORTAL),
+            **options.after_commit(System.PORTAL, self._policy.retries),
         )
         await workflow.execute_activity_method(
             CrmActivities.mark_customer,
             CrmAccountRef(account_id=account.id),
-            **options.on(System.CRM),
+            **options.after_commit(System.CRM, self._policy.retries),
         )
         await self._update_deal(
             UpdateDealInput(deal_id=result.deal_id or "", note="customer onboarded")
@@ -136,19 +154,41 @@ class Fulfilment:
         self._progress.done(f"invoice workflow {child_id}")
         child_input = InvoiceGenerationInput(request=request, policy=policy.invoice)
         description = summaries.invoice(child_input)
-        child = await workflow.start_child_workflow(
-            InvoiceGeneration.run,
-            child_input,
-            id=child_id,
-            static_summary=description.summary,
-            static_details=description.details,
-            # The invoice of a signed contract must go on if this run is cancelled: ABANDON,
-            # and a shielded wait, so that cancelling this run does not cancel the child.
-            parent_close_policy=ParentClosePolicy.ABANDON,
+        cancellation = (
+            ChildWorkflowCancellationType.ABANDON
+            if workflow.patched(CHILD_INVOICE_ABANDONED_ON_CANCEL)
+            else ChildWorkflowCancellationType.TRY_CANCEL
         )
+        try:
+            child = await workflow.start_child_workflow(
+                InvoiceGeneration.run,
+                child_input,
+                id=child_id,
+                static_summary=description.summary,
+                static_details=description.details,
+                # The invoice of a signed contract goes on if this run is cancelled (ABANDON,
+                # also while it starts, and a shielded wait), and is never started twice.
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                cancellation_type=cancellation,
+            )
+        except WorkflowAlreadyStartedError:
+            # This run was reset past the child's start (or the number was used before): the
+            # invoice run exists, never a second one; follow it until it tells how it ended.
+            self._progress.done(f"following the existing {child_id}")
+            settled = await self._settled(child_id)
+            if settled.result is None:
+                raise ApplicationError(
+                    f"invoice {child_id} ended {settled.failure_code}",
+                    type=settled.failure_code,
+                    non_retryable=True,
+                ) from None
+            return settled.result
         return await asyncio.shield(child)
 
     async def _update_deal(self, change: UpdateDealInput) -> None:
         await workflow.execute_activity_method(
-            CrmActivities.update_deal, change, **options.on(System.CRM)
+            CrmActivities.update_deal,
+            change,
+            **options.after_commit(System.CRM, self._policy.retries),
         )

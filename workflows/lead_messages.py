@@ -17,9 +17,22 @@ class Messages:
         self._policy = policy
 
     async def email(
-        self, to: str, notification: str, template: str, subject: str, body: str
+        self,
+        to: str,
+        notification: str,
+        template: str,
+        subject: str,
+        body: str,
+        *,
+        after_commit: bool = False,
     ) -> str:
-        """Send once per run and notification (the idempotency key); returns the message id."""
+        """Send once per run and notification (the idempotency key); returns the message id.
+        `after_commit`: past the signature, where a mail outage is ridden out for days."""
+        call = (
+            options.after_commit(System.MAIL, self._policy.retries)
+            if after_commit
+            else options.on(System.MAIL)
+        )
         sent = await workflow.execute_activity_method(
             MailActivities.send_email,
             SendEmailInput(
@@ -30,7 +43,7 @@ class Messages:
                 template=template,
                 business_key=self._form.lead_id,
             ),
-            **options.on(System.MAIL),
+            **call,
         )
         return sent.id
 

@@ -12,9 +12,14 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+)
 
 from domain.approvals import ApprovalRequest, ApprovalStatus
+from domain.invoice import InvoiceSettled
 from domain.lead import (
     Company,
     ContractSigned,
@@ -24,6 +29,7 @@ from domain.lead import (
     LeadPolicy,
     LeadToCashInput,
     LeadToCashResult,
+    owner_for,
     qualify,
 )
 from domain.records import (
@@ -31,13 +37,15 @@ from domain.records import (
     CaptureLeadInput,
     CompanyRef,
     CreateDealInput,
+    DealOwner,
     EnvelopeRef,
     RestoreDealStageInput,
     SendEnvelopeInput,
 )
 from domain.systems import System
 from workflows import options, outcomes
-from workflows.approvals import ApprovalsMixin
+from workflows.approvals import ApprovalsMixin, finishes_handlers
+from workflows.invoice_generation import INVOICE_SETTLED
 from workflows.lead_fulfilment import Fulfilment
 from workflows.lead_messages import Messages
 from workflows.outcomes import ApprovalNotGranted
@@ -51,6 +59,9 @@ with workflow.unsafe.imports_passed_through():
 
 PROCESS = "LeadToCash"
 DISCOUNT_APPROVAL_ID = "discount-review"
+# The deal's owner is a function of the lead (was: round robin over the CRM's deal count, which
+# changed the deal's body between a run and its reset).
+OWNER_FROM_LEAD = "lead-to-cash-owner-from-lead"
 
 
 @workflow.defn(name=PROCESS)
@@ -60,6 +71,8 @@ class LeadToCash(ApprovalsMixin):
         self._init_approvals(Progress(PROCESS, inp.form.lead_id))
         self._stage_changes: list[DealStageChanged] = []
         self._signature: ContractSigned | None = None
+        self._invoices_settled: dict[str, InvoiceSettled] = {}
+        self._owner_reminders = 0
         self._result = LeadToCashResult(
             lead_id=inp.form.lead_id, outcome="running", crm_lead_id="", score=0
         )
@@ -71,16 +84,30 @@ class LeadToCash(ApprovalsMixin):
 
     @workflow.signal
     def contract_signed(self, signed: ContractSigned) -> None:
+        if self._result.envelope_id not in (None, signed.envelope_id):
+            workflow.logger.warning("signature of another envelope ignored")
+            return
         self._signature = signed
 
+    @workflow.signal(name=INVOICE_SETTLED)
+    def invoice_settled(self, settled: InvoiceSettled) -> None:
+        self._invoices_settled[settled.invoice_workflow_id] = settled
+
+    async def _invoice_settled(self, invoice_workflow_id: str) -> InvoiceSettled:
+        await workflow.wait_condition(lambda: invoice_workflow_id in self._invoices_settled)
+        return self._invoices_settled[invoice_workflow_id]
+
     @workflow.run
+    @finishes_handlers
     async def run(self, inp: LeadToCashInput) -> LeadToCashResult:
         form, policy, progress = inp.form, inp.policy, self._progress
         self._say = Messages(form, policy)
         progress.begin()
         # Every step before the signature ends the same way on failure or cancel: the saga
         # undoes what it holds (nothing before the deal is won), and the run says why.
-        saga = Saga(attempts=policy.compensation_attempts)
+        saga = Saga(
+            give_up_after=policy.retries.compensation, attempts=policy.compensation_attempts
+        )
         try:
             ending, company = await self._to_signature(form, policy, saga)
         except (ActivityError, ApprovalNotGranted) as failure:
@@ -93,16 +120,27 @@ class LeadToCash(ApprovalsMixin):
         signed = self._signature.envelope_id if self._signature else ""
         progress.done(f"contract signed ({signed})")
         try:
-            outcome = await Fulfilment(form, policy, progress, self._result, self._say).run(company)
+            fulfilment = Fulfilment(
+                form, policy, progress, self._result, self._say, self._invoice_settled
+            )
+            outcome = await fulfilment.run(company)
             return self._finish(outcome)
-        except ActivityError as exc:  # after the signature: surfaced, never undone
+        # After the signature: surfaced, never undone; the invoice (a child that a cancel of this
+        # run abandons) goes on.
+        except (ActivityError, ChildWorkflowError, ApplicationError) as exc:
             if outcomes.cancelled(exc):
                 raise outcomes.cancelled_ending(progress) from None
-            problem = f"{progress.stage} failed ({outcomes.failure_code(exc)})"
+            code = outcomes.failure_code(exc)
+            if isinstance(exc, ChildWorkflowError):
+                problem = f"invoice {self._result.invoice_workflow_id} failed ({code})"
+            elif isinstance(exc, ApplicationError):  # the followed invoice run ended so
+                problem = f"invoice {self._result.invoice_workflow_id} ended ({code})"
+            else:
+                problem = f"{progress.stage} failed ({code})"
             progress.needs_attention(problem)
-            raise ApplicationError(
-                problem, type=outcomes.failure_code(exc), non_retryable=True
-            ) from None
+            raise ApplicationError(problem, type=code, non_retryable=True) from None
+        except asyncio.CancelledError:
+            raise outcomes.cancelled_ending(progress) from None
 
     async def _to_signature(
         self, form: LeadForm, policy: LeadPolicy, saga: Saga
@@ -164,11 +202,14 @@ class LeadToCash(ApprovalsMixin):
 
     async def _open_deal(self, form: LeadForm, policy: LeadPolicy) -> None:
         self._progress.enter("opening_deal")
-        owner = await workflow.execute_activity_method(
-            CrmActivities.assign_owner,
-            AssignOwnerInput(reps=policy.sales_reps),
-            **options.on(System.CRM),
-        )
+        if workflow.patched(OWNER_FROM_LEAD):
+            owner = DealOwner(email=owner_for(form.lead_id, policy.sales_reps))
+        else:
+            owner = await workflow.execute_activity_method(
+                CrmActivities.assign_owner,
+                AssignOwnerInput(reps=policy.sales_reps),
+                **options.on(System.CRM),
+            )
         amount = form.seats * policy.price_per_seat_cents
         deal = await workflow.execute_activity_method(
             CrmActivities.create_deal,
@@ -250,7 +291,11 @@ class LeadToCash(ApprovalsMixin):
         if await self._within(policy.owner_reminder_after, lambda: bool(self._stage_changes)):
             return self._stage_changes.pop(0)
         owner = self._result.owner or ""
-        await self._say.email(owner, "owner-reminder", "deal-reminder", *self._say.silent())
+        # One key per reminder: the same key every pass would send only the first.
+        self._owner_reminders += 1
+        n = self._owner_reminders
+        notification = "owner-reminder" if n == 1 else f"owner-reminder-{n}"
+        await self._say.email(owner, notification, "deal-reminder", *self._say.silent())
         rest = max(timedelta(0), policy.stale_after - policy.owner_reminder_after)
         if await self._within(rest, lambda: bool(self._stage_changes)):
             return self._stage_changes.pop(0)

@@ -6,6 +6,7 @@ from typing import TypedDict
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
+from domain.retries import RetryBudgets
 from domain.systems import System
 
 # Transient failures (5xx, timeouts, 429) retry with backoff; the classification marks the rest
@@ -23,6 +24,11 @@ class ActivityOptions(TypedDict):
     schedule_to_close_timeout: timedelta
     retry_policy: RetryPolicy
     cancellation_type: ActivityCancellationType
+
+
+def after_commit(system: System, retries: RetryBudgets) -> ActivityOptions:
+    """A call past the point of no return: nothing will undo it, so it rides out long outages."""
+    return on(system, give_up_after=retries.after_commit)
 
 
 def on(system: System, *, give_up_after: timedelta = timedelta(hours=1)) -> ActivityOptions:

@@ -3,7 +3,7 @@
 import asyncio
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from domain.approvals import ApprovalStatus
 from domain.errors import ErrorCode
@@ -39,7 +39,7 @@ def failure_code(exc: BaseException) -> str:
         if exc.status == ApprovalStatus.REJECTED:
             return ErrorCode.APPROVAL_REJECTED.value
         return ErrorCode.APPROVAL_EXPIRED.value
-    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    cause = exc.cause if isinstance(exc, ActivityError | ChildWorkflowError) else exc
     if isinstance(cause, ApplicationError) and cause.type:
         return cause.type
     return ErrorCode.HTTP_ERROR.value if isinstance(exc, ActivityError) else type(exc).__name__

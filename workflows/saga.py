@@ -15,6 +15,7 @@ from domain.metrics import COMPENSATIONS, CompensationOutcome
 from domain.records import CompensationResult
 
 InputT = TypeVar("InputT")
+ResultT = TypeVar("ResultT")
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,22 @@ class CompensationFailed(ApplicationError):
 
 
 class Saga:
-    def __init__(self, *, attempts: int, timeout: timedelta = timedelta(seconds=30)) -> None:
+    def __init__(
+        self,
+        *,
+        give_up_after: timedelta,
+        attempts: int = 0,
+        timeout: timedelta = timedelta(seconds=30),
+    ) -> None:
+        """Each compensation retries until `give_up_after` (a budget of days: an outage must
+        not leave half-undone work to manual cleanup); `attempts` > 0 caps it further."""
         self._registered: list[Compensation[Any]] = []
         self._retry = RetryPolicy(
             initial_interval=timedelta(seconds=1),
-            maximum_interval=timedelta(seconds=30),
+            maximum_interval=timedelta(minutes=5),
             maximum_attempts=attempts,
         )
+        self._give_up_after = give_up_after
         self._timeout = timeout
         self.undone: list[str] = []
         self.failed: list[str] = []
@@ -63,11 +73,12 @@ class Saga:
                     compensation.arg,
                     task_queue=compensation.task_queue,
                     start_to_close_timeout=self._timeout,
+                    schedule_to_close_timeout=self._give_up_after,
                     retry_policy=self._retry,
                 )
             )
             try:
-                result = await _finish_despite_cancel(call)
+                result = await finish_despite_cancel(call)
             except ActivityError as exc:
                 self.failed.append(f"{compensation.step} ({_cause(exc)})")
                 _count(compensation, CompensationOutcome.FAILED)
@@ -86,8 +97,9 @@ class Saga:
         return self.undone
 
 
-async def _finish_despite_cancel(call: "asyncio.Future[CompensationResult]") -> CompensationResult:
-    """A cancel request that arrives while compensating must not stop the compensation."""
+async def finish_despite_cancel(call: "asyncio.Future[ResultT]") -> ResultT:
+    """Wait for `call` to end even if the run is asked to cancel meanwhile (a compensation, or
+    a step past which a cancel must not stop the run); the cancel stays requested."""
     while True:
         try:
             return await asyncio.shield(call)

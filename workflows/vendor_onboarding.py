@@ -29,7 +29,7 @@ from domain.vendor import (
     VendorType,
 )
 from workflows import options, outcomes
-from workflows.approvals import ApprovalsMixin
+from workflows.approvals import ApprovalsMixin, finishes_handlers
 from workflows.outcomes import ApprovalNotGranted
 from workflows.progress import Progress
 from workflows.saga import Compensation, Saga
@@ -50,10 +50,13 @@ class VendorOnboarding(ApprovalsMixin):
         self._init_approvals(Progress(PROCESS, inp.application.application_id))
 
     @workflow.run
+    @finishes_handlers
     async def run(self, inp: VendorOnboardingInput) -> VendorOnboardingResult:
         app, policy, progress = inp.application, inp.policy, self._progress
         progress.begin()
-        saga = Saga(attempts=policy.compensation_attempts)
+        saga = Saga(
+            give_up_after=policy.retries.compensation, attempts=policy.compensation_attempts
+        )
         # The applicant hears of any ending but success: registered first, so it runs last.
         saga.register(
             Compensation(

@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.vault import SecretUnavailable
 from starters.approvals import DecisionUnconfirmed
+from starters.start import RerunRefused
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,10 @@ async def _decision_unconfirmed(request: Request, exc: Exception) -> JSONRespons
     return error_response(503, detail, {"Retry-After": "5"})
 
 
+async def _rerun_refused(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(409, ErrorDetail(code="RERUN_REFUSED", message=str(exc)))
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     detail = ErrorDetail(code="INTERNAL_ERROR", message="unexpected error; it has been logged")
@@ -206,4 +211,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SecretUnavailable, _secrets_unavailable)
     app.add_exception_handler(RPCError, _temporal_error)
     app.add_exception_handler(DecisionUnconfirmed, _decision_unconfirmed)
+    app.add_exception_handler(RerunRefused, _rerun_refused)
     app.add_exception_handler(Exception, _unexpected)

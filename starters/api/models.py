@@ -15,6 +15,7 @@ class StartResponse(BaseModel):
     workflow_id: str
     run_id: str
     web_ui_url: str
+    rerun_of: str | None = None  # with `rerun=true`: the ended run this one replaces
 
 
 class DecisionRequest(BaseModel):

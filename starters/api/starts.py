@@ -8,7 +8,7 @@ import logging
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from domain.credentials import Scope
 from domain.invoice import InvoiceRequest
@@ -26,10 +26,29 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["starts"])
 
+RERUN = Annotated[
+    bool,
+    Query(
+        description="Start the business key again if its last run failed, was cancelled, "
+        "terminated or timed out (202, `rerun_of` names the run it replaces). A running or "
+        "completed run is still handed back (200)."
+    ),
+]
+
 START_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": StartResponse, "description": "Already started: the existing workflow."},
     202: {"description": "Started.", "headers": {"Location": {"schema": {"type": "string"}}}},
-    **error_responses(400, 401, 403, 413, 415, 422, 503),
+    **error_responses(
+        400,
+        401,
+        403,
+        409,
+        413,
+        415,
+        422,
+        503,
+        s409="`RERUN_REFUSED`: the last run left work",
+    ),
 }
 
 
@@ -40,7 +59,10 @@ def _answer(response: Response, caller: Caller, outcome: StartOutcome) -> StartR
         log.info("%s started %s", caller.id, outcome.workflow_id)
     response.headers["Location"] = f"/v1/workflows/{quote(outcome.workflow_id, safe='')}"
     return StartResponse(
-        workflow_id=outcome.workflow_id, run_id=outcome.run_id, web_ui_url=outcome.web_ui_url
+        workflow_id=outcome.workflow_id,
+        run_id=outcome.run_id,
+        web_ui_url=outcome.web_ui_url,
+        rerun_of=outcome.rerun_of,
     )
 
 
@@ -60,8 +82,11 @@ async def start_onboarding(
     caller: Annotated[Caller, Depends(require(Scope.START))],
     application: Annotated[VendorApplication, Depends(JsonBody(VendorApplication))],
     built: Annotated[Services, Depends(services)],
+    rerun: RERUN = False,
 ) -> StartResponse:
-    outcome = await start_vendor_onboarding(built.temporal, built.settings, application)
+    outcome = await start_vendor_onboarding(
+        built.temporal, built.settings, application, rerun=rerun
+    )
     return _answer(response, caller, outcome)
 
 
@@ -82,8 +107,9 @@ async def start_invoice_generation(
     caller: Annotated[Caller, Depends(require(Scope.START))],
     request: Annotated[InvoiceRequest, Depends(JsonBody(InvoiceRequest))],
     built: Annotated[Services, Depends(services)],
+    rerun: RERUN = False,
 ) -> StartResponse:
-    outcome = await start_invoice(built.temporal, built.settings, request)
+    outcome = await start_invoice(built.temporal, built.settings, request, rerun=rerun)
     return _answer(response, caller, outcome)
 
 
@@ -104,6 +130,7 @@ async def start_lead(
     caller: Annotated[Caller, Depends(require(Scope.START))],
     form: Annotated[LeadForm, Depends(JsonBody(LeadForm))],
     built: Annotated[Services, Depends(services)],
+    rerun: RERUN = False,
 ) -> StartResponse:
-    outcome = await start_lead_to_cash(built.temporal, built.settings, form)
+    outcome = await start_lead_to_cash(built.temporal, built.settings, form, rerun=rerun)
     return _answer(response, caller, outcome)
