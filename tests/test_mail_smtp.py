@@ -15,6 +15,7 @@ from activities.audit import AuditLog
 from activities.errors import classify_smtp
 from activities.mail import MailActivities
 from activities.smtp import Relay, SmtpSender
+from chaos import evidence
 from domain.records import SendEmailInput
 from runtime.db import make_engine
 from runtime.vault import SecretStore
@@ -181,3 +182,30 @@ async def test_a_4xx_reply_is_retried_and_the_email_goes_out_once(client, settin
     assert mails[-1].status == 250 and mails[-1].attempt == len(mails)
     [welcome] = Ledger(admin).emails(result.application_id, "vendor-welcome")
     assert welcome["id"] == result.welcome_message_id
+
+
+async def test_a_connection_lost_after_data_sends_the_same_message_again(
+    client, settings, admin, stack, smtp_proxy
+):
+    """The ambiguous failure: the relay took the email, its 250 never arrived. The retry sends
+    the same message under the same Message-ID, so a receiver that drops repeats shows one."""
+    smtp_proxy.faults.drop_after_data_rate = 1.0
+    try:
+        handle = await start(client, settings)
+        await wait_for(
+            lambda: any(
+                r.error_code == "SMTPServerDisconnected" for r in audit_rows(settings, handle.id)
+            ),
+            what="a connection lost after DATA",
+        )
+    finally:
+        smtp_proxy.faults.drop_after_data_rate = 0.0
+    result = await asyncio.wait_for(handle.result(), 120)
+
+    key = result.application_id
+    delivered = Ledger(admin).emails(key, "vendor-welcome")
+    assert len(delivered) >= 2
+    assert {m["id"] for m in delivered} == {result.welcome_message_id}
+    with stack.sandbox_admin() as http:
+        receiver = evidence.Ledger.read(http, stack.mailpit_url)  # drops repeated Message-IDs
+    assert [m["id"] for m in receiver.emails(key, "vendor-welcome")] == [result.welcome_message_id]
