@@ -158,25 +158,27 @@ class MailActivities:
         """Send one email over SMTP; its Message-ID comes from the idempotency key, so every
         attempt sends the same message (see activities/smtp.py on retries)."""
         relay = self._mail.relay
-        message = EmailMessage()
-        try:
-            message["From"] = relay.sender
-            message["To"] = to
-            message["Subject"] = inp.subject
-            message["Message-ID"] = message_id(
-                idempotency_key(f"mail/{notification}"), relay.sender_domain
-            )
-            message["Date"] = format_datetime(activity.info().scheduled_time)
+        headers = {
+            "From": relay.sender,
+            "To": to,
+            "Subject": inp.subject,
+            "Message-ID": message_id(idempotency_key(f"mail/{notification}"), relay.sender_domain),
+            "Date": format_datetime(activity.info().scheduled_time),
             # Where a mailbox (and the tests) find a message: which email of which process.
-            message["X-Backoffice-Template"] = inp.template
-            message["X-Backoffice-Business-Key"] = inp.business_key
-            message["X-Backoffice-Notification"] = notification
-        except ValueError as exc:  # a line break in a header: a header injection, never sent
-            raise ApplicationError(
-                f"mail {inp.template}: a header of the email is not valid ({exc})",
-                type=ErrorCode.INVALID_EMAIL,
-                non_retryable=True,
-            ) from None
+            "X-Backoffice-Template": inp.template,
+            "X-Backoffice-Business-Key": inp.business_key,
+            "X-Backoffice-Notification": notification,
+        }
+        message = EmailMessage()
+        for name, value in headers.items():
+            try:
+                message[name] = value
+            except ValueError:  # a line break: a header injection, never sent
+                raise ApplicationError(
+                    f"mail {inp.template}: the {name} header holds a line break or is not valid",
+                    type=ErrorCode.INVALID_EMAIL,
+                    non_retryable=True,
+                ) from None
         message.set_content(inp.body if body is None else body)
         await self._mail.send(message)
         return SentEmail(id=str(message["Message-ID"]), status="sent")

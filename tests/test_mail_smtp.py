@@ -209,3 +209,15 @@ async def test_a_connection_lost_after_data_sends_the_same_message_again(
     with stack.sandbox_admin() as http:
         receiver = evidence.Ledger.read(http, stack.mailpit_url)  # drops repeated Message-IDs
     assert [m["id"] for m in receiver.emails(key, "vendor-welcome")] == [result.welcome_message_id]
+
+
+async def test_a_line_break_in_a_header_is_refused_before_anything_is_sent():
+    relay = Relay("127.0.0.1", 9, "none", 1.0, "backoffice@company.example")  # nothing listens
+    no_login = WrongPassword()
+    mail = MailActivities(SmtpSender(relay, no_login, AuditLog(make_engine("sqlite://"))), no_login)
+    email = _email("SMTP-INJECT").model_copy(update={"subject": "Hi\r\nBcc: all@x.example"})
+    with pytest.raises(ApplicationError) as refused:
+        await _in_run("smtp-test-inject").run(mail.send_email, email)
+    assert refused.value.type == "INVALID_EMAIL" and refused.value.non_retryable
+    assert "the Subject header" in refused.value.message
+    assert no_login.reads == 0  # refused before Vault or the relay were asked
