@@ -3,6 +3,7 @@
 import json
 from datetime import timedelta
 
+import aiosmtplib
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -86,3 +87,50 @@ def count_failed_attempt(system: str, code: str) -> None:
         EXTERNAL_API_ERRORS, "Failed HTTP attempts to external systems, by system and error code"
     )
     errors.add(1, {"system": system, "code": code})
+
+
+# Failures of the connection itself (refused, timed out, dropped mid-conversation): retried.
+SMTP_CONNECTION_ERRORS = (
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPServerDisconnected,
+    aiosmtplib.SMTPTimeoutError,
+)
+
+
+def smtp_failure(exc: Exception) -> tuple[int | None, str]:
+    """The reply code of a failed SMTP attempt (None: no reply, the connection failed) and the
+    code its audit row and metric get."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        exc = exc.recipients[0]
+    if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code > 0:
+        return exc.code, f"SMTP_{exc.code}"
+    return None, type(exc).__name__
+
+
+def classify_smtp(system: str, relay: str, exc: Exception) -> ApplicationError:
+    """A failed SMTP attempt. 4xx replies and connection errors are retried; 5xx replies are
+    permanent with their code; a login refused with a 5xx is permanent and names the system and
+    where its credentials live. The message never holds the relay's text (it may echo an address).
+    """
+    status, code = smtp_failure(exc)
+    where = f"{system} SMTP {relay}"
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError) and status is not None and status >= 500:
+        return ApplicationError(
+            f"{where} refused the login ({status}): check the username and password of the "
+            f"{system} system in Vault (secret/backoffice/systems/{system})",
+            type=ErrorCode.SMTP_AUTH_FAILED,
+            non_retryable=True,
+        )
+    if status is not None:
+        return ApplicationError(
+            f"{where} answered {status}", type=code, non_retryable=status >= 500
+        )
+    if isinstance(exc, aiosmtplib.SMTPException) and not isinstance(exc, SMTP_CONNECTION_ERRORS):
+        # aiosmtplib's own refusals: no STARTTLS, no AUTH offered, no SMTPUTF8.
+        return ApplicationError(
+            f"{where}: {exc.message} (check BACKOFFICE_SMTP_SECURITY, BACKOFFICE_SMTP_PORT and "
+            f"whether the relay wants a login at secret/backoffice/systems/{system})",
+            type=ErrorCode.SMTP_NOT_SUPPORTED,
+            non_retryable=True,
+        )
+    return ApplicationError(f"{where} failed: {code}", type=ErrorCode.SMTP_CONNECTION_ERROR)

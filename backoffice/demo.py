@@ -31,6 +31,7 @@ from backoffice.demo_summary import records_by_run, summary_table
 from devstack.config import StackConfig
 from devstack.crm_seed import SandboxCrm
 from devstack.errors import StackError
+from devstack.mailbox import Mailbox
 from devstack.stack import Stack
 from runtime.settings import load_settings
 
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                     "vault_port",
                     "sandbox_port",
                     "api_port",
+                    "smtp_port",
+                    "mailpit_ui_port",
                 )
             }
         )
@@ -132,9 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     with stack.sandbox_admin() as admin:
         ledger = admin.get("/_admin/ledger").raise_for_status().json()
+    ledger["records"] += Mailbox(stack.mailpit_url).records()  # mail: ids are Message-IDs
     records = records_by_run(runs, ledger)
     print("\n" + summary_table(runs, records))
     print(f"\nApproval inbox: {inbox}   (demo passwords: {stack.credentials_file})")
+    print(f"Every email sent (approve links included): {stack.mailpit_url}   (mailpit)")
     print(f"Temporal Web UI: {stack.temporal_ui_url}")
     print(f"The stack keeps running. Stop it with: backoffice dev down --data-dir {args.data_dir}")
     if args.json:

@@ -46,6 +46,8 @@ def bench_stack(data_dir: Path) -> Stack:
         vault_port=0,
         sandbox_port=0,
         api_port=0,
+        smtp_port=0,
+        mailpit_ui_port=0,
         with_worker=False,
         extra_env=BENCH_ENV,
         start_timeout_seconds=120,

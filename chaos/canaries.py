@@ -1,4 +1,4 @@
-"""Canaries: a recognizable secret (the mail system's API key, in Vault and in the sandbox) and
+"""Canaries: a recognizable secret (the mail system's SMTP password, in Vault and mailpit) and
 recognizable personal data (a contact's name and email, a bank account) carried by the runs of
 every plan, then looked for where they must never be: workflow histories, search attributes, the
 worker's, the API's and the Temporal server's logs, and the audit rows."""
@@ -19,14 +19,11 @@ LOGS = ("worker", "api", "temporal")
 
 
 def plant(stack: Stack) -> dict[str, str]:
-    """Make the canaries: the mail API key becomes a canary secret in Vault and in the sandbox;
-    the personal data goes into the runs' forms (see `chaos.scenarios`)."""
+    """Make the canaries: the mail system's SMTP password becomes a canary secret in Vault and
+    in mailpit (restarted with it: every email logs in with it); the personal data goes into
+    the runs' forms (see `chaos.scenarios`)."""
     secret = f"canary-secret-{secrets.token_hex(12)}"
-    stack.vault_root().secrets.kv.v2.create_or_update_secret(
-        path="backoffice/systems/mail", secret={"api_key": secret}, mount_point="secret"
-    )
-    with stack.sandbox_admin() as admin:
-        admin.put("/_admin/credentials/mail", json={"api_keys": [secret]}).raise_for_status()
+    stack.set_smtp_password(secret)
     tag = secrets.token_hex(4)
     return {
         "secret": secret,

@@ -1,6 +1,7 @@
 """What the invariants are checked against, read from where a user would look: the sandbox's
-ledger and webhook log (what every system holds and was sent), the application database (the
-audit row of every HTTP attempt, the webhook inbox) and each run's `status` query."""
+ledger and webhook log (what every system holds and was sent), mailpit (every email), the
+application database (the audit row of every HTTP attempt, the webhook inbox) and each run's
+`status` query."""
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ import httpx
 from pydantic import BaseModel, field_validator
 from sqlalchemy import select
 
+from devstack.mailbox import Mailbox
 from runtime.db import AuditRow, WebhookEvent, make_engine
 
 
@@ -21,9 +23,13 @@ class Ledger:
         self.events = events
 
     @classmethod
-    def read(cls, admin: httpx.Client) -> "Ledger":
+    def read(cls, admin: httpx.Client, mailpit_url: str, *, drop_repeats: bool = True) -> "Ledger":
+        """The sandbox's ledger, with every email mailpit received as a `mail` record. SMTP has
+        no idempotency: a retry after a connection lost past DATA delivers the same message
+        again under its Message-ID, which a receiver drops; `drop_repeats` does the same."""
         data = admin.get("/_admin/ledger").raise_for_status().json()
-        return cls(data["records"], data["events"])
+        mail = Mailbox(mailpit_url).records(drop_repeats=drop_repeats)
+        return cls(data["records"] + mail, data["events"])
 
     def of(self, external_ref: str, kind: str | None = None) -> list[dict[str, Any]]:
         """Records whose external ref (or `business_key` tag) is `external_ref`."""
@@ -149,14 +155,18 @@ class Evidence(BaseModel):
 
 
 def collect(
-    admin: httpx.Client, database_url: str, statuses: dict[str, dict[str, Any]]
+    admin: httpx.Client,
+    mailpit_url: str,
+    database_url: str,
+    statuses: dict[str, dict[str, Any]],
 ) -> Evidence:
-    """Read the ledger, the sandbox's webhook events, the inbox and the audit rows now."""
-    ledger = admin.get("/_admin/ledger").raise_for_status().json()
+    """Read the ledger (mail from mailpit), the sandbox's webhook events, the inbox and the
+    audit rows now."""
+    ledger = Ledger.read(admin, mailpit_url)
     events = admin.get("/_admin/webhooks/events").raise_for_status().json()["events"]
     return Evidence(
-        records=ledger["records"],
-        events=ledger["events"],
+        records=ledger.records,
+        events=ledger.events,
         webhook_events=events,
         inbox=inbox_rows(database_url),
         audit=audit_rows(database_url),

@@ -15,6 +15,8 @@ import httpx
 from chaos.driver import Driver
 from chaos.invariants import Violation
 from chaos.scenarios import MIXED, RunRecord, Scenario
+from chaos.smtp_proxy import SmtpProxy
+from devstack.mailbox import Mailbox
 from devstack.stack import Stack
 
 Say = Callable[[str], None]
@@ -30,6 +32,7 @@ class PlanContext:
     duration: float  # seconds of the soak
     short: bool  # the CI form: fewer runs and examples, same checks
     rng: random.Random
+    smtp: SmtpProxy  # between the worker and mailpit: slow sessions, drops after DATA
     canary: dict[str, str] = field(default_factory=dict)
 
     def admin(self) -> httpx.Client:
@@ -46,9 +49,16 @@ class PlanContext:
             )
         return faults
 
+    @property
+    def mailbox(self) -> Mailbox:
+        """Mailpit: every email sent, and its SMTP refusals (4xx/5xx) on purpose."""
+        return Mailbox(self.stack.mailpit_url)
+
     def clear_faults(self) -> None:
         with self.admin() as admin:
             admin.delete("/_admin/faults").raise_for_status()
+        self.mailbox.clear_faults()
+        self.smtp.clear()
 
     async def in_thread(self, call: Callable[[], Any]) -> Any:
         """A blocking stack operation (kill, restart, seal) off the event loop."""

@@ -21,6 +21,7 @@ from chaos.evidence import collect
 from chaos.invariants import Violation, check_all, duplicates
 from chaos.plan import Figure, Plan, PlanContext, PlanOutcome, Say
 from chaos.scenarios import RunRecord
+from chaos.smtp_proxy import SmtpProxy
 from chaos.stack import start_chaos_stack
 from devstack.stack import Stack
 from runtime.settings import load_settings
@@ -62,11 +63,14 @@ class SessionReport(BaseModel):
 
 
 async def run_plans(
-    stack: Stack, plans: Sequence[Plan], options: SessionOptions, say: Say
+    stack: Stack, plans: Sequence[Plan], options: SessionOptions, say: Say, smtp_proxy_port: int
 ) -> list[PlanResult]:
     settings = load_settings()
     client = await connect()
     driver = Driver(stack, settings, client)
+    host, _, port = (stack.addresses.smtp or "").rpartition(":")
+    smtp = SmtpProxy(host, smtp_proxy_port, (host, int(port)))
+    await smtp.start()
     ctx = PlanContext(
         stack=stack,
         driver=driver,
@@ -75,6 +79,7 @@ async def run_plans(
         duration=options.duration_seconds,
         short=options.short,
         rng=random.Random(options.seed),
+        smtp=smtp,
     )
     ctx.canary = await asyncio.to_thread(canaries.plant, stack)
     driver.canary = ctx.canary
@@ -97,7 +102,7 @@ async def run_plans(
             statuses = await _final_statuses(driver, outcome.runs)
             with stack.sandbox_admin() as admin:
                 evidence = await asyncio.to_thread(
-                    collect, admin, settings.resolved_database_url, statuses
+                    collect, admin, stack.mailpit_url, settings.resolved_database_url, statuses
                 )
             violations = check_all(outcome.runs, evidence) + outcome.violations
             if outcome.runs:
@@ -121,6 +126,7 @@ async def run_plans(
                 say(f"  violation: {violation.invariant}: {violation.detail}")
     finally:
         await driver.close()
+        await smtp.close()
     return results
 
 
@@ -132,6 +138,7 @@ async def _recover(stack: Stack) -> None:
                 await asyncio.to_thread(stack.unseal_vault)
         else:
             await asyncio.to_thread(stack.start_vault)
+        await asyncio.to_thread(stack.start_mailpit)
         await asyncio.to_thread(stack.start_worker)
     except Exception as exc:  # reported; the next plan shows what still does not work
         print(f"chaos: could not bring the stack back: {exc}", flush=True)
@@ -172,12 +179,12 @@ def run_session(
     clock = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="backoffice-chaos-", dir=data_dir))
     say(f"chaos: starting a stack of its own in {folder}")
-    stack = start_chaos_stack(folder, say)
+    stack, smtp_proxy_port = start_chaos_stack(folder, say)
     saved = dict(os.environ)
     os.environ["BACKOFFICE_ENV_FILE"] = str(stack.env_file)
     os.environ.update(stack.client_env())
     try:
-        results = asyncio.run(run_plans(stack, plans, options, say))
+        results = asyncio.run(run_plans(stack, plans, options, say, smtp_proxy_port))
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devstack.config import StackConfig
+from devstack.ports import PortPicker
 from devstack.stack import Stack
 
 # Seconds instead of days; the final expiry and timeouts stay far beyond any fault of the suite,
@@ -31,8 +32,10 @@ CHAOS_ENV = {
 }
 
 
-def chaos_config(data_dir: Path) -> StackConfig:
-    """Every port free, SQLite databases and a file-storage Vault in `data_dir`."""
+def chaos_config(data_dir: Path, smtp_proxy_port: int) -> StackConfig:
+    """Every port free, SQLite databases and a file-storage Vault in `data_dir`; the worker
+    sends mail to the suite's SMTP proxy (`chaos.smtp_proxy`) on `smtp_proxy_port`, in front
+    of mailpit."""
     return StackConfig(
         data_dir=data_dir,
         temporal_port=0,
@@ -42,16 +45,21 @@ def chaos_config(data_dir: Path) -> StackConfig:
         vault_port=0,
         sandbox_port=0,
         api_port=0,
+        smtp_port=0,
+        mailpit_ui_port=0,
         with_worker=True,
         vault_storage="file",
-        extra_env=dict(CHAOS_ENV),
+        extra_env={**CHAOS_ENV, "BACKOFFICE_SMTP_PORT": str(smtp_proxy_port)},
         start_timeout_seconds=120,
         worker_ready_timeout_seconds=120,
         worker_stop_timeout_seconds=30,
     )
 
 
-def start_chaos_stack(data_dir: Path, say: Callable[[str], None]) -> Stack:
-    stack = Stack(chaos_config(data_dir), say=say)
+def start_chaos_stack(data_dir: Path, say: Callable[[str], None]) -> tuple[Stack, int]:
+    """The stack, and the port its worker sends mail to (the SMTP proxy's, not yet listening)."""
+    with PortPicker("127.0.0.1") as picker:
+        proxy_port = picker.pick()
+    stack = Stack(chaos_config(data_dir, proxy_port), say=say)
     stack.up()
-    return stack
+    return stack, proxy_port

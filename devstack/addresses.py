@@ -19,6 +19,9 @@ class Addresses:
     # Prometheus endpoints (URLs of /metrics), None for a stack started before they existed.
     worker_metrics: str | None = None
     api_metrics: str | None = None
+    # Mailpit: its SMTP server (`host:port`) and its web UI + REST API; None for an older stack.
+    smtp: str | None = None
+    mailpit: str | None = None
 
 
 def addresses(state: StackState, env_file: Path) -> Addresses:
@@ -32,6 +35,8 @@ def addresses(state: StackState, env_file: Path) -> Addresses:
         env_file=env_file,
         worker_metrics=_metrics_url(host, ports.worker_metrics),
         api_metrics=_metrics_url(host, ports.api_metrics),
+        smtp=f"{host}:{ports.smtp}" if ports.smtp else None,
+        mailpit=f"http://{host}:{ports.mailpit_ui}" if ports.mailpit_ui else None,
     )
 
 

@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         ("--api-port", "api_port"),
         ("--worker-metrics-port", "worker_metrics_port"),
         ("--api-metrics-port", "api_metrics_port"),
+        ("--smtp-port", "smtp_port"),
+        ("--mailpit-ui-port", "mailpit_ui_port"),
     ):
         up.add_argument(
             flag,
@@ -85,6 +87,8 @@ def _config(args: argparse.Namespace) -> StackConfig:
         api_port=args.api_port,
         worker_metrics_port=args.worker_metrics_port,
         api_metrics_port=args.api_metrics_port,
+        smtp_port=args.smtp_port,
+        mailpit_ui_port=args.mailpit_ui_port,
         with_worker=not args.no_worker,
         vault_storage=args.vault_storage,
         ui_codec_endpoint=args.ui_codec_endpoint,
@@ -113,6 +117,7 @@ def _up(stack: Stack) -> int:
         f"  Temporal Web UI  {where.temporal_ui}\n"
         f"  Vault (OpenBao)  {where.vault}\n"
         f"  Sandbox          {where.sandbox}\n"
+        f"  Mailpit          {where.mailpit}  (SMTP {where.smtp}: every email sent)\n"
         f"  API              {where.api}  (OpenAPI: {where.api}/openapi.json)\n"
         f"  Worker           {worker_line}\n"
         f"  Metrics          API {where.api_metrics or '-'}, worker {where.worker_metrics or '-'}\n"

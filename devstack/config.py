@@ -49,6 +49,9 @@ class StackConfig(BaseModel):
     # The Prometheus endpoints of the worker and the API (0: a free port, kept across restarts).
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
     api_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Mailpit: the SMTP server the worker sends mail to, and its web UI + REST API.
+    smtp_port: int = Field(default=1025, ge=0, le=65535)
+    mailpit_ui_port: int = Field(default=8025, ge=0, le=65535)
     with_worker: bool = True
     # "dev": OpenBao in dev mode (in memory, unsealed, re-seeded on every `up`); "file": server
     # mode on file storage in data_dir, initialized once, unsealed after each start, so a

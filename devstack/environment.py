@@ -50,6 +50,16 @@ def client_env(
         )
         if address
     }
+    # Mail goes to mailpit; its REST API is where tools and tests read what was sent.
+    mail = (
+        {
+            "BACKOFFICE_SMTP_HOST": state.host,
+            "BACKOFFICE_SMTP_PORT": str(state.ports.smtp),
+            "BACKOFFICE_MAILPIT_URL": where.mailpit,
+        }
+        if where.mailpit
+        else {}
+    )
     return {
         "TEMPORAL_ADDRESS": where.temporal,
         "TEMPORAL_NAMESPACE": NAMESPACE,
@@ -63,5 +73,6 @@ def client_env(
         "BACKOFFICE_API_URL": where.api,
         "BACKOFFICE_DATABASE_URL": database_url,
         **metrics,
+        **mail,
         **extra,
     }

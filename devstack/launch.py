@@ -5,6 +5,7 @@ from pathlib import Path
 
 from devstack import (
     api_server,
+    mailpit,
     sandbox_server,
     temporal_server,
     vault_file,
@@ -29,6 +30,8 @@ _PORT_FLAGS = {
     "sandbox": "--sandbox-port",
     "api": "--api-port",
     "api_metrics": "--api-metrics-port",
+    "smtp": "--smtp-port",
+    "mailpit_ui": "--mailpit-ui-port",
     "worker_metrics": "--worker-metrics-port",
 }
 
@@ -118,6 +121,22 @@ def start_sandbox(config: StackConfig, ports: Ports, admin_token: str) -> Manage
         env=inherited_env(sandbox_server.server_env(admin_token, database_url)),
         cwd=project_root(),
     )
+
+
+def start_mailpit(binary: Path, config: StackConfig, ports: Ports) -> ManagedProcess:
+    paths = config.paths
+    argv = mailpit.server_command(
+        binary,
+        host=config.host,
+        smtp_port=ports.smtp,
+        ui_port=ports.mailpit_ui,
+        database=paths.mailpit_db,
+        auth_file=paths.mailpit_auth_file,
+    )
+    log_file = paths.log_file("mailpit")
+    wanted = {"smtp": ports.smtp, "mailpit_ui": ports.mailpit_ui}
+    _check_ports("mailpit", config.host, wanted, argv, log_file)
+    return spawn("mailpit", argv, log_file=log_file, env=inherited_env(), cwd=paths.data_dir)
 
 
 def start_api(config: StackConfig, ports: Ports, env: Mapping[str, str]) -> ManagedProcess:

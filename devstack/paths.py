@@ -65,6 +65,16 @@ class StackPaths:
         return self.devstack_dir / "openbao.hcl"
 
     @property
+    def mailpit_db(self) -> Path:
+        """Mailpit's mailbox: kept across `down` and `up`."""
+        return self.data_dir / "mailpit" / "mailpit.db"
+
+    @property
+    def mailpit_auth_file(self) -> Path:
+        """The SMTP login mailpit accepts (the one seeded into Vault for the mail system)."""
+        return self.devstack_dir / "mailpit-auth"
+
+    @property
     def backoffice_db(self) -> Path:
         return self.data_dir / "backoffice.db"
 
@@ -78,6 +88,7 @@ class StackPaths:
             self.log_dir,
             self.temporal_db.parent,
             self.sandbox_db.parent,
+            self.mailpit_db.parent,
         ):
             folder.mkdir(parents=True, exist_ok=True)
         self.devstack_dir.chmod(0o700)

@@ -118,6 +118,8 @@ def resolve_ports(config: StackConfig, previous: Ports | None) -> Ports:
         "api": config.api_port,
         "worker_metrics": config.worker_metrics_port,
         "api_metrics": config.api_metrics_port,
+        "smtp": config.smtp_port,
+        "mailpit_ui": config.mailpit_ui_port,
     }
     # OpenBao's dev mode also listens on the next port (cluster traffic).
     neighbours = {"vault": 1}

@@ -21,6 +21,7 @@ import hvac
 from devstack import (
     api_server,
     launch,
+    mailpit,
     sandbox_server,
     temporal_server,
     vault_file,
@@ -48,11 +49,12 @@ from devstack.vault_seed import (
     seed,
     vault_client,
 )
+from domain.systems import System
 
 __all__ = ["Addresses", "ComponentStatus", "Stack", "StackConfig"]
 
 # Start order; stopping goes the other way.
-COMPONENTS = ("temporal", "vault", "sandbox", "api", "worker")
+COMPONENTS = ("temporal", "vault", "sandbox", "mailpit", "api", "worker")
 NOT_SEEDED = "the dev stack's Vault is not seeded: run `backoffice dev up`"
 
 Say = Callable[[str], None]
@@ -118,6 +120,14 @@ class Stack:
         return self.addresses.api
 
     @property
+    def mailpit_url(self) -> str:
+        """Mailpit's web UI and REST API: every email the stack sent."""
+        url = self.addresses.mailpit
+        if url is None:
+            raise StackError("this dev stack was started without mailpit: run `backoffice dev up`")
+        return url
+
+    @property
     def credentials_file(self) -> Path:
         return self.paths.credentials_file
 
@@ -162,6 +172,7 @@ class Stack:
         self._stop_all()  # leftovers of a stack that half died
         cli = find_temporal_cli(self._say)
         bao = vault_server.find_bao()
+        mailpit_binary = mailpit.find_mailpit(self._say)
         self.paths.create_dirs()
         previous = self._book.state
         kept_vault = self._kept_vault(previous)
@@ -182,6 +193,7 @@ class Stack:
         try:
             self._start_servers(cli, bao)
             self._seed()
+            self._start_mailpit(mailpit_binary)
             write_env_file(self.env_file, self.client_env())
             self._start_api()
             if self.config.with_worker:
@@ -272,6 +284,10 @@ class Stack:
         state.client_role = AppRoleEntry(**vars(seeded.client))
         self._book.save()
         _write_credentials(self.paths.credentials_file, seeded.api_credentials)
+        smtp_login = seeded.system_credentials[System.MAIL]
+        mailpit.write_auth_file(
+            self.paths.mailpit_auth_file, smtp_login["username"], smtp_login["password"]
+        )
         try:
             with self.sandbox_admin() as admin:
                 sandbox_server.push_credentials(admin, seeded.system_credentials, self._say)
@@ -280,6 +296,37 @@ class Stack:
                 )
         except StackError as exc:
             raise component_error(sandbox, f"credentials push failed: {exc}") from exc
+
+    def _start_mailpit(self, binary: Path) -> None:
+        """Start mailpit with the SMTP login just seeded, and wait until its API answers."""
+        self._say(f"Starting mailpit on {self.addresses.mailpit} (SMTP {self.addresses.smtp})...")
+        self._book.record(launch.start_mailpit(binary, self.config, self._book.require().ports))
+        self._wait("mailpit", lambda: mailpit.probe(self.mailpit_url))
+
+    def stop_mailpit(self) -> bool:
+        """Stop mailpit (SMTP down); its mailbox stays. False if it was not running."""
+        self._book.reload()
+        return self._stop("mailpit")
+
+    def start_mailpit(self) -> None:
+        """Start the stopped mailpit on the same ports, mailbox and login."""
+        self._book.reload()
+        if not self._book.is_running("mailpit"):
+            self._start_mailpit(mailpit.find_mailpit(self._say))
+
+    def set_smtp_password(self, password: str) -> None:
+        """Rotate the mail system's SMTP password: in Vault, then in mailpit (restarted with
+        it). A worker still holding the old one is refused once, reads Vault again, goes on."""
+        kv = self.vault_root().secrets.kv.v2
+        path = f"backoffice/systems/{System.MAIL.value}"
+        entry = kv.read_secret_version(
+            path=path, mount_point="secret", raise_on_deleted_version=True
+        )
+        login = {**entry["data"]["data"], "password": password}
+        kv.create_or_update_secret(path=path, secret=login, mount_point="secret")
+        self.stop_mailpit()
+        mailpit.write_auth_file(self.paths.mailpit_auth_file, login["username"], password)
+        self.start_mailpit()
 
     def _start_api(self) -> None:
         """Start the HTTP API with the client env and wait until /healthz answers."""

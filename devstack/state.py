@@ -25,6 +25,9 @@ class Ports(BaseModel):
     # Prometheus endpoints (0 in the state of a stack started before they existed: none).
     worker_metrics: int = 0
     api_metrics: int = 0
+    # Mailpit's SMTP server and its web UI + REST API (0 in the state of an older stack).
+    smtp: int = 0
+    mailpit_ui: int = 0
 
 
 class ProcessEntry(BaseModel):

@@ -33,27 +33,33 @@ class TemporalCliNotFound(StackError):
     """No Temporal CLI could be found, built or downloaded; says what to install."""
 
 
-def _executable(path: Path) -> bool:
+def executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
+
+
+def installed(variable: str, binary: str, not_found: type[StackError], hint: str) -> Path | None:
+    """A tool already on this machine: $<variable>, then `binary` on PATH, then the project's
+    tools folder; None when it is in none of them."""
+    explicit = os.environ.get(variable)
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not executable(path):
+            raise not_found(
+                f"{variable}={explicit} is not an executable file. Fix or unset it. " + hint
+            )
+        return path
+    on_path = shutil.which(binary)
+    if on_path:
+        return Path(on_path)
+    local = tools_bin_dir() / binary
+    return local if executable(local) else None
 
 
 def find_temporal_cli(say: Say = print) -> Path:
     """The Temporal CLI binary to run, trying every source in order."""
-    explicit = os.environ.get("TEMPORAL_CLI")
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not _executable(path):
-            raise TemporalCliNotFound(
-                f"TEMPORAL_CLI={explicit} is not an executable file. Fix or unset it. "
-                + INSTALL_HINT
-            )
-        return path
-    on_path = shutil.which("temporal")
-    if on_path:
-        return Path(on_path)
-    local = tools_bin_dir() / "temporal"
-    if _executable(local):
-        return local
+    found = installed("TEMPORAL_CLI", "temporal", TemporalCliNotFound, INSTALL_HINT)
+    if found is not None:
+        return found
     problems: list[str] = []
     go = shutil.which("go")
     if go:
@@ -82,11 +88,16 @@ def _looks_like_checksum_failure(output: str) -> bool:
 
 def build_with_go(go: str, say: Say) -> Path:
     """`go install` the pinned CLI into the project's tools folder (takes a few minutes)."""
+    return go_install(go, f"{CLI_MODULE}@{CLI_VERSION}", "temporal", say, "~3 minutes")
+
+
+def go_install(go: str, module: str, binary: str, say: Say, takes: str) -> Path:
+    """`go install <module>@<version>` into the project's tools folder; the built binary."""
     target = tools_bin_dir()
     target.mkdir(parents=True, exist_ok=True)
-    argv = [go, "install", f"{CLI_MODULE}@{CLI_VERSION}"]
+    argv = [go, "install", module]
     env = {**os.environ, "GOBIN": str(target)}
-    say(f"Building the Temporal CLI {CLI_VERSION} with Go into {target} (takes ~3 minutes)...")
+    say(f"Building {module} with Go into {target} (takes {takes})...")
     result = _run(argv, env)
     if result.returncode != 0 and _looks_like_checksum_failure(result.stdout):
         say("The Go checksum database is unreachable; retrying once with GOSUMDB=off...")
@@ -94,8 +105,8 @@ def build_with_go(go: str, say: Say) -> Path:
     if result.returncode != 0:
         last = "\n".join(result.stdout.strip().splitlines()[-10:])
         raise StackError(f"`{' '.join(argv)}` failed (exit {result.returncode}):\n{last}")
-    built = target / "temporal"
-    if not _executable(built):
+    built = target / binary
+    if not executable(built):
         raise StackError(f"`go install` succeeded but {built} is missing")
     say(f"Built {built}")
     return built
@@ -134,7 +145,7 @@ def download_with_sdk(say: Say) -> Path:
     except Exception as exc:  # any failure here means: no internet or no release for this OS
         raise StackError(f"the Temporal SDK could not download the CLI: {exc}") from exc
     candidates = sorted(
-        (p for p in dest.iterdir() if _executable(p)),
+        (p for p in dest.iterdir() if executable(p)),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )

@@ -142,6 +142,13 @@ def system_credentials() -> dict[System, dict[str, str]]:
             creds[system] = {"username": "svc-backoffice", "password": _random()}
         elif system is System.CRM:
             creds[system] = {"client_id": f"backoffice-{_random(6)}", "client_secret": _random()}
+        elif system is System.MAIL:
+            # The SMTP login (mailpit's); the API key is the sandbox's mail API's.
+            creds[system] = {
+                "username": "backoffice",
+                "password": _random(),
+                "api_key": f"{system.value}_{_random()}",
+            }
         else:
             creds[system] = {"api_key": f"{system.value}_{_random()}"}
     return creds

@@ -8,6 +8,12 @@ class ErrorCode(StrEnum):
 
     MALFORMED_RESPONSE = "MALFORMED_RESPONSE"
     HTTP_ERROR = "HTTP_ERROR"
+    # SMTP (the mail system): the relay refused the login, the connection failed or broke, or
+    # the relay lacks what the settings ask for (STARTTLS, AUTH).
+    SMTP_AUTH_FAILED = "SMTP_AUTH_FAILED"
+    SMTP_CONNECTION_ERROR = "SMTP_CONNECTION_ERROR"
+    SMTP_NOT_SUPPORTED = "SMTP_NOT_SUPPORTED"
+    INVALID_EMAIL = "INVALID_EMAIL"
     UNAUTHORIZED = "UNAUTHORIZED"
     SECRET_UNAVAILABLE = "SECRET_UNAVAILABLE"  # noqa: S105 (a code, not a secret)
     APPROVAL_REJECTED = "APPROVAL_REJECTED"

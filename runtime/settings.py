@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     sandbox_admin_token: SecretStr | None = None
     system_urls: dict[System, str] = {}
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Mail goes out over SMTP (activities/smtp.py): the relay, how the connection is secured
+    # (`none`, `starttls` or `tls` for implicit TLS, usually port 465), and the sender. AUTH
+    # uses `username` and `password` from Vault at systems/mail when they are there.
+    smtp_host: str = Field(default="127.0.0.1", min_length=1)
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A PEM bundle of the CAs the relay's certificate is checked against (unset: the system's).
+    smtp_ca_file: Path | None = None
+    mail_from: str = Field(default="backoffice@company.example", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
     rate_limits: dict[System, float] = {System.ENRICHMENT: 5.0}
     database_url: str = ""
     temporal_ui_url: str = Field(default="http://127.0.0.1:8233", pattern=r"^https?://")
@@ -171,6 +181,13 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not ISO 3166-1 alpha-2 country codes: {', '.join(bad)}")
         return [c.upper() for c in value]
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value} (a PEM bundle of the SMTP relay's CAs)")
+        return value
 
     @field_validator("dunning_offsets")
     @classmethod

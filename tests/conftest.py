@@ -10,11 +10,14 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from chaos.smtp_proxy import SmtpProxy
+from devstack.mailbox import Mailbox
 from devstack.stack import Stack
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
 from tests.invoicing import Crm
 from tests.postgres import PostgresServer, PostgresUnavailable
+from tests.smtp_relay import SmtpProxyThread
 from tests.stack import (
     SHORT_APPROVAL_TIMEOUTS,
     SHORT_KEY_ROTATION,
@@ -39,20 +42,39 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) -> Iterator[Stack]:
+def smtp_relay() -> Iterator[SmtpProxyThread]:
+    relay = SmtpProxyThread()
+    try:
+        yield relay
+    finally:
+        relay.close()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: PostgresServer,
+    smtp_relay: SmtpProxyThread,
+) -> Iterator[Stack]:
     """One stack for the whole run (worker included unless BACKOFFICE_TEST_WORKER=0), with the
-    app's and the sandbox's databases on the test PostgreSQL server.
+    app's and the sandbox's databases on the test PostgreSQL server, and mail sent through
+    `smtp_relay` to its mailpit.
 
     Sets the process environment so `load_settings()` and `runtime.temporal.connect()` find it.
     """
     config = free_port_config(
         tmp_path_factory.mktemp("stack"),
         with_worker=worker_wanted(),
-        extra_env={**SHORT_APPROVAL_TIMEOUTS, **SHORT_KEY_ROTATION},
+        extra_env={
+            **SHORT_APPROVAL_TIMEOUTS,
+            **SHORT_KEY_ROTATION,
+            "BACKOFFICE_SMTP_PORT": str(smtp_relay.port),
+        },
         database_url=postgres.create_database("backoffice"),
         sandbox_database_url=postgres.create_database("sandbox"),
     )
     running = start_stack(config)
+    smtp_relay.point_at(running.addresses.smtp or "")
     try:
         with pytest.MonkeyPatch.context() as env:
             env.setenv("BACKOFFICE_ENV_FILE", str(running.env_file))
@@ -87,6 +109,23 @@ def admin(stack: Stack) -> Iterator[httpx.Client]:
     with stack.sandbox_admin() as http:
         yield http
         http.delete("/_admin/faults").raise_for_status()
+
+
+@pytest.fixture
+def mailbox(stack: Stack, smtp_relay: SmtpProxyThread) -> Iterator[Mailbox]:
+    """The test stack's mailpit (every email sent); SMTP faults set by a test end with it."""
+    box = Mailbox(stack.mailpit_url)
+    yield box
+    box.clear_faults()
+    smtp_relay.proxy.clear()
+
+
+@pytest.fixture
+def smtp_proxy(smtp_relay: SmtpProxyThread) -> Iterator[SmtpProxy]:
+    """The proxy between the worker and mailpit: its faults (slow, dropped after DATA, a
+    recipient refused) end with the test."""
+    yield smtp_relay.proxy
+    smtp_relay.proxy.clear()
 
 
 @pytest.fixture

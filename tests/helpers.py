@@ -1,7 +1,8 @@
 """Test data and the checks a user would make: sandbox ledger, audit rows, workflow results."""
 
 import asyncio
-from collections.abc import Callable
+import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from chaos import evidence
 from chaos.forms import iban as iban  # the tests' bank data, re-exported
 from chaos.forms import vendor_application as vendor_application  # re-exported
+from devstack.mailbox import Mailbox
 from domain.status import WorkflowStatus
 from domain.vendor import VendorApplication, VendorOnboardingResult
 from runtime.db import AuditRow, WebhookEvent, make_engine
@@ -57,12 +59,34 @@ async def wait_for(
 
 
 class Ledger(evidence.Ledger):
-    """The sandbox's record of everything every system holds and every change made, read now
-    (the fault suite's ledger view, `chaos.evidence.Ledger`)."""
+    """The sandbox's record of everything every system holds and every change made, and every
+    email the test stack's mailpit received (as `mail` records), read now (the fault suite's
+    ledger view, `chaos.evidence.Ledger`). The one place tests read mail from."""
 
-    def __init__(self, admin: httpx.Client) -> None:
-        data = admin.get("/_admin/ledger").raise_for_status().json()
-        super().__init__(data["records"], data["events"])
+    def __init__(self, admin: httpx.Client, mailpit_url: str | None = None) -> None:
+        read = evidence.Ledger.read(
+            admin, mailpit_url or os.environ["BACKOFFICE_MAILPIT_URL"], drop_repeats=False
+        )
+        super().__init__(read.records, read.events)
+
+
+async def first_email_refused(
+    mailbox: Mailbox, settings: Settings, started: Awaitable[WorkflowHandle[Any, Any]]
+) -> WorkflowHandle[Any, Any]:
+    """Start a run while the SMTP server refuses every recipient with a 550 (permanent), and
+    lift that once the run's first email was refused: the emails after it go out."""
+    mailbox.refuse("Recipient", 550)
+    try:
+        handle = await started
+        await wait_for(
+            lambda: any(
+                r.system == "mail" and r.status == 550 for r in audit_rows(settings, handle.id)
+            ),
+            what="the refused email",
+        )
+    finally:
+        mailbox.clear_faults()
+    return handle
 
 
 def audit_rows(settings: Settings, workflow_id: str) -> list[AuditRow]:

@@ -62,6 +62,8 @@ def free_port_config(
         vault_port=0,
         sandbox_port=0,
         api_port=0,
+        smtp_port=0,
+        mailpit_ui_port=0,
         with_worker=with_worker,
         extra_env=dict(extra_env or {}),
         database_url=database_url,

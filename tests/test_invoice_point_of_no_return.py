@@ -61,12 +61,9 @@ def _number(handle: WorkflowHandle[Any, Any]) -> str:
 
 
 async def test_a_cancel_while_the_invoice_email_goes_out_leaves_the_sent_invoice_open(
-    client, admin, crm
+    client, admin, crm, smtp_proxy
 ):
-    admin.put(
-        "/_admin/faults/mail",
-        json={"path": "/messages$", "method": "POST", "latency_ms": 4000},
-    ).raise_for_status()
+    smtp_proxy.faults.latency_seconds = 4.0  # a slow SMTP relay
     handle = await _start(client, crm, SMALL)
     number = _number(handle)
     await wait_for(lambda: _running(handle, "mail.send_email"), what="the invoice email under way")
@@ -111,23 +108,20 @@ async def _attention(handle: WorkflowHandle[Any, Any]) -> bool:
 
 
 async def test_a_reminder_that_fails_for_good_is_shown_and_the_run_still_gets_paid(
-    client, admin, crm
+    client, admin, crm, mailbox
 ):
     handle = await _start(
         client, crm, SMALL, dunning_offsets=[timedelta(seconds=2), timedelta(seconds=3)]
     )
     number = _number(handle)
     await wait_for(lambda: _stage(handle, "awaiting_payment"), what="sending")
-    # The mail system refuses every message from now on: the reminders fail for good.
-    admin.put(
-        "/_admin/faults/mail",
-        json={"path": "/messages$", "method": "POST", "status": 422, "code": "MAILBOX_REFUSED"},
-    ).raise_for_status()
+    # The SMTP server refuses every recipient from now on: the reminders fail for good.
+    mailbox.refuse("Recipient", 550)
     await wait_for(lambda: _attention(handle), what="the failed reminder shown")
     shown = await status(handle)
-    assert shown.attention is not None and "MAILBOX_REFUSED" in shown.attention
+    assert shown.attention is not None and "SMTP_550" in shown.attention
     await wait_for(lambda: _stage(handle, "overdue"), what="the run goes on")
-    admin.delete("/_admin/faults").raise_for_status()
+    mailbox.clear_faults()
 
     pay(admin, number, 50_000, payment_id=f"{number}-pay")
     result = await asyncio.wait_for(handle.result(), 90)

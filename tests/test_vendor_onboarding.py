@@ -7,7 +7,15 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
-from tests.helpers import Ledger, audit_rows, failure_of, start, status, wait_for
+from tests.helpers import (
+    Ledger,
+    audit_rows,
+    failure_of,
+    first_email_refused,
+    start,
+    status,
+    wait_for,
+)
 
 
 async def test_happy_path_creates_each_record_once(client, settings, admin):
@@ -29,13 +37,13 @@ async def test_happy_path_creates_each_record_once(client, settings, admin):
     assert result.approval == "not required"
 
     calls = {
-        (row.system, row.method, row.path.split("/")[1]) for row in audit_rows(settings, handle.id)
+        (row.system, row.method, row.path, row.status) for row in audit_rows(settings, handle.id)
     }
     assert {
-        ("erp", "POST", "vendors"),
-        ("portal", "POST", "accounts"),
-        ("mail", "POST", "messages"),
-        ("erp", "POST", "approved-suppliers"),
+        ("erp", "POST", "/vendors", 201),
+        ("portal", "POST", "/accounts", 201),
+        ("mail", "SMTP", f"{settings.smtp_host}:{settings.smtp_port}", 250),
+        ("erp", "POST", "/approved-suppliers", 201),
     } <= calls
     final = await status(handle)
     assert final.stage == "completed" and final.outcome == "onboarded"
@@ -78,29 +86,39 @@ async def test_invalid_application_fails_fast_and_creates_nothing(
 STEPS = [
     ("create vendor", "erp", "/vendors", "POST"),
     ("create portal account", "portal", "/accounts", "POST"),
-    ("send welcome email", "mail", "/messages", "POST"),
+    ("send welcome email", "mail", "", "SMTP"),
     ("add to supplier list", "erp", "/approved-suppliers", "POST"),
 ]
 
 
 @pytest.mark.parametrize("k", range(len(STEPS)), ids=[s[0] for s in STEPS])
 async def test_permanent_failure_at_step_k_undoes_exactly_the_steps_before(
-    client, settings, admin, k
+    client, settings, admin, mailbox, k
 ):
     _, system, path, method = STEPS[k]
-    rule = {
-        "status": 422,
-        "code": "REFUSED_BY_TEST",
-        "path": path + "$",
-        "method": method,
-        "count": 1,
-    }
-    admin.put(f"/_admin/faults/{system}", json=rule).raise_for_status()
-
-    handle = await start(client, settings)
+    if system == "mail":
+        # The SMTP server refuses the welcome email (550); the slow undo of the portal
+        # account leaves time to lift the refusal before the cancellation email.
+        admin.put(
+            "/_admin/faults/portal",
+            json={"path": "/accounts", "method": "DELETE", "latency_ms": 2000},
+        ).raise_for_status()
+        handle = await first_email_refused(mailbox, settings, start(client, settings))
+        refused = "SMTP_550"
+    else:
+        rule = {
+            "status": 422,
+            "code": "REFUSED_BY_TEST",
+            "path": path + "$",
+            "method": method,
+            "count": 1,
+        }
+        admin.put(f"/_admin/faults/{system}", json=rule).raise_for_status()
+        handle = await start(client, settings)
+        refused = "REFUSED_BY_TEST"
     key = handle.id.removeprefix("vendor-onboarding-")
     error = await failure_of(handle)
-    assert error.type == "REFUSED_BY_TEST"
+    assert error.type == refused
     assert "undone:" in error.message
 
     ledger = Ledger(admin)
@@ -114,24 +132,26 @@ async def test_permanent_failure_at_step_k_undoes_exactly_the_steps_before(
     assert len(ledger.emails(key, "vendor-cancellation")) == 1
 
     # Reverse order: portal account first, then the vendor, the cancellation email last.
-    undo_ids = {r["id"] for r in vendor + account + ledger.emails(key, "vendor-cancellation")}
     undo = [
         (e["kind"], e["action"])
-        for e in ledger.events_for(undo_ids)
-        if e["action"] in {"deleted", "deactivated"} or e["kind"] == "message"
+        for e in ledger.events_for({r["id"] for r in vendor + account})
+        if e["action"] in {"deleted", "deactivated"}
     ]
     expected = [("account", "deleted")] * (k > 1) + [("vendor", "deactivated")] * (k > 0)
-    assert undo == [*expected, ("message", "sent")]
+    assert undo == expected
+    last = audit_rows(settings, handle.id)[-1]
+    assert (last.system, last.status) == ("mail", 250)
     final = await status(handle)
     assert final.stage == "compensated"
     assert len(final.compensations) == len(expected) + 1
 
 
-async def test_transient_faults_still_create_exactly_one_of_each(client, settings, admin):
-    for system, seed in (("erp", 1), ("portal", 2), ("mail", 3)):
+async def test_transient_faults_still_create_exactly_one_of_each(client, settings, admin, mailbox):
+    for system, seed in (("erp", 1), ("portal", 2)):
         admin.put(
             f"/_admin/faults/{system}", json={"error_rate": 0.3, "status": 503, "seed": seed}
         ).raise_for_status()
+    mailbox.refuse("Recipient", 451, percent=30)  # "try again later", in 30 % of the sessions
     admin.put(
         "/_admin/faults/portal",
         json=[
@@ -149,6 +169,8 @@ async def test_transient_faults_still_create_exactly_one_of_each(client, setting
 
     rows = audit_rows(settings, handle.id)
     assert any(r.status == 503 for r in rows), "the fault plan never fired"
+    mails = [r.status for r in rows if r.system == "mail"]
+    assert set(mails) <= {451, 250} and mails.count(250) == 1
     creates = [r for r in rows if r.system == "portal" and r.method == "POST"]
     limited = next(i for i, r in enumerate(creates) if r.status == 429)
     retry = creates[limited + 1]
@@ -181,15 +203,11 @@ async def test_cancelling_a_run_compensates_what_it_created(client, settings, ad
     assert final.outcome == "cancelled" and len(final.compensations) == 3
 
 
-async def test_a_compensation_that_keeps_failing_is_surfaced(client, settings, admin):
-    admin.put(
-        "/_admin/faults/mail",
-        json={"status": 422, "code": "REFUSED_BY_TEST", "path": "/messages$", "count": 1},
-    ).raise_for_status()
+async def test_a_compensation_that_keeps_failing_is_surfaced(client, settings, admin, mailbox):
     admin.put(
         "/_admin/faults/portal", json={"status": 500, "path": "/accounts", "method": "DELETE"}
     ).raise_for_status()
-    handle = await start(client, settings)
+    handle = await first_email_refused(mailbox, settings, start(client, settings))
     key = handle.id.removeprefix("vendor-onboarding-")
     error = await failure_of(handle)
     assert error.type == "COMPENSATION_FAILED"

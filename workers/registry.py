@@ -25,6 +25,7 @@ from activities.esign import EsignActivities
 from activities.http import SystemClient
 from activities.mail import ApprovalLinks, MailActivities
 from activities.portal import PortalActivities
+from activities.smtp import Relay, SmtpSender
 from activities.stripe_api import STRIPE_HEADERS
 from domain.systems import WORKFLOW_TASK_QUEUE, System
 from runtime.settings import Settings
@@ -74,7 +75,10 @@ def build_workers(
             deployment=deployment,
         )
     ]
-    for system, activities in activities_by_queue(clients, secrets, settings).items():
+    provider = telemetry.tracer_provider if telemetry is not None else None
+    tracer = provider.get_tracer("backoffice") if provider is not None else None
+    mail = SmtpSender(Relay.of(settings), secrets, audit, tracer)
+    for system, activities in activities_by_queue(clients, mail, secrets, settings).items():
         workers.append(
             activity_worker(
                 client,
@@ -114,12 +118,15 @@ def system_clients(
 
 
 def activities_by_queue(
-    clients: dict[System, SystemClient], secrets: SecretStore, settings: Settings
+    clients: dict[System, SystemClient],
+    smtp: SmtpSender,
+    secrets: SecretStore,
+    settings: Settings,
 ) -> dict[System, list[Callable[..., Any]]]:
     erp = ErpActivities(clients[System.ERP])
     portal = PortalActivities(clients[System.PORTAL])
     links = ApprovalLinks(secrets, settings.api_url, settings.approval_link_expiry)
-    mail = MailActivities(clients[System.MAIL], secrets, links)
+    mail = MailActivities(smtp, secrets, links)
     billing = BillingActivities(clients[System.BILLING])
     crm = CrmActivities(clients[System.CRM])
     enrichment = EnrichmentActivities(clients[System.ENRICHMENT])

@@ -11,7 +11,7 @@ class Canaries(Plan):
     name = "canaries"
     title = (
         "Every run of every plan carried a canary contact name, email and bank account, and the "
-        "mail system's API key was a canary secret; the suite then reads every workflow "
+        "mail system's SMTP password was a canary secret; the suite then reads every workflow "
         "history and its search attributes, the worker's, the API's and Temporal's logs and "
         "every audit row, looking for any of them (as text or base64)."
     )

@@ -3,12 +3,14 @@ on from the heartbeat details, and every side effect happens once.
 
 The activity: the approval request to a role of many people (`mail.notify_role`), one email
 each, with a heartbeat after each. The plan gives `procurement` ten more people for a while and
-makes the mail system slow, so the activity outlasts the worker's shutdown grace period.
+makes the SMTP relay slow (the suite's SMTP proxy holds each session back), so the activity
+outlasts the worker's shutdown grace period.
 """
 
 import asyncio
 from typing import Any
 
+from activities.smtp import AUDIT_METHOD
 from chaos.evidence import Ledger, audit_rows
 from chaos.invariants import Violation
 from chaos.plan import Plan, PlanContext, PlanOutcome
@@ -23,7 +25,7 @@ class GracefulShutdown(Plan):
     name = "graceful-shutdown"
     title = (
         "The worker gets SIGTERM while it mails an approval request to a role of twelve "
-        "people (one email each, a heartbeat after each, the mail system slow): it waits its "
+        "people (one email each, a heartbeat after each, the SMTP relay slow): it waits its "
         "grace period, cancels the activity and exits; a new worker goes on from the "
         "heartbeat details."
     )
@@ -37,9 +39,7 @@ class GracefulShutdown(Plan):
         figures: dict[str, int | float | str] = {}
 
         async def terminate_mid_activity() -> None:
-            ctx.faults(
-                "mail", [{"path": "/messages$", "method": "POST", "latency_ms": MAIL_LATENCY_MS}]
-            )
+            ctx.smtp.faults.latency_seconds = MAIL_LATENCY_MS / 1000
             workflow_id = await _started(vendor)
             await _emails_sent(ctx, workflow_id, 2)
             await ctx.in_thread(lambda: ctx.stack.stop_worker(graceful=True))
@@ -91,7 +91,7 @@ def _request_calls(ctx: PlanContext, workflow_id: str) -> list[Any]:
     return [
         r
         for r in audit_rows(ctx.driver.settings.resolved_database_url, workflow_id)
-        if r.activity_type == "mail.notify_role" and r.method == "POST"
+        if r.activity_type == "mail.notify_role" and r.method == AUDIT_METHOD
     ]
 
 
@@ -117,7 +117,7 @@ def _check(
     first = [c for c in calls if c.attempt == 1]
     later = [c for c in calls if c.attempt > 1]
     with ctx.admin() as admin:
-        ledger = Ledger.read(admin)
+        ledger = Ledger.read(admin, ctx.stack.mailpit_url)
     emails = [
         r
         for r in ledger.emails(key, "approval-request")

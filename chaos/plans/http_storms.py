@@ -1,9 +1,11 @@
-"""429 storms with Retry-After, 5xx bursts and answers slower than the HTTP timeout."""
+"""429 storms with Retry-After, 5xx bursts and answers slower than the HTTP timeout; for mail,
+4xx replies from the SMTP server and the SMTP server down for a while."""
 
+import asyncio
 from datetime import UTC, datetime
 
 from chaos.audit_figures import attempt_figures, since
-from chaos.evidence import audit_rows
+from chaos.evidence import AuditAttempt, audit_rows
 from chaos.invariants import Violation
 from chaos.plan import Plan, PlanContext, PlanOutcome, rounds
 from chaos.scenarios import mixed
@@ -12,6 +14,11 @@ RETRY_AFTER = {"enrichment": 2.0, "crm": 1.0}
 # The retry policy backs off to 30 s between attempts: a call that needs more attempts than
 # this under these faults is a retry storm.
 MAX_ATTEMPTS = 12
+# Mail: "451 try again later" to this share of the SMTP sessions, and the server stopped once.
+SMTP_REFUSED_PERCENT = 40
+SMTP_DOWN_SECONDS = 5.0
+# A 5xx (permanent) for one approver's address: approval emails fail, approvals go on.
+REFUSED_APPROVER = "olga@company.example"
 
 
 def storm_rules(seed: int) -> dict[str, list[dict[str, object]]]:
@@ -23,7 +30,6 @@ def storm_rules(seed: int) -> dict[str, list[dict[str, object]]]:
             {"status": 503, "error_rate": 0.2, "seed": seed + 1},
         ],
         "erp": [{"status": 500, "error_rate": 0.3, "seed": seed + 2}],
-        "mail": [{"status": 503, "error_rate": 0.2, "seed": seed + 3}],
         # Past the 3 s HTTP timeout: the caller gives up, the system still writes.
         "portal": [{"path": "/accounts$", "method": "POST", "latency_ms": 4000, "count": 2}],
         "esign": [{"path": "/envelopes$", "method": "POST", "latency_ms": 4000, "count": 1}],
@@ -33,9 +39,10 @@ def storm_rules(seed: int) -> dict[str, list[dict[str, object]]]:
 class HttpStorms(Plan):
     name = "http-storms"
     title = (
-        "Rate limits (429 with Retry-After) on the CRM and enrichment, 5xx bursts on billing, "
-        "ERP and mail, and creates in the portal and e-signature answered after the HTTP "
-        "timeout, while every process runs."
+        "Rate limits (429 with Retry-After) on the CRM and enrichment, 5xx bursts on billing "
+        "and the ERP, creates in the portal and e-signature answered after the HTTP timeout, "
+        "the SMTP server answering 451 to 40 % of the sessions, 550 to one approver's "
+        "address and down for a few seconds, while every process runs."
     )
 
     async def run(self, ctx: PlanContext) -> PlanOutcome:
@@ -45,8 +52,23 @@ class HttpStorms(Plan):
         def inject() -> None:
             for system, rules in storm_rules(seed).items():
                 ctx.faults(system, rules)
+            ctx.mailbox.refuse("Recipient", 451, SMTP_REFUSED_PERCENT)
+            ctx.smtp.faults.refused_recipients = {REFUSED_APPROVER: 550}
 
-        runs = await ctx.workload(mixed(rounds(ctx)), inject=inject)
+        async def smtp_outage() -> None:
+            await asyncio.sleep(1.0)
+            await ctx.in_thread(ctx.stack.stop_mailpit)
+            try:
+                await asyncio.sleep(SMTP_DOWN_SECONDS)
+            finally:
+                await ctx.in_thread(ctx.stack.start_mailpit)
+            ctx.mailbox.refuse("Recipient", 451, SMTP_REFUSED_PERCENT)  # a restart forgets it
+
+        outage = asyncio.create_task(smtp_outage())
+        try:
+            runs = await ctx.workload(mixed(rounds(ctx)), inject=inject)
+        finally:
+            await outage
         ids = {r.workflow_id for r in runs} | {r.child_workflow_id for r in runs}
         rows = [
             r
@@ -78,6 +100,18 @@ class HttpStorms(Plan):
                 "5xx answers": seen.server_errors,
                 "timeouts (slow answers)": seen.timeouts,
                 "most attempts of one call": f"{seen.max_attempt} (bound {MAX_ATTEMPTS})",
+                "SMTP 4xx / 5xx replies / attempts while the SMTP server was down": " / ".join(
+                    str(n) for n in _smtp_failures(rows)
+                ),
             },
             violations=violations,
         )
+
+
+def _smtp_failures(rows: list[AuditAttempt]) -> tuple[int, int, int]:
+    mail = [r.status for r in rows if r.system == "mail"]
+    return (
+        sum(1 for s in mail if s is not None and 400 <= s < 500),
+        sum(1 for s in mail if s is not None and s >= 500),
+        sum(1 for s in mail if s is None),
+    )

@@ -46,7 +46,7 @@ class MalformedBodies(Plan):
             if r.at >= started and r.workflow_id in ids and "not JSON" in (r.response_summary or "")
         ]
         with ctx.admin() as admin:
-            ledger = Ledger.read(admin)
+            ledger = Ledger.read(admin, ctx.stack.mailpit_url)
         written = (
             len(ledger.of(invalid_vendor.record.business_key, "vendor"))
             + len([r for r in ledger.of(no_portal.record.business_key) if r["system"] == "portal"])

@@ -20,7 +20,7 @@ class VaultFaults(Plan):
     title = (
         "While runs of every process go on: Vault sealed for a while and unsealed, stopped "
         "(unreachable) and started again, every AppRole token revoked, tokens issued with a "
-        "max TTL of seconds, the portal's and the mail system's API keys rotated; then a worker "
+        "max TTL of seconds, the portal's API key rotated; then a worker "
         "started with a bad AppRole secret."
     )
 
@@ -55,7 +55,7 @@ class VaultFaults(Plan):
         logins = _logins(ctx, started)
         refused = await _bad_approle_worker(ctx)
         rows = [r for r in audit_rows(ctx.driver.settings.resolved_database_url) if r.at >= rotated]
-        rejected = sum(1 for r in rows if r.system in ("portal", "mail") and r.status == 401)
+        rejected = sum(1 for r in rows if r.system == "portal" and r.status == 401)
         failed = sum(1 for r in runs if not r.as_expected)
         figures.update(
             {
@@ -64,9 +64,7 @@ class VaultFaults(Plan):
                 "AppRole logins (worker / clients)": (
                     f"{logins.get(WORKER_ROLE, 0)} / {logins.get(CLIENT_ROLE, 0)}"
                 ),
-                "401s after the portal and mail keys were rotated (then Vault read again)": (
-                    rejected
-                ),
+                "401s after the portal key was rotated (then Vault read again)": (rejected),
                 "worker with a bad AppRole secret": refused
                 or "refused to start, named the setting",
             }
@@ -101,15 +99,11 @@ async def _recovery(ctx: PlanContext, since: datetime) -> float:
 
 
 def _rotate_keys(ctx: PlanContext) -> None:
-    """New API keys for the portal and the mail system, rotated as an operator does: the
-    system takes the new key beside the old one, Vault gets the new one, then the old one is
-    dropped while workers may still hold it in their cache (a 401, Vault read again, go on).
-    The mail key stays a canary: the new one starts with the canary secret."""
-    suffix = secrets.token_hex(4)
-    rotations = [
-        ("portal", f"portal_{secrets.token_urlsafe(24)}"),
-        ("mail", f"{ctx.canary.get('secret', 'mail')}-{suffix}"),
-    ]
+    """A new API key for the portal, rotated as an operator does: the system takes the new
+    key beside the old one, Vault gets the new one, then the old one is dropped while workers
+    may still hold it in their cache (a 401, Vault read again, go on). (Mail's SMTP password is
+    the canary secret, `chaos.canaries`.)"""
+    rotations = [("portal", f"portal_{secrets.token_urlsafe(24)}")]
     vault = ctx.stack.vault_root()
     with ctx.admin() as admin:
         for system, key in rotations:

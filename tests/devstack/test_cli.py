@@ -16,6 +16,8 @@ FREE_PORTS = [
         "vault",
         "sandbox",
         "api",
+        "smtp",
+        "mailpit-ui",
     )
 ]
 
@@ -35,7 +37,15 @@ def test_up_status_down(tmp_path):
     up = dev("up", "--data-dir", data, "--no-worker", *FREE_PORTS)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        labels = ("Temporal ", "Temporal Web UI", "Vault (OpenBao)", "Sandbox", "API", "Worker")
+        labels = (
+            "Temporal ",
+            "Temporal Web UI",
+            "Vault (OpenBao)",
+            "Sandbox",
+            "Mailpit",
+            "API",
+            "Worker",
+        )
         for label in labels:
             assert label in up.stdout
         assert f"{data}/devstack/backoffice.env" in up.stdout
@@ -45,7 +55,7 @@ def test_up_status_down(tmp_path):
         status = dev("status", "--data-dir", data)
         assert status.returncode == 0, status.stdout + status.stderr
         lines = {line.split()[0]: line for line in status.stdout.splitlines()[1:]}
-        for name in ("temporal", "temporal-ui", "vault", "sandbox", "api"):
+        for name in ("temporal", "temporal-ui", "vault", "sandbox", "mailpit", "smtp", "api"):
             assert lines[name].endswith("running"), status.stdout
         assert lines["worker"].endswith("disabled")
 
@@ -54,7 +64,7 @@ def test_up_status_down(tmp_path):
     finally:
         down = dev("down", "--data-dir", data)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert "Stopped api, sandbox, vault, temporal" in down.stdout
+    assert "Stopped api, mailpit, sandbox, vault, temporal" in down.stdout
     assert processes_using(tmp_path / "data") == []
 
     stopped = dev("status", "--data-dir", data)

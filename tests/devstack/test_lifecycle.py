@@ -4,10 +4,13 @@ import os
 import signal
 import time
 import uuid
+from email.message import EmailMessage
 
+import aiosmtplib
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from devstack.mailbox import Mailbox
 from tests.devstack.procs import processes_using
 from tests.devstack.vault_helpers import read
 from tests.stack import free_port_config, start_stack
@@ -46,6 +49,18 @@ def _send_mail(stack, key: str) -> None:
     assert sent.status_code == 201, sent.text
 
 
+async def _send_smtp(stack, subject: str) -> None:
+    """One email to mailpit with the SMTP login seeded in Vault (refused without it)."""
+    login = read(stack.vault_root(), "backoffice/systems/mail")
+    host, _, port = (stack.addresses.smtp or "").rpartition(":")
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@company.example", "b@x.example", subject
+    message.set_content("probe")
+    async with aiosmtplib.SMTP(hostname=host, port=int(port), start_tls=False) as smtp:
+        await smtp.login(login["username"], login["password"])
+        await smtp.send_message(message)
+
+
 def _outbox_bodies(stack, mail_key: str) -> tuple[int, list[str]]:
     with stack.sandbox_admin() as http:
         answer = http.get("/mail/outbox", headers={"Authorization": f"Bearer {mail_key}"})
@@ -69,12 +84,13 @@ async def test_down_then_up_keeps_workflows_and_sandbox_records(own_stack):
     workflow_id = await _start_idle_workflow(own_stack.temporal_address)
     probe = f"probe-{uuid.uuid4().hex}"
     _send_mail(own_stack, probe)
+    await _send_smtp(own_stack, probe)
     old_mail_key = read(own_stack.vault_root(), "backoffice/systems/mail")["api_key"]
     addresses = own_stack.addresses
 
     stopped = own_stack.down()
 
-    assert stopped == ["api", "sandbox", "vault", "temporal"]
+    assert stopped == ["api", "mailpit", "sandbox", "vault", "temporal"]
     rows = own_stack.status()
     assert not any(row["running"] for row in rows.values()), rows
     assert rows["worker"]["enabled"] is False
@@ -90,6 +106,9 @@ async def test_down_then_up_keeps_workflows_and_sandbox_records(own_stack):
     code, bodies = _outbox_bodies(own_stack, new_mail_key)
     assert code == 200 and probe in bodies
     assert _outbox_bodies(own_stack, old_mail_key)[0] == 401
+    # Mailpit's mailbox is kept too, and it takes the newly seeded SMTP login.
+    assert probe in {m.subject for m in Mailbox(own_stack.mailpit_url).mails()}
+    await _send_smtp(own_stack, f"after {probe}")
 
 
 def test_status_reports_a_crashed_component_and_up_restarts_it(own_stack):

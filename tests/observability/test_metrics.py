@@ -21,7 +21,15 @@ from domain.invoice import InvoiceRequest
 from starters.api.metrics import approver_roles, pending_query
 from starters.start import start_invoice
 from starters.webhooks.signature import header_for, sign
-from tests.helpers import audit_rows, failure_of, start, status, wait_for, webhook_row
+from tests.helpers import (
+    audit_rows,
+    failure_of,
+    first_email_refused,
+    start,
+    status,
+    wait_for,
+    webhook_row,
+)
 from tests.invoicing import Crm, invoice_request
 from tests.observability.prometheus import Scrape
 
@@ -128,20 +136,18 @@ async def test_approval_latency_counts_each_decision_by_role_and_outcome(
     assert recorded > 0 and seconds == pytest.approx(recorded, abs=0.01)
 
 
-async def test_compensations_are_counted_by_step_and_outcome(client, settings, admin, endpoints):
+async def test_compensations_are_counted_by_step_and_outcome(
+    client, settings, admin, mailbox, endpoints
+):
     worker, _ = endpoints
     await _no_running(client, "VendorOnboarding")
     before = Scrape(worker)
     # The welcome email is refused (the run compensates); deleting the portal account keeps
     # failing (that compensation fails, the others still run).
     admin.put(
-        "/_admin/faults/mail",
-        json={"status": 422, "code": "REFUSED_BY_TEST", "path": "/messages$", "count": 1},
-    ).raise_for_status()
-    admin.put(
         "/_admin/faults/portal", json={"status": 500, "path": "/accounts", "method": "DELETE"}
     ).raise_for_status()
-    handle = await start(client, settings)
+    handle = await first_email_refused(mailbox, settings, start(client, settings))
     error = await failure_of(handle)
     assert error.type == "COMPENSATION_FAILED"
     final = await status(handle)

@@ -163,6 +163,9 @@ async def test_one_start_is_one_trace_over_api_workflow_activities_and_http(
     def call_of(span: ReadableSpan) -> tuple[str, str, str]:
         attributes = span.attributes or {}
         system = str(attributes[SYSTEM_ATTRIBUTE])
+        if attributes.get("network.protocol.name") == "smtp":  # mail: the relay, as audited
+            relay = (str(attributes["server.address"]), str(attributes["server.port"]))
+            return system, "SMTP", ":".join(relay)
         method = str(attributes.get("http.request.method") or attributes.get("http.method"))
         url = str(attributes.get("url.full") or attributes.get("http.url"))
         return system, method, urlsplit(url).path.removeprefix(f"/{system}")

@@ -22,14 +22,10 @@ def canary_email() -> str:
 
 @pytest.fixture(scope="session")
 def canary_secret(stack) -> str:
-    """The mail system's API key, replaced in Vault and in the sandbox by a recognizable value:
-    every run that sends an email carries it through the worker to the mail system."""
+    """The mail system's SMTP password, replaced in Vault and in mailpit by a recognizable value:
+    every run that sends an email carries it through the worker to the SMTP server."""
     value = f"canary-secret-{secrets.token_hex(12)}"
-    stack.vault_root().secrets.kv.v2.create_or_update_secret(
-        path="backoffice/systems/mail", secret={"api_key": value}, mount_point="secret"
-    )
-    with stack.sandbox_admin() as admin:
-        admin.put("/_admin/credentials/mail", json={"api_keys": [value]}).raise_for_status()
+    stack.set_smtp_password(value)
     return value
 
 
