@@ -20,20 +20,17 @@ async def _stage(handle) -> list[str]:
 
 
 async def test_an_approval_email_that_fails_for_good_is_shown_and_cleared_by_the_decision(
-    client, settings, admin
+    client, settings, mailbox
 ):
-    admin.put(
-        "/_admin/faults/mail",
-        json={"path": "/messages$", "method": "POST", "status": 422, "code": "MAILBOX_REFUSED"},
-    ).raise_for_status()
+    mailbox.refuse("Recipient", 550)  # the SMTP server refuses every recipient for good
     handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
     await wait_for(lambda: _attention(handle), what="the failed approval email shown")
     shown = await status(handle)
-    assert "approval request email not sent (MAILBOX_REFUSED)" in (shown.attention or "")
+    assert "approval request email not sent (SMTP_550)" in (shown.attention or "")
     assert shown.pending_approval is not None
     await wait_for(lambda: _stage(handle), what="the stage")
     assert await _stage(handle) == ["attention_needed"]
-    admin.delete("/_admin/faults").raise_for_status()
+    mailbox.clear_faults()
 
     assert (await decide(client, PAT, handle.id, Decision.APPROVE, "ok")).accepted
     await asyncio.wait_for(handle.result(), 60)
