@@ -25,10 +25,19 @@ async def start(client: Client, settings: Settings, **overrides: Any) -> Workflo
     return client.get_workflow_handle(outcome.workflow_id, result_type=VendorOnboardingResult)
 
 
+# How long a test waits for a run's result: an activity may retry for an hour, a test may not.
+RESULT_TIMEOUT = 120.0
+
+
+async def result_of(handle: WorkflowHandle[Any, Any], timeout: float = RESULT_TIMEOUT) -> Any:
+    """The run's result, waited for at most `timeout` seconds."""
+    return await asyncio.wait_for(handle.result(), timeout)
+
+
 async def failure_of(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
     """The ApplicationError the run failed with (fails the test if it completed)."""
     try:
-        result = await asyncio.wait_for(handle.result(), timeout=120)
+        result = await result_of(handle)
     except WorkflowFailureError as exc:
         assert isinstance(exc.cause, ApplicationError), exc.cause
         return exc.cause

@@ -23,7 +23,7 @@ from starters.directory import Approver
 from starters.invoices import void_invoice
 from starters.sandbox_actions import move_deal, sign_envelope
 from starters.start import invoice_workflow_id, lead_to_cash_id
-from tests.helpers import failure_of, start, status, wait_for
+from tests.helpers import failure_of, result_of, start, status, wait_for
 from tests.invoicing import Crm, invoice_request
 from tests.test_lead_to_cash import lead_form
 
@@ -59,7 +59,7 @@ async def _pay_in_full(handle: WorkflowHandle[Any, Any]) -> None:
     await handle.signal(
         "payment_received", PaymentReceived(payment_id="pay-1", amount_cents=amount)
     )
-    await handle.result()
+    await result_of(handle)
 
 
 async def main() -> None:
@@ -69,7 +69,7 @@ async def main() -> None:
     recorded: dict[str, WorkflowHandle[Any, Any]] = {}
 
     happy = await start(client, settings)
-    await happy.result()
+    await result_of(happy)
     recorded["vendor_onboarding_happy"] = happy
     rejected = await start(client, settings, vendor_type="contractor", payment_terms="net15")
     await wait_for(lambda: _pending(rejected), timeout=30, what="approval")
@@ -82,7 +82,7 @@ async def main() -> None:
     recorded["invoice_paid"] = paid
     voided = await _invoice(client, crm)
     await void_invoice(client, FIONA, voided.id.removeprefix("invoice-"), "recorded for replay")
-    await voided.result()
+    await result_of(voided)
     recorded["invoice_voided"] = voided
     overdue = await _invoice(client, crm, offsets=[1.0, 2.0])
     await wait_for(lambda: _stage_in(overdue, "overdue"), timeout=30, what="overdue")
@@ -119,7 +119,7 @@ async def _lead(
         task_queue=WORKFLOW_TASK_QUEUE,
     )
     if outcome == "nurtured":
-        await handle.result()
+        await result_of(handle)
         return handle
     deal_id = await wait_for(lambda: _step(handle, "deal "), what="the deal")
     move_deal(settings, deal_id, "closed_won")
@@ -127,14 +127,14 @@ async def _lead(
     envelope_id = await wait_for(lambda: _step(handle, "envelope "), what="the envelope")
     if outcome == "lost":
         move_deal(settings, deal_id, "closed_lost")
-        await handle.result()
+        await result_of(handle)
         return handle
     sign_envelope(settings, envelope_id)
     child_id = await wait_for(lambda: _step(handle, "invoice workflow "), what="the invoice")
     child = client.get_workflow_handle(child_id)
     await wait_for(lambda: _stage_in(child, "awaiting_payment"), what="the invoice to be sent")
     await _pay_in_full(child)
-    await handle.result()
+    await result_of(handle)
     return handle
 
 

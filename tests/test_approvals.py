@@ -17,7 +17,7 @@ from domain.approvals import (
 )
 from starters.approvals import DecisionUnconfirmed, decide, pending_approvals
 from starters.directory import Approver
-from tests.helpers import Ledger, failure_of, start, status, wait_for
+from tests.helpers import Ledger, failure_of, result_of, start, status, wait_for
 
 PAT = Approver(id="pat", name="Pat", email="pat@company.example", roles=["procurement"])
 LENA = Approver(id="lena", name="Lena", email="lena@company.example", roles=["procurement-lead"])
@@ -114,7 +114,7 @@ async def test_each_broken_rule_is_refused_recorded_and_decides_nothing(client, 
     assert (
         await _refusal(handle, olga, approval_id, Decision.REJECT) == RuleViolation.ALREADY_DECIDED
     )
-    await handle.result()
+    await result_of(handle)
     cli_outcome = await decide(client, olga, handle.id, Decision.REJECT, approval_id=approval_id)
     assert not cli_outcome.accepted
 

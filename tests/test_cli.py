@@ -7,7 +7,7 @@ import sys
 
 from temporalio.service import RPCError
 
-from tests.helpers import Ledger, vendor_application, wait_for
+from tests.helpers import Ledger, result_of, vendor_application, wait_for
 
 
 def backoffice(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -58,7 +58,7 @@ async def test_start_approve_and_status_from_the_command_line(client, cli_env, a
     ok = backoffice("approve", workflow_id, "--as", "pat", "--comment", "fine", env=cli_env)
     assert ok.returncode == 0, ok.stderr
     assert "accepted" in ok.stdout
-    await client.get_workflow_handle(workflow_id).result()
+    await result_of(client.get_workflow_handle(workflow_id))
     shown = backoffice("status", workflow_id, env=cli_env)
     assert (
         "stage completed" in shown.stdout and "approve by pat via update (accepted)" in shown.stdout

@@ -17,7 +17,7 @@ from runtime.db import AuditRow, make_engine
 from runtime.redaction import REDACTED
 from starters.approvals import decide
 from starters.directory import Approver
-from tests.helpers import iban, start, status, wait_for
+from tests.helpers import iban, result_of, start, status, wait_for
 
 OLGA = Approver(id="olga", name="Olga", email="olga@company.example", roles=["procurement"])
 LINE_FIELDS = {"time", "level", "logger", "message", "service"}
@@ -64,7 +64,7 @@ async def test_every_worker_line_is_json_and_a_runs_lines_carry_its_ids(client, 
     )
     await wait_for(lambda: _decisions(handle), timeout=20, what="the refused signal to be recorded")
     assert (await decide(client, OLGA, handle.id, Decision.APPROVE, "checked")).accepted
-    await handle.result()
+    await result_of(handle)
     run_id = (await handle.describe()).run_id
 
     records = _log_records(log, offset, "worker")
@@ -140,7 +140,7 @@ async def test_personal_data_a_system_echoes_is_redacted_in_logs_and_audit(
     log = stack.worker_log_path()
     offset = _offset(log)
     handle = await start(client, settings)
-    await handle.result()
+    await result_of(handle)
 
     rows = _audit_rows(settings, handle.id)
     failed = [r for r in rows if r.error_code and r.path == "/vendors"]

@@ -3,7 +3,7 @@
 import asyncio
 import secrets
 
-from tests.helpers import Ledger, audit_rows, start, status, wait_for
+from tests.helpers import Ledger, audit_rows, result_of, start, status, wait_for
 
 
 async def test_worker_killed_mid_call_completes_without_duplicates(client, settings, admin, stack):
@@ -43,7 +43,7 @@ async def _stage_is(handle, stage: str) -> bool:
 
 async def test_rotated_credential_costs_one_401_then_succeeds(client, settings, admin, stack):
     warm = await start(client, settings)  # the worker now holds the portal key in its cache
-    await warm.result()
+    await result_of(warm)
     new_key = secrets.token_urlsafe(24)
     stack.vault_root().secrets.kv.v2.create_or_update_secret(
         path="backoffice/systems/portal", secret={"api_key": new_key}, mount_point="secret"

@@ -5,7 +5,7 @@ import asyncio
 from domain.approvals import Decision
 from starters.approvals import decide
 from starters.directory import Approver
-from tests.helpers import failure_of, start, wait_for
+from tests.helpers import failure_of, result_of, start, wait_for
 
 OLGA = Approver(id="olga", name="Olga", email="olga@company.example", roles=["procurement"])
 
@@ -33,7 +33,7 @@ def _seeded_values(stack) -> set[str]:
 async def test_no_secret_in_histories_or_worker_log(client, settings, stack):
     happy = await start(client, settings)
     rejected = await start(client, settings, vendor_type="contractor", payment_terms="net15")
-    await happy.result()
+    await result_of(happy)
     await wait_for(lambda: _has_pending(rejected), timeout=30, what="approval")
     await decide(client, OLGA, rejected.id, Decision.REJECT, "no")
     await failure_of(rejected)

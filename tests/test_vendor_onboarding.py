@@ -7,7 +7,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
-from tests.helpers import Ledger, audit_rows, failure_of, start, status, wait_for
+from tests.helpers import Ledger, audit_rows, failure_of, result_of, start, status, wait_for
 
 
 async def test_happy_path_creates_each_record_once(client, settings, admin):
@@ -45,7 +45,7 @@ async def test_same_application_twice_is_one_workflow(client, settings, admin):
     first = await start(client, settings, application_id="APP-TWICE-1")
     second = await start(client, settings, application_id="APP-TWICE-1")
     assert first.id == second.id == "vendor-onboarding-APP-TWICE-1"
-    await first.result()
+    await result_of(first)
     third = await start(client, settings, application_id="APP-TWICE-1")
     assert (await third.describe()).run_id == (await first.describe()).run_id
     runs = [w async for w in client.list_workflows('WorkflowId = "vendor-onboarding-APP-TWICE-1"')]
@@ -65,7 +65,7 @@ async def test_invalid_application_fails_fast_and_creates_nothing(
 ):
     if overrides is None:  # a second vendor with a tax id the ERP already holds
         first = await start(client, settings, tax_id="DE555000111", country="DE")
-        await first.result()
+        await result_of(first)
         overrides = {"tax_id": "DE555000111", "country": "DE"}
     handle = await start(client, settings, **overrides)
     error = await failure_of(handle)
@@ -170,7 +170,7 @@ async def test_cancelling_a_run_compensates_what_it_created(client, settings, ad
     await wait_for(lambda: _stage(handle, "creating_portal_account"), what="the portal call")
     await handle.cancel()
     with pytest.raises(WorkflowFailureError) as ended:
-        await handle.result()
+        await result_of(handle)
     assert isinstance(ended.value.cause, CancelledError)
 
     ledger = Ledger(admin)
