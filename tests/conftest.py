@@ -13,6 +13,7 @@ from temporalio.client import Client
 from devstack.stack import Stack
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
+from tests import reaper
 from tests.invoicing import Crm
 from tests.postgres import PostgresServer, PostgresUnavailable
 from tests.stack import (
@@ -22,6 +23,13 @@ from tests.stack import (
     start_stack,
     worker_wanted,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_outlives_the_run() -> None:
+    """What runs that are gone left running is stopped; what this run starts ends with it."""
+    reaper.reap_orphans()
+    reaper.claim_this_run()
 
 
 @pytest.fixture(scope="session")
