@@ -12,6 +12,9 @@ Rule fields (all optional):
   ``/erp/vendors-archive``. A trailing ``$`` asks for that path exactly: ``/vendors$``
   matches ``/erp/vendors`` only. Absent: every path of the system.
 - ``method``: e.g. ``POST`` (any case). Absent: every method.
+- ``headers``: header name -> prefix; the request matches when each named header starts with
+  its prefix. ``{"Idempotency-Key": "invoice-INV-1"}`` scopes a rule to one run's creates
+  (their keys begin with its workflow id), so no other run meets or uses up the fault.
 - ``error_rate`` (0..1): chance that a matching request fails. Default 1.0, except for a
   rule that only sets ``latency_ms`` (no ``status``, ``code``, ``message``,
   ``retry_after`` or ``down``): that rule only slows requests down (rate 0.0).
@@ -37,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -69,6 +73,7 @@ class FaultRule(BaseModel):
     malformed: bool = False
     path: str | None = Field(default=None, pattern=r"^/", max_length=500)
     method: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict, max_length=10)
     count: int | None = Field(default=None, ge=1)
     seed: int | None = None
 
@@ -89,8 +94,13 @@ class FaultRule(BaseModel):
         latency_only = self.latency_ms > 0 and not (self.model_fields_set & _ERROR_FIELDS)
         return 0.0 if latency_only else 1.0
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, headers: Mapping[str, str]) -> bool:
         if self.method is not None and self.method != method.upper():
+            return False
+        if any(
+            not headers.get(name.lower(), "").startswith(prefix)
+            for name, prefix in self.headers.items()
+        ):
             return False
         if self.path is None:
             return True
@@ -175,12 +185,14 @@ class FaultBook:
         with self._lock:
             return {name: [rule.view() for rule in rules] for name, rules in self._rules.items()}
 
-    def decide(self, system: str, method: str, path: str) -> FaultDecision:
+    def decide(
+        self, system: str, method: str, path: str, headers: Mapping[str, str] | None = None
+    ) -> FaultDecision:
         """Consume the matching rules for one request: total latency and the error, if any."""
         latency = 0
         with self._lock:
             for active in self._rules.get(system, []):
-                if active.remaining == 0 or not active.rule.matches(method, path):
+                if active.remaining == 0 or not active.rule.matches(method, path, headers or {}):
                     continue
                 active.matched += 1
                 if active.remaining is not None:
@@ -212,7 +224,11 @@ class FaultMiddleware:
         if system not in self.systems:
             await self.app(scope, receive, send)
             return
-        decision = self.book.decide(system, str(scope["method"]), "/" + rest)
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope.get("headers", [])
+        }
+        decision = self.book.decide(system, str(scope["method"]), "/" + rest, headers)
         if decision.latency_ms:
             # Like a real system, take the whole request first and then be slow: a caller that
             # gives up (or dies) meanwhile does not stop the write from happening.

@@ -5,6 +5,7 @@ A component that cannot start is a test ERROR whose message says what to install
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from devstack.stack import Stack
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
 from tests import reaper
+from tests.helpers import terminate_runs_started_since
 from tests.invoicing import Crm
 from tests.postgres import PostgresServer, PostgresUnavailable
 from tests.stack import (
@@ -87,6 +89,18 @@ async def client(stack: Stack) -> AsyncIterator[Client]:
 def crm(stack: Stack) -> Crm:
     """CRM accounts and deals to invoice, set up in the sandbox the way the demo does."""
     return Crm(stack)
+
+
+@pytest.fixture(autouse=True)
+async def runs_end_with_their_test(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """The runs a test started on the session stack are terminated when it ends."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    client: Client = request.getfixturevalue("client")
+    since = datetime.now(UTC)
+    yield
+    await terminate_runs_started_since(client, since)
 
 
 @pytest.fixture

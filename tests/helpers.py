@@ -2,12 +2,14 @@
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from chaos import evidence
 from chaos.forms import iban as iban  # the tests' bank data, re-exported
@@ -42,6 +44,27 @@ async def failure_of(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
         assert isinstance(exc.cause, ApplicationError), exc.cause
         return exc.cause
     raise AssertionError(f"expected the run to fail, it returned {result}")
+
+
+def for_run(workflow_id: str, rule: dict[str, Any]) -> dict[str, Any]:
+    """A sandbox fault rule that only the creates of this run meet (their Idempotency-Key
+    starts with its workflow id): no other test's run uses it up or fails on it."""
+    return rule | {"headers": {"Idempotency-Key": f"{workflow_id}/"}}
+
+
+async def terminate_runs_started_since(client: Client, since: datetime) -> list[str]:
+    """End every run started at or after `since` that still runs (a test's leftovers, which
+    would otherwise time out, escalate or compensate during later tests)."""
+    query = f'ExecutionStatus = "Running" AND StartTime >= "{since.isoformat()}"'
+    ended = []
+    async for execution in client.list_workflows(query):
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        try:
+            await handle.terminate(reason="the test that started it ended")
+        except RPCError:
+            continue  # it ended meanwhile
+        ended.append(execution.id)
+    return ended
 
 
 async def status(handle: WorkflowHandle[Any, Any]) -> WorkflowStatus:

@@ -7,7 +7,18 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
-from tests.helpers import Ledger, audit_rows, failure_of, result_of, start, status, wait_for
+from chaos.forms import new_key
+from starters.start import vendor_onboarding_id
+from tests.helpers import (
+    Ledger,
+    audit_rows,
+    failure_of,
+    for_run,
+    result_of,
+    start,
+    status,
+    wait_for,
+)
 
 
 async def test_happy_path_creates_each_record_once(client, settings, admin):
@@ -88,6 +99,7 @@ async def test_permanent_failure_at_step_k_undoes_exactly_the_steps_before(
     client, settings, admin, k
 ):
     _, system, path, method = STEPS[k]
+    key = f"APP-{new_key()}"
     rule = {
         "status": 422,
         "code": "REFUSED_BY_TEST",
@@ -95,10 +107,11 @@ async def test_permanent_failure_at_step_k_undoes_exactly_the_steps_before(
         "method": method,
         "count": 1,
     }
-    admin.put(f"/_admin/faults/{system}", json=rule).raise_for_status()
+    admin.put(
+        f"/_admin/faults/{system}", json=for_run(vendor_onboarding_id(key), rule)
+    ).raise_for_status()
 
-    handle = await start(client, settings)
-    key = handle.id.removeprefix("vendor-onboarding-")
+    handle = await start(client, settings, application_id=key)
     error = await failure_of(handle)
     assert error.type == "REFUSED_BY_TEST"
     assert "undone:" in error.message
@@ -132,14 +145,16 @@ async def test_transient_faults_still_create_exactly_one_of_each(client, setting
         admin.put(
             f"/_admin/faults/{system}", json={"error_rate": 0.3, "status": 503, "seed": seed}
         ).raise_for_status()
+    key = f"APP-{new_key()}"
+    limited = {"status": 429, "retry_after": 2, "path": "/accounts", "method": "POST", "count": 1}
     admin.put(
         "/_admin/faults/portal",
         json=[
-            {"status": 429, "retry_after": 2, "path": "/accounts", "method": "POST", "count": 1},
+            for_run(vendor_onboarding_id(key), limited),
             {"error_rate": 0.3, "status": 503, "seed": 2},
         ],
     ).raise_for_status()
-    handle = await start(client, settings)
+    handle = await start(client, settings, application_id=key)
     result = await asyncio.wait_for(handle.result(), 120)
     key = result.application_id
     ledger = Ledger(admin)
@@ -162,11 +177,12 @@ def _at(row) -> datetime:
 
 async def test_cancelling_a_run_compensates_what_it_created(client, settings, admin):
     # The portal is slow, so the cancel arrives while the account is being created.
+    key = f"APP-{new_key()}"
+    slow = {"path": "/accounts$", "method": "POST", "latency_ms": 2000}
     admin.put(
-        "/_admin/faults/portal", json={"path": "/accounts$", "method": "POST", "latency_ms": 2000}
+        "/_admin/faults/portal", json=for_run(vendor_onboarding_id(key), slow)
     ).raise_for_status()
-    handle = await start(client, settings)
-    key = handle.id.removeprefix("vendor-onboarding-")
+    handle = await start(client, settings, application_id=key)
     await wait_for(lambda: _stage(handle, "creating_portal_account"), what="the portal call")
     await handle.cancel()
     with pytest.raises(WorkflowFailureError) as ended:
@@ -182,15 +198,15 @@ async def test_cancelling_a_run_compensates_what_it_created(client, settings, ad
 
 
 async def test_a_compensation_that_keeps_failing_is_surfaced(client, settings, admin):
+    key = f"APP-{new_key()}"
+    refused = {"status": 422, "code": "REFUSED_BY_TEST", "path": "/messages$", "count": 1}
     admin.put(
-        "/_admin/faults/mail",
-        json={"status": 422, "code": "REFUSED_BY_TEST", "path": "/messages$", "count": 1},
+        "/_admin/faults/mail", json=for_run(vendor_onboarding_id(key), refused)
     ).raise_for_status()
     admin.put(
         "/_admin/faults/portal", json={"status": 500, "path": "/accounts", "method": "DELETE"}
     ).raise_for_status()
-    handle = await start(client, settings)
-    key = handle.id.removeprefix("vendor-onboarding-")
+    handle = await start(client, settings, application_id=key)
     error = await failure_of(handle)
     assert error.type == "COMPENSATION_FAILED"
     assert "delete portal account (INJECTED_FAULT)" in error.message

@@ -58,6 +58,17 @@ def test_path_and_method_matching(admin: httpx.Client, erp: httpx.Client) -> Non
     assert erp.post("/erp/approved-suppliers", json={"vendor_id": "V-1"}).status_code == 404
 
 
+def test_header_prefix_scopes_a_rule_to_one_run(admin: httpx.Client, erp: httpx.Client) -> None:
+    set_faults(admin, "erp", {"headers": {"idempotency-key": "vendor-onboarding-APP-1"}})
+    mine = {"Idempotency-Key": "vendor-onboarding-APP-1/create-vendor"}
+    other = {"Idempotency-Key": "vendor-onboarding-APP-2/create-vendor"}
+    assert erp.post("/erp/vendors", json=vendor(), headers=other).status_code == 201
+    assert erp.get("/erp/vendors").status_code == 200  # no key at all: not this run's
+    assert erp.post("/erp/vendors", json=vendor(), headers=mine).status_code == 503
+    [rule] = admin.get("/_admin/faults").json()["faults"]["erp"]
+    assert (rule["matched"], rule["headers"]) == (1, {"idempotency-key": "vendor-onboarding-APP-1"})
+
+
 def test_path_matches_whole_segments(admin: httpx.Client, erp: httpx.Client) -> None:
     set_faults(admin, "erp", {"path": "/vendor"})
     assert erp.get("/erp/vendors").status_code == 200
