@@ -146,11 +146,11 @@ async def test_transient_faults_still_create_exactly_one_of_each(client, setting
             f"/_admin/faults/{system}", json={"error_rate": 0.3, "status": 503, "seed": seed}
         ).raise_for_status()
     key = f"APP-{new_key()}"
-    limited = {"status": 429, "retry_after": 2, "path": "/accounts", "method": "POST", "count": 1}
+    once_429 = {"status": 429, "retry_after": 2, "path": "/accounts", "method": "POST", "count": 1}
     admin.put(
         "/_admin/faults/portal",
         json=[
-            for_run(vendor_onboarding_id(key), limited),
+            for_run(vendor_onboarding_id(key), once_429),
             {"error_rate": 0.3, "status": 503, "seed": 2},
         ],
     ).raise_for_status()
