@@ -47,6 +47,11 @@ def billing_invoices(admin: httpx.Client, number: str) -> list[dict[str, Any]]:
     ]
 
 
+def paid_cents(invoice: dict[str, Any]) -> int:
+    """What billing holds as paid on one of `billing_invoices`' records."""
+    return int(invoice["data"]["amount_paid_cents"])
+
+
 def pay(
     admin: httpx.Client, number: str, amount_cents: int, payment_id: str | None = None
 ) -> dict[str, Any]:
