@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +19,15 @@ from domain.vendor import VendorApplication, VendorOnboardingResult
 from runtime.db import AuditRow, WebhookEvent, make_engine
 from runtime.settings import Settings
 from starters.start import start_vendor_onboarding
+
+
+def patient(settings: Settings) -> Settings:
+    """These settings with approval windows of an hour: the test stack's are seconds, so a
+    test's own steps under load may outlast them (a reminder, an escalation, an expiry)."""
+    hour = timedelta(hours=1)
+    return settings.model_copy(
+        update={f"approval_{t}_after": hour for t in ("remind", "escalate", "expire")}
+    )
 
 
 async def start(client: Client, settings: Settings, **overrides: Any) -> WorkflowHandle[Any, Any]:
