@@ -18,6 +18,7 @@ from tests import reaper
 from tests.helpers import terminate_runs_started_since
 from tests.invoicing import Crm
 from tests.postgres import PostgresServer, PostgresUnavailable
+from tests.screenshots import Screenshots
 from tests.stack import (
     SHORT_APPROVAL_TIMEOUTS,
     SHORT_KEY_ROTATION,
@@ -109,6 +110,12 @@ def admin(stack: Stack) -> Iterator[httpx.Client]:
     with stack.sandbox_admin() as http:
         yield http
         http.delete("/_admin/faults").raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Screenshots:
+    """Where the browser tests' screenshots go (to docs/ only when asked: tests.screenshots)."""
+    return Screenshots(tmp_path_factory.mktemp("screenshots"))
 
 
 @pytest.fixture
