@@ -337,7 +337,18 @@ async def test_the_lead_commands(client, cli_env, admin, tmp_path):
     form = lead_form()
     file = tmp_path / "lead.json"
     file.write_text(json.dumps(form))
-    started = backoffice("start", "lead", str(file), env=cli_env)
+    # The stack's deal and signature timers are seconds; this run waits on several CLI calls
+    # (a Python start each, slow on a busy machine), so its policy gets minutes.
+    patient = cli_env | {
+        "BACKOFFICE_DEAL_OWNER_REMINDER_AFTER": "PT2M",
+        "BACKOFFICE_DEAL_STALE_AFTER": "PT5M",
+        "BACKOFFICE_SIGNATURE_REMINDER_AFTER": "PT2M",
+        "BACKOFFICE_SIGNATURE_TIMEOUT": "PT5M",
+        "BACKOFFICE_APPROVAL_REMIND_AFTER": "PT2M",
+        "BACKOFFICE_APPROVAL_ESCALATE_AFTER": "PT2M",
+        "BACKOFFICE_APPROVAL_EXPIRE_AFTER": "PT5M",
+    }
+    started = backoffice("start", "lead", str(file), env=patient)
     assert started.returncode == 0 and f"lead-to-cash-{form['lead_id']} started" in started.stdout
     handle = _handle(client, f"lead-to-cash-{form['lead_id']}")
     deal_id = await _deal_of(handle)
