@@ -1,6 +1,7 @@
 """Test data and the checks a user would make: sandbox ledger, audit rows, workflow results."""
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +54,11 @@ async def failure_of(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
         assert isinstance(exc.cause, ApplicationError), exc.cause
         return exc.cause
     raise AssertionError(f"expected the run to fail, it returned {result}")
+
+
+def new_application_id() -> str:
+    """A vendor application id, chosen before the start (so a fault can be scoped to its run)."""
+    return f"APP-{uuid.uuid4().hex[:10].upper()}"
 
 
 def for_run(workflow_id: str, rule: dict[str, Any]) -> dict[str, Any]:

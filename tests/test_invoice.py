@@ -16,7 +16,7 @@ from starters.approvals import decide
 from starters.directory import Approver
 from starters.invoices import void_invoice
 from starters.start import invoice_workflow_id, start_invoice
-from tests.helpers import Ledger, audit_rows, failure_of, status, wait_for, webhook_row
+from tests.helpers import Ledger, audit_rows, failure_of, for_run, status, wait_for, webhook_row
 from tests.invoicing import Crm, billing_invoices, invoice_request, paid_cents, pay
 
 FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
@@ -228,15 +228,16 @@ async def test_crm_token_expiry_503s_and_a_billing_429_still_complete_once(
     warm = await _start(client, settings, crm)  # the worker now holds a CRM token
     await wait_for(lambda: _stage(warm, "awaiting_payment"), what="the first invoice")
     ids = crm.account_and_deal()
+    number = invoice_request(*ids)["invoice_number"]
     admin.post("/_admin/crm/expire-tokens").raise_for_status()  # the worker's token too
     admin.put(
-        "/_admin/faults/crm", json={"status": 503, "count": 2, "path": "/deals"}
+        "/_admin/faults/crm", json={"status": 503, "count": 2, "path": f"/deals/{ids[1]}"}
     ).raise_for_status()
+    limited = {"status": 429, "retry_after": 2, "path": "/invoices$", "method": "POST", "count": 1}
     admin.put(
-        "/_admin/faults/billing",
-        json={"status": 429, "retry_after": 2, "path": "/invoices$", "method": "POST", "count": 1},
+        "/_admin/faults/billing", json=for_run(invoice_workflow_id(number), limited)
     ).raise_for_status()
-    handle = await _start(client, settings, crm, ids)
+    handle = await _start(client, settings, crm, ids, invoice_number=number)
     number = _number(handle)
     await wait_for(
         lambda: _stage(handle, "awaiting_payment"), timeout=60, what="the invoice to be sent"
@@ -314,10 +315,13 @@ async def test_worker_killed_after_the_billing_create_still_one_invoice(
     client, settings, admin, crm, stack
 ):
     # Billing answers the create after 3 s; the worker dies in between, after billing wrote it.
+    ids = crm.account_and_deal()
+    number = invoice_request(*ids)["invoice_number"]
+    slow = {"path": "/invoices$", "method": "POST", "latency_ms": 3000}
     admin.put(
-        "/_admin/faults/billing", json={"path": "/invoices$", "method": "POST", "latency_ms": 3000}
+        "/_admin/faults/billing", json=for_run(invoice_workflow_id(number), slow)
     ).raise_for_status()
-    handle = await _start(client, settings, crm)
+    handle = await _start(client, settings, crm, ids, invoice_number=number)
     number = _number(handle)
     await wait_for(lambda: _stage(handle, "creating_draft"), what="the create call")
     await asyncio.sleep(1.0)

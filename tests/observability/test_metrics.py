@@ -19,9 +19,18 @@ from temporalio.client import Client, WorkflowHandle
 from domain import metrics
 from domain.invoice import InvoiceRequest
 from starters.api.metrics import approver_roles, pending_query
-from starters.start import start_invoice
+from starters.start import start_invoice, vendor_onboarding_id
 from starters.webhooks.signature import HEADER, sign
-from tests.helpers import audit_rows, failure_of, start, status, wait_for, webhook_row
+from tests.helpers import (
+    audit_rows,
+    failure_of,
+    for_run,
+    new_application_id,
+    start,
+    status,
+    wait_for,
+    webhook_row,
+)
 from tests.invoicing import Crm, invoice_request
 from tests.observability.prometheus import Scrape
 
@@ -134,14 +143,15 @@ async def test_compensations_are_counted_by_step_and_outcome(client, settings, a
     before = Scrape(worker)
     # The welcome email is refused (the run compensates); deleting the portal account keeps
     # failing (that compensation fails, the others still run).
+    key = new_application_id()
+    refused = {"status": 422, "code": "REFUSED_BY_TEST", "path": "/messages$", "count": 1}
     admin.put(
-        "/_admin/faults/mail",
-        json={"status": 422, "code": "REFUSED_BY_TEST", "path": "/messages$", "count": 1},
+        "/_admin/faults/mail", json=for_run(vendor_onboarding_id(key), refused)
     ).raise_for_status()
     admin.put(
         "/_admin/faults/portal", json={"status": 500, "path": "/accounts", "method": "DELETE"}
     ).raise_for_status()
-    handle = await start(client, settings)
+    handle = await start(client, settings, application_id=key)
     error = await failure_of(handle)
     assert error.type == "COMPENSATION_FAILED"
     final = await status(handle)
@@ -172,11 +182,12 @@ async def test_external_api_errors_are_counted_by_system_and_code(
     worker, _ = endpoints
     code = "METRICS_TEST_UNAVAILABLE"
     before = Scrape(worker).value(metrics.EXTERNAL_API_ERRORS, system="portal", code=code)
+    key = new_application_id()
+    unavailable = {"status": 503, "code": code, "path": "/accounts$", "method": "POST", "count": 2}
     admin.put(
-        "/_admin/faults/portal",
-        json={"status": 503, "code": code, "path": "/accounts$", "method": "POST", "count": 2},
+        "/_admin/faults/portal", json=for_run(vendor_onboarding_id(key), unavailable)
     ).raise_for_status()
-    handle = await start(client, settings)
+    handle = await start(client, settings, application_id=key)
     await asyncio.wait_for(handle.result(), 90)
 
     failing = [row for row in audit_rows(settings, handle.id) if row.error_code == code]
