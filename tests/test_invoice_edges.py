@@ -1,0 +1,152 @@
+"""InvoiceGeneration at its edges, on the real stack: a cancel before sending, a finance approval
+that expires, `void` refused (not sent, already voided), voiding an overdue invoice, and
+billing's void failing in the closing step."""
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, CancelledError
+
+from domain.invoice import InvoiceGenerationInput, InvoicePolicy, InvoiceRequest, InvoiceResult
+from domain.systems import WORKFLOW_TASK_QUEUE
+from starters.directory import Approver
+from starters.invoices import void_invoice
+from starters.start import invoice_workflow_id
+from tests.helpers import Ledger, failure_of, result_of, status, wait_for
+from tests.invoicing import Crm, billing_invoices, invoice_request
+
+FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
+# At the finance threshold (tax free): the invoice waits for finance before it is sent.
+BIG = [{"description": "Licence", "quantity": 1, "unit_price_cents": 1_000_000, "tax_rate_bp": 0}]
+HOUR = timedelta(hours=1)
+
+
+async def _start(
+    client: Client, settings, crm: Crm, *, policy: dict[str, Any] | None = None, **overrides: Any
+) -> WorkflowHandle[Any, InvoiceResult]:
+    request = InvoiceRequest.model_validate(invoice_request(*crm.account_and_deal(), **overrides))
+    base = settings.invoice_policy().model_dump()
+    return await client.start_workflow(
+        "InvoiceGeneration",
+        InvoiceGenerationInput(request=request, policy=InvoicePolicy(**(base | (policy or {})))),
+        id=invoice_workflow_id(request.invoice_number),
+        task_queue=WORKFLOW_TASK_QUEUE,
+        result_type=InvoiceResult,
+    )
+
+
+def _patient() -> dict[str, Any]:
+    return {
+        "approval_timeouts": {"remind_after": HOUR, "escalate_after": HOUR, "expire_after": HOUR}
+    }
+
+
+async def _stage(handle, *stages: str) -> bool:
+    return (await status(handle)).stage in stages
+
+
+def _number(handle) -> str:
+    return handle.id.removeprefix("invoice-")
+
+
+async def test_void_before_sending_is_refused_and_a_cancel_voids_the_draft(
+    client, settings, admin, crm
+):
+    handle = await _start(client, settings, crm, policy=_patient(), lines=BIG)
+    number = _number(handle)
+    await wait_for(lambda: _stage(handle, "awaiting_approval"), what="finance approval")
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["draft"]
+
+    refused = await void_invoice(client, FIONA, number, "not needed")
+    assert not refused.accepted and refused.code == "NOT_SENT"
+    assert (await status(handle)).stage == "awaiting_approval"  # nothing changed
+
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as ended:
+        await result_of(handle)
+    assert isinstance(ended.value.cause, CancelledError)
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["void"]
+    assert Ledger(admin).emails(number, "invoice") == []
+    final = await status(handle)
+    assert final.outcome == "cancelled" and len(final.compensations) == 1
+
+
+async def test_an_expired_finance_approval_voids_the_draft(client, settings, admin, crm):
+    short = {"remind_after": timedelta(seconds=1), "escalate_after": timedelta(seconds=1)}
+    policy = {"approval_timeouts": short | {"expire_after": timedelta(seconds=3)}}
+    handle = await _start(client, settings, crm, policy=policy, lines=BIG)
+    number = _number(handle)
+
+    error = await failure_of(handle)
+
+    assert error.type == "APPROVAL_EXPIRED", error
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["void"]
+    assert Ledger(admin).emails(number, "invoice") == []
+    final = await status(handle)
+    assert [a.status for a in final.approvals] == ["expired"]
+
+
+async def test_a_second_void_while_the_first_runs_is_refused(client, settings, admin, crm):
+    handle = await _start(client, settings, crm)
+    number = _number(handle)
+    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
+    [invoice] = billing_invoices(admin, number)
+    # Billing takes its time to void: the second request meets the first under way.
+    admin.put(
+        "/_admin/faults/billing",
+        json={"path": f"/invoices/{invoice['id']}/void$", "method": "POST", "latency_ms": 3000},
+    ).raise_for_status()
+    first = asyncio.create_task(void_invoice(client, FIONA, number, "duplicate"))
+    await wait_for(lambda: _stage(handle, "voiding"), what="the void under way")
+    second = await void_invoice(client, FIONA, number, "duplicate, again")
+    assert not second.accepted and second.code == "ALREADY_DECIDED"
+    assert (await asyncio.wait_for(first, 60)).accepted
+
+    result = await result_of(handle)
+    assert result.status == "void"
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["void"]
+
+
+async def test_an_overdue_invoice_can_be_voided(client, settings, admin, crm):
+    policy = {"dunning_offsets": [timedelta(seconds=0.5)]}
+    handle = await _start(client, settings, crm, policy=policy, payment_terms="immediate")
+    number = _number(handle)
+    await wait_for(lambda: _stage(handle, "overdue"), what="the invoice to go overdue")
+    await wait_for(lambda: Ledger(admin).emails(number, "invoice-overdue"), what="collections")
+
+    voided = await void_invoice(client, FIONA, number, "written off")
+    assert voided.accepted, voided
+    result = await result_of(handle)
+    assert result.status == "void"
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["void"]
+
+
+async def test_billing_refusing_the_void_fails_the_run_and_leaves_the_invoice_open(
+    client, settings, admin, crm
+):
+    handle = await _start(client, settings, crm)
+    number = _number(handle)
+    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
+    [invoice] = billing_invoices(admin, number)
+    admin.put(
+        "/_admin/faults/billing",
+        json={
+            "status": 422,
+            "code": "REFUSED_BY_TEST",
+            "path": f"/invoices/{invoice['id']}/void$",
+            "method": "POST",
+        },
+    ).raise_for_status()
+
+    outcome = asyncio.create_task(void_invoice(client, FIONA, number, "customer cancelled"))
+    with pytest.raises(WorkflowFailureError) as failed:
+        await result_of(handle)
+    cause: BaseException | None = failed.value.cause
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.__cause__
+    assert isinstance(cause, ApplicationError) and cause.type == "REFUSED_BY_TEST", failed.value
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["open"]
+    outcome.cancel()
