@@ -44,6 +44,17 @@ def _patient() -> dict[str, Any]:
     }
 
 
+async def _sent(
+    client, settings, admin, crm
+) -> tuple[WorkflowHandle[Any, InvoiceResult], str, str]:
+    """A sent invoice's run, its number, and billing's path for voiding it."""
+    handle = await _start(client, settings, crm)
+    number = _number(handle)
+    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
+    [invoice] = billing_invoices(admin, number)
+    return handle, number, f"/invoices/{invoice['id']}/void$"
+
+
 async def _stage(handle, *stages: str) -> bool:
     return (await status(handle)).stage in stages
 
@@ -90,14 +101,11 @@ async def test_an_expired_finance_approval_voids_the_draft(client, settings, adm
 
 
 async def test_a_second_void_while_the_first_runs_is_refused(client, settings, admin, crm):
-    handle = await _start(client, settings, crm)
-    number = _number(handle)
-    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
-    [invoice] = billing_invoices(admin, number)
+    handle, number, void_path = await _sent(client, settings, admin, crm)
     # Billing takes its time to void: the second request meets the first under way.
     admin.put(
         "/_admin/faults/billing",
-        json={"path": f"/invoices/{invoice['id']}/void$", "method": "POST", "latency_ms": 3000},
+        json={"path": void_path, "method": "POST", "latency_ms": 3000},
     ).raise_for_status()
     first = asyncio.create_task(void_invoice(client, FIONA, number, "duplicate"))
     await wait_for(lambda: _stage(handle, "voiding"), what="the void under way")
@@ -127,16 +135,13 @@ async def test_an_overdue_invoice_can_be_voided(client, settings, admin, crm):
 async def test_billing_refusing_the_void_fails_the_run_and_leaves_the_invoice_open(
     client, settings, admin, crm
 ):
-    handle = await _start(client, settings, crm)
-    number = _number(handle)
-    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
-    [invoice] = billing_invoices(admin, number)
+    handle, number, void_path = await _sent(client, settings, admin, crm)
     admin.put(
         "/_admin/faults/billing",
         json={
             "status": 422,
             "code": "REFUSED_BY_TEST",
-            "path": f"/invoices/{invoice['id']}/void$",
+            "path": void_path,
             "method": "POST",
         },
     ).raise_for_status()
