@@ -82,6 +82,10 @@ async def terminate_runs_started_since(client: Client, since: datetime) -> list[
     return ended
 
 
+async def stage_in(handle: WorkflowHandle[Any, Any], *stages: str) -> bool:
+    return (await status(handle)).stage in stages
+
+
 async def status(handle: WorkflowHandle[Any, Any]) -> WorkflowStatus:
     result: WorkflowStatus = await handle.query("status", result_type=WorkflowStatus)
     return result

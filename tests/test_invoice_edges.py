@@ -7,56 +7,32 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from domain.invoice import InvoiceGenerationInput, InvoicePolicy, InvoiceRequest, InvoiceResult
-from domain.systems import WORKFLOW_TASK_QUEUE
+from domain.invoice import InvoiceResult
 from starters.directory import Approver
 from starters.invoices import void_invoice
-from starters.start import invoice_workflow_id
-from tests.helpers import Ledger, failure_of, result_of, status, wait_for
-from tests.invoicing import Crm, billing_invoices, invoice_request
+from tests.helpers import Ledger, failure_of, result_of, stage_in, status, wait_for
+from tests.invoicing import (
+    AT_THRESHOLD,
+    PATIENT_APPROVALS,
+    billing_invoices,
+    start_invoice_run,
+)
 
 FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
-# At the finance threshold (tax free): the invoice waits for finance before it is sent.
-BIG = [{"description": "Licence", "quantity": 1, "unit_price_cents": 1_000_000, "tax_rate_bp": 0}]
-HOUR = timedelta(hours=1)
-
-
-async def _start(
-    client: Client, settings, crm: Crm, *, policy: dict[str, Any] | None = None, **overrides: Any
-) -> WorkflowHandle[Any, InvoiceResult]:
-    request = InvoiceRequest.model_validate(invoice_request(*crm.account_and_deal(), **overrides))
-    base = settings.invoice_policy().model_dump()
-    return await client.start_workflow(
-        "InvoiceGeneration",
-        InvoiceGenerationInput(request=request, policy=InvoicePolicy(**(base | (policy or {})))),
-        id=invoice_workflow_id(request.invoice_number),
-        task_queue=WORKFLOW_TASK_QUEUE,
-        result_type=InvoiceResult,
-    )
-
-
-def _patient() -> dict[str, Any]:
-    return {
-        "approval_timeouts": {"remind_after": HOUR, "escalate_after": HOUR, "expire_after": HOUR}
-    }
 
 
 async def _sent(
     client, settings, admin, crm
 ) -> tuple[WorkflowHandle[Any, InvoiceResult], str, str]:
     """A sent invoice's run, its number, and billing's path for voiding it."""
-    handle = await _start(client, settings, crm)
+    handle = await start_invoice_run(client, settings, crm)
     number = _number(handle)
-    await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
+    await wait_for(lambda: stage_in(handle, "awaiting_payment"), what="the invoice to be sent")
     [invoice] = billing_invoices(admin, number)
     return handle, number, f"/invoices/{invoice['id']}/void$"
-
-
-async def _stage(handle, *stages: str) -> bool:
-    return (await status(handle)).stage in stages
 
 
 def _number(handle) -> str:
@@ -66,9 +42,11 @@ def _number(handle) -> str:
 async def test_void_before_sending_is_refused_and_a_cancel_voids_the_draft(
     client, settings, admin, crm
 ):
-    handle = await _start(client, settings, crm, policy=_patient(), lines=BIG)
+    handle = await start_invoice_run(
+        client, settings, crm, policy=PATIENT_APPROVALS, lines=AT_THRESHOLD
+    )
     number = _number(handle)
-    await wait_for(lambda: _stage(handle, "awaiting_approval"), what="finance approval")
+    await wait_for(lambda: stage_in(handle, "awaiting_approval"), what="finance approval")
     assert [i["status"] for i in billing_invoices(admin, number)] == ["draft"]
 
     refused = await void_invoice(client, FIONA, number, "not needed")
@@ -88,7 +66,7 @@ async def test_void_before_sending_is_refused_and_a_cancel_voids_the_draft(
 async def test_an_expired_finance_approval_voids_the_draft(client, settings, admin, crm):
     short = {"remind_after": timedelta(seconds=1), "escalate_after": timedelta(seconds=1)}
     policy = {"approval_timeouts": short | {"expire_after": timedelta(seconds=3)}}
-    handle = await _start(client, settings, crm, policy=policy, lines=BIG)
+    handle = await start_invoice_run(client, settings, crm, policy=policy, lines=AT_THRESHOLD)
     number = _number(handle)
 
     error = await failure_of(handle)
@@ -108,7 +86,7 @@ async def test_a_second_void_while_the_first_runs_is_refused(client, settings, a
         json={"path": void_path, "method": "POST", "latency_ms": 3000},
     ).raise_for_status()
     first = asyncio.create_task(void_invoice(client, FIONA, number, "duplicate"))
-    await wait_for(lambda: _stage(handle, "voiding"), what="the void under way")
+    await wait_for(lambda: stage_in(handle, "voiding"), what="the void under way")
     second = await void_invoice(client, FIONA, number, "duplicate, again")
     assert not second.accepted and second.code == "ALREADY_DECIDED"
     assert (await asyncio.wait_for(first, 60)).accepted
@@ -120,9 +98,11 @@ async def test_a_second_void_while_the_first_runs_is_refused(client, settings, a
 
 async def test_an_overdue_invoice_can_be_voided(client, settings, admin, crm):
     policy = {"dunning_offsets": [timedelta(seconds=0.5)]}
-    handle = await _start(client, settings, crm, policy=policy, payment_terms="immediate")
+    handle = await start_invoice_run(
+        client, settings, crm, policy=policy, payment_terms="immediate"
+    )
     number = _number(handle)
-    await wait_for(lambda: _stage(handle, "overdue"), what="the invoice to go overdue")
+    await wait_for(lambda: stage_in(handle, "overdue"), what="the invoice to go overdue")
     await wait_for(lambda: Ledger(admin).emails(number, "invoice-overdue"), what="collections")
 
     voided = await void_invoice(client, FIONA, number, "written off")
