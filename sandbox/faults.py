@@ -19,7 +19,8 @@ Rule fields (all optional):
   rule that only sets ``latency_ms`` (no ``status``, ``code``, ``message``,
   ``retry_after`` or ``down``): that rule only slows requests down (rate 0.0).
 - ``status`` (400..599, default 503), ``code`` (default ``INJECTED_FAULT``, or
-  ``RATE_LIMITED`` for 429), ``message``, ``retry_after`` (seconds, sent as ``Retry-After``).
+  ``RATE_LIMITED`` for 429), ``message``, ``retry_after`` (sent as ``Retry-After``: seconds, or
+  an HTTP date such as ``Wed, 21 Oct 2026 07:28:00 GMT``).
 - ``latency_ms``: added delay on every matching request, failing or not.
 - ``down``: answer 503 ``SYSTEM_DOWN`` to every matching request (ignores ``error_rate``,
   ``status`` and ``code``).
@@ -42,6 +43,7 @@ import random
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -66,7 +68,7 @@ class FaultRule(BaseModel):
     status: int = Field(default=503, ge=400, le=599)
     code: str | None = Field(default=None, min_length=1, max_length=64)
     message: str | None = Field(default=None, max_length=500)
-    retry_after: int | None = Field(default=None, ge=0)
+    retry_after: int | str | None = None
     latency_ms: int = Field(default=0, ge=0, le=120_000)
     down: bool = False
     after_commit: Literal["error", "drop"] | None = None
@@ -76,6 +78,18 @@ class FaultRule(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict, max_length=10)
     count: int | None = Field(default=None, ge=1)
     seed: int | None = None
+
+    @field_validator("retry_after")
+    @classmethod
+    def _seconds_or_http_date(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("must be seconds (0 or more) or an HTTP date")
+        if isinstance(value, str):
+            try:
+                parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                raise ValueError("must be seconds (0 or more) or an HTTP date") from None
+        return value
 
     @field_validator("method")
     @classmethod

@@ -1,6 +1,9 @@
 """The HTTP error rules one by one, on the real stack: a vendor onboarding whose ERP create
 meets one answer (scoped to that run), and what the run and its audit rows show."""
 
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
 import pytest
 
 from starters.start import vendor_onboarding_id
@@ -45,6 +48,18 @@ async def test_a_408_or_409_is_retried(client, settings, admin, answer):
 
     assert result.vendor_id
     assert _creates(settings, handle.id) == [(answer, "TRY_AGAIN_LATER"), (201, None)]
+
+
+async def test_a_429_with_retry_after_as_an_http_date_is_retried(client, settings, admin):
+    # A date a second from now: the retry policy's own backoff decides when to try again.
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=1), usegmt=True)
+    handle = await _start_meeting(
+        client, settings, admin, CREATE | {"status": 429, "retry_after": when}
+    )
+    result = await result_of(handle)
+
+    assert result.vendor_id
+    assert _creates(settings, handle.id) == [(429, "RATE_LIMITED"), (201, None)]
 
 
 async def test_an_idempotency_key_reused_conflict_is_permanent(client, settings, admin):
