@@ -63,6 +63,32 @@ def billing_invoices(admin: httpx.Client, number: str) -> list[dict[str, Any]]:
     ]
 
 
+def billing_customers(admin: httpx.Client, crm_account_id: str) -> list[dict[str, Any]]:
+    """Billing's customers made for one CRM account."""
+    ledger = admin.get("/_admin/ledger", params={"system": "billing"}).raise_for_status().json()
+    return [
+        r
+        for r in ledger["records"]
+        if r["kind"] == "customer" and r.get("external_ref") == crm_account_id
+    ]
+
+
+def second_deal(crm: Crm, account_id: str) -> str:
+    """Another won deal on an account that `crm.account_and_deal()` made."""
+    deal = crm._post(
+        "/deals",
+        {
+            "account_id": account_id,
+            "name": f"Expansion {uuid.uuid4().hex[:8]}",
+            "amount_cents": 250_000,
+            "currency": "EUR",
+            "stage": "closed_won",
+            "owner": "sam",
+        },
+    )
+    return str(deal["id"])
+
+
 def paid_cents(invoice: dict[str, Any]) -> int:
     """What billing holds as paid on one of `billing_invoices`' records."""
     return int(invoice["data"]["amount_paid_cents"])

@@ -1,6 +1,6 @@
 """InvoiceGeneration at its edges, on the real stack: a cancel before sending, a finance approval
-that expires, `void` refused (not sent, already voided), voiding an overdue invoice, and
-billing's void failing in the closing step."""
+that expires, `void` refused (not sent, already voided), voiding an overdue invoice, billing's
+void failing in the closing step, a second invoice for the same customer."""
 
 import asyncio
 from datetime import timedelta
@@ -10,14 +10,18 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from domain.invoice import InvoiceResult
+from domain.invoice import InvoiceRequest, InvoiceResult
 from starters.directory import Approver
 from starters.invoices import void_invoice
+from starters.start import start_invoice
 from tests.helpers import Ledger, failure_of, result_of, stage_in, status, wait_for
 from tests.invoicing import (
     AT_THRESHOLD,
     PATIENT_APPROVALS,
+    billing_customers,
     billing_invoices,
+    invoice_request,
+    second_deal,
     start_invoice_run,
 )
 
@@ -135,3 +139,19 @@ async def test_billing_refusing_the_void_fails_the_run_and_leaves_the_invoice_op
     assert isinstance(cause, ApplicationError) and cause.type == "REFUSED_BY_TEST", failed.value
     assert [i["status"] for i in billing_invoices(admin, number)] == ["open"]
     outcome.cancel()
+
+
+async def test_a_second_invoice_for_the_same_account_reuses_its_billing_customer(
+    client, settings, admin, crm
+):
+    account_id, deal_id = crm.account_and_deal()
+    customers = []
+    for deal in (deal_id, second_deal(crm, account_id)):
+        request = InvoiceRequest.model_validate(invoice_request(account_id, deal))
+        started = await start_invoice(client, settings, request)
+        handle = client.get_workflow_handle(started.workflow_id)
+        await wait_for(lambda h=handle: stage_in(h, "awaiting_payment"), what="the invoice sent")
+        customers.append((await handle.describe()).search_attributes.get("CustomerId"))
+
+    assert customers[0] == customers[1] and customers[0]
+    assert [c["id"] for c in billing_customers(admin, account_id)] == customers[0]
