@@ -145,13 +145,20 @@ async def test_a_second_invoice_for_the_same_account_reuses_its_billing_customer
     client, settings, admin, crm
 ):
     account_id, deal_id = crm.account_and_deal()
-    customers = []
-    for deal in (deal_id, second_deal(crm, account_id)):
-        request = InvoiceRequest.model_validate(invoice_request(account_id, deal))
-        started = await start_invoice(client, settings, request)
-        handle = client.get_workflow_handle(started.workflow_id)
-        await wait_for(lambda h=handle: stage_in(h, "awaiting_payment"), what="the invoice sent")
-        customers.append((await handle.describe()).search_attributes.get("CustomerId"))
+    customers = [
+        await _customer_once_sent(client, settings, account_id, deal)
+        for deal in (deal_id, second_deal(crm, account_id))
+    ]
 
     assert customers[0] == customers[1] and customers[0]
     assert [c["id"] for c in billing_customers(admin, account_id)] == customers[0]
+
+
+async def _customer_once_sent(client, settings, account_id: str, deal_id: str) -> Any:
+    """The CustomerId of an invoice run for this account and deal, once it is sent."""
+    request = InvoiceRequest.model_validate(invoice_request(account_id, deal_id))
+    handle = client.get_workflow_handle(
+        (await start_invoice(client, settings, request)).workflow_id
+    )
+    await wait_for(lambda: stage_in(handle, "awaiting_payment"), what="the invoice sent")
+    return (await handle.describe()).search_attributes.get("CustomerId")
