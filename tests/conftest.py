@@ -92,16 +92,20 @@ def crm(stack: Stack) -> Crm:
     return Crm(stack)
 
 
-@pytest.fixture(autouse=True)
-async def runs_end_with_their_test(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """The runs a test started on the session stack are terminated when it ends."""
-    if "stack" not in request.fixturenames:
-        yield
-        return
-    client: Client = request.getfixturevalue("client")
+@pytest.fixture
+async def runs_of_this_test(client: Client) -> AsyncIterator[None]:
+    """The runs started while the test runs are terminated when it ends."""
     since = datetime.now(UTC)
     yield
     await terminate_runs_started_since(client, since)
+
+
+@pytest.fixture(autouse=True)
+def runs_end_with_their_test(request: pytest.FixtureRequest) -> None:
+    """Every test on the session stack leaves no run of its own running (set up from here, a
+    plain fixture, so the async one runs in the session's event loop, never inside another)."""
+    if "stack" in request.fixturenames:
+        request.getfixturevalue("runs_of_this_test")
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """Test data and the checks a user would make: sandbox ledger, audit rows, workflow results."""
 
 import asyncio
+import select as io_select
+import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -105,6 +108,24 @@ async def wait_for(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.3)
+
+
+def line_from(process: subprocess.Popen[bytes], wanted: str, timeout: float) -> str:
+    """The first line of the process's output (opened with `bufsize=0`) that contains `wanted`;
+    fails with the output so far when the process ends or `timeout` passes first."""
+    assert process.stdout is not None
+    deadline, output = time.monotonic() + timeout, b""
+    while time.monotonic() < deadline:
+        ready, _, _ = io_select.select([process.stdout], [], [], 1.0)
+        if not ready:
+            continue
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        output += line
+        if wanted.encode() in line:
+            return line.decode().strip()
+    raise AssertionError(f"no line with {wanted!r}; the output:\n{output.decode()[-4000:]}")
 
 
 class Ledger(evidence.Ledger):

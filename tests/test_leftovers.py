@@ -1,4 +1,5 @@
-"""A test's runs end with it: what it started and left running is terminated, nothing else."""
+"""A test's runs end with it: what it started and left running is terminated, nothing else
+(`runs_end_with_their_test` in tests/conftest.py)."""
 
 from datetime import UTC, datetime
 
@@ -23,6 +24,23 @@ async def test_runs_started_since_a_moment_are_terminated_and_older_ones_kept(cl
     assert (await mine.describe()).status == WorkflowExecutionStatus.TERMINATED
     assert (await older.describe()).status == WorkflowExecutionStatus.RUNNING
     await older.terminate(reason="test done")
+
+
+_LEFT_RUNNING: list[str] = []
+
+
+async def test_a_test_that_leaves_a_run_waiting(client, settings):
+    handle = await start(client, settings, **WAITS_FOR_APPROVAL)
+    await wait_for(lambda: _pending(handle), what="the run's approval")
+    await wait_for(lambda: _listed(client, handle.id), what="the run in visibility")
+    _LEFT_RUNNING.append(handle.id)
+
+
+async def test_the_next_test_finds_that_run_terminated(client):
+    """Runs right after the one above (file order): its teardown ended the run it left."""
+    assert _LEFT_RUNNING, "the test above did not run first"
+    described = await client.get_workflow_handle(_LEFT_RUNNING[0]).describe()
+    assert described.status == WorkflowExecutionStatus.TERMINATED
 
 
 async def _pending(handle) -> bool:

@@ -4,11 +4,9 @@ watchdog stops them; when the watchdog was killed too, the next run's start does
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import pytest
 
 from devstack.paths import project_root
 from tests import reaper
-from tests.helpers import wait_for
+from tests.helpers import line_from, wait_for
 
 HELD = Path(__file__).with_name("held_stack.py")
 
@@ -42,7 +40,8 @@ async def test_a_killed_test_run_leaves_nothing_of_its_stack_running(tmp_path, s
     )  # fmt: skip
     held: dict[str, Any] = {}
     try:
-        held = _held(runner, timeout=300)
+        line = line_from(runner, "HELD ", timeout=300)
+        held = dict(json.loads(line.removeprefix("HELD ")))
         mark, postgres = held["mark"], Path(held["postgres"])
         # The positive control: every component, and PostgreSQL, runs and is found by its mark.
         owned = set(reaper.owned_processes(mark))
@@ -70,20 +69,3 @@ async def test_a_killed_test_run_leaves_nothing_of_its_stack_running(tmp_path, s
             runner.wait(timeout=10)
         if held:
             reaper.reap(held["mark"])
-
-
-def _held(runner: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
-    """What the held run says runs, once its stack is up."""
-    assert runner.stdout is not None
-    deadline, output = time.monotonic() + timeout, b""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([runner.stdout], [], [], 1.0)
-        if not ready:
-            continue
-        line = runner.stdout.readline()
-        if not line and runner.poll() is not None:
-            break
-        output += line
-        if line.startswith(b"HELD "):
-            return dict(json.loads(line[len(b"HELD ") :]))
-    raise AssertionError(f"the held run did not start its stack:\n{output.decode()[-4000:]}")
