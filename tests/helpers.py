@@ -70,6 +70,11 @@ def for_run(workflow_id: str, rule: dict[str, Any]) -> dict[str, Any]:
     return rule | {"headers": {"Idempotency-Key": f"{workflow_id}/"}}
 
 
+def fault_for_run(admin: httpx.Client, system: str, workflow_id: str, rule: dict[str, Any]) -> None:
+    """Set `rule` as the system's fault, met by this run's creates only (`for_run`)."""
+    admin.put(f"/_admin/faults/{system}", json=for_run(workflow_id, rule)).raise_for_status()
+
+
 async def terminate_runs_started_since(client: Client, since: datetime) -> list[str]:
     """End every run started at or after `since` that still runs (a test's leftovers, which
     would otherwise time out, escalate or compensate during later tests)."""
