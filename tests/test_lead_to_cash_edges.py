@@ -1,5 +1,6 @@
 """LeadToCash at its edges, on the real stack: an approved discount, a cancel after
-`closed_won` (before the signature: undone), enrichment that is unavailable (the run goes on)."""
+`closed_won` (before the signature: undone), enrichment that is unavailable (the run goes on),
+a child invoice voided (the run ends without onboarding)."""
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
@@ -7,8 +8,10 @@ from temporalio.exceptions import CancelledError
 
 from domain.approvals import Decision
 from starters.approvals import decide
-from starters.sandbox_actions import move_deal
-from tests.helpers import result_of, status, wait_for
+from starters.directory import Approver
+from starters.invoices import void_invoice
+from starters.sandbox_actions import move_deal, sign_envelope
+from tests.helpers import Ledger, result_of, stage_in, status, wait_for
 from tests.test_lead_to_cash import (
     SAM,
     _deal_of,
@@ -20,6 +23,8 @@ from tests.test_lead_to_cash import (
     _step,
     lead_form,
 )
+
+FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
 
 
 async def test_an_approved_discount_goes_on_to_the_contract(client, settings, admin, stack):
@@ -77,3 +82,26 @@ async def test_unavailable_enrichment_is_noted_and_the_run_goes_on(client, admin
     assert [d["id"] for d in _records(admin, "crm", "deal", external_ref=form["lead_id"])] == [
         deal_id
     ]
+
+
+async def test_a_voided_child_invoice_ends_the_run_without_onboarding(
+    client, settings, admin, stack
+):
+    workflow_id, form = await _start(stack)
+    handle = _handle(client, workflow_id)
+    deal_id = await _deal_of(handle)
+    move_deal(settings, deal_id, "closed_won")
+    sign_envelope(settings, await _envelope_of(handle))
+    child = await wait_for(lambda: _step(handle, "invoice workflow "), what="the child invoice")
+    await wait_for(
+        lambda: stage_in(client.get_workflow_handle(child), "awaiting_payment"),
+        what="the invoice to be sent",
+    )
+
+    voided = await void_invoice(client, FIONA, child.removeprefix("invoice-"), "deal cancelled")
+    assert voided.accepted, voided
+    result = await result_of(handle)
+
+    assert result.outcome == "invoice_void"
+    assert _records(admin, "portal", "account", external_ref=form["lead_id"]) == []
+    assert Ledger(admin).emails(form["lead_id"], "customer-welcome") == []
