@@ -12,11 +12,15 @@ Rule fields (all optional):
   ``/erp/vendors-archive``. A trailing ``$`` asks for that path exactly: ``/vendors$``
   matches ``/erp/vendors`` only. Absent: every path of the system.
 - ``method``: e.g. ``POST`` (any case). Absent: every method.
+- ``headers``: header name -> prefix; the request matches when each named header starts with
+  its prefix. ``{"Idempotency-Key": "invoice-INV-1"}`` scopes a rule to one run's creates
+  (their keys begin with its workflow id), so no other run meets or uses up the fault.
 - ``error_rate`` (0..1): chance that a matching request fails. Default 1.0, except for a
   rule that only sets ``latency_ms`` (no ``status``, ``code``, ``message``,
   ``retry_after`` or ``down``): that rule only slows requests down (rate 0.0).
 - ``status`` (400..599, default 503), ``code`` (default ``INJECTED_FAULT``, or
-  ``RATE_LIMITED`` for 429), ``message``, ``retry_after`` (seconds, sent as ``Retry-After``).
+  ``RATE_LIMITED`` for 429), ``message``, ``retry_after`` (sent as ``Retry-After``: seconds, or
+  an HTTP date such as ``Wed, 21 Oct 2026 07:28:00 GMT``).
 - ``latency_ms``: added delay on every matching request, failing or not.
 - ``down``: answer 503 ``SYSTEM_DOWN`` to every matching request (ignores ``error_rate``,
   ``status`` and ``code``).
@@ -37,7 +41,9 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -62,15 +68,28 @@ class FaultRule(BaseModel):
     status: int = Field(default=503, ge=400, le=599)
     code: str | None = Field(default=None, min_length=1, max_length=64)
     message: str | None = Field(default=None, max_length=500)
-    retry_after: int | None = Field(default=None, ge=0)
+    retry_after: int | str | None = None
     latency_ms: int = Field(default=0, ge=0, le=120_000)
     down: bool = False
     after_commit: Literal["error", "drop"] | None = None
     malformed: bool = False
     path: str | None = Field(default=None, pattern=r"^/", max_length=500)
     method: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict, max_length=10)
     count: int | None = Field(default=None, ge=1)
     seed: int | None = None
+
+    @field_validator("retry_after")
+    @classmethod
+    def _seconds_or_http_date(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("must be seconds (0 or more) or an HTTP date")
+        if isinstance(value, str):
+            try:
+                parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                raise ValueError("must be seconds (0 or more) or an HTTP date") from None
+        return value
 
     @field_validator("method")
     @classmethod
@@ -89,8 +108,13 @@ class FaultRule(BaseModel):
         latency_only = self.latency_ms > 0 and not (self.model_fields_set & _ERROR_FIELDS)
         return 0.0 if latency_only else 1.0
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, headers: Mapping[str, str]) -> bool:
         if self.method is not None and self.method != method.upper():
+            return False
+        if any(
+            not headers.get(name.lower(), "").startswith(prefix)
+            for name, prefix in self.headers.items()
+        ):
             return False
         if self.path is None:
             return True
@@ -176,12 +200,14 @@ class FaultBook:
         with self._lock:
             return {name: [rule.view() for rule in rules] for name, rules in self._rules.items()}
 
-    def decide(self, system: str, method: str, path: str) -> FaultDecision:
+    def decide(
+        self, system: str, method: str, path: str, headers: Mapping[str, str] | None = None
+    ) -> FaultDecision:
         """Consume the matching rules for one request: total latency and the error, if any."""
         latency = 0
         with self._lock:
             for active in self._rules.get(system, []):
-                if active.remaining == 0 or not active.rule.matches(method, path):
+                if active.remaining == 0 or not active.rule.matches(method, path, headers or {}):
                     continue
                 active.matched += 1
                 if active.remaining is not None:
@@ -213,7 +239,11 @@ class FaultMiddleware:
         if system not in self.systems:
             await self.app(scope, receive, send)
             return
-        decision = self.book.decide(system, str(scope["method"]), "/" + rest)
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope.get("headers", [])
+        }
+        decision = self.book.decide(system, str(scope["method"]), "/" + rest, headers)
         if decision.latency_ms:
             # Like a real system, take the whole request first and then be slow: a caller that
             # gives up (or dies) meanwhile does not stop the write from happening.

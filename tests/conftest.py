@@ -5,6 +5,7 @@ A component that cannot start is a test ERROR whose message says what to install
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -15,8 +16,11 @@ from devstack.mailbox import Mailbox
 from devstack.stack import Stack
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
+from tests import reaper
+from tests.helpers import terminate_runs_started_since
 from tests.invoicing import Crm
 from tests.postgres import PostgresServer, PostgresUnavailable
+from tests.screenshots import Screenshots
 from tests.smtp_relay import SmtpProxyThread
 from tests.stack import (
     SHORT_APPROVAL_TIMEOUTS,
@@ -25,6 +29,13 @@ from tests.stack import (
     start_stack,
     worker_wanted,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_outlives_the_run() -> None:
+    """What runs that are gone left running is stopped; what this run starts ends with it."""
+    reaper.reap_orphans()
+    reaper.claim_this_run()
 
 
 @pytest.fixture(scope="session")
@@ -104,11 +115,33 @@ def crm(stack: Stack) -> Crm:
 
 
 @pytest.fixture
+async def runs_of_this_test(client: Client) -> AsyncIterator[None]:
+    """The runs started while the test runs are terminated when it ends."""
+    since = datetime.now(UTC)
+    yield
+    await terminate_runs_started_since(client, since)
+
+
+@pytest.fixture(autouse=True)
+def runs_end_with_their_test(request: pytest.FixtureRequest) -> None:
+    """Every test on the session stack leaves no run of its own running (set up from here, a
+    plain fixture, so the async one runs in the session's event loop, never inside another)."""
+    if "stack" in request.fixturenames:
+        request.getfixturevalue("runs_of_this_test")
+
+
+@pytest.fixture
 def admin(stack: Stack) -> Iterator[httpx.Client]:
     """The sandbox's admin API (faults, ledger, credentials); faults set by a test end with it."""
     with stack.sandbox_admin() as http:
         yield http
         http.delete("/_admin/faults").raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Screenshots:
+    """Where the browser tests' screenshots go (to docs/ only when asked: tests.screenshots)."""
+    return Screenshots(tmp_path_factory.mktemp("screenshots"))
 
 
 @pytest.fixture

@@ -2,13 +2,19 @@
 
 import asyncio
 import os
+import select as io_select
+import subprocess
+import time
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from chaos import evidence
 from chaos.forms import iban as iban  # the tests' bank data, re-exported
@@ -21,20 +27,73 @@ from runtime.settings import Settings
 from starters.start import start_vendor_onboarding
 
 
+def patient(settings: Settings) -> Settings:
+    """These settings with approval windows of an hour: the test stack's are seconds, so a
+    test's own steps under load may outlast them (a reminder, an escalation, an expiry)."""
+    hour = timedelta(hours=1)
+    return settings.model_copy(
+        update={f"approval_{t}_after": hour for t in ("remind", "escalate", "expire")}
+    )
+
+
 async def start(client: Client, settings: Settings, **overrides: Any) -> WorkflowHandle[Any, Any]:
     app = VendorApplication.model_validate(vendor_application(**overrides))
     outcome = await start_vendor_onboarding(client, settings, app)
     return client.get_workflow_handle(outcome.workflow_id, result_type=VendorOnboardingResult)
 
 
+# How long a test waits for a run's result: an activity may retry for an hour, a test may not.
+RESULT_TIMEOUT = 120.0
+
+
+async def result_of(handle: WorkflowHandle[Any, Any], timeout: float = RESULT_TIMEOUT) -> Any:
+    """The run's result, waited for at most `timeout` seconds."""
+    return await asyncio.wait_for(handle.result(), timeout)
+
+
 async def failure_of(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
     """The ApplicationError the run failed with (fails the test if it completed)."""
     try:
-        result = await asyncio.wait_for(handle.result(), timeout=120)
+        result = await result_of(handle)
     except WorkflowFailureError as exc:
         assert isinstance(exc.cause, ApplicationError), exc.cause
         return exc.cause
     raise AssertionError(f"expected the run to fail, it returned {result}")
+
+
+def new_application_id() -> str:
+    """A vendor application id, chosen before the start (so a fault can be scoped to its run)."""
+    return f"APP-{uuid.uuid4().hex[:10].upper()}"
+
+
+def for_run(workflow_id: str, rule: dict[str, Any]) -> dict[str, Any]:
+    """A sandbox fault rule that only the creates of this run meet (their Idempotency-Key
+    starts with its workflow id): no other test's run uses it up or fails on it."""
+    return rule | {"headers": {"Idempotency-Key": f"{workflow_id}/"}}
+
+
+def fault_for_run(admin: httpx.Client, system: str, workflow_id: str, rule: dict[str, Any]) -> None:
+    """Set `rule` as the system's fault, met by this run's creates only (`for_run`)."""
+    admin.put(f"/_admin/faults/{system}", json=for_run(workflow_id, rule)).raise_for_status()
+
+
+async def terminate_runs_started_since(client: Client, since: datetime) -> list[str]:
+    """End every run started at or after `since` that still runs (a test's leftovers, which
+    would otherwise time out, escalate or compensate during later tests)."""
+    query = f'ExecutionStatus = "Running" AND StartTime >= "{since.isoformat()}"'
+    ended = []
+    async for execution in client.list_workflows(query):
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        try:
+            await handle.terminate(reason="the test that started it ended")
+        except RPCError:
+            continue  # it ended meanwhile
+        ended.append(execution.id)
+    return ended
+
+
+async def stage_in(handle: WorkflowHandle[Any, Any], *stages: str) -> bool:
+    return (await status(handle)).stage in stages
 
 
 async def status(handle: WorkflowHandle[Any, Any]) -> WorkflowStatus:
@@ -56,6 +115,24 @@ async def wait_for(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.3)
+
+
+def line_from(process: subprocess.Popen[bytes], wanted: str, timeout: float) -> str:
+    """The first line of the process's output (opened with `bufsize=0`) that contains `wanted`;
+    fails with the output so far when the process ends or `timeout` passes first."""
+    assert process.stdout is not None
+    deadline, output = time.monotonic() + timeout, b""
+    while time.monotonic() < deadline:
+        ready, _, _ = io_select.select([process.stdout], [], [], 1.0)
+        if not ready:
+            continue
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        output += line
+        if wanted.encode() in line:
+            return line.decode().strip()
+    raise AssertionError(f"no line with {wanted!r}; the output:\n{output.decode()[-4000:]}")
 
 
 class Ledger(evidence.Ledger):

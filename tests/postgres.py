@@ -16,6 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from tests.reaper import OWNER_ENV, OWNER_FILE, POSTGRES_PREFIX
+
 SERVER_USER = "postgres"  # the OS user under root, and the database superuser's name always
 INSTALL_HINT = (
     "run `bash scripts/setup.sh` (it installs Debian's `postgresql`), "
@@ -59,7 +61,10 @@ class PostgresServer:
     def __init__(self) -> None:
         self.bin_dir = find_bin_dir()
         self.port = _free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="backoffice-postgres-"))
+        self.root = Path(tempfile.mkdtemp(prefix=POSTGRES_PREFIX))
+        if owner := os.environ.get(OWNER_ENV):
+            # Its postmaster overwrites its environment: the reaper finds it by this file.
+            (self.root / OWNER_FILE).write_text(owner)
         self.data_dir = self.root / "data"
         self.socket_dir = self.root / "socket"
         self.log_file = self.root / "postgres.log"

@@ -17,10 +17,12 @@ from domain.approvals import (
 )
 from starters.approvals import DecisionUnconfirmed, decide, pending_approvals
 from starters.directory import Approver
-from tests.helpers import Ledger, failure_of, start, status, wait_for
+from tests.helpers import Ledger, failure_of, patient, result_of, start, status, wait_for
 
 PAT = Approver(id="pat", name="Pat", email="pat@company.example", roles=["procurement"])
 LENA = Approver(id="lena", name="Lena", email="lena@company.example", roles=["procurement-lead"])
+# A contractor with net15 terms waits for procurement's risk review.
+CONTRACTOR = {"vendor_type": "contractor", "payment_terms": "net15"}
 FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
 
 
@@ -53,11 +55,13 @@ async def _refusal(handle, approver: Approver, approval_id: str, decision=Decisi
 async def test_contractor_waits_for_procurement_and_completes_when_approved(
     client, settings, admin
 ):
-    handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
+    handle = await start(client, patient(settings), vendor_type="contractor", payment_terms="net15")
     approval_id = await _pending(handle)
     assert (await handle.describe()).search_attributes.get("ApprovalStatus") == ["pending"]
-    listed = await pending_approvals(client, settings, role="procurement")
-    assert handle.id in [v.workflow_id for v in listed]
+    # The list is read from visibility, which follows the run's state a moment later.
+    await wait_for(
+        lambda: _listed(client, settings, "procurement", handle.id), what="the run in the list"
+    )
     assert handle.id not in [
         v.workflow_id for v in await pending_approvals(client, settings, "finance")
     ]
@@ -72,7 +76,7 @@ async def test_contractor_waits_for_procurement_and_completes_when_approved(
 
 
 async def test_high_risk_country_needs_approval_and_rejection_compensates(client, settings, admin):
-    handle = await start(client, settings, country="IR", tax_id="IR12345678")
+    handle = await start(client, patient(settings), country="IR", tax_id="IR12345678")
     await _pending(handle)
     outcome = await decide(client, PAT, handle.id, Decision.REJECT, "sanctions screening failed")
     assert outcome.accepted
@@ -87,8 +91,13 @@ async def test_high_risk_country_needs_approval_and_rejection_compensates(client
 
 
 async def test_each_broken_rule_is_refused_recorded_and_decides_nothing(client, settings):
+    # Hour-long approval windows: lena holds the escalation role, and it must not escalate.
     handle = await start(
-        client, settings, vendor_type="contractor", payment_terms="net15", requested_by="pat"
+        client,
+        patient(settings),
+        vendor_type="contractor",
+        payment_terms="net15",
+        requested_by="pat",
     )
     approval_id = await _pending(handle)
     assert await _refusal(handle, FIONA, approval_id) == RuleViolation.WRONG_ROLE
@@ -114,14 +123,18 @@ async def test_each_broken_rule_is_refused_recorded_and_decides_nothing(client, 
     assert (
         await _refusal(handle, olga, approval_id, Decision.REJECT) == RuleViolation.ALREADY_DECIDED
     )
-    await handle.result()
+    await result_of(handle)
     cli_outcome = await decide(client, olga, handle.id, Decision.REJECT, approval_id=approval_id)
     assert not cli_outcome.accepted
 
 
 async def test_signals_breaking_the_rules_are_recorded_and_ignored(client, settings):
     handle = await start(
-        client, settings, vendor_type="contractor", payment_terms="net15", requested_by="pat"
+        client,
+        patient(settings),
+        vendor_type="contractor",
+        payment_terms="net15",
+        requested_by="pat",
     )
     approval_id = await _pending(handle)
     for approver, roles in (("fiona", ["finance"]), ("pat", ["procurement"])):
@@ -161,6 +174,10 @@ async def test_signals_breaking_the_rules_are_recorded_and_ignored(client, setti
     assert final[4].refused_because == RuleViolation.ALREADY_DECIDED
 
 
+async def _listed(client, settings, role: str, workflow_id: str) -> bool:
+    return workflow_id in [v.workflow_id for v in await pending_approvals(client, settings, role)]
+
+
 async def _decisions(handle, n):
     decisions = (await status(handle)).decisions
     return decisions if len(decisions) >= n else None
@@ -173,11 +190,13 @@ async def test_timeout_reminds_then_escalates_and_the_escalation_role_can_approv
     approval_id = await _pending(handle)
     key = handle.id.removeprefix("vendor-onboarding-")
     await wait_for(lambda: _escalated(handle), timeout=30, what="escalation to procurement-lead")
-    ledger = Ledger(admin)
     # The run shows the escalation before its email activity has sent the email.
     await wait_for(
-        lambda: ledger.emails(key, "approval-escalation"), timeout=30, what="the escalation email"
+        lambda: Ledger(admin).emails(key, "approval-escalation"),
+        timeout=30,
+        what="the escalation email",
     )
+    ledger = Ledger(admin)
     assert len(ledger.emails(key, "approval-reminder")) == 2
     assert len(ledger.emails(key, "approval-escalation")) == 1  # lena
     assert (await handle.describe()).search_attributes.get("ApproverRole") == ["procurement-lead"]
@@ -211,7 +230,7 @@ async def _accepted_updates(handle) -> int:
 
 async def test_the_same_decision_sent_twice_is_recorded_once(client, settings):
     """A person (or a client retrying) sends the same decision again: the same update, once."""
-    handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
+    handle = await start(client, patient(settings), vendor_type="contractor", payment_terms="net15")
     approval_id = await _pending(handle)
     first = await decide(client, PAT, handle.id, Decision.APPROVE, "looks fine", approval_id)
     again = await decide(client, PAT, handle.id, Decision.APPROVE, "looks fine", approval_id)
@@ -231,7 +250,7 @@ async def test_the_same_decision_sent_twice_is_recorded_once(client, settings):
 async def test_a_decision_not_confirmed_in_time_says_so_and_can_be_sent_again(client, settings):
     """Temporal does not confirm in time (here: a deadline too short for any answer): the caller
     is told it may or may not be recorded; sending it again records it exactly once."""
-    handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
+    handle = await start(client, patient(settings), vendor_type="contractor", payment_terms="net15")
     approval_id = await _pending(handle)
     with pytest.raises(DecisionUnconfirmed) as raised:
         await decide(

@@ -8,20 +8,24 @@ from datetime import datetime
 
 import pytest
 
-from tests.helpers import start
+from starters.start import vendor_onboarding_id
+from tests.helpers import fault_for_run, new_application_id, start
 from tests.test_cli import backoffice
 
 
 @pytest.fixture
 def erp_fails_once(admin):
-    """The ERP answers the first vendor creation with a 503; the retry goes through."""
+    """The ERP answers the first vendor creation of the run with the application id it returns
+    with a 503; the retry goes through."""
+    key = new_application_id()
     rule = {"status": 503, "path": "/vendors$", "method": "POST", "count": 1}
-    admin.put("/_admin/faults/erp", json=rule).raise_for_status()
+    fault_for_run(admin, "erp", vendor_onboarding_id(key), rule)
+    return key
 
 
 @pytest.fixture
 async def retried_run(client, settings, erp_fails_once):
-    handle = await start(client, settings)
+    handle = await start(client, settings, application_id=erp_fails_once)
     await asyncio.wait_for(handle.result(), 120)
     return handle.id, (await handle.describe()).run_id
 

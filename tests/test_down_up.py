@@ -10,7 +10,7 @@ from devstack.stack import Stack
 from runtime.settings import load_settings
 from runtime.temporal import connect
 from starters.directory import Approver
-from tests.helpers import Ledger, start, status, wait_for
+from tests.helpers import Ledger, result_of, start, status, wait_for
 from tests.stack import free_port_config, start_stack
 
 PAT = Approver(id="pat", name="Pat", email="pat@company.example", roles=["procurement"])
@@ -24,7 +24,7 @@ async def test_pending_approval_and_records_survive_down_then_up(tmp_path, monke
             monkeypatch.setenv(key, value)
         settings, client = load_settings(), await connect()
         done = await start(client, settings)
-        await done.result()
+        await result_of(done)
         waiting = await start(client, settings, vendor_type="contractor", payment_terms="net15")
         await wait_for(lambda: _pending(waiting), timeout=30, what="the approval")
 

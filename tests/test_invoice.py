@@ -16,8 +16,8 @@ from starters.approvals import decide
 from starters.directory import Approver
 from starters.invoices import void_invoice
 from starters.start import invoice_workflow_id, start_invoice
-from tests.helpers import Ledger, audit_rows, failure_of, status, wait_for, webhook_row
-from tests.invoicing import Crm, billing_invoices, invoice_request, pay
+from tests.helpers import Ledger, audit_rows, failure_of, for_run, status, wait_for, webhook_row
+from tests.invoicing import Crm, billing_invoices, invoice_request, paid_cents, pay
 
 FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
 TOTAL = 475_940  # 12 x 250.00 + 999.50, 19 % tax per line, half-even: 570.00 + 189.90(5) -> 189.90
@@ -59,7 +59,7 @@ async def test_happy_path_paid_through_the_billing_webhook(client, settings, adm
         lambda: crm.deal(_DEALS[handle.id]).get("invoice_status") == "open", what="the deal"
     )
 
-    payment = pay(admin, number, TOTAL, payment_id=f"pay-{number}")
+    pay(admin, number, TOTAL, payment_id=f"pay-{number}")
     result = await asyncio.wait_for(handle.result(), 60)
     assert result.status == "paid" and result.amount_paid_cents == TOTAL
     assert [p.payment_id for p in result.payments] == [f"{result.invoice_id}@{TOTAL}"]
@@ -93,7 +93,7 @@ async def test_happy_path_paid_through_the_billing_webhook(client, settings, adm
     assert [d["status"] for d in deliveries] == [200, 200, 200]
     row = webhook_row(settings, "billing", event["id"])
     assert (row.status, row.deliveries, row.workflow_id) == ("delivered", 3, handle.id)
-    assert payment["payment"]["amount_cents"] == TOTAL
+    assert [paid_cents(i) for i in billing_invoices(admin, number)] == [TOTAL]  # paid once
 
 
 def _events(listing: Any) -> list[dict[str, Any]]:
@@ -233,21 +233,22 @@ async def test_crm_token_expiry_503s_and_a_billing_429_still_complete_once(
     warm = await _start(client, settings, crm)  # the worker now holds a CRM token
     await wait_for(lambda: _stage(warm, "awaiting_payment"), what="the first invoice")
     ids = crm.account_and_deal()
+    number = invoice_request(*ids)["invoice_number"]
     admin.post("/_admin/crm/expire-tokens").raise_for_status()  # the worker's token too
     admin.put(
-        "/_admin/faults/crm", json={"status": 503, "count": 2, "path": "/deals"}
+        "/_admin/faults/crm", json={"status": 503, "count": 2, "path": f"/deals/{ids[1]}"}
     ).raise_for_status()
+    limited = {
+        "status": 429,
+        "retry_after": 2,
+        "path": "/v1/invoices$",
+        "method": "POST",
+        "count": 1,
+    }
     admin.put(
-        "/_admin/faults/billing",
-        json={
-            "status": 429,
-            "retry_after": 2,
-            "path": "/v1/invoices$",
-            "method": "POST",
-            "count": 1,
-        },
+        "/_admin/faults/billing", json=for_run(invoice_workflow_id(number), limited)
     ).raise_for_status()
-    handle = await _start(client, settings, crm, ids)
+    handle = await _start(client, settings, crm, ids, invoice_number=number)
     number = _number(handle)
     await wait_for(
         lambda: _stage(handle, "awaiting_payment"), timeout=60, what="the invoice to be sent"
@@ -325,11 +326,13 @@ async def test_worker_killed_after_the_billing_create_still_one_invoice(
     client, settings, admin, crm, stack
 ):
     # Billing answers the create after 3 s; the worker dies in between, after billing wrote it.
+    ids = crm.account_and_deal()
+    number = invoice_request(*ids)["invoice_number"]
+    slow = {"path": "/v1/invoices$", "method": "POST", "latency_ms": 3000}
     admin.put(
-        "/_admin/faults/billing",
-        json={"path": "/v1/invoices$", "method": "POST", "latency_ms": 3000},
+        "/_admin/faults/billing", json=for_run(invoice_workflow_id(number), slow)
     ).raise_for_status()
-    handle = await _start(client, settings, crm)
+    handle = await _start(client, settings, crm, ids, invoice_number=number)
     number = _number(handle)
     await wait_for(lambda: _stage(handle, "creating_draft"), what="the create call")
     await asyncio.sleep(1.0)

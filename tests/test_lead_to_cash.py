@@ -14,7 +14,8 @@ from domain.lead import LeadToCashResult
 from starters.approvals import decide
 from starters.directory import Approver
 from starters.sandbox_actions import move_deal, sign_envelope
-from tests.helpers import Ledger, audit_rows, failure_of, status, wait_for
+from starters.start import lead_to_cash_id
+from tests.helpers import Ledger, audit_rows, failure_of, for_run, status, wait_for
 from tests.invoicing import pay
 
 SAM = Approver(id="sam", name="Sam", email="sam@company.example", roles=["sales-manager"])
@@ -148,11 +149,12 @@ async def test_not_qualified_is_nurtured_and_gets_no_deal(client, admin, stack):
     ("path", "step"), [("/leads$", "capturing"), ("/deals$", "opening_deal")], ids=["lead", "deal"]
 )
 async def test_a_permanent_failure_before_the_deal_says_why(client, admin, stack, path, step):
+    lead_id = lead_form()["lead_id"]
+    refused = {"status": 422, "code": "REFUSED_BY_TEST", "path": path, "method": "POST", "count": 1}
     admin.put(
-        "/_admin/faults/crm",
-        json={"status": 422, "code": "REFUSED_BY_TEST", "path": path, "method": "POST", "count": 1},
+        "/_admin/faults/crm", json=for_run(lead_to_cash_id(lead_id), refused)
     ).raise_for_status()
-    workflow_id, form = await _start(stack)
+    workflow_id, form = await _start(stack, lead_id=lead_id)
     handle = _handle(client, workflow_id)
 
     error = await failure_of(handle)
@@ -176,11 +178,12 @@ async def test_a_run_cancelled_before_its_deal_ends_cancelled(
     client, admin, stack, settings, latency_ms
 ):
     """The cancel finds the lead capture failing: between attempts, or in one (slow) attempt."""
+    lead_id = lead_form()["lead_id"]
+    failing = {"status": 503, "path": "/leads$", "method": "POST", "latency_ms": latency_ms}
     admin.put(
-        "/_admin/faults/crm",
-        json={"status": 503, "path": "/leads$", "method": "POST", "latency_ms": latency_ms},
+        "/_admin/faults/crm", json=for_run(lead_to_cash_id(lead_id), failing)
     ).raise_for_status()
-    workflow_id, form = await _start(stack)
+    workflow_id, form = await _start(stack, lead_id=lead_id)
     handle = _handle(client, workflow_id)
     await wait_for(lambda: _stage(handle, "capturing"), what="the lead capture")
     if not latency_ms:
@@ -337,7 +340,18 @@ async def test_the_lead_commands(client, cli_env, admin, tmp_path):
     form = lead_form()
     file = tmp_path / "lead.json"
     file.write_text(json.dumps(form))
-    started = backoffice("start", "lead", str(file), env=cli_env)
+    # The stack's deal and signature timers are seconds; this run waits on several CLI calls
+    # (a Python start each, slow on a busy machine), so its policy gets minutes.
+    patient = cli_env | {
+        "BACKOFFICE_DEAL_OWNER_REMINDER_AFTER": "PT2M",
+        "BACKOFFICE_DEAL_STALE_AFTER": "PT5M",
+        "BACKOFFICE_SIGNATURE_REMINDER_AFTER": "PT2M",
+        "BACKOFFICE_SIGNATURE_TIMEOUT": "PT5M",
+        "BACKOFFICE_APPROVAL_REMIND_AFTER": "PT2M",
+        "BACKOFFICE_APPROVAL_ESCALATE_AFTER": "PT2M",
+        "BACKOFFICE_APPROVAL_EXPIRE_AFTER": "PT5M",
+    }
+    started = backoffice("start", "lead", str(file), env=patient)
     assert started.returncode == 0 and f"lead-to-cash-{form['lead_id']} started" in started.stdout
     handle = _handle(client, f"lead-to-cash-{form['lead_id']}")
     deal_id = await _deal_of(handle)

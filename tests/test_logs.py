@@ -17,7 +17,16 @@ from runtime.db import AuditRow, make_engine
 from runtime.redaction import REDACTED
 from starters.approvals import decide
 from starters.directory import Approver
-from tests.helpers import iban, start, status, wait_for
+from starters.start import vendor_onboarding_id
+from tests.helpers import (
+    fault_for_run,
+    iban,
+    new_application_id,
+    result_of,
+    start,
+    status,
+    wait_for,
+)
 
 OLGA = Approver(id="olga", name="Olga", email="olga@company.example", roles=["procurement"])
 LINE_FIELDS = {"time", "level", "logger", "message", "service"}
@@ -64,7 +73,7 @@ async def test_every_worker_line_is_json_and_a_runs_lines_carry_its_ids(client, 
     )
     await wait_for(lambda: _decisions(handle), timeout=20, what="the refused signal to be recorded")
     assert (await decide(client, OLGA, handle.id, Decision.APPROVE, "checked")).accepted
-    await handle.result()
+    await result_of(handle)
     run_id = (await handle.describe()).run_id
 
     records = _log_records(log, offset, "worker")
@@ -119,7 +128,8 @@ def test_every_api_line_is_json_and_link_tokens_are_not_in_it(stack):
 @pytest.fixture
 def echoing_erp(admin):
     """The ERP answers one vendor creation with a 503 whose error code echoes personal data:
-    a canary email and IBAN (the attempt is retried and succeeds)."""
+    a canary email and IBAN (the attempt is retried and succeeds). Only the creates of the run
+    with the application id it returns meet it."""
     email = f"c-{uuid.uuid4().hex[:8]}@canary.example"
     account = iban("DE", f"{uuid.uuid4().int % 10**18:018d}")
     rule = {
@@ -129,18 +139,19 @@ def echoing_erp(admin):
         "method": "POST",
         "count": 1,
     }
-    admin.put("/_admin/faults/erp", json=rule).raise_for_status()
-    return email, account
+    key = new_application_id()
+    fault_for_run(admin, "erp", vendor_onboarding_id(key), rule)
+    return email, account, key
 
 
 async def test_personal_data_a_system_echoes_is_redacted_in_logs_and_audit(
     client, settings, stack, echoing_erp
 ):
-    email, account = echoing_erp
+    email, account, key = echoing_erp
     log = stack.worker_log_path()
     offset = _offset(log)
-    handle = await start(client, settings)
-    await handle.result()
+    handle = await start(client, settings, application_id=key)
+    await result_of(handle)
 
     rows = _audit_rows(settings, handle.id)
     failed = [r for r in rows if r.error_code and r.path == "/vendors"]

@@ -6,7 +6,7 @@ import json
 
 from temporalio.client import WorkflowExecutionStatus
 
-from tests.helpers import Ledger, failure_of, vendor_application
+from tests.helpers import Ledger, failure_of, result_of, vendor_application
 from tests.test_cli import backoffice
 
 
@@ -35,7 +35,7 @@ async def test_a_failed_onboarding_runs_again_on_request_and_creates_afresh(
     assert rerun.returncode == 0, rerun.stderr
     assert f"replaces run {failed_run}" in rerun.stdout
     new_run = client.get_workflow_handle(f"vendor-onboarding-{key}")
-    await new_run.result()
+    await result_of(new_run)
     described = await new_run.describe()
     assert described.run_id != failed_run
     assert described.status == WorkflowExecutionStatus.COMPLETED

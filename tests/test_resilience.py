@@ -3,17 +3,28 @@
 import asyncio
 import secrets
 
-from tests.helpers import Ledger, audit_rows, start, status, wait_for
+from starters.start import vendor_onboarding_id
+from tests.helpers import (
+    Ledger,
+    audit_rows,
+    for_run,
+    new_application_id,
+    result_of,
+    start,
+    status,
+    wait_for,
+)
 
 
 async def test_worker_killed_mid_call_completes_without_duplicates(client, settings, admin, stack):
     # The ERP takes 3 s to answer the create call: the worker dies while it is in flight,
     # after the ERP has written the vendor but before the activity could report it.
+    key = new_application_id()
+    slow = {"path": "/vendors$", "method": "POST", "latency_ms": 3000}
     admin.put(
-        "/_admin/faults/erp", json={"path": "/vendors$", "method": "POST", "latency_ms": 3000}
+        "/_admin/faults/erp", json=for_run(vendor_onboarding_id(key), slow)
     ).raise_for_status()
-    handle = await start(client, settings)
-    key = handle.id.removeprefix("vendor-onboarding-")
+    handle = await start(client, settings, application_id=key)
     await wait_for(lambda: _stage_is(handle, "creating_vendor"), timeout=30, what="the create call")
     await asyncio.sleep(1.0)
     stack.kill_worker()
@@ -43,7 +54,7 @@ async def _stage_is(handle, stage: str) -> bool:
 
 async def test_rotated_credential_costs_one_401_then_succeeds(client, settings, admin, stack):
     warm = await start(client, settings)  # the worker now holds the portal key in its cache
-    await warm.result()
+    await result_of(warm)
     new_key = secrets.token_urlsafe(24)
     stack.vault_root().secrets.kv.v2.create_or_update_secret(
         path="backoffice/systems/portal", secret={"api_key": new_key}, mount_point="secret"

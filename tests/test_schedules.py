@@ -17,7 +17,7 @@ from temporalio.service import RPCError
 from domain.reconciliation import ReconciliationResult
 from starters.reconciliation import BadInput
 from starters.schedules import backfill_window, parse_moment
-from tests.helpers import wait_for
+from tests.helpers import result_of, wait_for
 from tests.test_cli import backoffice
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -138,7 +138,7 @@ async def test_trigger_and_backfill_write_one_file_per_day(client, cli_env, sett
             lambda: _runs_done(client, schedule_id, 1), timeout=90, what="the triggered run"
         )
         assert run.startswith(f"{schedule_id}-")
-        result = await client.get_workflow_handle(run, result_type=ReconciliationResult).result()
+        result = await result_of(client.get_workflow_handle(run, result_type=ReconciliationResult))
         assert result.day == yesterday and result.time_zone == "Europe/Berlin"
         assert (exports / f"invoices-{yesterday}.csv").is_file()
 
@@ -168,7 +168,7 @@ async def test_trigger_and_backfill_write_one_file_per_day(client, cli_env, sett
         days = []
         for workflow_id in backfilled:
             handle = client.get_workflow_handle(workflow_id, result_type=ReconciliationResult)
-            days.append((await handle.result()).day)
+            days.append((await result_of(handle)).day)
             assert (await handle.describe()).search_attributes.get("BusinessKey") == [
                 days[-1].isoformat()
             ]

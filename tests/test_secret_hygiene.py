@@ -3,9 +3,11 @@
 import asyncio
 
 from domain.approvals import Decision
+from runtime.codec import decode_in_place
 from starters.approvals import decide
 from starters.directory import Approver
-from tests.helpers import failure_of, start, wait_for
+from tests.helpers import failure_of, result_of, start, wait_for
+from tests.security.history import spellings
 
 OLGA = Approver(id="olga", name="Olga", email="olga@company.example", roles=["procurement"])
 
@@ -33,23 +35,41 @@ def _seeded_values(stack) -> set[str]:
 async def test_no_secret_in_histories_or_worker_log(client, settings, stack):
     happy = await start(client, settings)
     rejected = await start(client, settings, vendor_type="contractor", payment_terms="net15")
-    await happy.result()
+    await result_of(happy)
     await wait_for(lambda: _has_pending(rejected), timeout=30, what="approval")
     await decide(client, OLGA, rejected.id, Decision.REJECT, "no")
     await failure_of(rejected)
 
     seeded = _seeded_values(stack)
     assert len(seeded) >= 8, "expected the seeded credentials to be readable for the check"
+    codec = client.data_converter.payload_codec
+    assert codec is not None, "the test client has no codec: payloads could not be read"
     histories = []
     async for execution in client.list_workflows():
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-        histories.append((await handle.fetch_history()).to_json())
-    assert len(histories) >= 2
+        history = await handle.fetch_history()
+        # Payloads are encrypted in Temporal: open them, or a secret inside could not be seen.
+        for event in history.events:
+            await decode_in_place(event, codec)
+        histories.append(history.to_json())
+    # The positive control: the plain text of a run's input is found in its decoded history.
+    (app,) = await client.data_converter.decode(
+        (await happy.fetch_history())
+        .events[0]
+        .workflow_execution_started_event_attributes.input.payloads
+    )
+    legal_name = app["application"]["legal_name"]
+    assert any(_contains(h, legal_name) for h in histories), "histories were not decoded"
     log = stack.worker_log_path().read_text()
     assert "backoffice worker ready" in log
     for value in seeded:
-        assert all(value not in h for h in histories), "a seeded secret is in a workflow history"
+        assert not any(_contains(h, value) for h in histories), "a seeded secret is in a history"
         assert value not in log, "a seeded secret is in the worker log"
+
+
+def _contains(history_json: str, value: str) -> bool:
+    """The value as text, or inside a payload's base64 data."""
+    return any(form and form in history_json for form in spellings(value))
 
 
 async def _has_pending(handle) -> bool:

@@ -7,11 +7,15 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
+from chaos.forms import new_key
+from starters.start import vendor_onboarding_id
 from tests.helpers import (
     Ledger,
     audit_rows,
     failure_of,
     first_email_refused,
+    for_run,
+    result_of,
     start,
     status,
     wait_for,
@@ -53,7 +57,7 @@ async def test_same_application_twice_is_one_workflow(client, settings, admin):
     first = await start(client, settings, application_id="APP-TWICE-1")
     second = await start(client, settings, application_id="APP-TWICE-1")
     assert first.id == second.id == "vendor-onboarding-APP-TWICE-1"
-    await first.result()
+    await result_of(first)
     third = await start(client, settings, application_id="APP-TWICE-1")
     assert (await third.describe()).run_id == (await first.describe()).run_id
     runs = [w async for w in client.list_workflows('WorkflowId = "vendor-onboarding-APP-TWICE-1"')]
@@ -73,7 +77,7 @@ async def test_invalid_application_fails_fast_and_creates_nothing(
 ):
     if overrides is None:  # a second vendor with a tax id the ERP already holds
         first = await start(client, settings, tax_id="DE555000111", country="DE")
-        await first.result()
+        await result_of(first)
         overrides = {"tax_id": "DE555000111", "country": "DE"}
     handle = await start(client, settings, **overrides)
     error = await failure_of(handle)
@@ -106,6 +110,7 @@ async def test_permanent_failure_at_step_k_undoes_exactly_the_steps_before(
         handle = await first_email_refused(mailbox, settings, start(client, settings))
         refused = "SMTP_550"
     else:
+        key = f"APP-{new_key()}"
         rule = {
             "status": 422,
             "code": "REFUSED_BY_TEST",
@@ -113,8 +118,10 @@ async def test_permanent_failure_at_step_k_undoes_exactly_the_steps_before(
             "method": method,
             "count": 1,
         }
-        admin.put(f"/_admin/faults/{system}", json=rule).raise_for_status()
-        handle = await start(client, settings)
+        admin.put(
+            f"/_admin/faults/{system}", json=for_run(vendor_onboarding_id(key), rule)
+        ).raise_for_status()
+        handle = await start(client, settings, application_id=key)
         refused = "REFUSED_BY_TEST"
     key = handle.id.removeprefix("vendor-onboarding-")
     error = await failure_of(handle)
@@ -152,14 +159,16 @@ async def test_transient_faults_still_create_exactly_one_of_each(client, setting
             f"/_admin/faults/{system}", json={"error_rate": 0.3, "status": 503, "seed": seed}
         ).raise_for_status()
     mailbox.refuse("Recipient", 451, percent=30)  # "try again later", in 30 % of the sessions
+    key = f"APP-{new_key()}"
+    once_429 = {"status": 429, "retry_after": 2, "path": "/accounts", "method": "POST", "count": 1}
     admin.put(
         "/_admin/faults/portal",
         json=[
-            {"status": 429, "retry_after": 2, "path": "/accounts", "method": "POST", "count": 1},
+            for_run(vendor_onboarding_id(key), once_429),
             {"error_rate": 0.3, "status": 503, "seed": 2},
         ],
     ).raise_for_status()
-    handle = await start(client, settings)
+    handle = await start(client, settings, application_id=key)
     result = await asyncio.wait_for(handle.result(), 120)
     key = result.application_id
     ledger = Ledger(admin)
@@ -184,15 +193,16 @@ def _at(row) -> datetime:
 
 async def test_cancelling_a_run_compensates_what_it_created(client, settings, admin):
     # The portal is slow, so the cancel arrives while the account is being created.
+    key = f"APP-{new_key()}"
+    slow = {"path": "/accounts$", "method": "POST", "latency_ms": 2000}
     admin.put(
-        "/_admin/faults/portal", json={"path": "/accounts$", "method": "POST", "latency_ms": 2000}
+        "/_admin/faults/portal", json=for_run(vendor_onboarding_id(key), slow)
     ).raise_for_status()
-    handle = await start(client, settings)
-    key = handle.id.removeprefix("vendor-onboarding-")
+    handle = await start(client, settings, application_id=key)
     await wait_for(lambda: _stage(handle, "creating_portal_account"), what="the portal call")
     await handle.cancel()
     with pytest.raises(WorkflowFailureError) as ended:
-        await handle.result()
+        await result_of(handle)
     assert isinstance(ended.value.cause, CancelledError)
 
     ledger = Ledger(admin)

@@ -254,7 +254,8 @@ class ApprovalsMixin:
         channel: str,
         violation: RuleViolation,
     ) -> None:
-        workflow.logger.warning("decision by %s refused: %s", channel, violation.value)
+        how = "signalled" if channel == "signal" else "updated"
+        workflow.logger.warning("%s decision refused: %s", how, violation.value)
         self._decisions.append(
             DecisionRecord(
                 approval_id=approval_id,

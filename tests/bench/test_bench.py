@@ -19,6 +19,7 @@ from devstack.paths import project_root
 
 # The small run takes a few minutes; give a busy machine room.
 TIMEOUT_SECONDS = 1200
+pytestmark = pytest.mark.timeout(TIMEOUT_SECONDS + 180)
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from chaos.plans import PLANS
 from chaos.session import SessionReport
 
 # The suite starts its own stack and runs about six minutes on a quiet 2-core machine.
 SUITE_TIMEOUT = 1500
+pytestmark = pytest.mark.timeout(SUITE_TIMEOUT + 60)
 
 
 def test_short_suite_holds_every_invariant(tmp_path: Path):

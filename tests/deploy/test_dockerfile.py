@@ -11,6 +11,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from deploy.cli import _parser as deploy_parser
 from tests.deploy.compose import ROOT, argv, services
 
@@ -95,6 +97,7 @@ def _build_context(into: Path) -> None:
             shutil.copy2(source, target)
 
 
+@pytest.mark.timeout(420)  # the wheel build alone may take 300 s on a busy machine
 def test_the_build_context_builds_the_package_without_secrets(tmp_path):
     context = tmp_path / "context"
     _build_context(context)

@@ -29,7 +29,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 # At the finance threshold (tax free), so the invoice waits for `finance`.
@@ -127,8 +126,3 @@ async def sign_in(page: Page, approver_id: str, password: str) -> None:
     await page.get_by_label("Approver id").fill(approver_id)
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
-
-
-def screenshot_path(name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS / name

@@ -15,7 +15,7 @@ from domain.approval_links import LinkClaims, link_url, sign
 from domain.approvals import ApprovalStatus, Decision
 from tests.devstack.vault_helpers import approle_client, read
 from tests.helpers import Ledger, status, wait_for
-from tests.inbox.conftest import AMOUNT, new_context, screenshot_path
+from tests.inbox.conftest import AMOUNT, new_context
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -63,7 +63,7 @@ async def _unchanged(handle) -> None:
 
 
 async def test_a_link_decides_once_as_its_approver_and_nothing_else_decides(
-    browser, stack, admin, invoices, web
+    browser, stack, admin, invoices, web, screenshots
 ):
     handle = await invoices()
     number = handle.id.removeprefix("invoice-")
@@ -133,12 +133,11 @@ async def test_a_link_decides_once_as_its_approver_and_nothing_else_decides(
     context = await new_context(browser, stack)
     page = await context.new_page()
     await page.goto(links["approve"])
-    await expect(
-        page.get_by_role("heading", name=re.compile(f"Approve invoice {number}"))
-    ).to_be_visible()
+    heading = page.get_by_role("heading", name=re.compile(f"Approve invoice {number}"))
+    await expect(heading).to_be_visible()
     await expect(page.locator("main")).to_contain_text(AMOUNT)
     await expect(page.locator("main")).to_contain_text("Fiona Finance (fiona)")
-    await page.screenshot(path=screenshot_path("approve-by-link.png"))
+    await screenshots.capture(page, "approve-by-link.png", heading)
     await _unchanged(handle)
     await page.get_by_label("Comment").fill("approved from the email")
     await page.get_by_role("button", name="Confirm: approve").click()

@@ -11,7 +11,7 @@ from domain.approvals import ApprovalStatus
 from runtime.db import SignInFailures, make_engine
 from starters.api.inbox.sessions import SESSION_COOKIE
 from tests.helpers import status, wait_for
-from tests.inbox.conftest import AMOUNT, PHONE, new_context, screenshot_path, sign_in
+from tests.inbox.conftest import AMOUNT, PHONE, new_context, sign_in
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -31,7 +31,7 @@ async def _moved_on(handle) -> bool:
 
 
 async def test_finance_approver_approves_with_a_comment_and_finds_it_under_decided(
-    browser, stack, credentials, invoices
+    browser, stack, credentials, invoices, screenshots
 ):
     handle = await invoices()
     number = handle.id.removeprefix("invoice-")
@@ -51,7 +51,7 @@ async def test_finance_approver_approves_with_a_comment_and_finds_it_under_decid
     )
     [cookie] = [c for c in await context.cookies() if c["name"] == SESSION_COOKIE]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]  # http
-    await page.screenshot(path=screenshot_path("inbox-desktop.png"))
+    await screenshots.capture(page, "inbox-desktop.png", card)
 
     phone = await new_context(browser, stack, viewport=PHONE, is_mobile=True, has_touch=True)
     await phone.add_cookies([_same(cookie)])
@@ -60,7 +60,9 @@ async def test_finance_approver_approves_with_a_comment_and_finds_it_under_decid
     await expect(_card(phone_page, handle.id)).to_contain_text(AMOUNT)
     width = await phone_page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], "the inbox scrolls sideways on a phone"
-    await phone_page.screenshot(path=screenshot_path("inbox-phone.png"), full_page=True)
+    await screenshots.capture(
+        phone_page, "inbox-phone.png", _card(phone_page, handle.id), full_page=True
+    )
     await phone.close()
 
     # Decided in place: the page is not reloaded (the marker survives) and says what happened.
@@ -82,7 +84,7 @@ async def test_finance_approver_approves_with_a_comment_and_finds_it_under_decid
     await expect(decided).to_contain_text("Price list checked against the contract")
     await expect(decided).to_contain_text("fiona")
     await expect(decided).to_contain_text(AMOUNT)
-    await page.screenshot(path=screenshot_path("inbox-decided.png"))
+    await screenshots.capture(page, "inbox-decided.png", decided)
 
     # Signing out ends the session on the server: the old cookie opens nothing.
     await page.get_by_role("button", name="Sign out").click()
@@ -98,6 +100,13 @@ async def test_finance_approver_approves_with_a_comment_and_finds_it_under_decid
 
 async def test_procurement_does_not_see_a_finance_approval(browser, stack, credentials, invoices):
     handle = await invoices()
+    # The positive control: finance sees the card, so it is listed by now.
+    finance = await new_context(browser, stack)
+    fiona = await finance.new_page()
+    await sign_in(fiona, "fiona", credentials["approvers"]["fiona"])
+    await expect(_card(fiona, handle.id)).to_contain_text(AMOUNT)
+    await finance.close()
+
     context = await new_context(browser, stack)
     page = await context.new_page()
     await sign_in(page, "pat", credentials["approvers"]["pat"])

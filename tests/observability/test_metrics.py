@@ -19,12 +19,14 @@ from temporalio.client import Client, WorkflowHandle
 from domain import metrics
 from domain.invoice import InvoiceRequest
 from starters.api.metrics import approver_roles, pending_query
-from starters.start import start_invoice
+from starters.start import start_invoice, vendor_onboarding_id
 from starters.webhooks.signature import header_for, sign
 from tests.helpers import (
     audit_rows,
     failure_of,
     first_email_refused,
+    for_run,
+    new_application_id,
     start,
     status,
     wait_for,
@@ -178,11 +180,12 @@ async def test_external_api_errors_are_counted_by_system_and_code(
     worker, _ = endpoints
     code = "METRICS_TEST_UNAVAILABLE"
     before = Scrape(worker).value(metrics.EXTERNAL_API_ERRORS, system="portal", code=code)
+    key = new_application_id()
+    unavailable = {"status": 503, "code": code, "path": "/accounts$", "method": "POST", "count": 2}
     admin.put(
-        "/_admin/faults/portal",
-        json={"status": 503, "code": code, "path": "/accounts$", "method": "POST", "count": 2},
+        "/_admin/faults/portal", json=for_run(vendor_onboarding_id(key), unavailable)
     ).raise_for_status()
-    handle = await start(client, settings)
+    handle = await start(client, settings, application_id=key)
     await asyncio.wait_for(handle.result(), 90)
 
     failing = [row for row in audit_rows(settings, handle.id) if row.error_code == code]

@@ -45,9 +45,12 @@ def signature_ok(delivery: Delivery, secret: str, tolerance: float = 300) -> boo
 
 
 class WebhookReceiver:
-    def __init__(self, statuses: list[int] | None = None, delay: float = 0.0) -> None:
+    def __init__(self, statuses: list[int] | None = None, *, held: bool = False) -> None:
+        """`held`: each request waits (up to 30 s) until `release()` before it is answered."""
         self.statuses = list(statuses or [])
-        self.delay = delay
+        self._released = threading.Event()
+        if not held:
+            self._released.set()
         self.deliveries: list[Delivery] = []
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
@@ -56,7 +59,7 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                time.sleep(receiver.delay)
+                receiver._released.wait(timeout=30)
                 status = receiver._record(self.path, dict(self.headers.items()), body)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -71,6 +74,10 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+
+    def release(self) -> None:
+        """Let held requests (and every later one) through."""
+        self._released.set()
 
     def answer(self, *statuses: int) -> None:
         """Answer these statuses to the next requests, in order, then 200 again."""

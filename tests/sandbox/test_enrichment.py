@@ -27,6 +27,10 @@ COUNTRIES = {
     "AU",
 }
 
+# One new request per 5 s: a test's calls come long before a refill, however busy the machine,
+# so what is served and what is limited depends on order and counts alone.
+SLOW = 0.2
+
 
 def test_company_data_is_derived_from_the_domain(enrichment: httpx.Client) -> None:
     response = enrichment.get("/enrichment/companies/acme-tools.example")
@@ -77,7 +81,7 @@ def test_rate_limit_answers_429_with_retry_after(
     enrichment: httpx.Client, admin: httpx.Client
 ) -> None:
     admin.put(
-        "/_admin/enrichment/rate-limit", json={"per_second": 1, "burst": 3}
+        "/_admin/enrichment/rate-limit", json={"per_second": SLOW, "burst": 3}
     ).raise_for_status()
     statuses = [enrichment.get("/enrichment/companies/acme.example").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -89,7 +93,7 @@ def test_rate_limit_answers_429_with_retry_after(
     time.sleep(retry_after)
     assert enrichment.get("/enrichment/companies/acme.example").status_code == 200
     counts = admin.get("/_admin/enrichment/rate-limit").json()
-    assert counts == {"per_second": 1.0, "burst": 3, "served": 4, "limited": 2}
+    assert counts == {"per_second": SLOW, "burst": 3, "served": 4, "limited": 2}
 
 
 def test_the_default_is_five_per_second(enrichment: httpx.Client, admin: httpx.Client) -> None:
@@ -100,9 +104,9 @@ def test_the_default_is_five_per_second(enrichment: httpx.Client, admin: httpx.C
         "limited": 0,
     }
     statuses = [enrichment.get("/enrichment/companies/acme.example").status_code for _ in range(20)]
-    # The first five pass at once; a token or two may come back while the calls run.
-    assert 429 in statuses
-    assert 5 <= statuses.index(429) <= 8
+    # The burst of five passes; then the limit answers (tokens that came back meanwhile
+    # depend on the machine's speed, so no count after the burst is asserted).
+    assert statuses[:5] == [200] * 5 and 429 in statuses
 
 
 def test_each_api_key_has_its_own_bucket(sandbox: SandboxProcess, admin: httpx.Client) -> None:
@@ -110,7 +114,7 @@ def test_each_api_key_has_its_own_bucket(sandbox: SandboxProcess, admin: httpx.C
         "/_admin/credentials/enrichment", json={"api_keys": ["key-a", "key-b"]}
     ).raise_for_status()
     admin.put(
-        "/_admin/enrichment/rate-limit", json={"per_second": 0.5, "burst": 1}
+        "/_admin/enrichment/rate-limit", json={"per_second": SLOW, "burst": 1}
     ).raise_for_status()
     with client(sandbox.base_url) as caller:
 
@@ -127,7 +131,7 @@ def test_rate_limited_requests_are_not_served_or_logged(
     enrichment: httpx.Client, admin: httpx.Client
 ) -> None:
     admin.put(
-        "/_admin/enrichment/rate-limit", json={"per_second": 1, "burst": 1}
+        "/_admin/enrichment/rate-limit", json={"per_second": SLOW, "burst": 1}
     ).raise_for_status()
     enrichment.get("/enrichment/companies/acme.example").raise_for_status()
     assert enrichment.get("/enrichment/companies/not_valid").status_code == 429
@@ -136,7 +140,7 @@ def test_rate_limited_requests_are_not_served_or_logged(
 
 def test_faults_apply_before_the_rate_limit(enrichment: httpx.Client, admin: httpx.Client) -> None:
     admin.put(
-        "/_admin/enrichment/rate-limit", json={"per_second": 1, "burst": 1}
+        "/_admin/enrichment/rate-limit", json={"per_second": SLOW, "burst": 1}
     ).raise_for_status()
     admin.put("/_admin/faults/enrichment", json={"count": 2}).raise_for_status()
     assert [enrichment.get("/enrichment/companies/acme.example").status_code for _ in range(3)] == [

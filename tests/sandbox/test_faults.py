@@ -26,6 +26,14 @@ def test_rate_limit_with_retry_after(admin: httpx.Client, erp: httpx.Client) -> 
     assert error_of(response)["code"] == "RATE_LIMITED"
 
 
+def test_retry_after_as_an_http_date(admin: httpx.Client, erp: httpx.Client) -> None:
+    when = "Wed, 21 Oct 2026 07:28:00 GMT"
+    set_faults(admin, "erp", {"status": 429, "retry_after": when})
+    response = erp.get("/erp/vendors")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == when
+
+
 def test_custom_status_code_and_message(admin: httpx.Client, portal: httpx.Client) -> None:
     set_faults(admin, "portal", {"status": 500, "code": "PORTAL_CRASH", "message": "boom"})
     response = portal.get("/portal/accounts")
@@ -56,6 +64,17 @@ def test_path_and_method_matching(admin: httpx.Client, erp: httpx.Client) -> Non
     assert erp.post("/erp/vendors", json=vendor()).status_code == 503
     assert erp.post("/erp/vendors/validate", json={}).status_code == 503
     assert erp.post("/erp/approved-suppliers", json={"vendor_id": "V-1"}).status_code == 404
+
+
+def test_header_prefix_scopes_a_rule_to_one_run(admin: httpx.Client, erp: httpx.Client) -> None:
+    set_faults(admin, "erp", {"headers": {"idempotency-key": "vendor-onboarding-APP-1"}})
+    mine = {"Idempotency-Key": "vendor-onboarding-APP-1/create-vendor"}
+    other = {"Idempotency-Key": "vendor-onboarding-APP-2/create-vendor"}
+    assert erp.post("/erp/vendors", json=vendor(), headers=other).status_code == 201
+    assert erp.get("/erp/vendors").status_code == 200  # no key at all: not this run's
+    assert erp.post("/erp/vendors", json=vendor(), headers=mine).status_code == 503
+    [rule] = admin.get("/_admin/faults").json()["faults"]["erp"]
+    assert (rule["matched"], rule["headers"]) == (1, {"idempotency-key": "vendor-onboarding-APP-1"})
 
 
 def test_path_matches_whole_segments(admin: httpx.Client, erp: httpx.Client) -> None:
@@ -171,6 +190,8 @@ def test_clearing_faults(admin: httpx.Client, erp: httpx.Client, portal: httpx.C
         ("erp", [{}, {"method": "FETCH"}], "rules[1].method"),
         ("erp", {"path": "vendors"}, "rules[0].path"),
         ("erp", {"count": 0}, "rules[0].count"),
+        ("erp", {"retry_after": "soon"}, "rules[0].retry_after"),
+        ("erp", {"retry_after": -1}, "rules[0].retry_after"),
         ("erp", {"latency_ms": -5}, "rules[0].latency_ms"),
         ("erp", {"eror_rate": 0.5}, "rules[0].eror_rate"),
         ("erp", "down", "rules[0]"),

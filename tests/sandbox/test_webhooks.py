@@ -148,9 +148,9 @@ def test_failed_attempts_are_retried_with_backoff(
     assert [d.answered for d in (first, second, third)] == [500, 500, 200]
     assert first.event == second.event == third.event
     assert all(signature_ok(d, SECRET) for d in (first, second, third))
-    # Backoff 0.5 s, then 1 s (a little slack for scheduling).
-    assert 0.4 <= second.at - first.at < 2.0
-    assert 0.9 <= third.at - second.at < 3.0
+    # Backoff 0.5 s, then 1 s: never sooner (later is the machine's business, not asserted).
+    assert second.at - first.at >= 0.4
+    assert third.at - second.at >= 0.9
     wait_until(lambda: len(deliveries(admin)) == 3)
     assert [(d["attempt"], d["status"]) for d in deliveries(admin)] == [
         (1, 500),
@@ -252,14 +252,15 @@ def test_events_without_a_target_are_kept_undelivered(
 
 
 def test_delivery_does_not_hold_up_the_request(admin: httpx.Client, esign: httpx.Client) -> None:
-    with WebhookReceiver(delay=2.0) as slow:
-        set_target(admin, "esign", slow.url)
+    with WebhookReceiver(held=True) as held:
+        set_target(admin, "esign", held.url)
         created = esign.post("/esign/envelopes", json=envelope()).json()
-        started = time.monotonic()
+        # The receiver holds every delivery until released: the answer comes first.
         signed = admin.post(f"/_admin/esign/envelopes/{created['id']}/sign")
         assert signed.status_code == 200
-        assert time.monotonic() - started < 1.0
         assert emitted(admin)[0]["delivery_status"] == "pending"
+        assert held.deliveries == []
+        held.release()
         wait_until(lambda: emitted(admin)[0]["delivery_status"] == "delivered")
 
 

@@ -38,11 +38,26 @@ def found(message: Message, kind: type[M], path: str = "") -> Iterator[tuple[str
                 yield from found(child, kind, child_path)
 
 
+# Temporal's core writes a `workflow.patched` marker itself, past the data converter: its one
+# payload is the patch's name (checked apart: `patch_markers`).
+PATCH_MARKER = "core_patch"
+
+
 def event_payloads(event: HistoryEvent) -> Iterator[tuple[str, Payload]]:
-    """The payloads of one event a codec must have sealed (search attributes left out)."""
+    """The payloads of one event a codec must have sealed (search attributes and patch markers
+    left out)."""
+    if patch_marker(event):
+        return
     for path, payload in found(event, Payload):
         if PLAIN_BY_DESIGN not in path:
             yield path, payload
+
+
+def patch_marker(event: HistoryEvent) -> bool:
+    return (
+        event.HasField("marker_recorded_event_attributes")
+        and event.marker_recorded_event_attributes.marker_name == PATCH_MARKER
+    )
 
 
 def event_failures(event: HistoryEvent) -> Iterator[tuple[str, Failure]]:

@@ -44,9 +44,6 @@ async def _use_codec_server(page: Page, ui_url: str, endpoint: str) -> None:
     )
 
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
 async def _workflow_page_text(page: Page, ui_url: str, workflow_id: str, wanted: str) -> str:
     await page.goto(f"{ui_url}/namespaces/default/workflows/{workflow_id}")
     for _ in range(40):
@@ -58,7 +55,7 @@ async def _workflow_page_text(page: Page, ui_url: str, workflow_id: str, wanted:
 
 
 async def test_the_web_ui_shows_decoded_payloads_with_a_codec_session(
-    browser, client, settings, stack, codec_token
+    browser, client, settings, stack, codec_token, screenshots
 ):
     handle = await start(client, settings)
     await asyncio.wait_for(handle.result(), 60)
@@ -83,18 +80,28 @@ async def test_the_web_ui_shows_decoded_payloads_with_a_codec_session(
     details = await _frames_text(page, "pending with procurement")
     assert "Stage: awaiting_approval" in details, "no current details on the page of a waiting run"
     await page.set_viewport_size({"width": 1280, "height": 720})
-    await page.screenshot(path=str(SCREENSHOTS / "web-ui-waiting-run.png"), full_page=False)
-    await page.goto(f"{stack.temporal_ui_url}/namespaces/default/workflows/{handle.id}")
+    current = await _frame_showing(page, "pending with procurement")
+    await screenshots.capture(
+        page,
+        "web-ui-waiting-run.png",
+        page.get_by_text("User Metadata", exact=True).first,
+        current.get_by_text("pending with procurement").first,
+    )
     await page.set_viewport_size({"width": 1280, "height": 900})
-    await page.screenshot(path=str(SCREENSHOTS / "web-ui-decoded.png"), full_page=False)
+    await page.goto(f"{stack.temporal_ui_url}/namespaces/default/workflows/{handle.id}")
+    # Captured once the UI has fetched the run and the codec server decoded it.
+    await screenshots.capture(page, "web-ui-decoded.png", page.get_by_text(name).first)
     await operator.close()
 
     stranger = await browser.new_context()  # same settings, no codec session
     page = await stranger.new_page()
     await _use_codec_server(page, stack.temporal_ui_url, endpoint)
-    await _workflow_page_text(page, stack.temporal_ui_url, handle.id, "Result")
-    await asyncio.sleep(3)  # the codec requests have been answered (401) by now
+    async with page.expect_response(lambda r: r.url.startswith(f"{endpoint}/decode")) as asked:
+        await _workflow_page_text(page, stack.temporal_ui_url, handle.id, "Result")
+    assert (await asked.value).status == 401, "the codec server decoded without a session"
+    await page.wait_for_load_state("networkidle")  # every codec request answered
     shown = await page.inner_text("body")
+    # The same page that showed the name to the operator: loaded, the name not on it.
     assert handle.id in shown and "Result" in shown, "the workflow page did not load"
     assert name not in shown
     await stranger.close()
@@ -110,6 +117,13 @@ async def _frames_text(page: Page, wanted: str) -> str:
             break
         await asyncio.sleep(0.5)
     return text
+
+
+async def _frame_showing(page: Page, wanted: str) -> Frame:
+    for frame in page.frames:
+        if frame != page.main_frame and wanted in await _text_of(frame):
+            return frame
+    raise AssertionError(f"no frame shows {wanted!r}")
 
 
 async def _text_of(frame: Frame) -> str:
