@@ -86,7 +86,7 @@ async def test_every_worker_line_is_json_and_a_runs_lines_carry_its_ids(client, 
     assert refusal[0]["logger"] == "temporalio.workflow" and refusal[0]["level"] == "WARNING"
     assert refusal[0]["task_queue"] == "backoffice" and "activity_id" not in refusal[0]
 
-    # Every activity the run scheduled has log lines with its id, type, attempt and queue.
+    # Every activity the run scheduled that logs has log lines with its id, type, attempt, queue.
     scheduled = {
         (
             e.activity_task_scheduled_event_attributes.activity_id,
@@ -95,9 +95,12 @@ async def test_every_worker_line_is_json_and_a_runs_lines_carry_its_ids(client, 
         for e in (await handle.fetch_history()).events
         if e.HasField("activity_task_scheduled_event_attributes")
     }
-    assert len(scheduled) >= 5
+    # Those that call a system over HTTP log each request (httpx); mail goes over SMTP and the
+    # directory is read from Vault, neither of which logs a line of its own.
+    over_http = {(i, t) for i, t in scheduled if not t.startswith(("mail.", "directory."))}
+    assert len(over_http) >= 4
     logged = {(r["activity_id"], r["activity_type"]) for r in mine if "activity_id" in r}
-    assert scheduled <= logged, scheduled - logged
+    assert over_http <= logged, over_http - logged
     for record in mine:
         if "activity_id" in record:
             assert record["attempt"] >= 1

@@ -20,7 +20,7 @@ def backoffice(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
     )
 
 
-async def test_reject_as_typed_voids_the_draft(client, settings, admin, crm, cli_env):
+async def test_reject_as_typed_deletes_the_draft(client, settings, admin, crm, cli_env):
     handle = await start_invoice_run(
         client, settings, crm, policy=PATIENT_APPROVALS, lines=AT_THRESHOLD
     )
@@ -33,7 +33,7 @@ async def test_reject_as_typed_voids_the_draft(client, settings, admin, crm, cli
 
     assert out.returncode == 0, out.stderr
     assert (await failure_of(handle)).type == "APPROVAL_REJECTED"
-    assert [i["status"] for i in billing_invoices(admin, number)] == ["void"]
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["deleted"]  # a draft: deleted
 
 
 async def test_void_as_typed_voids_a_sent_invoice(client, settings, admin, crm, cli_env):

@@ -12,6 +12,11 @@ from tests.security.history import spellings
 OLGA = Approver(id="olga", name="Olga", email="olga@company.example", roles=["procurement"])
 
 
+# Names, not secrets: the SMTP login's user is `backoffice`, which every history holds (its task
+# queues) without any secret in it.
+NOT_SECRET = {"username", "client_id"}
+
+
 def _seeded_values(stack) -> set[str]:
     vault = stack.vault_root()
     values: set[str] = set()
@@ -23,7 +28,9 @@ def _seeded_values(stack) -> set[str]:
                 mount_point="secret",
                 raise_on_deleted_version=True,
             )["data"]["data"]
-            for value in data.values():
+            for key, value in data.items():
+                if key in NOT_SECRET:
+                    continue
                 values.update(value if isinstance(value, list) else [value])
     values.update(v for k, v in stack.worker_env().items() if k.endswith("SECRET_ID"))
     values.update(

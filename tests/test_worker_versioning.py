@@ -18,7 +18,7 @@ from devstack.temporal_cli import find_temporal_cli
 from domain.approvals import Decision
 from starters.approvals import decide
 from starters.directory import Approver
-from tests.helpers import start, status, wait_for
+from tests.helpers import patient, start, status, wait_for
 from tests.invoicing import pay
 from tests.record_histories import CONTRACTOR
 from tests.test_replay import backoffice
@@ -100,7 +100,7 @@ async def test_a_new_version_rolls_out_and_the_old_one_drains(
 ):
     old = deployment_version(settings).build_id
     new = f"{old}-next-{uuid.uuid4().hex[:6]}"
-    pinned = await start(client, settings, **CONTRACTOR)
+    pinned = await start(client, patient(settings), **CONTRACTOR)  # the stack expires in 12 s
     await wait_for(lambda: _pending(pinned), timeout=30, what="the approval")
     upgrading = await _invoice(client, settings, crm)
 
