@@ -37,7 +37,7 @@ Say = Callable[[str], None]
 UNSEAL_FILE = "unseal.json"  # the unseal key and the root token: this step's only
 LOGINS_FILE = "approles.json"  # the AppRole logins handed out, once seeded
 CREDENTIALS_FILE = "credentials.json"  # the API's seeded credentials, in plain text (0600)
-# One key share: the compose file is one machine. A real cluster splits the key (README).
+# One key share: the compose file is one machine (a real cluster splits the key: docs/).
 KEY_SHARES = 1
 # Seconds one Vault call may take. Initialising raft storage writes the keyring and waits for the
 # node to lead; on a busy machine that has taken over 10 s, and a timed-out initialisation cannot

@@ -1,5 +1,5 @@
 """The business metrics' names, labels and buckets: one list for the code that records them, the
-Prometheus endpoints that serve them (beside the Temporal SDK's own), the README and the tests.
+Prometheus endpoints that serve them (beside the Temporal SDK's own), the docs and the tests.
 
 Labels carry roles, systems, error codes and outcomes only: never a name, an email or an id of a
 person or a record.

@@ -49,6 +49,4 @@ echo "==> finding or building the Temporal CLI"
 .venv/bin/python -c "from devstack.temporal_cli import find_temporal_cli; print(find_temporal_cli())"
 echo "==> finding or building mailpit (the dev stack's SMTP server with a web UI)"
 .venv/bin/python -c "from devstack.mailpit import find_mailpit; print(find_mailpit())"
-# Docker Compose's CLI: tests/deploy run `docker-compose config` on docker-compose.yml.
-bash scripts/compose-cli.sh
 echo "==> set up. Next: .venv/bin/backoffice demo   (or: .venv/bin/backoffice dev up)"

@@ -1,5 +1,5 @@
 """What an operator sees of a run: its summary and current details, its search attributes, and
-the saved queries of the README run as written against the real server."""
+the saved queries of docs/operations.md run as written against the real server."""
 
 import re
 from collections.abc import Awaitable, Callable
@@ -19,12 +19,12 @@ from tests.helpers import failure_of, patient, start, status, vendor_application
 from tests.invoicing import invoice_request
 
 PAT = Approver(id="pat", name="Pat", email="pat@company.example", roles=["procurement"])
-README = Path(__file__).resolve().parents[1] / "README.md"
+OPERATIONS = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 
 
 def saved_queries() -> dict[str, str]:
-    """The saved-query table of the README: first words of the description → filter."""
-    rows = re.findall(r"^\| ([^|`]+?) \| `([^`]+)` \|$", README.read_text(), re.MULTILINE)
+    """The saved-query table of docs/operations.md: first words of the description → filter."""
+    rows = re.findall(r"^\| ([^|`]+?) \| `([^`]+)` \|$", OPERATIONS.read_text(), re.MULTILINE)
     return {what.split(" (")[0]: query for what, query in rows}
 
 
