@@ -5,6 +5,7 @@ allowed role, and the approver is not the requester. The update refuses a decisi
 them; a signal cannot be refused, so the workflow records it as refused and ignores it.
 """
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -55,6 +56,7 @@ class ApprovalsMixin:
         self._decisions: list[DecisionRecord] = []
         self._ending = False
         self._notice_failed = False
+        self._deciding = asyncio.Lock()
 
     @workflow.query
     def status(self) -> WorkflowStatus:
@@ -83,19 +85,22 @@ class ApprovalsMixin:
     async def decide(self, inp: DecideInput) -> DecideResult:
         """The caller learns at once whether the decision was accepted; a refusal is recorded
         beside the accepted decisions (as a refused signal is), then answered."""
-        entry = await self._directory(inp.approver, inp.approver_roles)
-        if entry is None:
-            raise ApplicationError(
-                "the approver directory cannot be read right now; send the decision again",
-                type=DIRECTORY_UNAVAILABLE,
-            )
-        violation = self._violation(inp.approval_id, entry)
-        if violation:
-            self._refused(
-                inp.approval_id, inp.approver, inp.decision, inp.comment, "update", violation
-            )
-            raise self._refusal(violation, inp.approval_id, inp.approver)
-        return self._apply(inp.approval_id, inp.decision, inp.approver, inp.comment, "update")
+        # One decision at a time, in the order they arrive (each reads the directory first):
+        # the first of two competing decisions is the one that counts.
+        async with self._deciding:
+            entry = await self._directory(inp.approver, inp.approver_roles)
+            if entry is None:
+                raise ApplicationError(
+                    "the approver directory cannot be read right now; send the decision again",
+                    type=DIRECTORY_UNAVAILABLE,
+                )
+            violation = self._violation(inp.approval_id, entry)
+            if violation:
+                self._refused(
+                    inp.approval_id, inp.approver, inp.decision, inp.comment, "update", violation
+                )
+                raise self._refusal(violation, inp.approval_id, inp.approver)
+            return self._apply(inp.approval_id, inp.decision, inp.approver, inp.comment, "update")
 
     @decide.validator
     def _validate_decide(self, inp: DecideInput) -> None:
@@ -235,15 +240,16 @@ class ApprovalsMixin:
         return DecideResult(approval_id=approval_id, status=record.status, decided_by=approver)
 
     async def _signalled(self, inp: SignalDecisionInput, decision: Decision) -> None:
-        entry = await self._directory(inp.approver, inp.approver_roles)
-        if entry is None:  # a signal cannot be answered: record why it decided nothing
-            violation: RuleViolation | None = RuleViolation.DIRECTORY_UNAVAILABLE
-        else:
-            violation = self._violation(inp.approval_id, entry)
-        if violation is None:
-            self._apply(inp.approval_id, decision, inp.approver, inp.comment, "signal")
-            return
-        self._refused(inp.approval_id, inp.approver, decision, inp.comment, "signal", violation)
+        async with self._deciding:  # in the order they arrive, as `decide`
+            entry = await self._directory(inp.approver, inp.approver_roles)
+            if entry is None:  # a signal cannot be answered: record why it decided nothing
+                violation: RuleViolation | None = RuleViolation.DIRECTORY_UNAVAILABLE
+            else:
+                violation = self._violation(inp.approval_id, entry)
+            if violation is None:
+                self._apply(inp.approval_id, decision, inp.approver, inp.comment, "signal")
+                return
+            self._refused(inp.approval_id, inp.approver, decision, inp.comment, "signal", violation)
 
     def _refused(
         self,
