@@ -33,6 +33,9 @@ class GracefulShutdown(Plan):
     async def run(self, ctx: PlanContext) -> PlanOutcome:
         original = await asyncio.to_thread(_read_directory, ctx)
         await asyncio.to_thread(_write_directory, ctx, _with_extra_people(original))
+        # The worker caches secrets for 2 s in the chaos stack (chaos/stack.py), and it now reads
+        # the directory at every decision too: let a cached copy without the new people expire.
+        await asyncio.sleep(3)
         release = asyncio.Event()
         vendor = VendorApproved()
         vendor.hold = release
