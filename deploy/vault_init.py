@@ -152,7 +152,7 @@ def _push_to_sandbox(plan: InitPlan, seeded: SeedResult, say: Say) -> None:
     if not plan.sandbox_url:
         return
     with admin_client(plan.sandbox_url, plan.sandbox_admin_token or "") as admin:
-        push_credentials(admin, seeded.system_credentials, say)
+        push_credentials(admin, seeded.system_credentials)
         if plan.webhooks_to:
             push_webhook_targets(admin, plan.webhooks_to, seeded.webhook_secrets, say)
     say(f"vault-init: the sandbox at {plan.sandbox_url} has the same system credentials")

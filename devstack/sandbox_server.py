@@ -9,8 +9,8 @@ from sqlalchemy.engine import make_url
 from devstack.errors import StackError
 from domain.systems import System
 
-# Systems the sandbox must accept credentials for; the others only warn while it grows.
-REQUIRED_SYSTEMS = frozenset({System.ERP, System.PORTAL, System.MAIL})
+# The systems the sandbox stands in for: all but mail, which is SMTP (mailpit in the dev stack).
+SANDBOX_SYSTEMS = frozenset(System) - {System.MAIL}
 
 
 class CredentialsRejected(StackError):
@@ -98,30 +98,18 @@ def push_webhook_targets(
         )
 
 
-def push_credentials(
-    client: httpx.Client,
-    credentials: dict[System, dict[str, str]],
-    warn: Callable[[str], None],
-) -> None:
-    """Tell the sandbox the credentials just seeded into Vault, so both sides agree."""
-    not_taken: list[str] = []
+def push_credentials(client: httpx.Client, credentials: dict[System, dict[str, str]]) -> None:
+    """Tell the sandbox the credentials just seeded into Vault for the systems it stands in for,
+    so both sides agree."""
     for system, creds in credentials.items():
+        if system not in SANDBOX_SYSTEMS:
+            continue
         path = f"/_admin/credentials/{system.value}"
         try:
             response = client.put(path, json=credentials_body(system, creds))
         except httpx.HTTPError as exc:
             raise CredentialsRejected(f"PUT {path} failed: {exc}") from exc
-        if response.is_success:
-            continue
-        if response.status_code in (404, 422) and system not in REQUIRED_SYSTEMS:
-            not_taken.append(f"{system.value} ({response.status_code})")
-            continue
-        raise CredentialsRejected(
-            f"PUT {path} answered {response.status_code}: {response.text[:300]}"
-        )
-    if not_taken:
-        warn(
-            "warning: the sandbox took no credentials for "
-            + ", ".join(not_taken)
-            + "; calls to those systems will fail until it supports them"
-        )
+        if not response.is_success:
+            raise CredentialsRejected(
+                f"PUT {path} answered {response.status_code}: {response.text[:300]}"
+            )

@@ -290,7 +290,7 @@ class Stack:
         )
         try:
             with self.sandbox_admin() as admin:
-                sandbox_server.push_credentials(admin, seeded.system_credentials, self._say)
+                sandbox_server.push_credentials(admin, seeded.system_credentials)
                 sandbox_server.push_webhook_targets(
                     admin, self.api_url, seeded.webhook_secrets, self._say
                 )

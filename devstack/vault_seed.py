@@ -135,7 +135,7 @@ def _random(length: int = 32) -> str:
 
 
 def system_credentials() -> dict[System, dict[str, str]]:
-    """Fresh credentials for every sandbox system, shaped as its auth scheme needs."""
+    """Fresh credentials for every system, shaped as its auth scheme needs."""
     creds: dict[System, dict[str, str]] = {}
     for system in System:
         if system is System.ERP:
@@ -143,12 +143,8 @@ def system_credentials() -> dict[System, dict[str, str]]:
         elif system is System.CRM:
             creds[system] = {"client_id": f"backoffice-{_random(6)}", "client_secret": _random()}
         elif system is System.MAIL:
-            # The SMTP login (mailpit's); the API key is the sandbox's mail API's.
-            creds[system] = {
-                "username": "backoffice",
-                "password": _random(),
-                "api_key": f"{system.value}_{_random()}",
-            }
+            # The SMTP login (mailpit's): mail is not a sandbox system.
+            creds[system] = {"username": "backoffice", "password": _random()}
         else:
             creds[system] = {"api_key": f"{system.value}_{_random()}"}
     return creds

@@ -21,7 +21,6 @@ from sandbox import (
     enrichment,
     erp,
     esign,
-    mail,
     portal,
     webhook_admin,
 )
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 SYSTEMS: tuple[System, ...] = (
     erp.SYSTEM,
     portal.SYSTEM,
-    mail.SYSTEM,
     crm.SYSTEM,
     billing.SYSTEM,
     esign.SYSTEM,

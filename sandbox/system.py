@@ -42,7 +42,6 @@ class SystemCall:
     path: str
     idempotency_key: str | None
     fingerprint: str
-    idempotency_key_required: bool
 
     def run(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction; a rule refusal is rolled back, then logged."""
@@ -54,28 +53,14 @@ class SystemCall:
                 self._log_rejection(error)
             raise
 
-    def create(
-        self, work: Callable[[Session], Reply], *, key_required: bool | None = None
-    ) -> JSONResponse:
-        """Run a create, or replay the stored answer for a repeated ``Idempotency-Key``.
+    def create(self, work: Callable[[Session], Reply]) -> JSONResponse:
+        """Run a create, or replay the stored answer for a repeated ``Idempotency-Key``."""
+        return self.run(self._create_once(work)).response()
 
-        ``key_required`` overrides the system's default for this route.
-        """
-        required = self.idempotency_key_required if key_required is None else key_required
-        return self.run(self._create_once(work, required)).response()
-
-    def _create_once(
-        self, work: Callable[[Session], Reply], key_required: bool
-    ) -> Callable[[Session], Reply]:
+    def _create_once(self, work: Callable[[Session], Reply]) -> Callable[[Session], Reply]:
         def attempt(session: Session) -> Reply:
             key = self.idempotency_key
             if key is None:
-                if key_required:
-                    raise ApiError(
-                        422,
-                        "IDEMPOTENCY_KEY_REQUIRED",
-                        f"{self.system} requires an Idempotency-Key header on {self.path}",
-                    )
                 return work(session)
             stored = idempotency.lookup(session, self.system, key)
             if stored is None:
@@ -124,12 +109,10 @@ class System:
         name: str,
         auth: AuthScheme,
         *,
-        idempotency_key_required: bool = False,
         webhook_events: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.auth = auth
-        self.idempotency_key_required = idempotency_key_required
         self.webhook_events = webhook_events
         self.router = APIRouter(
             prefix=f"/{name}", tags=[name], dependencies=[Depends(self.authenticate)]
@@ -194,5 +177,4 @@ class System:
             path=request.url.path,
             idempotency_key=idempotency_key,
             fingerprint=idempotency.fingerprint(request.method, request.url.path, body),
-            idempotency_key_required=self.idempotency_key_required,
         )

@@ -38,15 +38,20 @@ async def _status_of(address: str, workflow_id: str) -> WorkflowExecutionStatus 
     return (await client.get_workflow_handle(workflow_id).describe()).status
 
 
-def _send_mail(stack, key: str) -> None:
-    mail_key = read(stack.vault_root(), "backoffice/systems/mail")["api_key"]
+def _open_portal_account(stack, key: str) -> None:
+    portal_key = read(stack.vault_root(), "backoffice/systems/portal")["api_key"]
     with stack.sandbox_admin() as http:
-        sent = http.post(
-            "/mail/messages",
-            headers={"Authorization": f"Bearer {mail_key}", "Idempotency-Key": key},
-            json={"to": "pat@company.example", "subject": "probe", "body": key},
+        opened = http.post(
+            "/portal/accounts",
+            headers={"X-Api-Key": portal_key, "Idempotency-Key": key},
+            json={
+                "external_ref": key,
+                "vendor_id": "V-000001",
+                "display_name": "Probe",
+                "contact_email": "pat@company.example",
+            },
         )
-    assert sent.status_code == 201, sent.text
+    assert opened.status_code == 201, opened.text
 
 
 async def _send_smtp(stack, subject: str) -> None:
@@ -61,12 +66,12 @@ async def _send_smtp(stack, subject: str) -> None:
         await smtp.send_message(message)
 
 
-def _outbox_bodies(stack, mail_key: str) -> tuple[int, list[str]]:
+def _portal_accounts(stack, portal_key: str) -> tuple[int, list[str]]:
     with stack.sandbox_admin() as http:
-        answer = http.get("/mail/outbox", headers={"Authorization": f"Bearer {mail_key}"})
+        answer = http.get("/portal/accounts", headers={"X-Api-Key": portal_key})
     if answer.status_code != 200:
         return answer.status_code, []
-    return 200, [m["body"] for m in answer.json()["messages"]]
+    return 200, [a["external_ref"] for a in answer.json()["accounts"]]
 
 
 async def test_restart_temporal_keeps_a_running_workflow(own_stack):
@@ -83,9 +88,9 @@ async def test_restart_temporal_keeps_a_running_workflow(own_stack):
 async def test_down_then_up_keeps_workflows_and_sandbox_records(own_stack):
     workflow_id = await _start_idle_workflow(own_stack.temporal_address)
     probe = f"probe-{uuid.uuid4().hex}"
-    _send_mail(own_stack, probe)
+    _open_portal_account(own_stack, probe)
     await _send_smtp(own_stack, probe)
-    old_mail_key = read(own_stack.vault_root(), "backoffice/systems/mail")["api_key"]
+    old_portal_key = read(own_stack.vault_root(), "backoffice/systems/portal")["api_key"]
     addresses = own_stack.addresses
 
     stopped = own_stack.down()
@@ -101,11 +106,11 @@ async def test_down_then_up_keeps_workflows_and_sandbox_records(own_stack):
 
     status = await _status_of(own_stack.temporal_address, workflow_id)
     assert status == WorkflowExecutionStatus.RUNNING
-    new_mail_key = read(own_stack.vault_root(), "backoffice/systems/mail")["api_key"]
-    assert new_mail_key != old_mail_key, "Vault is in memory: up seeds new credentials"
-    code, bodies = _outbox_bodies(own_stack, new_mail_key)
-    assert code == 200 and probe in bodies
-    assert _outbox_bodies(own_stack, old_mail_key)[0] == 401
+    new_portal_key = read(own_stack.vault_root(), "backoffice/systems/portal")["api_key"]
+    assert new_portal_key != old_portal_key, "Vault is in memory: up seeds new credentials"
+    code, refs = _portal_accounts(own_stack, new_portal_key)
+    assert code == 200 and probe in refs
+    assert _portal_accounts(own_stack, old_portal_key)[0] == 401
     # Mailpit's mailbox is kept too, and it takes the newly seeded SMTP login.
     assert probe in {m.subject for m in Mailbox(own_stack.mailpit_url).mails()}
     await _send_smtp(own_stack, f"after {probe}")

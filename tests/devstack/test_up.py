@@ -126,11 +126,11 @@ def test_client_role_reads_directory_and_webhooks_but_not_system_credentials(sta
 
 
 def test_sandbox_accepts_the_credentials_seeded_in_vault(stack):
-    mail_key = read(stack.vault_root(), "backoffice/systems/mail")["api_key"]
+    portal_key = read(stack.vault_root(), "backoffice/systems/portal")["api_key"]
     with stack.sandbox_admin() as admin:
         assert admin.get("/_admin/health").status_code == 200
-        ok = admin.get("/mail/outbox", headers={"Authorization": f"Bearer {mail_key}"})
-        refused = admin.get("/mail/outbox", headers={"Authorization": "Bearer wrong"})
+        ok = admin.get("/portal/accounts", headers={"X-Api-Key": portal_key})
+        refused = admin.get("/portal/accounts", headers={"X-Api-Key": "wrong"})
     assert ok.status_code == 200, ok.text
     assert refused.status_code == 401
 

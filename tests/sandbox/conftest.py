@@ -28,7 +28,6 @@ ADMIN_TOKEN = "test-admin-token"
 ERP_USER = "erp-service"
 ERP_PASSWORD = "erp-password"
 PORTAL_KEY = "portal-key-1"
-MAIL_KEY = "mail-key-1"
 BILLING_KEY = "billing-key-1"
 ESIGN_KEY = "esign-key-1"
 ENRICHMENT_KEY = "enrichment-key-1"
@@ -48,7 +47,6 @@ POSTGRES_TOO = frozenset(
         "test_esign",
         "test_idempotency",
         "test_ledger",
-        "test_mail",
         "test_portal",
     }
 )
@@ -113,7 +111,6 @@ def seed_credentials(admin: httpx.Client) -> None:
     seeds = {
         "erp": {"username": ERP_USER, "password": ERP_PASSWORD},
         "portal": {"api_keys": [PORTAL_KEY]},
-        "mail": {"api_keys": [MAIL_KEY]},
         "billing": {"api_keys": [BILLING_KEY]},
         "esign": {"api_keys": [ESIGN_KEY]},
         "enrichment": {"api_keys": [ENRICHMENT_KEY]},
@@ -203,13 +200,6 @@ def erp(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]:
 def portal(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]:
     with client(sandbox.base_url, headers={"X-Api-Key": PORTAL_KEY}) as portal_client:
         yield portal_client
-
-
-@pytest.fixture
-def mail(sandbox: SandboxProcess, admin: httpx.Client) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {MAIL_KEY}"}
-    with client(sandbox.base_url, headers=headers) as mail_client:
-        yield mail_client
 
 
 @pytest.fixture

@@ -34,17 +34,6 @@ def portal_account(external_ref: str = "APP-1", **overrides: Any) -> dict[str, A
     return {**body, **overrides}
 
 
-def message(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "to": "ap@acme.example",
-        "subject": "Welcome to our supplier portal",
-        "body": "Your account is ready.",
-        "template": "vendor_welcome",
-        "tags": {"business_key": "APP-1"},
-    }
-    return {**body, **overrides}
-
-
 def account(**overrides: Any) -> dict[str, Any]:
     body = {
         "name": "Acme Components GmbH",

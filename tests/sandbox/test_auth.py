@@ -14,7 +14,6 @@ from tests.sandbox.conftest import (
     ERP_PASSWORD,
     ERP_USER,
     ESIGN_KEY,
-    MAIL_KEY,
     PORTAL_KEY,
     error_of,
     events,
@@ -46,7 +45,6 @@ SCHEMES: list[tuple[str, str, Callable[[str], Headers], str, Callable[[str], obj
         lambda secret: {"username": ERP_USER, "password": secret},
     ),
     ("portal", "/portal/accounts", api_key, PORTAL_KEY, lambda key: {"api_keys": [key]}),
-    ("mail", "/mail/outbox", bearer, MAIL_KEY, lambda key: {"api_keys": [key]}),
     ("billing", "/billing/v1/invoices", bearer, BILLING_KEY, lambda key: {"api_keys": [key]}),
     ("esign", "/esign/envelopes", api_key, ESIGN_KEY, lambda key: {"api_keys": [key]}),
     (
@@ -125,17 +123,18 @@ def test_a_system_without_credentials_refuses_everything(
     assert "no credentials configured" in _refusal(response)["message"]
 
 
-@pytest.mark.parametrize("system", ["portal", "mail", "billing", "esign"])
+@pytest.mark.parametrize("system", ["portal", "billing", "esign", "enrichment"])
 def test_api_key_lists_allow_a_gradual_rotation(
     anonymous: httpx.Client, admin: httpx.Client, system: str
 ) -> None:
     route = {
         "portal": "/portal/accounts",
-        "mail": "/mail/outbox",
+        "enrichment": "/enrichment/companies/acme.example",
         "billing": "/billing/v1/invoices",
         "esign": "/esign/envelopes",
     }[system]
-    headers_for = {"portal": api_key, "mail": bearer, "billing": bearer, "esign": api_key}[system]
+    headers_for = {"portal": api_key, "billing": bearer, "esign": api_key, "enrichment": bearer}
+    headers_for = headers_for[system]
     admin.put(
         f"/_admin/credentials/{system}", json={"api_keys": ["old-key", "new-key"]}
     ).raise_for_status()
@@ -156,10 +155,11 @@ def test_basic_auth_challenges_and_rejects_malformed_headers(
 
 
 def test_schemes_are_not_interchangeable(anonymous: httpx.Client) -> None:
-    # The mail key in the portal's header, and the portal key as a Bearer for mail.
+    # The portal key as a Bearer, the enrichment key in the portal's header and as an API key.
     assert anonymous.get("/portal/accounts", headers=bearer(PORTAL_KEY)).status_code == 401
-    assert anonymous.get("/mail/outbox", headers=api_key(MAIL_KEY)).status_code == 401
-    assert anonymous.get("/portal/accounts", headers=api_key(MAIL_KEY)).status_code == 401
+    company = "/enrichment/companies/acme.example"
+    assert anonymous.get(company, headers=api_key(ENRICHMENT_KEY)).status_code == 401
+    assert anonymous.get("/portal/accounts", headers=api_key(ENRICHMENT_KEY)).status_code == 401
     assert anonymous.get("/billing/v1/invoices", headers=api_key(BILLING_KEY)).status_code == 401
     assert anonymous.get("/esign/envelopes", headers=bearer(ESIGN_KEY)).status_code == 401
     assert anonymous.get("/crm/leads", headers=bearer(BILLING_KEY)).status_code == 401

@@ -102,8 +102,8 @@ def test_credentials_for_an_unknown_system_are_refused(admin: httpx.Client) -> N
     [
         ("erp", {"username": "u"}, "body.password"),
         ("portal", {"api_keys": []}, "body.api_keys"),
-        ("mail", {"api_keys": [""]}, "body.api_keys[0]"),
-        ("mail", {"keys": ["k"]}, "body.keys"),
+        ("enrichment", {"api_keys": [""]}, "body.api_keys[0]"),
+        ("esign", {"keys": ["k"]}, "body.keys"),
     ],
 )
 def test_malformed_credentials_are_refused(

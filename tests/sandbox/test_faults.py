@@ -42,9 +42,9 @@ def test_custom_status_code_and_message(admin: httpx.Client, portal: httpx.Clien
     assert "retry-after" not in response.headers
 
 
-def test_default_fault_is_a_503(admin: httpx.Client, mail: httpx.Client) -> None:
-    set_faults(admin, "mail", {})
-    response = mail.get("/mail/outbox")
+def test_default_fault_is_a_503(admin: httpx.Client, portal: httpx.Client) -> None:
+    set_faults(admin, "portal", {})
+    response = portal.get("/portal/accounts")
     assert response.status_code == 503
     assert error_of(response)["code"] == "INJECTED_FAULT"
 

@@ -15,7 +15,7 @@ from tests.sandbox.conftest import (
     client,
     error_of,
 )
-from tests.sandbox.factories import message, portal_account, vendor
+from tests.sandbox.factories import portal_account, vendor
 
 
 def test_a_retry_replays_the_original_answer_and_creates_nothing(
@@ -83,14 +83,6 @@ def test_portal_replays_instead_of_duplicate_account(portal: httpx.Client) -> No
     retry = portal.post("/portal/accounts", json=portal_account(), headers=headers)
     assert retry.status_code == 201
     assert retry.json() == first.json()
-
-
-def test_mail_requires_a_key(mail: httpx.Client, admin: httpx.Client) -> None:
-    response = mail.post("/mail/messages", json=message())
-    assert response.status_code == 422
-    assert error_of(response)["code"] == "IDEMPOTENCY_KEY_REQUIRED"
-    assert mail.get("/mail/outbox").json()["messages"] == []
-    assert actions(admin, "mail") == ["rejected"]
 
 
 def test_an_overlong_key_is_a_validation_error(erp: httpx.Client) -> None:

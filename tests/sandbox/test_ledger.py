@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.sandbox.conftest import error_of
-from tests.sandbox.factories import message, portal_account, vendor
+from tests.sandbox.factories import portal_account, vendor
 
 RECORD_FIELDS = {
     "system",
@@ -20,12 +20,13 @@ RECORD_FIELDS = {
 EVENT_FIELDS = {"seq", "at", "system", "kind", "record_id", "action", "detail"}
 
 
-def onboard(erp: httpx.Client, portal: httpx.Client, mail: httpx.Client) -> None:
+def onboard(erp: httpx.Client, portal: httpx.Client) -> None:
     vendor_id = erp.post("/erp/vendors", json=vendor()).json()["id"]
     erp.post("/erp/approved-suppliers", json={"vendor_id": vendor_id}).raise_for_status()
-    portal.post("/portal/accounts", json=portal_account(vendor_id=vendor_id)).raise_for_status()
-    mail.post(
-        "/mail/messages", json=message(), headers={"Idempotency-Key": "welcome-APP-1"}
+    portal.post(
+        "/portal/accounts",
+        json=portal_account(vendor_id=vendor_id),
+        headers={"Idempotency-Key": "account-APP-1"},
     ).raise_for_status()
     portal.delete("/portal/accounts/PA-000001").raise_for_status()
     erp.delete(f"/erp/approved-suppliers/{vendor_id}").raise_for_status()
@@ -33,9 +34,9 @@ def onboard(erp: httpx.Client, portal: httpx.Client, mail: httpx.Client) -> None
 
 
 def test_ledger_holds_every_record_and_event_in_order(
-    admin: httpx.Client, erp: httpx.Client, portal: httpx.Client, mail: httpx.Client
+    admin: httpx.Client, erp: httpx.Client, portal: httpx.Client
 ) -> None:
-    onboard(erp, portal, mail)
+    onboard(erp, portal)
     ledger = admin.get("/_admin/ledger").json()
     records = {(record["system"], record["id"]): record for record in ledger["records"]}
     assert all(set(record) == RECORD_FIELDS for record in ledger["records"])
@@ -43,11 +44,10 @@ def test_ledger_holds_every_record_and_event_in_order(
         ("erp", "V-000001"): "inactive",
         ("erp", "ASL-000001"): "removed",
         ("portal", "PA-000001"): "deleted",
-        ("mail", "M-000001"): "sent",
     }
     assert records[("erp", "V-000001")]["kind"] == "vendor"
     assert records[("erp", "V-000001")]["external_ref"] == "APP-1"
-    assert records[("mail", "M-000001")]["data"]["tags"] == {"business_key": "APP-1"}
+    assert records[("portal", "PA-000001")]["data"]["vendor_id"] == "V-000001"
 
     assert all(set(event) == EVENT_FIELDS for event in ledger["events"])
     seqs = [event["seq"] for event in ledger["events"]]
@@ -56,7 +56,6 @@ def test_ledger_holds_every_record_and_event_in_order(
         ("erp", "V-000001", "created"),
         ("erp", "ASL-000001", "created"),
         ("portal", "PA-000001", "created"),
-        ("mail", "M-000001", "sent"),
         ("portal", "PA-000001", "deleted"),
         ("erp", "ASL-000001", "removed"),
         ("erp", "V-000001", "deactivated"),
@@ -66,9 +65,9 @@ def test_ledger_holds_every_record_and_event_in_order(
 
 
 def test_ledger_filters_by_system_and_sequence(
-    admin: httpx.Client, erp: httpx.Client, portal: httpx.Client, mail: httpx.Client
+    admin: httpx.Client, erp: httpx.Client, portal: httpx.Client
 ) -> None:
-    onboard(erp, portal, mail)
+    onboard(erp, portal)
     portal_only = admin.get("/_admin/ledger", params={"system": "portal"}).json()
     assert {record["system"] for record in portal_only["records"]} == {"portal"}
     assert [event["action"] for event in portal_only["events"]] == ["created", "deleted"]
@@ -93,16 +92,16 @@ def test_rejections_are_logged_without_a_record(admin: httpx.Client, erp: httpx.
 
 
 def test_reset_forgets_data_but_keeps_credentials(
-    admin: httpx.Client, erp: httpx.Client, portal: httpx.Client, mail: httpx.Client
+    admin: httpx.Client, erp: httpx.Client, portal: httpx.Client
 ) -> None:
-    onboard(erp, portal, mail)
+    onboard(erp, portal)
     admin.post("/_admin/reset").raise_for_status()
     assert admin.get("/_admin/ledger").json() == {"records": [], "events": []}
     assert erp.get("/erp/vendors").json() == {"vendors": []}
-    # Idempotency keys are gone too: the same key now sends a new message.
-    again = mail.post(
-        "/mail/messages", json=message(), headers={"Idempotency-Key": "welcome-APP-1"}
+    # Idempotency keys are gone too: the same key now opens a new account.
+    again = portal.post(
+        "/portal/accounts", json=portal_account(), headers={"Idempotency-Key": "account-APP-1"}
     )
     assert again.status_code == 201
     assert "idempotent-replayed" not in again.headers
-    assert again.json()["id"] == "M-000001"
+    assert again.json()["id"] == "PA-000001"

@@ -13,21 +13,21 @@ from tests.sandbox.conftest import (
     ERP_PASSWORD,
     ERP_USER,
     ESIGN_KEY,
-    MAIL_KEY,
+    PORTAL_KEY,
     SandboxProcess,
     client,
     crm_token,
     free_port,
     seed_credentials,
 )
-from tests.sandbox.factories import envelope, message, vendor
+from tests.sandbox.factories import envelope, portal_account, vendor
 from tests.sandbox.receiver import WebhookReceiver
 
 
 def test_a_restart_keeps_everything(tmp_path: Path, fresh_database_url: str) -> None:
     process = SandboxProcess(fresh_database_url, tmp_path / "sandbox.log")
     admin_headers = {"X-Admin-Token": ADMIN_TOKEN}
-    mail_headers = {"Authorization": f"Bearer {MAIL_KEY}", "Idempotency-Key": "welcome-APP-1"}
+    portal_headers = {"X-Api-Key": PORTAL_KEY, "Idempotency-Key": "account-APP-1"}
 
     process.start()
     try:
@@ -38,8 +38,8 @@ def test_a_restart_keeps_everything(tmp_path: Path, fresh_database_url: str) -> 
             created = erp.post(
                 "/erp/vendors", json=vendor(), headers={"Idempotency-Key": "vendor-APP-1"}
             ).json()
-        with client(process.base_url, headers=mail_headers) as mail:
-            sent = mail.post("/mail/messages", json=message()).json()
+        with client(process.base_url, headers=portal_headers) as portal:
+            opened = portal.post("/portal/accounts", json=portal_account()).json()
         with client(process.base_url, headers=admin_headers) as admin:
             before = admin.get("/_admin/ledger").json()
     finally:
@@ -56,9 +56,9 @@ def test_a_restart_keeps_everything(tmp_path: Path, fresh_database_url: str) -> 
             assert replay.json() == created
             next_vendor = erp.post("/erp/vendors", json=vendor("APP-2", tax_id="DE999"))
             assert next_vendor.json()["id"] == "V-000002"
-        with client(process.base_url, headers=mail_headers) as mail:
-            assert mail.post("/mail/messages", json=message()).json() == sent
-            assert len(mail.get("/mail/outbox").json()["messages"]) == 1
+        with client(process.base_url, headers=portal_headers) as portal:
+            assert portal.post("/portal/accounts", json=portal_account()).json() == opened
+            assert len(portal.get("/portal/accounts").json()["accounts"]) == 1
         with client(process.base_url, headers=admin_headers) as admin:
             after = admin.get("/_admin/ledger").json()
             # Fault rules live in memory only.
