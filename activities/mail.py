@@ -28,6 +28,7 @@ from domain.approval_links import (
 )
 from domain.approvals import Decision
 from domain.errors import ErrorCode
+from domain.mail_text import body_text, header_text
 from domain.records import (
     CompensationResult,
     NotifyRoleInput,
@@ -138,12 +139,12 @@ class MailActivities:
                 continue
             person = approvers[approver_id]
             notification = f"{inp.notification}/{approver_id}"
-            body = inp.body
+            links = ""
             if self._links is not None and key is not None and approval_id is not None:
-                body += self._links.paragraph(
+                links = self._links.paragraph(
                     key, approval_id, approver_id, inp.notification, scheduled
                 )
-            message = await self._send(notification, person["email"], inp, body)
+            message = await self._send(notification, person["email"], inp, links)
             done[approver_id] = message.id
             activity.heartbeat({"sent": done})
         return NotifyRoleResult(message_ids=[done[a] for a in recipients if a in done])
@@ -153,15 +154,17 @@ class MailActivities:
         notification: str,
         to: str,
         inp: SendEmailInput | NotifyRoleInput,
-        body: str | None = None,
+        links: str = "",
     ) -> SentEmail:
         """Send one email over SMTP; its Message-ID comes from the idempotency key, so every
-        attempt sends the same message (see activities/smtp.py on retries)."""
+        attempt sends the same message (see activities/smtp.py on retries). The subject and
+        the body hold text from outside (names, reasons): one clean bounded line and a bounded
+        text (`domain.mail_text`); the approval links are ours and go after the body."""
         relay = self._mail.relay
         headers = {
             "From": relay.sender,
             "To": to,
-            "Subject": inp.subject,
+            "Subject": header_text(inp.subject),
             "Message-ID": message_id(idempotency_key(f"mail/{notification}"), relay.sender_domain),
             "Date": format_datetime(activity.info().scheduled_time),
             # Where a mailbox (and the tests) find a message: which email of which process.
@@ -179,7 +182,7 @@ class MailActivities:
                     type=ErrorCode.INVALID_EMAIL,
                     non_retryable=True,
                 ) from None
-        message.set_content(inp.body if body is None else body)
+        message.set_content(body_text(inp.body) + links)
         await self._mail.send(message)
         return SentEmail(id=str(message["Message-ID"]), status="sent")
 

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import aiosmtplib
+import httpx
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -211,13 +212,45 @@ async def test_a_connection_lost_after_data_sends_the_same_message_again(
     assert [m["id"] for m in receiver.emails(key, "vendor-welcome")] == [result.welcome_message_id]
 
 
-async def test_a_line_break_in_a_header_is_refused_before_anything_is_sent():
+async def test_a_line_break_in_a_recipient_is_refused_before_anything_is_sent():
     relay = Relay("127.0.0.1", 9, "none", 1.0, "backoffice@company.example")  # nothing listens
     no_login = WrongPassword()
     mail = MailActivities(SmtpSender(relay, no_login, AuditLog(make_engine("sqlite://"))), no_login)
-    email = _email("SMTP-INJECT").model_copy(update={"subject": "Hi\r\nBcc: all@x.example"})
+    email = _email("SMTP-INJECT").model_copy(update={"to": "dana@acme.example\r\nBcc: all@x.ex"})
     with pytest.raises(ApplicationError) as refused:
         await _in_run("smtp-test-inject").run(mail.send_email, email)
     assert refused.value.type == "INVALID_EMAIL" and refused.value.non_retryable
-    assert "the Subject header" in refused.value.message
+    assert "the To header" in refused.value.message
     assert no_login.reads == 0  # refused before Vault or the relay were asked
+
+
+async def test_outside_text_becomes_one_clean_bounded_subject_and_a_bounded_text(
+    stack, settings, mailbox
+):
+    """A name or reason from outside, with a header injection, a bidi override, control
+    characters and no end, arrives as one line of 250 characters and a text of 20,000, to the
+    addressee only."""
+    key = f"SMTP-{uuid.uuid4().hex[:8]}"
+    subject = f"Welcome {key}\r\nBcc: all@x.example \u202egnp.exe " + "A" * 5_000
+    body = "Dear Dana,\r\nnot\x00 complete\x1b[31m \u202eevil\n" + "x" * 30_000
+    email = _email(key).model_copy(update={"subject": subject, "body": body})
+
+    await _in_run(f"smtp-test-{key}").run(
+        _activities(settings, _worker_secrets(stack)).send_email, email
+    )
+
+    [sent] = [m for m in mailbox.mails() if m.business_key == key]
+    assert sent.subject.startswith(f"Welcome {key} Bcc: all@x.example gnp.exe AAA")
+    assert len(sent.subject) == 250 and sent.subject.endswith("…")
+    assert sent.body.startswith("Dear Dana,\nnot complete[31m evil\nxxx")
+    text = sent.body.rstrip("\n")
+    assert len(text) == 20_000 and text.endswith("…")
+    listed = httpx.get(f"{mailbox.url}/api/v1/messages", params={"limit": 500}).json()
+    recipients = {
+        address["Address"]
+        for message in listed["messages"]
+        if key in message["Subject"]
+        for field in ("To", "Cc", "Bcc")
+        for address in message.get(field) or []
+    }
+    assert recipients == {"dana@acme.example"}
