@@ -3,6 +3,7 @@ that expires, `void` refused (not sent, already voided), voiding an overdue invo
 void failing in the closing step, a second invoice for the same customer."""
 
 import asyncio
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from activities.stripe_api import RATE_BP
 from domain.invoice import InvoiceRequest, InvoiceResult
 from starters.directory import Approver
 from starters.invoices import void_invoice
@@ -24,6 +26,7 @@ from tests.invoicing import (
     second_deal,
     start_invoice_run,
 )
+from tests.test_reconciliation import Billing
 
 FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
 
@@ -163,3 +166,25 @@ async def _customer_once_sent(client, settings, account_id: str, deal_id: str) -
     )
     await wait_for(lambda: stage_in(handle, "awaiting_payment"), what="the invoice sent")
     return (await handle.describe()).search_attributes.get("CustomerId")
+
+
+async def test_billing_computing_another_total_stops_the_invoice_before_anyone_sees_it(
+    client, settings, admin, crm, stack
+):
+    """Billing holds a tax rate with our marker for this rate but another percentage (set up
+    by hand, say): its total is not ours, so the draft is deleted and nothing is sent."""
+    rate_bp = 1001 + 2 * secrets.randbelow(400)  # an odd rate no other test uses
+    Billing(stack).tax_rate("20.00", {RATE_BP: str(rate_bp)})
+    line = {"description": "Licence", "quantity": 1, "unit_price_cents": 10_000}
+    lines = [line | {"tax_rate_bp": rate_bp}]
+    handle = await start_invoice_run(client, settings, crm, lines=lines)
+    number = _number(handle)
+
+    error = await failure_of(handle)
+
+    assert error.type == "TOTAL_MISMATCH", error
+    assert "billing computed 12000" in error.message
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["deleted"]
+    assert Ledger(admin).emails(number, "invoice") == []
+    final = await status(handle)
+    assert final.outcome == "total_mismatch" and len(final.compensations) == 1

@@ -1,16 +1,21 @@
 """LeadToCash at its edges, on the real stack: an approved discount, a cancel after
 `closed_won` (before the signature: undone), enrichment that is unavailable (the run goes on),
-a child invoice voided (the run ends without onboarding)."""
+a child invoice voided (the run ends without onboarding), a cancel that arrives with the
+signature (nothing undone)."""
+
+import uuid
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
 from domain.approvals import Decision
+from domain.lead import LeadForm, LeadToCashInput, LeadToCashResult
 from starters.approvals import decide
 from starters.directory import Approver
 from starters.invoices import void_invoice
 from starters.sandbox_actions import move_deal, sign_envelope
+from starters.start import lead_to_cash_id
 from tests.helpers import Ledger, result_of, stage_in, status, wait_for
 from tests.test_lead_to_cash import (
     SAM,
@@ -23,6 +28,8 @@ from tests.test_lead_to_cash import (
     _step,
     lead_form,
 )
+from workers.build import workflow_worker
+from workflows.lead_to_cash import LeadToCash
 
 FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
 
@@ -105,3 +112,51 @@ async def test_a_voided_child_invoice_ends_the_run_without_onboarding(
     assert result.outcome == "invoice_void"
     assert _records(admin, "portal", "account", external_ref=form["lead_id"]) == []
     assert Ledger(admin).emails(form["lead_id"], "customer-welcome") == []
+
+
+async def test_a_cancel_in_the_same_workflow_task_as_the_signature_undoes_nothing(
+    client, settings, admin, stack
+):
+    """The customer signs while an operator cancels: both reach the run in one workflow task
+    (its worker is away while they arrive). The signature is the point of no return: the run
+    ends cancelled, the signed contract stands, the deal stays won, nothing is undone."""
+    form = lead_form()
+    workflow_id = lead_to_cash_id(form["lead_id"])
+    queue = f"lead-to-cash-edge-{uuid.uuid4().hex[:8]}"
+    inp = LeadToCashInput(form=LeadForm.model_validate(form), policy=settings.lead_policy())
+
+    async with workflow_worker(client, settings, task_queue=queue, workflows=[LeadToCash]):
+        handle = await client.start_workflow(
+            "LeadToCash", inp, id=workflow_id, task_queue=queue, result_type=LeadToCashResult
+        )
+        deal_id = await _deal_of(handle)
+        move_deal(settings, deal_id, "closed_won")
+        envelope_id = await _envelope_of(handle)
+
+    # Nobody runs the workflow now: the signature's webhook and the cancel wait in its history.
+    assert sign_envelope(settings, envelope_id) == "completed"
+    await wait_for(lambda: _signalled(handle, "contract_signed"), what="the signature's signal")
+    await handle.cancel()
+
+    async with workflow_worker(client, settings, task_queue=queue, workflows=[LeadToCash]):
+        with pytest.raises(WorkflowFailureError) as ended:
+            await result_of(handle)
+
+    assert isinstance(ended.value.cause, CancelledError)
+    final = await status(handle)
+    assert final.outcome == "cancelled" and final.compensations == []
+    assert any(step.startswith("contract signed") for step in final.steps_done)
+    [envelope] = _records(admin, "esign", "envelope", external_ref=form["lead_id"])
+    assert envelope["status"] == "completed"
+    [deal] = _records(admin, "crm", "deal", external_ref=form["lead_id"])
+    assert deal["status"] == "closed_won"
+
+
+async def _signalled(handle, name: str) -> bool:
+    async for event in handle.fetch_history_events():
+        signalled = event.workflow_execution_signaled_event_attributes
+        if event.HasField("workflow_execution_signaled_event_attributes") and (
+            signalled.signal_name == name
+        ):
+            return True
+    return False

@@ -39,7 +39,7 @@ from domain.systems import System
 from workflows import invoice_mail, options, outcomes
 from workflows.approvals import DIRECTORY_UNAVAILABLE, ApprovalsMixin, finishes_handlers
 from workflows.dunning import Collection
-from workflows.outcomes import ApprovalNotGranted
+from workflows.outcomes import ApprovalNotGranted, Refused
 from workflows.progress import Progress
 from workflows.saga import Compensation, Saga, finish_despite_cancel
 
@@ -53,6 +53,7 @@ FINANCE_APPROVAL_ID = "finance-review"
 SEND_IS_POINT_OF_NO_RETURN = "invoice-send-is-point-of-no-return"
 NOTIFICATIONS_NEVER_END_THE_RUN = "invoice-notifications-never-end-the-run"
 TELLS_PARENT = "invoice-tells-parent"
+TOTAL_MISMATCH_UNDONE = "invoice-total-mismatch-undone"
 INVOICE_SETTLED = "invoice_settled"
 
 
@@ -119,7 +120,7 @@ class InvoiceGeneration(ApprovalsMixin):
             await self._finance_approval(req, policy, account)
             await self._finalize(req)
             due_at = await self._send(req, account, invoice)
-        except (ActivityError, ApprovalNotGranted) as failure:
+        except (ActivityError, ApprovalNotGranted, Refused) as failure:
             raise await outcomes.undo(saga, progress, failure) from None
         except asyncio.CancelledError:
             await outcomes.cancel(saga, progress)
@@ -250,11 +251,11 @@ class InvoiceGeneration(ApprovalsMixin):
             **options.on(System.BILLING),
         )
         if invoice.total_cents != self._total:
-            raise ApplicationError(
-                f"billing computed {invoice.total_cents}, we computed {self._total}",
-                type="TOTAL_MISMATCH",
-                non_retryable=True,
-            )
+            # Nobody may see an invoice whose total is not ours: the draft is deleted.
+            mismatch = f"billing computed {invoice.total_cents}, we computed {self._total}"
+            if workflow.patched(TOTAL_MISMATCH_UNDONE):
+                raise Refused("TOTAL_MISMATCH", mismatch)
+            raise ApplicationError(mismatch, type="TOTAL_MISMATCH", non_retryable=True)
         self._progress.done(f"draft invoice {invoice.id}")
         return invoice
 

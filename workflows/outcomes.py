@@ -19,6 +19,15 @@ class ApprovalNotGranted(Exception):
         self.status = status
 
 
+class Refused(Exception):
+    """A step answered, and the run refuses to go on with the answer (billing computed another
+    total, say): a permanent failure, undone like a step's."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def cancelled(failure: BaseException) -> bool:
     """The run was asked to cancel and the step under way ended: that is the run's ending, not
     the step's failure. The step fails with CancelledError when the cancel finds it waiting to be
@@ -39,6 +48,8 @@ def failure_code(exc: BaseException) -> str:
         if exc.status == ApprovalStatus.REJECTED:
             return ErrorCode.APPROVAL_REJECTED.value
         return ErrorCode.APPROVAL_EXPIRED.value
+    if isinstance(exc, Refused):
+        return exc.code
     cause = exc.cause if isinstance(exc, ActivityError | ChildWorkflowError) else exc
     if isinstance(cause, ApplicationError) and cause.type:
         return cause.type
