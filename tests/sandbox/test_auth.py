@@ -133,8 +133,8 @@ def test_api_key_lists_allow_a_gradual_rotation(
         "billing": "/billing/v1/invoices",
         "esign": "/esign/envelopes",
     }[system]
-    headers_for = {"portal": api_key, "billing": bearer, "esign": api_key, "enrichment": bearer}
-    headers_for = headers_for[system]
+    schemes = {"portal": api_key, "billing": bearer, "esign": api_key, "enrichment": bearer}
+    headers_for = schemes[system]
     admin.put(
         f"/_admin/credentials/{system}", json={"api_keys": ["old-key", "new-key"]}
     ).raise_for_status()
