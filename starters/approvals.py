@@ -1,6 +1,9 @@
 """Listing pending approvals and deciding them: the one code path of the CLI and the HTTP API."""
 
+import asyncio
+import base64
 import hashlib
+import re
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
@@ -65,6 +68,12 @@ WORKFLOW_CLOSED = "WORKFLOW_CLOSED"
 WORKFLOW_NOT_FOUND = "WORKFLOW_NOT_FOUND"
 # A query waits for a worker; without one, give up instead of hanging the caller.
 QUERY_TIMEOUT = timedelta(seconds=10)
+# Pages of pending approvals: the runs of a page are queried at most this many at once.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+QUERY_CONCURRENCY = 16
+TEMPORAL_AWAY = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+_CURSOR = re.compile(r"[A-Za-z0-9_=-]{1,2048}")  # what `next_cursor` looks like
 
 
 class DecisionOutcome(BaseModel):
@@ -92,6 +101,80 @@ async def workflow_status(client: Client, workflow_id: str) -> WorkflowStatus:
     return status
 
 
+class InvalidCursor(ValueError):
+    """A page cursor that is not one this list handed out."""
+
+
+class ApprovalsPage(BaseModel):
+    """One page of pending approvals, newest first; `next_cursor` asks for the next page (None
+    after the last). A page may hold fewer than asked: runs decided or closed since visibility
+    listed them, and those the roles may not decide, are left out."""
+
+    approvals: list[PendingApprovalView]
+    next_cursor: str | None = None
+
+
+def visibility_roles(settings: Settings, roles: Collection[str]) -> set[str]:
+    """The `ApproverRole` values of approvals one of `roles` may decide: the role itself, and
+    the role its approvals escalate to (an escalated approval stays open to the first role, while
+    `ApproverRole` names the escalation role)."""
+    policies = (settings.onboarding_policy(), settings.invoice_policy(), settings.lead_policy())
+    escalates_to = {p.approver_role: p.escalation_role for p in policies}
+    return set(roles) | {escalates_to[r] for r in roles if r in escalates_to}
+
+
+def pending_query(settings: Settings, roles: Collection[str] | None) -> str:
+    """The visibility query of pending approvals; narrowed to `roles` when given (the runs'
+    status then says exactly who may decide)."""
+    query = f'ExecutionStatus = "Running" AND ApprovalStatus = "{ApprovalStatus.PENDING.value}"'
+    if roles is None:
+        return query
+    wanted = sorted(visibility_roles(settings, roles))
+    if not wanted:
+        return query + ' AND ApproverRole = ""'  # no role: nothing to decide
+    quoted = ", ".join('"' + r.replace("\\", "\\\\").replace('"', '\\"') + '"' for r in wanted)
+    return query + f" AND ApproverRole IN ({quoted})"
+
+
+async def approvals_page(
+    client: Client,
+    settings: Settings,
+    roles: Collection[str] | None = None,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+) -> ApprovalsPage:
+    """One page of the pending approvals that one of `roles` may decide (all, without roles):
+    one visibility call, then the runs' status queries, at most `QUERY_CONCURRENCY` at once."""
+    listing = client.list_workflows(
+        pending_query(settings, roles), page_size=page_size, next_page_token=_token(cursor)
+    )
+    try:
+        await listing.fetch_next_page()
+    except RPCError as exc:
+        # Temporal cannot read the page token: the cursor is not one it handed out.
+        if cursor is not None and exc.status not in TEMPORAL_AWAY:
+            raise InvalidCursor("cursor: not a cursor this list handed out") from None
+        raise
+    gate = asyncio.Semaphore(QUERY_CONCURRENCY)
+    wanted = None if roles is None else set(roles)
+
+    async def view(workflow_id: str) -> PendingApprovalView | None:
+        async with gate:
+            try:
+                status = await workflow_status(client, workflow_id)
+            except (WorkflowNotFound, WorkflowQueryFailedError, RPCError):
+                return None  # closed between the listing and the query, or no worker now
+        return _pending_view(settings, client, workflow_id, status, wanted)
+
+    found = await asyncio.gather(*(view(e.id) for e in listing.current_page or []))
+    token = listing.next_page_token
+    return ApprovalsPage(
+        approvals=[v for v in found if v is not None],
+        next_cursor=base64.urlsafe_b64encode(token).decode() if token else None,
+    )
+
+
 async def pending_approvals(
     client: Client,
     settings: Settings,
@@ -99,38 +182,62 @@ async def pending_approvals(
     *,
     roles: Collection[str] | None = None,
 ) -> list[PendingApprovalView]:
-    """Every pending approval (from visibility); only those `role` (or one of `roles`) may decide
-    when given."""
-    wanted = {role} if role else (set(roles) if roles is not None else None)
-    views = []
-    async for execution in client.list_workflows('ApprovalStatus = "pending"'):
-        try:
-            status = await workflow_status(client, execution.id)
-        except (WorkflowNotFound, RPCError):
-            continue  # closed between the listing and the query
-        pending = status.pending_approval
-        if pending is None or (wanted is not None and not wanted & set(pending.allowed_roles)):
-            continue
-        request = pending.request
-        views.append(
-            PendingApprovalView(
-                workflow_id=execution.id,
-                process=status.process,
-                business_key=status.business_key,
-                approval_id=request.approval_id,
-                allowed_roles=pending.allowed_roles,
-                escalation_level=pending.escalation_level,
-                requested_by=request.requested_by,
-                reason=request.reason,
-                amount_cents=request.amount_cents,
-                currency=request.currency,
-                counterparty=request.counterparty,
-                opened_at=pending.opened_at,
-                due_at=pending.due_at,
-                web_ui_url=web_ui_url(settings, client.namespace, execution.id),
-            )
+    """Every pending approval, page after page, newest first; only those `role` (or one of
+    `roles`) may decide when given."""
+    wanted = [role] if role else (list(roles) if roles is not None else None)
+    views: list[PendingApprovalView] = []
+    cursor = None
+    while True:
+        page = await approvals_page(
+            client, settings, wanted, page_size=MAX_PAGE_SIZE, cursor=cursor
         )
-    return sorted(views, key=lambda v: v.opened_at)
+        views += page.approvals
+        if page.next_cursor is None:
+            return views
+        cursor = page.next_cursor
+
+
+def _token(cursor: str | None) -> bytes | None:
+    if cursor is None:
+        return None
+    if not _CURSOR.fullmatch(cursor):
+        raise InvalidCursor("cursor: not a cursor this list handed out")
+    try:
+        token = base64.urlsafe_b64decode(cursor.encode("ascii"))
+    except ValueError:  # not base64, or not ASCII
+        raise InvalidCursor("cursor: not a cursor this list handed out") from None
+    if not token:
+        raise InvalidCursor("cursor: not a cursor this list handed out")
+    return token
+
+
+def _pending_view(
+    settings: Settings,
+    client: Client,
+    workflow_id: str,
+    status: WorkflowStatus,
+    wanted: set[str] | None,
+) -> PendingApprovalView | None:
+    pending = status.pending_approval
+    if pending is None or (wanted is not None and not wanted & set(pending.allowed_roles)):
+        return None
+    request = pending.request
+    return PendingApprovalView(
+        workflow_id=workflow_id,
+        process=status.process,
+        business_key=status.business_key,
+        approval_id=request.approval_id,
+        allowed_roles=pending.allowed_roles,
+        escalation_level=pending.escalation_level,
+        requested_by=request.requested_by,
+        reason=request.reason,
+        amount_cents=request.amount_cents,
+        currency=request.currency,
+        counterparty=request.counterparty,
+        opened_at=pending.opened_at,
+        due_at=pending.due_at,
+        web_ui_url=web_ui_url(settings, client.namespace, workflow_id),
+    )
 
 
 async def decide(

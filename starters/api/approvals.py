@@ -11,12 +11,20 @@ from domain.approvals import RuleViolation
 from domain.credentials import Scope
 from starters.api.auth import Caller, CallerKind
 from starters.api.body import JsonBody
-from starters.api.errors import ApiError, error_responses
+from starters.api.errors import ApiError, FieldProblem, error_responses
 from starters.api.models import DecisionRequest, DecisionResponse, PendingApprovals
 from starters.api.security import require, require_approver
 from starters.api.services import Services, services
 from starters.api.workflows import WorkflowId
-from starters.approvals import WORKFLOW_CLOSED, WORKFLOW_NOT_FOUND, decide, pending_approvals
+from starters.approvals import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    WORKFLOW_CLOSED,
+    WORKFLOW_NOT_FOUND,
+    InvalidCursor,
+    approvals_page,
+    decide,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +48,37 @@ REFUSAL_STATUS = {
     "/v1/approvals",
     response_model=PendingApprovals,
     summary="Pending approvals",
-    description="Pending approvals, oldest first. With `role`, only those that role may decide; "
-    "without it, an approver sees those any of their roles may decide, a service client all. "
-    "Needs the scope `read`.",
+    description="Pending approvals, newest first, a page at a time: `page_size` of them (a page "
+    "may hold fewer: runs decided since the listing are left out), and `next_cursor` to pass as "
+    "`cursor` for the next page (none after the last). With `role`, only those that role may "
+    "decide; without it, an approver sees those any of their roles may decide, a service client "
+    "all. Needs the scope `read`.",
     responses=error_responses(401, 403, 422, 503),
 )
 async def list_approvals(
     caller: Annotated[Caller, Depends(require(Scope.READ))],
     built: Annotated[Services, Depends(services)],
     role: Annotated[str | None, Query(pattern=NAME_PATTERN, description="e.g. procurement")] = None,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9_=-]+$")
+    ] = None,
 ) -> PendingApprovals:
-    roles = None
+    roles = None if role is None else [role]
     if role is None and caller.kind is CallerKind.APPROVER and caller.approver is not None:
         roles = caller.approver.roles
-    views = await pending_approvals(built.temporal, built.settings, role, roles=roles)
-    return PendingApprovals(approvals=views)
+    try:
+        page = await approvals_page(
+            built.temporal, built.settings, roles, page_size=page_size, cursor=cursor
+        )
+    except InvalidCursor as exc:
+        raise ApiError(
+            422,
+            "VALIDATION_ERROR",
+            str(exc),
+            fields=[FieldProblem(field="cursor", problem="not a cursor this list handed out")],
+        ) from None
+    return PendingApprovals(approvals=page.approvals, next_cursor=page.next_cursor)
 
 
 @router.post(

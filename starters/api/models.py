@@ -34,6 +34,9 @@ class DecisionResponse(BaseModel):
 
 class PendingApprovals(BaseModel):
     approvals: list[PendingApprovalView]
+    next_cursor: str | None = Field(
+        default=None, description="Ask again with `cursor` set to this for the next page."
+    )
 
 
 class Health(BaseModel):

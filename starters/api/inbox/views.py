@@ -20,6 +20,7 @@ from starters.api.inbox.pages import (
     FormUnreadable,
     json_answer,
     page,
+    problem,
     read_form,
     static_file,
     wants_json,
@@ -27,13 +28,14 @@ from starters.api.inbox.pages import (
 from starters.api.inbox.sessions import SignedIn, tokens_match
 from starters.api.services import Services, services
 from starters.api.workflows import WORKFLOW_ID_PATTERN
-from starters.approvals import decide, pending_approvals
+from starters.approvals import InvalidCursor, approvals_page, decide
 from starters.directory import Approver
 
 router = APIRouter()
 
 Built = Annotated[Services, Depends(services)]
 MAX_COMMENT = 1000
+PAGE_SIZE = 50  # approvals on one page of "Waiting for me"
 _WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 _NAME = re.compile(NAME_PATTERN)
 
@@ -45,19 +47,26 @@ async def static(name: str) -> Response:
 
 @router.get("/inbox")
 @html_errors
-async def waiting(request: Request, built: Built) -> Response:
+async def waiting(request: Request, built: Built, cursor: str | None = None) -> Response:
     current = await signed_in(request, built)
     if current is None:
         return to_sign_in()
     session, approver = current
-    approvals = await pending_approvals(built.temporal, built.settings, roles=approver.roles)
+    try:
+        found = await approvals_page(
+            built.temporal, built.settings, approver.roles, page_size=PAGE_SIZE, cursor=cursor
+        )
+    except InvalidCursor:
+        return problem(422, "No such page", "That page of the list is not one the inbox made.")
     return page(
         "waiting.html",
         title="Waiting for me",
         section="waiting",
         me=approver,
         csrf_token=session.csrf_token,
-        approvals=approvals,
+        approvals=found.approvals,
+        first_page=cursor is None,
+        next_cursor=found.next_cursor,
     )
 
 
