@@ -4,6 +4,7 @@ worker restarts as shipped and everyone approves: how long the drain takes, and 
 completes."""
 
 import asyncio
+import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -16,11 +17,19 @@ from bench.people import approver
 from bench.phases import BenchFailed
 from bench.procstats import PeakMemory, rss_bytes
 from domain.approvals import Decision
-from starters.approvals import DecisionUnconfirmed, decide
+from runtime.settings import Settings
+from starters.approvals import (
+    DEFAULT_PAGE_SIZE,
+    DecisionUnconfirmed,
+    approvals_page,
+    decide,
+    pending_query,
+)
 from starters.start import vendor_onboarding_id
 
 CACHE_SETTING = "BACKOFFICE_WORKER_MAX_CACHED_WORKFLOWS"
 SETTLE_SECONDS = 3.0
+FIRST_PAGE_REPEATS = 5
 
 
 class ParkedResult(BaseModel):
@@ -32,6 +41,10 @@ class ParkedResult(BaseModel):
     small_cache: int
     server_rss_parked: int
     drain_seconds: float
+    # The inbox's first page of procurement's approvals while all runs wait, and the visibility
+    # list call it starts with, alone (medians of a few).
+    first_page_seconds: float = 0.0
+    first_page_listing_seconds: float = 0.0
     drain_worker_peak_rss: int
     completed: int
     failed: int
@@ -51,8 +64,27 @@ async def _wait_for(client: Client, query: str, wanted: int, limit: float, what:
         await asyncio.sleep(1.0)
 
 
+async def _first_page(client: Client, settings: Settings) -> tuple[float, float]:
+    """Median seconds to the first page of "Waiting for me" for procurement (one visibility call
+    and the page's status queries), and to the visibility call alone."""
+    roles = [settings.procurement_role]
+    query = pending_query(settings, roles)
+    pages, listings = [], []
+    for _ in range(FIRST_PAGE_REPEATS):
+        began = time.perf_counter()
+        await client.list_workflows(query, page_size=DEFAULT_PAGE_SIZE).fetch_next_page()
+        listings.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        page = await approvals_page(client, settings, roles, page_size=DEFAULT_PAGE_SIZE)
+        pages.append(time.perf_counter() - began)
+        if not page.approvals:
+            raise BenchFailed("parked runs: the inbox's first page showed none of them")
+    return statistics.median(pages), statistics.median(listings)
+
+
 async def parked_runs(
     client: Client,
+    settings: Settings,
     starter: Starter,
     worker: WorkerProcess,
     server_pid: int,
@@ -82,6 +114,7 @@ async def parked_runs(
     )
     park_seconds = time.monotonic() - began
     await asyncio.sleep(SETTLE_SECONDS)
+    first_page, listing = await _first_page(client, settings)
     rss_default = rss_bytes(worker.pid)
     server_rss = rss_bytes(server_pid)
 
@@ -142,6 +175,8 @@ async def parked_runs(
         small_cache=small_cache,
         server_rss_parked=server_rss,
         drain_seconds=drain_seconds,
+        first_page_seconds=first_page,
+        first_page_listing_seconds=listing,
         drain_worker_peak_rss=memory.peak["worker"],
         completed=completed,
         failed=failed,

@@ -89,6 +89,13 @@ def targets_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _first_page(parked: dict[str, Any]) -> str:
+    page, listing = parked.get("first_page_seconds", 0.0), parked.get("first_page_listing_seconds")
+    if not listing:
+        return "not measured"
+    return f"{page:.3f} s / {listing:.3f} s = {page / listing:.1f}"
+
+
 def parked_table(summary: dict[str, Any]) -> str:
     parked = summary["parked"]
     if parked is None:
@@ -105,6 +112,10 @@ def parked_table(summary: dict[str, Any]) -> str:
             f"{parked['worker_rss_parked_small_cache'] / MIB:.0f} MiB",
         ),
         ("Temporal server memory while parked", f"{parked['server_rss_parked'] / MIB:.0f} MiB"),
+        (
+            "inbox's first page while parked (50 approvals) / the visibility call alone",
+            _first_page(parked),
+        ),
         (
             "drain: everyone approves until all closed (worker restarted, default cache)",
             f"{parked['drain_seconds']:.0f} s",

@@ -139,6 +139,7 @@ async def _measure(stack: Stack, plan: Plan, say: Say) -> Measured:
         people.paused = True
         measured.parked = await parked_runs(
             client,
+            settings,
             starter,
             workers["product"],
             server,

@@ -91,6 +91,9 @@ def test_every_metric_is_present(report: dict[str, object]) -> None:
     assert _finite(summary["replay"]["A/F0"])
     assert summary["parked"]["worker_rss_parked_default_cache"] > 0
     assert summary["parked"]["worker_rss_parked_small_cache"] > 0
+    # The inbox's first page and the visibility call it starts with were both measured.
+    assert summary["parked"]["first_page_seconds"] > 0
+    assert summary["parked"]["first_page_listing_seconds"] > 0
 
 
 def test_the_floor_has_the_processes_shapes(report: dict[str, object]) -> None:

@@ -28,14 +28,13 @@ from starters.api.inbox.pages import (
 from starters.api.inbox.sessions import SignedIn, tokens_match
 from starters.api.services import Services, services
 from starters.api.workflows import WORKFLOW_ID_PATTERN
-from starters.approvals import InvalidCursor, approvals_page, decide
+from starters.approvals import DEFAULT_PAGE_SIZE, InvalidCursor, approvals_page, decide
 from starters.directory import Approver
 
 router = APIRouter()
 
 Built = Annotated[Services, Depends(services)]
 MAX_COMMENT = 1000
-PAGE_SIZE = 50  # approvals on one page of "Waiting for me"
 _WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 _NAME = re.compile(NAME_PATTERN)
 
@@ -54,7 +53,11 @@ async def waiting(request: Request, built: Built, cursor: str | None = None) -> 
     session, approver = current
     try:
         found = await approvals_page(
-            built.temporal, built.settings, approver.roles, page_size=PAGE_SIZE, cursor=cursor
+            built.temporal,
+            built.settings,
+            approver.roles,
+            page_size=DEFAULT_PAGE_SIZE,
+            cursor=cursor,
         )
     except InvalidCursor:
         return problem(422, "No such page", "That page of the list is not one the inbox made.")
