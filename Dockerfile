@@ -11,8 +11,15 @@ RUN groupadd --system --gid 10001 backoffice \
  && useradd --system --uid 10001 --gid backoffice --home-dir /var/lib/backoffice \
     --no-create-home --shell /usr/sbin/nologin backoffice
 
+# Dependencies first, at the versions of constraints.txt, in a layer of their own: a change to
+# the source does not download them again.
+COPY pyproject.toml constraints.txt /tmp/backoffice-deps/
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/backoffice-deps/pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/backoffice-deps/requirements.txt \
+ && pip install -c /tmp/backoffice-deps/constraints.txt -r /tmp/backoffice-deps/requirements.txt \
+ && rm -rf /tmp/backoffice-deps
+
 COPY . /tmp/backoffice-src
-RUN pip install /tmp/backoffice-src && rm -rf /tmp/backoffice-src
+RUN pip install --no-deps /tmp/backoffice-src && rm -rf /tmp/backoffice-src
 
 # Folders the compose file mounts named volumes on: made here, owned by the app's user, so each
 # new volume starts with that owner (and private where it holds Vault logins).

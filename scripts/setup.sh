@@ -13,7 +13,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "==> installing the project and its dev tools into .venv"
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+# Exact versions from constraints.txt (scripts/lock.sh makes it), as CI and the Dockerfile.
+.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 
 # Debian packages the tests use: Chromium, which the approval-inbox tests drive (Playwright's own
 # browser download is not used), and PostgreSQL's server binaries (the tests start a throwaway

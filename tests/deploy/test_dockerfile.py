@@ -1,4 +1,5 @@
-"""The app image: its Dockerfile (pinned base, non-root user, `pip install .`, entry point
+"""The app image: its Dockerfile (pinned base, non-root user, dependencies from constraints.txt
+in a layer before the source, `pip install .`, entry point
 `backoffice`), the build context .dockerignore leaves (it still builds the package, without
 .env), and the commands docker-compose.yml runs from it exist."""
 
@@ -40,14 +41,43 @@ def test_the_base_image_is_a_pinned_python_3_11_slim():
 def test_it_installs_the_project_and_runs_as_a_user_that_is_not_root():
     steps = _instructions()
     words = [word for word, _ in steps]
-    install = next(i for i, (w, a) in enumerate(steps) if w == "RUN" and "pip install " in a)
-    assert re.search(r"pip install (\.|/tmp/backoffice-src)( |$)", steps[install][1])
+    install = next(i for i, (w, a) in enumerate(steps) if w == "RUN" and "/tmp/backoffice-src" in a)
+    assert re.search(r"pip install --no-deps /tmp/backoffice-src( |$)", steps[install][1])
     users = [args for word, args in steps if word == "USER"]
     assert users and users[-1] not in ("root", "0", "0:0")
     assert words.index("USER") > install, "install as root, then drop to the app's user"
     useradd = next(a for w, a in steps if w == "RUN" and "useradd" in a)
     assert re.search(r"--uid \d+", useradd), "a fixed uid, so volume files keep their owner"
     assert users[-1] in useradd
+
+
+def test_dependencies_come_from_constraints_in_a_layer_before_the_source(tmp_path):
+    steps = _instructions()
+
+    def first(word: str, text: str) -> int:
+        return next(i for i, (w, a) in enumerate(steps) if w == word and text in a)
+
+    copy_deps = first("COPY", "constraints.txt")
+    install_deps = first("RUN", "-c /tmp/backoffice-deps/constraints.txt")
+    copy_source = next(i for i, (w, a) in enumerate(steps) if w == "COPY" and a.startswith(". "))
+    assert copy_deps < install_deps < copy_source
+    assert steps[copy_deps][1].split()[:2] == ["pyproject.toml", "constraints.txt"]
+    # The step's own command lists the project's runtime dependencies for pip.
+    command = re.search(r'python -c "([^"]+)"', steps[install_deps][1])
+    assert command is not None
+    (tmp_path / "backoffice-deps").mkdir()
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "backoffice-deps")
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            command[1].replace("/tmp/backoffice-deps", str(tmp_path / "backoffice-deps")),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    assert "temporalio[pydantic]>=1.35.0" in listed and "hvac>=2.3" in listed
 
 
 def test_the_entry_point_is_the_backoffice_command():
