@@ -1,10 +1,10 @@
 """CRM activities: accounts and deals (OAuth2 client credentials, see `activities.auth`)."""
 
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.http import SystemClient, idempotency_key, path
+from domain.lead import owner_for
 from domain.records import (
     AssignOwnerInput,
     CaptureLeadInput,
@@ -59,9 +59,10 @@ class CrmActivities:
 
     @activity.defn(name="crm.assign_owner")
     async def assign_owner(self, inp: AssignOwnerInput) -> DealOwner:
-        """Round robin over the reps: the next one after as many deals as the CRM holds."""
-        deals = await self._crm.call("GET", "/deals", _Deals)
-        return DealOwner(email=inp.reps[len(deals.deals) % len(inp.reps)])
+        """The owner for runs started before owners came from the lead (their workflow asks this
+        activity): spread over the reps by the run's id, the same on every retry. It reads
+        nothing from the CRM (it used to count every deal there)."""
+        return DealOwner(email=owner_for(activity.info().workflow_id or "", inp.reps))
 
     @activity.defn(name="crm.create_deal")
     async def create_deal(self, inp: CreateDealInput) -> CrmDeal:
@@ -104,7 +105,3 @@ class CrmActivities:
         return await self._crm.call(
             "PATCH", path("/accounts/{}", inp.account_id), CrmAccount, json={"type": "customer"}
         )
-
-
-class _Deals(BaseModel):
-    deals: list[CrmDeal]

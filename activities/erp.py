@@ -73,15 +73,20 @@ class ErpActivities:
         self, inp: RemoveApprovedSupplierInput
     ) -> CompensationResult:
         """Compensation: take the vendor with this reference off the approved supplier list."""
-        vendor_ids = {v.id for v in await self._active_vendors(inp.external_ref)}
-        listed = await self._erp.call("GET", "/approved-suppliers", _SupplierList)
         removed = []
-        for entry in listed.entries:
-            if entry.vendor_id in vendor_ids and entry.status == "listed":
+        for vendor in await self._active_vendors(inp.external_ref):
+            # Only this vendor's entries (the list can hold every supplier of the company).
+            listed = await self._erp.call(
+                "GET",
+                "/approved-suppliers",
+                _SupplierList,
+                params={"vendor_id": vendor.id, "status": "listed"},
+            )
+            if any(e.vendor_id == vendor.id and e.status == "listed" for e in listed.entries):
                 await self._erp.call(
-                    "DELETE", path("/approved-suppliers/{}", entry.vendor_id), SupplierListEntry
+                    "DELETE", path("/approved-suppliers/{}", vendor.id), SupplierListEntry
                 )
-                removed.append(entry.vendor_id)
+                removed.append(vendor.id)
         if not removed:
             return CompensationResult(undone=False, description="not on the supplier list")
         return CompensationResult(
