@@ -15,16 +15,17 @@ emit Stripe events.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from sandbox.auth import BearerKey
-from sandbox.db import RecordRow
+from sandbox.db import RecordKeyRow, RecordRow
 from sandbox.errors import ApiError
 from sandbox.idempotency import Reply
 from sandbox.records import (
@@ -203,26 +204,101 @@ async def list_tax_rates(request: Request, call: Call) -> dict[str, Any]:
     return call.run(query)
 
 
+def page_limit(params: dict[str, Any]) -> int:
+    limit = integer(params, "limit", minimum=1, default=10) or 10
+    if limit > 100:
+        raise invalid("limit must be at most 100", "limit")
+    return limit
+
+
+def no_such_anchor(after: str) -> ApiError:
+    return invalid(
+        f"No such object for starting_after: '{after}'", "starting_after", "resource_missing"
+    )
+
+
+def created_stamp(moment: int) -> str:
+    """A unix time as the store writes `created_at` (fixed width, so strings sort as times)."""
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def record_page(
+    session: Session,
+    kind: str,
+    params: dict[str, Any],
+    view: Callable[[RecordRow], dict[str, Any]],
+    url: str,
+    *,
+    status: str | None = None,
+    keys: dict[str, str] | None = None,
+    created: dict[str, int | None] | None = None,
+    hidden: tuple[str, ...] = ("deleted",),
+) -> dict[str, Any]:
+    """A list page of one kind straight from SQL, newest first, after ``starting_after``: the
+    page of a day of 100,000 invoices costs what the first page costs (`limit` + 1 rows read
+    by index, never the whole list)."""
+    limit = page_limit(params)
+    query = select(RecordRow).where(
+        RecordRow.system == SYSTEM.name, RecordRow.kind == kind, RecordRow.status.not_in(hidden)
+    )
+    if status is not None:
+        query = query.where(RecordRow.status == status)
+    for name, value in (keys or {}).items():
+        query = query.where(
+            exists().where(
+                RecordKeyRow.system == RecordRow.system,
+                RecordKeyRow.record_id == RecordRow.id,
+                RecordKeyRow.name == name,
+                RecordKeyRow.value == value,
+            )
+        )
+    # Whole seconds, as Stripe compares them: `gt b` is from b + 1 on, `lte b` before b + 1.
+    lower = {"gt": 1, "gte": 0, "eq": 0}
+    upper = {"lt": 0, "lte": 1, "eq": 1}
+    for op, bound in (created or {}).items():
+        if bound is None:
+            continue
+        if op in lower:
+            query = query.where(RecordRow.created_at >= created_stamp(bound + lower[op]))
+        if op in upper:
+            query = query.where(RecordRow.created_at < created_stamp(bound + upper[op]))
+    after = text(params, "starting_after")
+    if after is not None:
+        anchor = session.get(RecordRow, (SYSTEM.name, after))
+        if anchor is None or anchor.kind != kind:
+            raise no_such_anchor(after)
+        query = query.where(
+            or_(
+                RecordRow.created_at < anchor.created_at,
+                and_(RecordRow.created_at == anchor.created_at, RecordRow.id < anchor.id),
+            )
+        )
+    newest = query.order_by(RecordRow.created_at.desc(), RecordRow.id.desc()).limit(limit + 1)
+    rows = list(session.scalars(newest))
+    return {
+        "object": "list",
+        "url": url,
+        "data": [view(r) for r in rows[:limit]],
+        "has_more": len(rows) > limit,
+    }
+
+
 def page(
     rows: list[RecordRow],
     params: dict[str, Any],
     view: Callable[[RecordRow], dict[str, Any]],
     url: str,
 ) -> dict[str, Any]:
-    """A list page, newest first, after ``starting_after``."""
-    limit = integer(params, "limit", minimum=1, default=10) or 10
-    if limit > 100:
-        raise invalid("limit must be at most 100", "limit")
+    """A list page of `rows` (a short list read whole), newest first, after ``starting_after``."""
+    limit = page_limit(params)
     newest = sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)
     after = text(params, "starting_after")
     if after is not None:
         ids = [r.id for r in newest]
         if after not in ids:
-            raise invalid(
-                f"No such object for starting_after: '{after}'",
-                "starting_after",
-                "resource_missing",
-            )
+            raise no_such_anchor(after)
         newest = newest[ids.index(after) + 1 :]
     return {
         "object": "list",

@@ -23,7 +23,7 @@ from sandbox.billing import (
     Call,
     form_of,
     meta_keys,
-    page,
+    record_page,
     require,
     router,
     search,
@@ -31,7 +31,7 @@ from sandbox.billing import (
 )
 from sandbox.db import RecordRow
 from sandbox.idempotency import Reply
-from sandbox.records import change_status, create_record, find_records, stamp, update_record
+from sandbox.records import change_status, create_record, stamp, update_record
 from sandbox.stripe_form import boolean, integer, invalid, metadata, metadata_search, parse, text
 
 
@@ -268,26 +268,19 @@ async def list_invoices(request: Request, call: Call) -> dict[str, Any]:
     bounds = {op: integer(created, op) for op in ("gt", "gte", "lt", "lte", "eq")}
     customer, status = text(params, "customer"), text(params, "status")
 
-    def within(row: RecordRow) -> bool:
-        at = unix(row.created_at) or 0
-        checks = {
-            "gt": lambda b: at > b,
-            "gte": lambda b: at >= b,
-            "lt": lambda b: at < b,
-            "lte": lambda b: at <= b,
-            "eq": lambda b: at == b,
-        }
-        return all(bound is None or checks[op](bound) for op, bound in bounds.items())
+    keys = None if customer is None else {"customer_id": customer}
 
     def query(session: Session) -> dict[str, Any]:
-        rows = [
-            r
-            for r in find_records(session, SYSTEM.name, INVOICE, status=status)
-            if r.status != "deleted"
-            and (customer is None or r.data["customer_id"] == customer)
-            and within(r)
-        ]
-        return page(rows, params, invoice_view, "/v1/invoices")
+        return record_page(
+            session,
+            INVOICE,
+            params,
+            invoice_view,
+            "/v1/invoices",
+            status=status,
+            keys=keys,
+            created=bounds,
+        )
 
     return call.run(query)
 

@@ -46,6 +46,8 @@ class RecordRow(Base):
     __table_args__ = (
         Index("ix_sandbox_records_kind", "system", "kind", "status"),
         Index("ix_sandbox_records_external_ref", "system", "kind", "external_ref"),
+        # List pages, newest first (billing's invoices: Stripe's cursor pagination).
+        Index("ix_sandbox_records_created", "system", "kind", "created_at", "id"),
     )
 
 

@@ -163,6 +163,36 @@ def test_list_pages_with_a_cursor_newest_first(billing: httpx.Client) -> None:
     assert stripe_error(too_many)["param"] == "limit"
 
 
+def test_a_long_list_pages_through_every_invoice_once(billing: httpx.Client) -> None:
+    """250 invoices of one customer, 100 a page (read by index, page by page, in the sandbox)."""
+    customer = add_customer(billing)
+    ids = [add_draft(billing, customer, f"INV-L{n}") for n in range(250)]
+    seen, params = [], {"limit": 100, "customer": customer}
+    while True:
+        listed = billing.get(f"{V1}/invoices", params=params).json()
+        seen += [i["id"] for i in listed["data"]]
+        if not listed["has_more"]:
+            break
+        params = {**params, "starting_after": seen[-1]}
+    assert seen == ids[::-1]
+
+
+def test_created_filters_compare_whole_seconds(billing: httpx.Client) -> None:
+    customer = add_customer(billing)
+    invoice = billing.get(f"{V1}/invoices/{add_draft(billing, customer, 'INV-T')}").json()
+    at = invoice["created"]
+
+    def listed(op: str, moment: int) -> bool:
+        params = {"customer": customer, f"created[{op}]": moment}
+        answer = billing.get(f"{V1}/invoices", params=params).json()
+        return invoice["id"] in [i["id"] for i in answer["data"]]
+
+    assert listed("gte", at) and listed("lte", at) and listed("gt", at - 1) and listed("lt", at + 1)
+    assert not listed("gt", at) and not listed("lt", at)
+    exact = billing.get(f"{V1}/invoices", params={"customer": customer, "created": at}).json()
+    assert [i["id"] for i in exact["data"]] == [invoice["id"]]
+
+
 def test_refusals_name_the_param(billing: httpx.Client, admin: httpx.Client) -> None:
     missing = post(billing, "/invoices", {"currency": "eur"})
     assert missing.status_code == 400
