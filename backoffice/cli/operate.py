@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from backoffice.cli import schedules as schedule_commands
 from domain.approvals import Decision
 from domain.invoice import InvoiceRequest
 from domain.lead import DealStage, LeadForm
@@ -19,7 +20,7 @@ from runtime.db import create_schema, make_engine
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.temporal import connect
 from runtime.vault import SecretUnavailable, secret_store
-from starters import audit, schedule_commands
+from starters import audit
 from starters.approvals import (
     DecisionUnconfirmed,
     WorkflowNotFound,

@@ -24,11 +24,11 @@ def _run(args: list[str]) -> int:
 
         return demo_main(args[1:])
     if command == "chaos":
-        from chaos.cli import main as chaos_main
+        from backoffice.cli.chaos import main as chaos_main
 
         return chaos_main(args[1:])
     if command == "bench":
-        from bench.cli import main as bench_main
+        from backoffice.cli.bench import main as bench_main
 
         return bench_main(args[1:])
     if command == "api":
@@ -45,10 +45,10 @@ def _run(args: list[str]) -> int:
 
         return replay_check_main(args[1:])
     if command == "deploy":
-        from deploy.cli import main as deploy_main
+        from backoffice.cli.deploy import main as deploy_main
 
         return deploy_main(args[1:])
-    from starters.cli import main as starters_main
+    from backoffice.cli.operate import main as starters_main
 
     return starters_main(args)
 
