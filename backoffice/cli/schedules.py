@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio.client import WorkflowFailureError
 
+from backoffice.cli.parsing import print_json
 from domain.reconciliation import SCHEDULE_ID, ReconciliationResult, time_zone
 from runtime.settings import Settings
 from runtime.temporal import connect
@@ -61,6 +62,10 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
             action.add_argument(
                 "--id", dest="schedule_id", default=SCHEDULE_ID, help=f"default {SCHEDULE_ID}"
             )
+        if name in ("list", "describe"):
+            action.add_argument(
+                "--json", action="store_true", help="print one JSON document on stdout"
+            )
         if name in ("pause", "unpause"):
             action.add_argument("--note", default=f"{name}d with `backoffice schedules {name}`")
     backfill = actions.choices["backfill"]
@@ -84,9 +89,17 @@ async def schedules(args: argparse.Namespace, settings: Settings) -> int:
         outcome, view = await create_schedule(client, settings, args.schedule_id)
         print(_created(outcome, view))
     elif args.action == "list":
-        _list(await list_schedules(client))
+        views = await list_schedules(client)
+        if args.json:
+            print_json(views)
+        else:
+            _list(views)
     elif args.action == "describe":
-        _describe(await describe_schedule(client, args.schedule_id))
+        view = await describe_schedule(client, args.schedule_id)
+        if args.json:
+            print_json(view)
+        else:
+            _describe(view)
     elif args.action in ("pause", "unpause"):
         change = pause_schedule if args.action == "pause" else unpause_schedule
         view = await change(client, args.schedule_id, args.note)

@@ -1,9 +1,101 @@
-"""Entry point of the `backoffice` console script."""
+"""The `backoffice` command tree: every command with its one-line purpose in `--help`,
+`--version`, and the dispatch to the module that runs it."""
 
 import argparse
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import NoReturn, cast
+
+from backoffice.cli.parsing import EXIT_CODES, CommandParser
+
+DESCRIPTION = (
+    "Back-office processes as durable Temporal workflows: start them, decide their approvals, "
+    "see where a run stands, and run the local stack, the API and the worker."
+)
+
+
+def _worker(argv: list[str]) -> int:
+    from workers.main import main as worker_main
+
+    parser = CommandParser(prog="backoffice worker", description=DELEGATED["worker"][0] + ".")
+    parser.parse_args(argv)  # `--help`, and a usage error for any argument
+    return worker_main()
+
+
+# Commands with a parser of their own: the tree lists them and hands them the arguments after
+# their name, as `module:function` (imported only when run: `backoffice --help` stays quick).
+DELEGATED: dict[str, tuple[str, str]] = {
+    "demo": (
+        "bring the local stack up and run every process once, approvals included",
+        "backoffice.demo:main",
+    ),
+    "dev": (
+        "start, stop and check the local stack (Temporal, Vault, sandbox, API, worker)",
+        "devstack.cli:main",
+    ),
+    "api": (
+        "serve the HTTP API and the approval inbox, or print its OpenAPI document",
+        "starters.api.server:main",
+    ),
+    "worker": ("run the worker: every task queue, until SIGTERM", "backoffice.cli.tree:_worker"),
+    "replay-check": (
+        "replay workflow histories against this code before it ships",
+        "workers.replay_check:main",
+    ),
+    "chaos": (
+        "run the fault suite on a stack of its own and write its report",
+        "backoffice.cli.chaos:main",
+    ),
+    "bench": (
+        "measure the application against Temporal's floor and write the report",
+        "backoffice.cli.bench:main",
+    ),
+    "deploy": (
+        "the steps of docker-compose.yml: Vault's init, the worker's health",
+        "backoffice.cli.deploy:main",
+    ),
+}
+
+
+def _delegate(command: str, argv: list[str]) -> int:
+    module, function = DELEGATED[command][1].split(":")
+    run: Callable[[list[str]], int] = getattr(import_module(module), function)
+    return run(argv)
+
+
+def package_version() -> str:
+    try:
+        return version("backoffice")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def parser() -> CommandParser:
+    """The whole tree: every command `backoffice --help` lists."""
+    return _tree()[0]
+
+
+def commands() -> dict[str, str]:
+    """Every command of the tree and its one-line purpose, as `--help` lists them."""
+    return {str(a.dest): str(a.help) for a in _tree()[1]._get_subactions()}
+
+
+def _tree() -> "tuple[CommandParser, argparse._SubParsersAction[argparse.ArgumentParser]]":
+    from backoffice.cli import operate
+
+    root = CommandParser(prog="backoffice", description=DESCRIPTION, epilog=EXIT_CODES)
+    root.add_argument("--version", action="version", version=f"backoffice {package_version()}")
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        root.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands"),
+    )
+    operate.add_parsers(sub)
+    for name, (purpose, _) in DELEGATED.items():
+        sub.add_parser(name, help=purpose, add_help=False)
+    return root, sub
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,48 +106,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: list[str]) -> int:
-    command = args[0] if args else ""
-    if command == "dev":
-        from devstack.cli import main as dev_main
+    if args and args[0] in DELEGATED:
+        try:
+            return _delegate(args[0], args[1:])
+        except SystemExit as exc:  # their parsers' --help (0) and usage errors (2)
+            return exc.code if isinstance(exc.code, int) else 2
+    from backoffice.cli import operate
 
-        return dev_main(args[1:])
-    if command == "demo":
-        from backoffice.demo import main as demo_main
-
-        return demo_main(args[1:])
-    if command == "chaos":
-        from backoffice.cli.chaos import main as chaos_main
-
-        return chaos_main(args[1:])
-    if command == "bench":
-        from backoffice.cli.bench import main as bench_main
-
-        return bench_main(args[1:])
-    if command == "api":
-        from starters.api.server import main as api_main
-
-        return api_main(args[1:])
-    if command == "worker":
-        from workers.main import main as worker_main
-
-        _without_options("worker", "Run the worker: every task queue, until SIGTERM.", args[1:])
-        return worker_main()
-    if command == "replay-check":
-        from workers.replay_check import main as replay_check_main
-
-        return replay_check_main(args[1:])
-    if command == "deploy":
-        from backoffice.cli.deploy import main as deploy_main
-
-        return deploy_main(args[1:])
-    from backoffice.cli.operate import main as starters_main
-
-    return starters_main(args)
-
-
-def _without_options(command: str, description: str, argv: list[str]) -> None:
-    """`--help` for a command that takes no options (and an error for any other argument)."""
-    argparse.ArgumentParser(prog=f"backoffice {command}", description=description).parse_args(argv)
+    try:
+        parsed = parser().parse_args(args)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    return operate.run(parsed)
 
 
 def _exit_without_teardown(code: int) -> NoReturn:
