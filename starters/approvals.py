@@ -22,6 +22,7 @@ from domain.approvals import (
     Decision,
     RuleViolation,
 )
+from domain.contract import APPROVAL_STATUS, DECIDE_UPDATE, STATUS_QUERY
 from domain.status import WorkflowStatus
 from runtime.settings import Settings
 from starters.directory import Approver
@@ -83,7 +84,7 @@ class WorkflowNotFound(Exception):
 async def workflow_status(client: Client, workflow_id: str) -> WorkflowStatus:
     try:
         status: WorkflowStatus = await client.get_workflow_handle(workflow_id).query(
-            "status", result_type=WorkflowStatus, rpc_timeout=QUERY_TIMEOUT
+            STATUS_QUERY, result_type=WorkflowStatus, rpc_timeout=QUERY_TIMEOUT
         )
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
@@ -103,7 +104,7 @@ async def pending_approvals(
     when given."""
     wanted = {role} if role else (set(roles) if roles is not None else None)
     views = []
-    async for execution in client.list_workflows('ApprovalStatus = "pending"'):
+    async for execution in client.list_workflows(f'{APPROVAL_STATUS.name} = "pending"'):
         try:
             status = await workflow_status(client, execution.id)
         except (WorkflowNotFound, RPCError):
@@ -157,7 +158,7 @@ async def decide(
     handle = client.get_workflow_handle(workflow_id)
     try:
         result = await handle.execute_update(
-            "decide",
+            DECIDE_UPDATE,
             DecideInput(
                 approval_id=approval_id,
                 decision=decision,

@@ -10,8 +10,10 @@ import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from backoffice.cli.tree import DELEGATED, commands
+from domain.contract import vendor_onboarding_id
 from tests.helpers import vendor_application, wait_for
 
 # The installed entry point (pip's console script), not `python -m`: what a user runs.
@@ -123,11 +125,11 @@ async def test_list_and_status_commands_print_json(cli_env, tmp_path):
     app = vendor_application(vendor_type="contractor", payment_terms="net30")
     file = tmp_path / "application.json"
     file.write_text(json.dumps(app))
-    workflow_id = f"vendor-onboarding-{app['application_id']}"
+    workflow_id = vendor_onboarding_id(app["application_id"])
     env = {**cli_env, "BACKOFFICE_APPROVAL_EXPIRE_AFTER": "PT10M"}
     assert run("start", "vendor-onboarding", str(file), env=env).returncode == 0
 
-    async def listed() -> dict | None:
+    async def listed() -> dict[str, Any] | None:
         done = run("approvals", "--role", "procurement", "--json", env=cli_env)
         assert done.returncode == 0, done.stderr
         rows = json.loads(done.stdout)

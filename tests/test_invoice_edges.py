@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from domain.contract import CUSTOMER_ID, INVOICE_ID_PREFIX
 from domain.invoice import InvoiceRequest, InvoiceResult
 from starters.directory import Approver
 from starters.invoices import void_invoice
@@ -40,7 +41,7 @@ async def _sent(
 
 
 def _number(handle) -> str:
-    return handle.id.removeprefix("invoice-")
+    return handle.id.removeprefix(INVOICE_ID_PREFIX)
 
 
 async def test_void_before_sending_is_refused_and_a_cancel_deletes_the_draft(
@@ -162,4 +163,4 @@ async def _customer_once_sent(client, settings, account_id: str, deal_id: str) -
         (await start_invoice(client, settings, request)).workflow_id
     )
     await wait_for(lambda: stage_in(handle, "awaiting_payment"), what="the invoice sent")
-    return (await handle.describe()).search_attributes.get("CustomerId")
+    return (await handle.describe()).search_attributes.get(CUSTOMER_ID.name)

@@ -7,6 +7,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
 from domain.approvals import Decision
+from domain.contract import INVOICE_ID_PREFIX
 from starters.approvals import decide
 from starters.directory import Approver
 from starters.invoices import void_invoice
@@ -98,7 +99,9 @@ async def test_a_voided_child_invoice_ends_the_run_without_onboarding(
         what="the invoice to be sent",
     )
 
-    voided = await void_invoice(client, FIONA, child.removeprefix("invoice-"), "deal cancelled")
+    voided = await void_invoice(
+        client, FIONA, child.removeprefix(INVOICE_ID_PREFIX), "deal cancelled"
+    )
     assert voided.accepted, voided
     result = await result_of(handle)
 

@@ -14,7 +14,8 @@ from typing import Any
 from temporalio.client import WorkflowFailureError
 
 from backoffice.cli.parsing import print_json
-from domain.reconciliation import SCHEDULE_ID, ReconciliationResult, time_zone
+from domain.contract import RECONCILIATION_SCHEDULE_ID
+from domain.reconciliation import ReconciliationResult, time_zone
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starters.reconciliation import parse_day, start_reconciliation
@@ -60,7 +61,10 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         action = actions.add_parser(name, help=text)
         if name != "list":
             action.add_argument(
-                "--id", dest="schedule_id", default=SCHEDULE_ID, help=f"default {SCHEDULE_ID}"
+                "--id",
+                dest="schedule_id",
+                default=RECONCILIATION_SCHEDULE_ID,
+                help=f"default {RECONCILIATION_SCHEDULE_ID}",
             )
         if name in ("list", "describe"):
             action.add_argument(
