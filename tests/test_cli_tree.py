@@ -93,7 +93,13 @@ def test_a_usage_error_is_one_line_and_exit_2(tmp_path):
 def test_temporal_not_running_is_one_line_and_exit_3(tmp_path):
     env = bare_env(tmp_path)
     address = env["TEMPORAL_ADDRESS"]
-    for args in (["status", "vendor-onboarding-x"], ["approvals"], ["approvals", "--json"]):
+    for args in (
+        ["status", "vendor-onboarding-x"],
+        ["approvals"],
+        ["approvals", "--json"],
+        ["schedules", "list", "--json"],
+        ["replay-check"],
+    ):
         done = run(*args, env=env)
         assert done.returncode == 3, (args, done.stderr)
         line = one_line(done.stderr)
@@ -104,13 +110,14 @@ def test_temporal_not_running_is_one_line_and_exit_3(tmp_path):
 
 def test_vault_not_running_is_one_line_and_exit_3(tmp_path):
     env = bare_env(tmp_path)
-    # `approve` reads the approver directory from Vault before it reaches Temporal.
-    done = run("approve", "vendor-onboarding-x", "--as", "pat", env=env)
-
-    assert done.returncode == 3, done.stderr
-    line = one_line(done.stderr)
-    assert f"Vault unreachable at {env['BACKOFFICE_VAULT_ADDR']}" in line
-    assert "BACKOFFICE_VAULT_ADDR" in line and "secret-of-nobody" not in line
+    # `approve` reads the approver directory from Vault before it reaches Temporal; the worker
+    # logs in before it polls.
+    for args in (["approve", "vendor-onboarding-x", "--as", "pat"], ["worker"]):
+        done = run(*args, env=env)
+        assert done.returncode == 3, (args, done.stderr)
+        line = one_line(done.stderr)
+        assert f"Vault unreachable at {env['BACKOFFICE_VAULT_ADDR']}" in line
+        assert "BACKOFFICE_VAULT_ADDR" in line and "secret-of-nobody" not in line
 
 
 def test_sandbox_not_running_is_one_line_and_exit_3(tmp_path):
