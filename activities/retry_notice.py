@@ -11,7 +11,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 
-from domain.status import STEP_RETRYING, StepRetrying
+from domain.contract import STEP_RETRYING_SIGNAL
+from domain.status import StepRetrying
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,6 @@ async def _tell(info: activity.Info, exc: Exception) -> None:
     notice = StepRetrying(activity=info.activity_type, attempt=info.attempt, error=code)
     try:
         handle = activity.client().get_workflow_handle(info.workflow_id or "")
-        await handle.signal(STEP_RETRYING, notice)
+        await handle.signal(STEP_RETRYING_SIGNAL, notice)
     except Exception as failed:  # a notice, never a reason to fail the step differently
         log.warning("could not tell %s that a step retries: %s", info.workflow_id, failed)

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from backoffice.cli.parsing import CommandParser
 from backoffice.demo_runs import (
     DemoApi,
     DemoFailed,
@@ -62,7 +63,7 @@ VENDORS = [
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="backoffice demo", description=__doc__)
+    parser = CommandParser(prog="backoffice demo", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
     parser.add_argument(
         "--any-ports", action="store_true", help="pick free ports instead of the default ones"

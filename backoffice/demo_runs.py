@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from devstack.crm_seed import SandboxCrm
 from devstack.stack import Stack
+from domain.contract import invoice_number_of
 from domain.invoice import InvoiceRequest
 from domain.money import line_tax_cents
 from runtime.settings import Settings
@@ -218,7 +219,7 @@ async def lead_to_cash(api: DemoApi, settings: Settings, key: str) -> DemoRun:
     await api.until(
         invoice_workflow, lambda s: s["stage"] == "awaiting_payment", "the invoice to be sent"
     )
-    number = invoice_workflow.removeprefix("invoice-")
+    number = invoice_number_of(invoice_workflow)
     net = seats * settings.price_per_seat_cents
     total = net + line_tax_cents(1, net, settings.sales_tax_rate_bp)
     await asyncio.to_thread(record_payment, settings, number, total, f"{number}-payment")

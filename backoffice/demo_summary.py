@@ -3,6 +3,7 @@
 from typing import Any
 
 from backoffice.demo_runs import DemoRun
+from domain.contract import LEAD_TO_CASH_ID_PREFIX, WORKFLOW_ID_PREFIXES
 from domain.lead import lead_invoice_number
 
 Records = dict[str, list[str]]
@@ -10,10 +11,10 @@ Records = dict[str, list[str]]
 
 def _keys(run: DemoRun) -> set[str]:
     """The business keys a run's records carry (a lead's invoice has its own number)."""
-    for prefix in ("vendor-onboarding-", "invoice-", "lead-to-cash-"):
+    for prefix in WORKFLOW_ID_PREFIXES:
         if run.workflow_id.startswith(prefix):
             key = run.workflow_id.removeprefix(prefix)
-            return {key, lead_invoice_number(key)} if prefix == "lead-to-cash-" else {key}
+            return {key, lead_invoice_number(key)} if prefix == LEAD_TO_CASH_ID_PREFIX else {key}
     return {run.workflow_id}
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
+from domain import contract
 from domain.invoice import InvoiceRequest, InvoiceTerms, LineItem
 from domain.lead import LeadForm, Need, Timeline
 from domain.vendor import BankAccount, PaymentTerms, VendorApplication, VendorType
@@ -22,9 +23,9 @@ from starters.start import (
 PROCESSES = ("vendor_onboarding", "invoice", "lead_to_cash")
 # Workflow type -> the approval its happy path waits for, and who decides it.
 APPROVALS = {
-    "VendorOnboarding": ("risk-review", "pat"),
-    "InvoiceGeneration": ("finance-review", "fiona"),
-    "LeadToCash": ("discount-review", "sam"),
+    contract.VENDOR_ONBOARDING: ("risk-review", "pat"),
+    contract.INVOICE_GENERATION: ("finance-review", "fiona"),
+    contract.LEAD_TO_CASH: ("discount-review", "sam"),
 }
 
 

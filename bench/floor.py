@@ -8,7 +8,6 @@ A wait announces itself the way the processes announce an approval (`ApprovalSta
 from datetime import timedelta
 
 from temporalio import activity, workflow
-from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
@@ -21,6 +20,7 @@ from bench.shape import (
     FloorStep,
     Proceed,
 )
+from domain.contract import APPROVAL_STATUS, STAGE
 
 with workflow.unsafe.imports_passed_through():
     import httpx
@@ -30,8 +30,9 @@ with workflow.unsafe.imports_passed_through():
 FLOOR_TASK_QUEUE = "bench-floor"
 FLOOR_ACTIVITY_QUEUE = "bench-floor-activities"
 WORKFLOW_TYPE = "Floor"
-STAGE = SearchAttributeKey.for_keyword("Stage")
-APPROVAL_STATUS = SearchAttributeKey.for_keyword("ApprovalStatus")
+# The floor's own handlers (bench/people.py drives them).
+PROCEED_SIGNAL = "proceed"
+PROCEED_UPDATE = "proceed_now"
 # As long as the processes' shortest default approval window: never reached in a benchmark.
 WAIT_TIMEOUT = timedelta(days=1)
 
@@ -62,11 +63,11 @@ class Floor:
                 await self._wait(index, step)
         return FloorResult(body=filler(inp.shape.result_bytes))
 
-    @workflow.signal
+    @workflow.signal(name=PROCEED_SIGNAL)
     def proceed(self, inp: Proceed) -> None:
         self._proceeded.add(inp.index)
 
-    @workflow.update
+    @workflow.update(name=PROCEED_UPDATE)
     def proceed_now(self, inp: Proceed) -> FloorResult:
         self._proceeded.add(inp.index)
         return FloorResult(body="")

@@ -17,6 +17,7 @@ from bench.people import approver
 from bench.phases import BenchFailed
 from bench.procstats import PeakMemory, rss_bytes
 from domain.approvals import Decision
+from domain.contract import APPROVAL_STATUS, VENDOR_ONBOARDING, vendor_onboarding_id
 from runtime.settings import Settings
 from starters.approvals import (
     DEFAULT_PAGE_SIZE,
@@ -25,7 +26,6 @@ from starters.approvals import (
     decide,
     pending_query,
 )
-from starters.start import vendor_onboarding_id
 
 CACHE_SETTING = "BACKOFFICE_WORKER_MAX_CACHED_WORKFLOWS"
 SETTLE_SECONDS = 3.0
@@ -95,7 +95,7 @@ async def parked_runs(
     limit_seconds: float,
 ) -> ParkedResult:
     since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    mine = f'WorkflowType = "VendorOnboarding" AND StartTime >= "{since}"'
+    mine = f'WorkflowType = "{VENDOR_ONBOARDING}" AND StartTime >= "{since}"'
     keys = [f"PARKED-{i:05d}" for i in range(runs)]
     limit = asyncio.Semaphore(32)
 
@@ -107,7 +107,7 @@ async def parked_runs(
     await asyncio.gather(*(park(k) for k in keys))
     await _wait_for(
         client,
-        f'{mine} AND ApprovalStatus = "pending"',
+        f'{mine} AND {APPROVAL_STATUS.name} = "pending"',
         runs,
         limit_seconds,
         "waiting for approval",

@@ -25,8 +25,8 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from bench.business import APPROVALS
+from bench.floor import PROCEED_SIGNAL, PROCEED_UPDATE, filler
 from bench.floor import WORKFLOW_TYPE as FLOOR_TYPE
-from bench.floor import filler
 from bench.shape import FloorResult, FloorShape, Proceed
 from devstack.stack import Stack
 from devstack.vault_seed import APPROVERS, EMAIL_DOMAIN
@@ -208,11 +208,11 @@ class People:
 
         async def proceed() -> None:
             if kind == "signal":
-                await handle.signal("proceed", Proceed(index=index, body=body))
+                await handle.signal(PROCEED_SIGNAL, Proceed(index=index, body=body))
                 return
             try:
                 await handle.execute_update(
-                    "proceed_now", Proceed(index=index, body=body), result_type=FloorResult
+                    PROCEED_UPDATE, Proceed(index=index, body=body), result_type=FloorResult
                 )
             except (WorkflowUpdateFailedError, RPCError) as exc:
                 raise RuntimeError(f"floor update refused: {exc}") from None

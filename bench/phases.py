@@ -23,15 +23,16 @@ from bench.histories import activity_count, resume_latencies
 from bench.people import People
 from bench.procstats import PeakMemory, cpu_seconds
 from bench.shape import FloorInput, FloorShape
+from domain import contract
+from domain.contract import invoice_workflow_id, lead_to_cash_id, vendor_onboarding_id
 from domain.lead import lead_invoice_number
-from starters.start import invoice_workflow_id, lead_to_cash_id, vendor_onboarding_id
 
 Kind = Literal["F0", "F1", "A"]
 KINDS: tuple[Kind, ...] = ("F0", "F1", "A")
 A_TYPES = {
-    "vendor_onboarding": "VendorOnboarding",
-    "invoice": "InvoiceGeneration",
-    "lead_to_cash": "LeadToCash",
+    "vendor_onboarding": contract.VENDOR_ONBOARDING,
+    "invoice": contract.INVOICE_GENERATION,
+    "lead_to_cash": contract.LEAD_TO_CASH,
 }
 E = EventType
 CLOSED = frozenset(
@@ -248,8 +249,9 @@ class Driver:
                 if kind == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
                     fields = event.upsert_workflow_search_attributes_event_attributes
                     found = _keywords(fields.search_attributes.indexed_fields)
-                    if found.get("ApprovalStatus") == "pending":
-                        self._people.waiting(workflow_id, workflow_type, found.get("Stage", ""))
+                    if found.get(contract.APPROVAL_STATUS.name) == "pending":
+                        stage = found.get(contract.STAGE.name, "")
+                        self._people.waiting(workflow_id, workflow_type, stage)
                 elif kind == E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
                     child = event.child_workflow_execution_started_event_attributes
                     self._watch(

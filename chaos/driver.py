@@ -13,6 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from devstack.crm_seed import SandboxCrm
 from devstack.stack import Stack
+from domain.contract import STATUS_QUERY
 from runtime.settings import Settings
 
 T = TypeVar("T")
@@ -130,7 +131,9 @@ class Driver:
         """The run's `status` query as plain data; None while no worker answers."""
         try:
             handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
-            value = await asyncio.wait_for(handle.query("status"), QUERY_TIMEOUT.total_seconds())
+            value = await asyncio.wait_for(
+                handle.query(STATUS_QUERY), QUERY_TIMEOUT.total_seconds()
+            )
         except Exception:
             return None
         if hasattr(value, "model_dump"):

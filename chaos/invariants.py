@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from chaos.evidence import Evidence, Ledger
 from chaos.scenarios import RunRecord
+from domain import contract
 
 
 class Violation(BaseModel):
@@ -96,11 +97,11 @@ def check_end_states(runs: Sequence[RunRecord], evidence: Evidence) -> list[Viol
         if run.closed_status is None or not run.business_key:
             continue  # a stuck run is reported by check_outcomes
         problems: list[str] = []
-        if run.process == "VendorOnboarding":
+        if run.process == contract.VENDOR_ONBOARDING:
             problems = _vendor_end_state(run, ledger)
-        elif run.process == "InvoiceGeneration":
+        elif run.process == contract.INVOICE_GENERATION:
             problems = _invoice_end_state(run.business_key, run.outcome, ledger)
-        elif run.process == "LeadToCash":
+        elif run.process == contract.LEAD_TO_CASH:
             problems = _lead_end_state(run, ledger)
         undone = (evidence.statuses.get(run.workflow_id) or {}).get("compensations", [])
         problems += [
@@ -204,7 +205,7 @@ def _lead_end_state(run: RunRecord, ledger: Ledger) -> list[str]:
             problems.append(f"won, but its deal is {deal and deal['status']}")
         if run.child_workflow_id:
             problems += _invoice_end_state(
-                run.child_workflow_id.removeprefix("invoice-"), "paid", ledger
+                contract.invoice_number_of(run.child_workflow_id), "paid", ledger
             )
     elif run.outcome == "nurtured":
         if deal is not None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from chaos import forms
 from chaos.driver import Driver, DriverGaveUp, RunEnded
+from domain import contract
 from domain.invoice import InvoiceRequest
 from domain.money import line_tax_cents
 from starters.reconciliation import start_reconciliation
@@ -140,7 +141,7 @@ class Scenario:
             workflow_id, lambda s: s["stage"] == "awaiting_payment", "the invoice to be sent"
         )
         await self._held()
-        number = workflow_id.removeprefix("invoice-")
+        number = contract.invoice_number_of(workflow_id)
         payment_id = f"{number}-payment"
         settings = driver.settings
         await driver.act(
@@ -182,7 +183,7 @@ def _step_id(status: dict[str, Any], prefix: str) -> str | None:
 class VendorSupplier(Scenario):
     """A domestic supplier: no approval, onboarded."""
 
-    process, variant = "VendorOnboarding", "supplier"
+    process, variant = contract.VENDOR_ONBOARDING, "supplier"
     expected_outcome = "onboarded"
     decision: str | None = None
 
@@ -226,7 +227,7 @@ class VendorRejected(VendorApproved):
 class InvoiceSmall(Scenario):
     """Below the finance threshold: sent, paid through billing's webhook."""
 
-    process, variant = "InvoiceGeneration", "below-threshold"
+    process, variant = contract.INVOICE_GENERATION, "below-threshold"
     expected_outcome = "paid"
     approval = False
 
@@ -274,7 +275,7 @@ def _canary_lead(driver: Driver) -> dict[str, str]:
 class LeadWon(Scenario):
     """Qualified lead: deal to proposal, then won, contract signed, child invoice paid: won."""
 
-    process, variant = "LeadToCash", "won"
+    process, variant = contract.LEAD_TO_CASH, "won"
     expected_outcome = "won"
 
     async def drive(self, driver: Driver) -> None:
@@ -311,7 +312,7 @@ class LeadWon(Scenario):
 class LeadNurtured(Scenario):
     """A lead that does not qualify: nurture emails, nurtured."""
 
-    process, variant = "LeadToCash", "nurtured"
+    process, variant = contract.LEAD_TO_CASH, "nurtured"
     expected_outcome = "nurtured"
 
     async def drive(self, driver: Driver) -> None:
@@ -323,7 +324,7 @@ class LeadNurtured(Scenario):
 class ReconciliationToday(Scenario):
     """Today's invoices against the CRM, then the accounting export: reconciled."""
 
-    process, variant = "Reconciliation", "today"
+    process, variant = contract.RECONCILIATION, "today"
     expected_outcome = "reconciled"
 
     async def drive(self, driver: Driver) -> None:

@@ -9,19 +9,9 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from devstack.aio import run_sync
+from domain.contract import SEARCH_ATTRIBUTES as SEARCH_ATTRIBUTES  # the tests import it here too
 
 NAMESPACE = "default"
-
-# The search attributes of the Temporal contract (DESIGN.md); plain text, so no personal data.
-SEARCH_ATTRIBUTES: dict[str, str] = {
-    "BusinessKey": "Keyword",
-    "Stage": "Keyword",
-    "ApprovalStatus": "Keyword",
-    "ApproverRole": "Keyword",
-    "AmountCents": "Int",
-    "CustomerId": "Keyword",
-    "ApprovalPendingSince": "Datetime",
-}
 
 
 def server_command(

@@ -15,9 +15,6 @@ from pydantic import BaseModel, Field, field_validator
 from domain.records import BillingInvoiceDetail, CrmDeal
 from domain.status import WorkflowStatus
 
-PROCESS = "Reconciliation"
-SCHEDULE_ID = "reconciliation-daily"
-WORKFLOW_ID_PREFIX = "reconciliation-"
 # Metadata key InvoiceGeneration sets on every billing invoice it creates.
 CRM_DEAL_KEY = "crm_deal_id"
 # How many unresolved invoices the `attention` line names before it says "and N more".
@@ -35,11 +32,6 @@ def time_zone(name: str) -> ZoneInfo:
         raise UnknownTimeZone(
             f"unknown time zone {name!r}: use an IANA name such as UTC or Europe/Berlin"
         ) from None
-
-
-def reconciliation_id(day: date) -> str:
-    """The id of a manual run; scheduled runs get Temporal's `<schedule id>-<timestamp>`."""
-    return f"{WORKFLOW_ID_PREFIX}{day.isoformat()}"
 
 
 def day_covered(scheduled_at: datetime, zone: str) -> date:

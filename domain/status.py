@@ -37,9 +37,6 @@ LEFT_WORK_BEHIND = frozenset(
 )
 
 
-STEP_RETRYING = "step_retrying"
-
-
 class StepRetrying(BaseModel):
     """Signal `step_retrying`: the worker tells the run that a step keeps failing."""
 

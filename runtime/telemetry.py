@@ -34,18 +34,11 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from domain import metrics
+from domain.contract import WORKFLOW_ID_PREFIXES
 from runtime.settings import ENV_PREFIX, Settings
 
 SYSTEM_ATTRIBUTE = "backoffice.system"
 BUSINESS_KEY_ATTRIBUTE = "backoffice.business_key"
-# Workflow ids are `<process>-<business key>` (DESIGN.md, the Temporal contract).
-_WORKFLOW_ID_PREFIXES = (
-    "vendor-onboarding-",
-    "invoice-",
-    "lead-to-cash-",
-    "reconciliation-daily-",
-    "reconciliation-",
-)
 # Attributes that may carry a person's address or browser, or a query string's values.
 _DROPPED_ATTRIBUTES = frozenset(
     {
@@ -84,7 +77,7 @@ class TelemetryError(Exception):
 
 def business_key(workflow_id: str) -> str:
     """The business key a workflow id carries (ids hold business keys, never personal data)."""
-    for prefix in _WORKFLOW_ID_PREFIXES:
+    for prefix in WORKFLOW_ID_PREFIXES:
         if workflow_id.startswith(prefix):
             return workflow_id[len(prefix) :]
     return workflow_id

@@ -63,6 +63,11 @@ async def check_payload_keys(client: Client) -> None:
         await codec.keys.current()
 
 
+class TemporalUnreachable(RuntimeError):
+    """The Temporal frontend cannot be reached (the SDK's "Failed client connect"); the message
+    says where and what to do."""
+
+
 _cli_telemetry: dict[str | None, Telemetry] = {}
 
 
@@ -98,9 +103,17 @@ async def connect(
     telemetry = telemetry or cli_telemetry(settings)
     keys = payload_keys(settings, secrets or secret_store(settings))
     config = client_config(env or temporal_env())
-    return await Client.connect(
-        **config,
-        data_converter=data_converter(keys),
-        interceptors=telemetry.interceptors(),
-        runtime=telemetry.runtime,
-    )
+    try:
+        return await Client.connect(
+            **config,
+            data_converter=data_converter(keys),
+            interceptors=telemetry.interceptors(),
+            runtime=telemetry.runtime,
+        )
+    except RuntimeError as exc:
+        if "Failed client connect" not in str(exc):
+            raise
+        raise TemporalUnreachable(
+            f"Temporal unreachable at {config.get('target_host')}: start it with "
+            "`backoffice dev up` or set TEMPORAL_ADDRESS"
+        ) from None

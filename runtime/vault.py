@@ -33,6 +33,16 @@ class VaultLoginFailed(SecretUnavailable):
     """The AppRole login was refused: the process must not run without its credentials."""
 
 
+class VaultUnreachable(SecretUnavailable):
+    """No answer from Vault at its address: it is not running, or the address is wrong."""
+
+    def __init__(self, addr: str) -> None:
+        super().__init__(
+            f"Vault unreachable at {addr}: start it with `backoffice dev up` or set "
+            "BACKOFFICE_VAULT_ADDR"
+        )
+
+
 class SecretStore:
     """Reads `<prefix>/<path>` from KV v2, logging in with AppRole; one instance per process."""
 
@@ -67,10 +77,8 @@ class SecretStore:
                 "Vault AppRole login refused: check BACKOFFICE_VAULT_ROLE_ID and "
                 f"BACKOFFICE_VAULT_SECRET_ID ({type(exc).__name__})"
             ) from None
-        except requests.RequestException as exc:
-            raise SecretUnavailable(
-                f"Vault unreachable at {self._client.url} ({type(exc).__name__})"
-            ) from None
+        except requests.RequestException:
+            raise VaultUnreachable(self._client.url) from None
         self.logins += 1
 
     async def read(self, path: str) -> dict[str, Any]:
@@ -137,10 +145,8 @@ class SecretStore:
                 raise VaultRefused(f"Vault refused {what} (invalid request)") from None
             except hvac.exceptions.VaultDown:
                 raise SecretUnavailable("Vault is sealed or down") from None
-            except requests.RequestException as exc:
-                raise SecretUnavailable(
-                    f"Vault unreachable at {self._client.url} ({type(exc).__name__})"
-                ) from None
+            except requests.RequestException:
+                raise VaultUnreachable(self._client.url) from None
         raise SecretUnavailable(f"Vault denied {what}")
 
 

@@ -25,6 +25,7 @@ from domain.approvals import (
     Decision,
     RuleViolation,
 )
+from domain.contract import APPROVAL_STATUS, APPROVER_ROLE, DECIDE_UPDATE, STATUS_QUERY
 from domain.status import WorkflowStatus
 from runtime.settings import Settings
 from starters.directory import Approver
@@ -92,7 +93,7 @@ class WorkflowNotFound(Exception):
 async def workflow_status(client: Client, workflow_id: str) -> WorkflowStatus:
     try:
         status: WorkflowStatus = await client.get_workflow_handle(workflow_id).query(
-            "status", result_type=WorkflowStatus, rpc_timeout=QUERY_TIMEOUT
+            STATUS_QUERY, result_type=WorkflowStatus, rpc_timeout=QUERY_TIMEOUT
         )
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
@@ -126,14 +127,15 @@ def visibility_roles(settings: Settings, roles: Collection[str]) -> set[str]:
 def pending_query(settings: Settings, roles: Collection[str] | None) -> str:
     """The visibility query of pending approvals; narrowed to `roles` when given (the runs'
     status then says exactly who may decide)."""
-    query = f'ExecutionStatus = "Running" AND ApprovalStatus = "{ApprovalStatus.PENDING.value}"'
+    pending = ApprovalStatus.PENDING.value
+    query = f'ExecutionStatus = "Running" AND {APPROVAL_STATUS.name} = "{pending}"'
     if roles is None:
         return query
     wanted = sorted(visibility_roles(settings, roles))
     if not wanted:
-        return query + ' AND ApproverRole = ""'  # no role: nothing to decide
+        return query + f' AND {APPROVER_ROLE.name} = ""'  # no role: nothing to decide
     quoted = ", ".join('"' + r.replace("\\", "\\\\").replace('"', '\\"') + '"' for r in wanted)
-    return query + f" AND ApproverRole IN ({quoted})"
+    return query + f" AND {APPROVER_ROLE.name} IN ({quoted})"
 
 
 async def approvals_page(
@@ -264,7 +266,7 @@ async def decide(
     handle = client.get_workflow_handle(workflow_id)
     try:
         result = await handle.execute_update(
-            "decide",
+            DECIDE_UPDATE,
             DecideInput(
                 approval_id=approval_id,
                 decision=decision,

@@ -6,10 +6,10 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.contract import VOID_UPDATE, invoice_workflow_id
 from domain.invoice import VoidInput, VoidResult
 from starters.approvals import DecisionOutcome
 from starters.directory import Approver
-from starters.start import invoice_workflow_id
 
 
 class BadAmount(ValueError):
@@ -32,7 +32,7 @@ async def void_invoice(
     handle = client.get_workflow_handle(invoice_workflow_id(invoice_number))
     try:
         result = await handle.execute_update(
-            "void",
+            VOID_UPDATE,
             VoidInput(approver=approver.id, approver_roles=approver.roles, reason=reason),
             result_type=VoidResult,
         )

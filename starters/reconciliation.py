@@ -8,13 +8,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import summaries
-from domain.reconciliation import (
-    PROCESS,
-    ReconciliationInput,
-    ReconciliationPolicy,
-    reconciliation_id,
-    time_zone,
-)
+from domain.contract import RECONCILIATION, reconciliation_id
+from domain.reconciliation import ReconciliationInput, ReconciliationPolicy, time_zone
 from domain.systems import WORKFLOW_TASK_QUEUE
 from runtime.settings import Settings
 from starters.start import StartOutcome, web_ui_url
@@ -54,7 +49,7 @@ async def start_reconciliation(client: Client, settings: Settings, day: date) ->
         inp = ReconciliationInput(day=day, policy=reconciliation_policy(settings))
         description = summaries.reconciliation(inp)
         handle = await client.start_workflow(
-            PROCESS,
+            RECONCILIATION,
             inp,
             id=workflow_id,
             task_queue=WORKFLOW_TASK_QUEUE,

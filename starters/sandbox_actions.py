@@ -12,6 +12,10 @@ class SandboxRefused(Exception):
     """The (sandbox) system did not take the action; the message says why."""
 
 
+class SandboxUnreachable(SandboxRefused):
+    """No answer from the sandbox at its address: it is not running, or the address is wrong."""
+
+
 def record_payment(
     settings: Settings, invoice_number: str, amount_cents: int, payment_id: str | None
 ) -> str:
@@ -45,10 +49,13 @@ def _admin(settings: Settings, path: str, body: dict[str, Any] | None) -> dict[s
             headers={"X-Admin-Token": token},
             timeout=10,
         )
-    except httpx.HTTPError as exc:
-        raise SandboxRefused(
-            f"sandbox unreachable at {settings.sandbox_url} ({type(exc).__name__})"
+    except httpx.TransportError:
+        raise SandboxUnreachable(
+            f"sandbox unreachable at {settings.sandbox_url}: start it with "
+            "`backoffice dev up` or set BACKOFFICE_SANDBOX_URL"
         ) from None
+    except httpx.HTTPError as exc:
+        raise SandboxRefused(f"the sandbox's answer failed ({type(exc).__name__})") from None
     if not response.is_success:
         try:
             error = response.json()["error"]

@@ -34,9 +34,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import summaries
+from domain.contract import RECONCILIATION, RECONCILIATION_SCHEDULE_ID
 from domain.reconciliation import (
-    PROCESS,
-    SCHEDULE_ID,
     ReconciliationInput,
     day_covered,
     time_zone,
@@ -60,14 +59,16 @@ class CreateOutcome(StrEnum):
     UPDATED = "updated"
 
 
-def reconciliation_schedule(settings: Settings, schedule_id: str = SCHEDULE_ID) -> Schedule:
+def reconciliation_schedule(
+    settings: Settings, schedule_id: str = RECONCILIATION_SCHEDULE_ID
+) -> Schedule:
     at = settings.reconciliation_at
     inp = ReconciliationInput(policy=reconciliation_policy(settings))
     description = summaries.reconciliation(inp)
     return Schedule(
         # Temporal appends the scheduled time: runs are `<schedule id>-<timestamp>`.
         action=ScheduleActionStartWorkflow(
-            PROCESS,
+            RECONCILIATION,
             inp,
             id=schedule_id,
             task_queue=WORKFLOW_TASK_QUEUE,
@@ -94,7 +95,7 @@ def reconciliation_schedule(settings: Settings, schedule_id: str = SCHEDULE_ID) 
 
 
 async def create_schedule(
-    client: Client, settings: Settings, schedule_id: str = SCHEDULE_ID
+    client: Client, settings: Settings, schedule_id: str = RECONCILIATION_SCHEDULE_ID
 ) -> tuple[CreateOutcome, ScheduleView]:
     """Create the schedule; if it exists, bring it to the current settings (or leave it)."""
     desired = reconciliation_schedule(settings, schedule_id)

@@ -8,6 +8,15 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.contract import (
+    INVOICE_GENERATION,
+    LEAD_TO_CASH,
+    STAGE,
+    VENDOR_ONBOARDING,
+    invoice_workflow_id,
+    lead_to_cash_id,
+    vendor_onboarding_id,
+)
 from domain.invoice import InvoiceGenerationInput, InvoiceRequest
 from domain.lead import LeadForm, LeadToCashInput
 from domain.reruns import RERUN_MEMO
@@ -41,25 +50,13 @@ def web_ui_url(settings: Settings, namespace: str, workflow_id: str) -> str:
     return f"{base}/namespaces/{quote(namespace)}/workflows/{quote(workflow_id, safe='')}"
 
 
-def vendor_onboarding_id(application_id: str) -> str:
-    return f"vendor-onboarding-{application_id}"
-
-
-def invoice_workflow_id(invoice_number: str) -> str:
-    return f"invoice-{invoice_number}"
-
-
-def lead_to_cash_id(lead_id: str) -> str:
-    return f"lead-to-cash-{lead_id}"
-
-
 async def start_vendor_onboarding(
     client: Client, settings: Settings, application: VendorApplication, *, rerun: bool = False
 ) -> StartOutcome:
     inp = VendorOnboardingInput(application=application, policy=settings.onboarding_policy())
     workflow_id = vendor_onboarding_id(application.application_id)
     return await _start(
-        client, settings, "VendorOnboarding", inp, workflow_id, vendor_onboarding(inp), rerun
+        client, settings, VENDOR_ONBOARDING, inp, workflow_id, vendor_onboarding(inp), rerun
     )
 
 
@@ -68,9 +65,7 @@ async def start_invoice(
 ) -> StartOutcome:
     inp = InvoiceGenerationInput(request=request, policy=settings.invoice_policy())
     workflow_id = invoice_workflow_id(request.invoice_number)
-    return await _start(
-        client, settings, "InvoiceGeneration", inp, workflow_id, invoice(inp), rerun
-    )
+    return await _start(client, settings, INVOICE_GENERATION, inp, workflow_id, invoice(inp), rerun)
 
 
 async def start_lead_to_cash(
@@ -78,7 +73,7 @@ async def start_lead_to_cash(
 ) -> StartOutcome:
     inp = LeadToCashInput(form=form, policy=settings.lead_policy())
     workflow_id = lead_to_cash_id(form.lead_id)
-    return await _start(client, settings, "LeadToCash", inp, workflow_id, lead_to_cash(inp), rerun)
+    return await _start(client, settings, LEAD_TO_CASH, inp, workflow_id, lead_to_cash(inp), rerun)
 
 
 async def _start(
@@ -138,7 +133,7 @@ class RerunRefused(Exception):
 async def _rerun_number(ended: WorkflowExecutionDescription) -> int:
     """The number of the re-run after `ended`; refused where `ended` did not leave things
     clean (something failed past its point of no return, or a compensation failed)."""
-    stage = str(ended.search_attributes.get("Stage", [""])[0])
+    stage = str(ended.search_attributes.get(STAGE.name, [""])[0])
     if stage in LEFT_WORK_BEHIND:
         raise RerunRefused(
             f"{ended.id} ended at stage {stage}: what it did is not undone, and a new run would "

@@ -20,6 +20,7 @@ from chaos import evidence
 from chaos.forms import iban as iban  # the tests' bank data, re-exported
 from chaos.forms import vendor_application as vendor_application  # re-exported
 from devstack.mailbox import Mailbox
+from domain.contract import STATUS_QUERY
 from domain.status import WorkflowStatus
 from domain.vendor import VendorApplication, VendorOnboardingResult
 from runtime.db import AuditRow, WebhookEvent, make_engine
@@ -97,7 +98,7 @@ async def stage_in(handle: WorkflowHandle[Any, Any], *stages: str) -> bool:
 
 
 async def status(handle: WorkflowHandle[Any, Any]) -> WorkflowStatus:
-    result: WorkflowStatus = await handle.query("status", result_type=WorkflowStatus)
+    result: WorkflowStatus = await handle.query(STATUS_QUERY, result_type=WorkflowStatus)
     return result
 
 

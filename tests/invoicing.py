@@ -8,10 +8,10 @@ import httpx
 from temporalio.client import Client, WorkflowHandle
 
 from devstack.crm_seed import SandboxCrm
+from domain.contract import INVOICE_GENERATION, invoice_workflow_id
 from domain.invoice import InvoiceGenerationInput, InvoicePolicy, InvoiceRequest, InvoiceResult
 from domain.systems import WORKFLOW_TASK_QUEUE
 from runtime.settings import Settings
-from starters.start import invoice_workflow_id
 
 # The tests set up what they invoice the way the demo does.
 Crm = SandboxCrm
@@ -116,7 +116,7 @@ async def start_invoice_run(
     request = InvoiceRequest.model_validate(invoice_request(*crm.account_and_deal(), **overrides))
     base = settings.invoice_policy().model_dump()
     return await client.start_workflow(
-        "InvoiceGeneration",
+        INVOICE_GENERATION,
         InvoiceGenerationInput(request=request, policy=InvoicePolicy(**(base | (policy or {})))),
         id=invoice_workflow_id(request.invoice_number),
         task_queue=WORKFLOW_TASK_QUEUE,

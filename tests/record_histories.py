@@ -27,6 +27,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from devstack.config import StackConfig
 from devstack.stack import Stack
 from domain.approvals import ApprovalTimeouts, Decision
+from domain.contract import (
+    AMOUNT_CENTS,
+    INVOICE_GENERATION,
+    INVOICE_ID_PREFIX,
+    LEAD_TO_CASH,
+    VENDOR_ONBOARDING,
+    invoice_workflow_id,
+    lead_to_cash_id,
+    vendor_onboarding_id,
+)
 from domain.invoice import InvoiceGenerationInput, InvoiceRequest
 from domain.lead import LeadForm, LeadToCashInput
 from domain.systems import WORKFLOW_TASK_QUEUE
@@ -39,7 +49,6 @@ from starters.directory import Approver
 from starters.invoices import void_invoice
 from starters.reconciliation import start_reconciliation
 from starters.sandbox_actions import move_deal, sign_envelope
-from starters.start import invoice_workflow_id, lead_to_cash_id, vendor_onboarding_id
 from tests.helpers import start, status, vendor_application, wait_for
 from tests.invoicing import Crm, invoice_request, pay
 from tests.stack import SHORT_APPROVAL_TIMEOUTS, free_port_config
@@ -105,7 +114,7 @@ async def _vendor(r: Recorder, timeouts: ApprovalTimeouts, **overrides: Any) -> 
     app = VendorApplication.model_validate(vendor_application(**overrides))
     policy = r.settings.onboarding_policy().model_copy(update={"approval_timeouts": timeouts})
     return await r.client.start_workflow(
-        "VendorOnboarding",
+        VENDOR_ONBOARDING,
         VendorOnboardingInput(application=app, policy=policy),
         id=vendor_onboarding_id(app.application_id),
         task_queue=WORKFLOW_TASK_QUEUE,
@@ -241,7 +250,7 @@ async def _invoice(
             update={"dunning_offsets": [timedelta(seconds=s) for s in offsets]}
         )
     handle = await r.client.start_workflow(
-        "InvoiceGeneration",
+        INVOICE_GENERATION,
         InvoiceGenerationInput(request=request, policy=policy),
         id=invoice_workflow_id(request.invoice_number),
         task_queue=WORKFLOW_TASK_QUEUE,
@@ -252,13 +261,13 @@ async def _invoice(
 
 
 async def _amount(handle: Handle) -> int:
-    amount = (await handle.describe()).search_attributes.get("AmountCents", [0])[0]
+    amount = (await handle.describe()).search_attributes.get(AMOUNT_CENTS.name, [0])[0]
     assert isinstance(amount, int)
     return amount
 
 
 def _number(handle: Handle) -> str:
-    return handle.id.removeprefix("invoice-")
+    return handle.id.removeprefix(INVOICE_ID_PREFIX)
 
 
 async def _pay(r: Recorder, handle: Handle) -> None:
@@ -329,7 +338,7 @@ async def _lead(r: Recorder, *, patient: bool = False, **overrides: Any) -> Hand
     if patient:
         policy = policy.model_copy(update=_PATIENT_DEAL)
     return await r.client.start_workflow(
-        "LeadToCash",
+        LEAD_TO_CASH,
         LeadToCashInput(form=form, policy=policy),
         id=lead_to_cash_id(form.lead_id),
         task_queue=WORKFLOW_TASK_QUEUE,

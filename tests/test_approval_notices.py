@@ -3,6 +3,7 @@ know they are waited for), a decision through another door still decides it, and
 other mail goes out."""
 
 from domain.approvals import Decision
+from domain.contract import STAGE, VENDOR_ONBOARDING_ID_PREFIX
 from starters.approvals import decide
 from starters.directory import Approver
 from tests.helpers import Ledger, patient, result_of, start, status, wait_for
@@ -15,7 +16,7 @@ async def _attention(handle) -> str | None:
 
 
 async def _stage(handle) -> list[str]:
-    return list((await handle.describe()).search_attributes.get("Stage", []))
+    return list((await handle.describe()).search_attributes.get(STAGE.name, []))
 
 
 async def test_an_approval_email_that_fails_for_good_is_shown_and_cleared_by_the_decision(
@@ -23,7 +24,7 @@ async def test_an_approval_email_that_fails_for_good_is_shown_and_cleared_by_the
 ):
     mailbox.refuse("Recipient", 550)  # the SMTP server refuses every recipient for good
     handle = await start(client, patient(settings), vendor_type="contractor", payment_terms="net15")
-    key = handle.id.removeprefix("vendor-onboarding-")
+    key = handle.id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
     await wait_for(lambda: _attention(handle), what="the failed approval email shown")
     shown = await status(handle)
     assert "approval request email not sent (SMTP_550)" in (shown.attention or "")

@@ -15,6 +15,14 @@ from domain.approvals import (
     RuleViolation,
     SignalDecisionInput,
 )
+from domain.contract import (
+    APPROVAL_STATUS,
+    APPROVE_SIGNAL,
+    APPROVER_ROLE,
+    DECIDE_UPDATE,
+    REJECT_SIGNAL,
+    VENDOR_ONBOARDING_ID_PREFIX,
+)
 from starters.approvals import DecisionUnconfirmed, decide, pending_approvals
 from starters.directory import Approver
 from tests.helpers import Ledger, failure_of, patient, result_of, start, status, wait_for
@@ -38,7 +46,7 @@ async def _pending_id(handle):
 async def _refusal(handle, approver: Approver, approval_id: str, decision=Decision.APPROVE) -> str:
     try:
         await handle.execute_update(
-            "decide",
+            DECIDE_UPDATE,
             DecideInput(
                 approval_id=approval_id,
                 decision=decision,
@@ -57,7 +65,7 @@ async def test_contractor_waits_for_procurement_and_completes_when_approved(
 ):
     handle = await start(client, patient(settings), vendor_type="contractor", payment_terms="net15")
     approval_id = await _pending(handle)
-    assert (await handle.describe()).search_attributes.get("ApprovalStatus") == ["pending"]
+    assert (await handle.describe()).search_attributes.get(APPROVAL_STATUS.name) == ["pending"]
     # The list is read from visibility, which follows the run's state a moment later.
     await wait_for(
         lambda: _listed(client, settings, "procurement", handle.id), what="the run in the list"
@@ -83,11 +91,11 @@ async def test_high_risk_country_needs_approval_and_rejection_compensates(client
     error = await failure_of(handle)
     assert error.type == "APPROVAL_REJECTED"
     assert "approval rejected" in error.message and "cancellation email" in error.message
-    key = handle.id.removeprefix("vendor-onboarding-")
+    key = handle.id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
     ledger = Ledger(admin)
     assert ledger.of(key, "vendor") == [] and ledger.of(key, "portal_account") == []
     assert len(ledger.emails(key, "vendor-cancellation")) == 1
-    assert (await handle.describe()).search_attributes.get("ApprovalStatus") == ["rejected"]
+    assert (await handle.describe()).search_attributes.get(APPROVAL_STATUS.name) == ["rejected"]
 
 
 async def test_each_broken_rule_is_refused_recorded_and_decides_nothing(client, settings):
@@ -139,11 +147,11 @@ async def test_signals_breaking_the_rules_are_recorded_and_ignored(client, setti
     approval_id = await _pending(handle)
     for approver, roles in (("fiona", ["finance"]), ("pat", ["procurement"])):
         await handle.signal(
-            "approve",
+            APPROVE_SIGNAL,
             SignalDecisionInput(approval_id=approval_id, approver=approver, approver_roles=roles),
         )
     await handle.signal(
-        "reject",
+        REJECT_SIGNAL,
         SignalDecisionInput(approval_id="bogus", approver="olga", approver_roles=["procurement"]),
     )
     decisions = await wait_for(
@@ -156,13 +164,13 @@ async def test_signals_breaking_the_rules_are_recorded_and_ignored(client, setti
     ]
     assert (await status(handle)).pending_approval is not None
     await handle.signal(
-        "approve",
+        APPROVE_SIGNAL,
         SignalDecisionInput(
             approval_id=approval_id, approver="olga", approver_roles=["procurement"]
         ),
     )
     await handle.signal(
-        "reject",
+        REJECT_SIGNAL,
         SignalDecisionInput(
             approval_id=approval_id, approver="pat2", approver_roles=["procurement"]
         ),
@@ -188,7 +196,7 @@ async def test_timeout_reminds_then_escalates_and_the_escalation_role_can_approv
 ):
     handle = await start(client, settings, vendor_type="contractor", payment_terms="net15")
     approval_id = await _pending(handle)
-    key = handle.id.removeprefix("vendor-onboarding-")
+    key = handle.id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
     await wait_for(lambda: _escalated(handle), timeout=30, what="escalation to procurement-lead")
     # The run shows the escalation before its email activity has sent the email.
     await wait_for(
@@ -199,7 +207,9 @@ async def test_timeout_reminds_then_escalates_and_the_escalation_role_can_approv
     ledger = Ledger(admin)
     assert len(ledger.emails(key, "approval-reminder")) == 2
     assert len(ledger.emails(key, "approval-escalation")) == 1  # lena
-    assert (await handle.describe()).search_attributes.get("ApproverRole") == ["procurement-lead"]
+    assert (await handle.describe()).search_attributes.get(APPROVER_ROLE.name) == [
+        "procurement-lead"
+    ]
     assert (
         await decide(client, LENA, handle.id, Decision.APPROVE, approval_id=approval_id)
     ).accepted
@@ -218,9 +228,9 @@ async def test_final_expiry_compensates(client, settings, admin):
     assert error.type == "APPROVAL_EXPIRED"
     final = await status(handle)
     assert final.approvals[0].status == ApprovalStatus.EXPIRED
-    key = handle.id.removeprefix("vendor-onboarding-")
+    key = handle.id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
     assert len(Ledger(admin).emails(key, "vendor-cancellation")) == 1
-    assert (await handle.describe()).search_attributes.get("ApprovalStatus") == ["expired"]
+    assert (await handle.describe()).search_attributes.get(APPROVAL_STATUS.name) == ["expired"]
 
 
 async def _accepted_updates(handle) -> int:

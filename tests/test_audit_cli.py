@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from starters.start import vendor_onboarding_id
+from domain.contract import vendor_onboarding_id
 from tests.helpers import fault_for_run, new_application_id, start
 from tests.test_cli import backoffice
 

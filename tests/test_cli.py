@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+from domain.contract import vendor_onboarding_id
 from tests.api.checks import assert_not_started
 from tests.helpers import Ledger, result_of, vendor_application, wait_for
 
@@ -24,7 +25,7 @@ async def test_start_approve_and_status_from_the_command_line(client, cli_env, a
     app = vendor_application(vendor_type="contractor", payment_terms="net30")
     file = tmp_path / "application.json"
     file.write_text(json.dumps(app))
-    workflow_id = f"vendor-onboarding-{app['application_id']}"
+    workflow_id = vendor_onboarding_id(app["application_id"])
     # The stack's approval timers are seconds (for the expiry tests); this run waits through
     # six CLI calls (a Python start each, slow on a busy machine), so its policy gets minutes.
     patient = {
@@ -78,7 +79,7 @@ async def test_invalid_application_file_names_the_field_and_starts_nothing(
     assert "bank_account.iban: Value error, IBAN check digits do not match" in out.stderr
     assert "tax_id: Field required" in out.stderr
     assert "DE00123456789012345678" not in out.stderr  # errors name fields, never values
-    workflow_id = f"vendor-onboarding-{app['application_id']}"
+    workflow_id = vendor_onboarding_id(app["application_id"])
     await assert_not_started(client, workflow_id)
 
     file.write_text("{not json")

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
+from domain.contract import VENDOR_ONBOARDING_ID_PREFIX
 from runtime.settings import load_settings
 from runtime.temporal import connect
 from starters.directory import Approver
@@ -51,14 +52,14 @@ async def test_pending_approval_and_records_survive_down_then_up(tmp_path, monke
         with again.sandbox_admin() as admin:
             ledger = Ledger(admin)
         for handle_id in (done.id, waiting.id):
-            key = handle_id.removeprefix("vendor-onboarding-")
+            key = handle_id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
             assert len(ledger.of(key, "vendor")) == 1, f"{key} lost or duplicated"
     finally:
         Stack(config).down()
 
 
 def _approve_link(ledger: Ledger, workflow_id: str, to: str) -> str:
-    key = workflow_id.removeprefix("vendor-onboarding-")
+    key = workflow_id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
     [email] = [m for m in ledger.emails(key, "approval-request") if m["data"]["to"] == to]
     found = re.search(r"^Approve: (\S+)$", email["data"]["body"], re.MULTILINE)
     assert found, f"no approve link in the approval email to {to}"

@@ -6,7 +6,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from starters.start import vendor_onboarding_id
+from domain.contract import vendor_onboarding_id
 from tests.helpers import (
     audit_rows,
     failure_of,

@@ -10,12 +10,21 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import CancelledError
 
 from domain.approvals import Decision
+from domain.contract import (
+    AMOUNT_CENTS,
+    CUSTOMER_ID,
+    INVOICE_GENERATION,
+    INVOICE_ID_PREFIX,
+    PAYMENT_RECEIVED_SIGNAL,
+    STAGE,
+    invoice_workflow_id,
+)
 from domain.invoice import InvoiceGenerationInput, InvoicePolicy, InvoiceRequest, InvoiceResult
 from domain.systems import WORKFLOW_TASK_QUEUE
 from starters.approvals import decide
 from starters.directory import Approver
 from starters.invoices import void_invoice
-from starters.start import invoice_workflow_id, start_invoice
+from starters.start import start_invoice
 from tests.helpers import Ledger, audit_rows, failure_of, for_run, status, wait_for, webhook_row
 from tests.invoicing import Crm, billing_invoices, invoice_request, paid_cents, pay
 
@@ -41,7 +50,7 @@ async def _stage(handle, *stages: str) -> bool:
 
 
 def _number(handle) -> str:
-    return handle.id.removeprefix("invoice-")
+    return handle.id.removeprefix(INVOICE_ID_PREFIX)
 
 
 async def test_happy_path_paid_through_the_billing_webhook(client, settings, admin, crm, stack):
@@ -73,9 +82,9 @@ async def test_happy_path_paid_through_the_billing_webhook(client, settings, adm
     ]
     assert len(customers) == 1
     described = await handle.describe()
-    assert described.search_attributes.get("Stage") == ["paid"]
-    assert described.search_attributes.get("AmountCents") == [TOTAL]
-    assert described.search_attributes.get("CustomerId") == [result.customer_id]
+    assert described.search_attributes.get(STAGE.name) == ["paid"]
+    assert described.search_attributes.get(AMOUNT_CENTS.name) == [TOTAL]
+    assert described.search_attributes.get(CUSTOMER_ID.name) == [result.customer_id]
 
     # The provider delivers the same event again: acknowledged, nothing changes.
     events = admin.get("/_admin/webhooks/events", params={"system": "billing"}).json()
@@ -156,7 +165,7 @@ async def _start_with_dunning(
     )
     policy = InvoicePolicy(dunning_offsets=[timedelta(seconds=s) for s in offsets])
     return await client.start_workflow(
-        "InvoiceGeneration",
+        INVOICE_GENERATION,
         InvoiceGenerationInput(request=request, policy=policy),
         id=invoice_workflow_id(request.invoice_number),
         task_queue=WORKFLOW_TASK_QUEUE,
@@ -179,14 +188,14 @@ async def test_dunning_reminds_in_order_then_escalates_and_a_late_payment_comple
         lambda: Ledger(admin).emails(number, "invoice-overdue"), what="the collections email"
     )
     assert len(overdue) == 1  # carla holds collections
-    assert (await handle.describe()).search_attributes.get("Stage") == ["overdue"]
+    assert (await handle.describe()).search_attributes.get(STAGE.name) == ["overdue"]
 
     pay(admin, number, 100_000, payment_id=f"{number}-part")
     await wait_for(lambda: _paid(handle, 100_000), what="the partial payment")
     # Billing's event for that payment again, as an operator's signal: counted once.
     invoice_id = billing_invoices(admin, number)[0]["id"]
     again = {"payment_id": f"{invoice_id}@100000", "amount_cents": 100_000}
-    await handle.signal("payment_received", {**again, "paid_to_date_cents": 100_000})
+    await handle.signal(PAYMENT_RECEIVED_SIGNAL, {**again, "paid_to_date_cents": 100_000})
     pay(admin, number, TOTAL - 100_000, payment_id=f"{number}-rest")
     result = await asyncio.wait_for(handle.result(), 60)
     assert result.status == "paid" and result.amount_paid_cents == TOTAL
@@ -365,7 +374,7 @@ async def test_the_invoice_commands(client, cli_env, admin, crm, tmp_path):
     number = request["invoice_number"]
     started = backoffice("start", "invoice", str(file), env=cli_env)
     assert started.returncode == 0 and f"invoice-{number} started" in started.stdout
-    handle = client.get_workflow_handle(f"invoice-{number}", result_type=InvoiceResult)
+    handle = client.get_workflow_handle(invoice_workflow_id(number), result_type=InvoiceResult)
     await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
 
     bad = backoffice("pay", number, "12.345", env=cli_env)
@@ -445,13 +454,13 @@ async def test_a_crm_failure_after_sending_is_surfaced_not_undone(client, settin
     number = _number(handle)
     current = await wait_for(lambda: _attention(handle), what="the problem to surface")
     assert "DEAL_LOCKED" in current.attention and current.stage == "awaiting_payment"
-    assert (await handle.describe()).search_attributes.get("Stage") == ["attention_needed"]
+    assert (await handle.describe()).search_attributes.get(STAGE.name) == ["attention_needed"]
     assert [i["status"] for i in billing_invoices(admin, number)] == ["open"]
     pay(admin, number, TOTAL, payment_id=f"{number}-all")
     result = await asyncio.wait_for(handle.result(), 60)
     assert result.status == "paid"
     assert crm.deal(ids[1])["invoice_status"] == "paid"
-    assert (await handle.describe()).search_attributes.get("Stage") == ["paid"]
+    assert (await handle.describe()).search_attributes.get(STAGE.name) == ["paid"]
 
 
 async def _attention(handle):

@@ -12,6 +12,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.stripe_api import RATE_BP
+from domain.contract import CUSTOMER_ID, INVOICE_ID_PREFIX
 from domain.invoice import InvoiceRequest, InvoiceResult
 from starters.directory import Approver
 from starters.invoices import void_invoice
@@ -43,7 +44,7 @@ async def _sent(
 
 
 def _number(handle) -> str:
-    return handle.id.removeprefix("invoice-")
+    return handle.id.removeprefix(INVOICE_ID_PREFIX)
 
 
 async def test_void_before_sending_is_refused_and_a_cancel_deletes_the_draft(
@@ -165,7 +166,7 @@ async def _customer_once_sent(client, settings, account_id: str, deal_id: str) -
         (await start_invoice(client, settings, request)).workflow_id
     )
     await wait_for(lambda: stage_in(handle, "awaiting_payment"), what="the invoice sent")
-    return (await handle.describe()).search_attributes.get("CustomerId")
+    return (await handle.describe()).search_attributes.get(CUSTOMER_ID.name)
 
 
 async def test_billing_computing_another_total_stops_the_invoice_before_anyone_sees_it(

@@ -11,11 +11,11 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import CancelledError
 
 from domain.approvals import Decision
+from domain.contract import INVOICE_GENERATION, INVOICE_ID_PREFIX, STAGE, invoice_workflow_id
 from domain.invoice import InvoiceGenerationInput, InvoicePolicy, InvoiceRequest, InvoiceResult
 from domain.systems import WORKFLOW_TASK_QUEUE
 from starters.approvals import decide
 from starters.directory import Approver
-from starters.start import invoice_workflow_id
 from tests.helpers import Ledger, status, wait_for
 from tests.invoicing import Crm, billing_invoices, invoice_request, pay
 
@@ -32,7 +32,7 @@ async def _start(
         invoice_request(account_id, deal_id, lines=lines, payment_terms="immediate")
     )
     return await client.start_workflow(
-        "InvoiceGeneration",
+        INVOICE_GENERATION,
         InvoiceGenerationInput(request=request, policy=InvoicePolicy(**policy)),
         id=invoice_workflow_id(request.invoice_number),
         task_queue=WORKFLOW_TASK_QUEUE,
@@ -57,7 +57,7 @@ async def _ends_cancelled(handle: WorkflowHandle[Any, Any]) -> None:
 
 
 def _number(handle: WorkflowHandle[Any, Any]) -> str:
-    return handle.id.removeprefix("invoice-")
+    return handle.id.removeprefix(INVOICE_ID_PREFIX)
 
 
 async def test_a_cancel_while_the_invoice_email_goes_out_leaves_the_sent_invoice_open(
@@ -104,7 +104,7 @@ async def _stage(handle: WorkflowHandle[Any, Any], stage: str) -> bool:
 
 
 async def _attention(handle: WorkflowHandle[Any, Any]) -> bool:
-    return (await handle.describe()).search_attributes.get("Stage") == ["attention_needed"]
+    return (await handle.describe()).search_attributes.get(STAGE.name) == ["attention_needed"]
 
 
 async def test_a_reminder_that_fails_for_good_is_shown_and_the_run_still_gets_paid(

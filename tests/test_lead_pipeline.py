@@ -5,10 +5,10 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from domain.contract import LEAD_TO_CASH, lead_to_cash_id
 from domain.lead import LeadForm, LeadToCashInput, LeadToCashResult, owner_for
 from domain.systems import WORKFLOW_TASK_QUEUE
 from starters.sandbox_actions import move_deal
-from starters.start import lead_to_cash_id
 from tests.helpers import Ledger, wait_for
 from tests.test_lead_to_cash import _deal_of, lead_form
 
@@ -19,7 +19,7 @@ async def test_every_silence_reminds_the_owner_again(client, settings, admin):
         update={"owner_reminder_after": timedelta(seconds=2), "stale_after": timedelta(minutes=5)}
     )
     handle = await client.start_workflow(
-        "LeadToCash",
+        LEAD_TO_CASH,
         LeadToCashInput(form=form, policy=policy),
         id=lead_to_cash_id(form.lead_id),
         task_queue=WORKFLOW_TASK_QUEUE,

@@ -10,11 +10,11 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 from temporalio.exceptions import CancelledError
 
 from domain.approvals import Decision
+from domain.contract import CUSTOMER_ID, INVOICE_ID_PREFIX, STAGE, lead_to_cash_id
 from domain.lead import LeadToCashResult
 from starters.approvals import decide
 from starters.directory import Approver
 from starters.sandbox_actions import move_deal, sign_envelope
-from starters.start import lead_to_cash_id
 from tests.helpers import Ledger, audit_rows, failure_of, for_run, status, wait_for
 from tests.invoicing import pay
 
@@ -104,7 +104,7 @@ async def test_a_lead_all_the_way_to_won(client, settings, admin, stack):
     await wait_for(
         lambda: _stage(invoice_handle, "awaiting_payment"), what="the invoice to be sent"
     )
-    number = invoice_workflow.removeprefix("invoice-")
+    number = invoice_workflow.removeprefix(INVOICE_ID_PREFIX)
     total = SEATS * PRICE + SEATS * PRICE * TAX_BP // 10_000
     pay(admin, number, total, payment_id=f"{number}-pay")
 
@@ -131,8 +131,8 @@ async def test_a_lead_all_the_way_to_won(client, settings, admin, stack):
     assert [p["id"] for p in portal] == [result.portal_account_id]
     assert len(Ledger(admin).emails(form["lead_id"], "customer-welcome")) == 1
     described = await handle.describe()
-    assert described.search_attributes.get("Stage") == ["won"]
-    assert described.search_attributes.get("CustomerId") == [result.billing_customer_id]
+    assert described.search_attributes.get(STAGE.name) == ["won"]
+    assert described.search_attributes.get(CUSTOMER_ID.name) == [result.billing_customer_id]
 
 
 async def test_not_qualified_is_nurtured_and_gets_no_deal(client, admin, stack):
@@ -165,7 +165,7 @@ async def test_a_permanent_failure_before_the_deal_says_why(client, admin, stack
     assert (final.stage, final.outcome) == ("compensated", "refused_by_test")
     assert final.problem and final.problem.startswith("permanent failure")
     assert final.compensations == []
-    assert (await handle.describe()).search_attributes.get("Stage") == ["compensated"]
+    assert (await handle.describe()).search_attributes.get(STAGE.name) == ["compensated"]
     assert _records(admin, "crm", "deal", external_ref=form["lead_id"]) == []
     leads = _records(admin, "crm", "lead", email=form["email"])
     assert len(leads) == (0 if step == "capturing" else 1)
@@ -284,7 +284,7 @@ async def test_the_signed_invoice_outlives_a_cancelled_parent(client, settings, 
     await wait_for(lambda: _closed(handle), what="the parent to end")
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
     assert (await child.describe()).status == WorkflowExecutionStatus.RUNNING
-    number = invoice_workflow.removeprefix("invoice-")
+    number = invoice_workflow.removeprefix(INVOICE_ID_PREFIX)
     pay(admin, number, SEATS * PRICE + SEATS * PRICE * TAX_BP // 10_000)
     await asyncio.wait_for(child.result(), 60)
     assert (await child.describe()).status == WorkflowExecutionStatus.COMPLETED
@@ -353,7 +353,7 @@ async def test_the_lead_commands(client, cli_env, admin, tmp_path):
     }
     started = backoffice("start", "lead", str(file), env=patient)
     assert started.returncode == 0 and f"lead-to-cash-{form['lead_id']} started" in started.stdout
-    handle = _handle(client, f"lead-to-cash-{form['lead_id']}")
+    handle = _handle(client, lead_to_cash_id(form["lead_id"]))
     deal_id = await _deal_of(handle)
     bad = backoffice("deal", deal_id, "--stage", "won", env=cli_env)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from domain.approvals import Decision
+from domain.contract import INVOICE_ID_PREFIX, STAGE
 from starters.approvals import decide
 from starters.directory import Approver
 from starters.sandbox_actions import move_deal, sign_envelope
@@ -54,13 +55,13 @@ async def test_a_rejected_child_invoice_is_shown_and_the_signed_contract_stays(
     assert final.attention is not None and child_id in final.attention
     assert final.compensations == []
     described = await handle.describe()
-    assert described.search_attributes.get("Stage") == ["attention_needed"]
+    assert described.search_attributes.get(STAGE.name) == ["attention_needed"]
     # The contract stays signed and the deal won: nothing after the signature is undone.
     envelopes = _records(admin, "esign", "envelope", external_ref=form["lead_id"])
     assert [e["status"] for e in envelopes] == ["completed"]
     [deal] = _records(admin, "crm", "deal", external_ref=form["lead_id"])
     assert deal["status"] == "closed_won"
-    number = child_id.removeprefix("invoice-")
+    number = child_id.removeprefix(INVOICE_ID_PREFIX)
     assert [i["status"] for i in billing_invoices(admin, number)] == ["deleted"]  # a draft: deleted
 
     # Its contract is signed: a re-run would sign and bill twice, so it is refused.
@@ -91,7 +92,7 @@ async def test_a_reset_before_the_invoice_started_follows_the_one_invoice_run(
     )
     assert (await handle.describe()).run_id != first_run
 
-    number = child_id.removeprefix("invoice-")
+    number = child_id.removeprefix(INVOICE_ID_PREFIX)
     pay(admin, number, SEATS * PRICE + SEATS * PRICE * TAX_BP // 10_000, payment_id=f"{number}-p")
     result = await asyncio.wait_for(handle.result(), 90)
     assert result.outcome == "won"

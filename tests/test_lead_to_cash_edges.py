@@ -10,12 +10,17 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
 from domain.approvals import Decision
+from domain.contract import (
+    CONTRACT_SIGNED_SIGNAL,
+    INVOICE_ID_PREFIX,
+    LEAD_TO_CASH,
+    lead_to_cash_id,
+)
 from domain.lead import LeadForm, LeadToCashInput, LeadToCashResult
 from starters.approvals import decide
 from starters.directory import Approver
 from starters.invoices import void_invoice
 from starters.sandbox_actions import move_deal, sign_envelope
-from starters.start import lead_to_cash_id
 from tests.helpers import Ledger, result_of, stage_in, status, wait_for
 from tests.test_lead_to_cash import (
     SAM,
@@ -105,7 +110,9 @@ async def test_a_voided_child_invoice_ends_the_run_without_onboarding(
         what="the invoice to be sent",
     )
 
-    voided = await void_invoice(client, FIONA, child.removeprefix("invoice-"), "deal cancelled")
+    voided = await void_invoice(
+        client, FIONA, child.removeprefix(INVOICE_ID_PREFIX), "deal cancelled"
+    )
     assert voided.accepted, voided
     result = await result_of(handle)
 
@@ -127,7 +134,7 @@ async def test_a_cancel_in_the_same_workflow_task_as_the_signature_undoes_nothin
 
     async with workflow_worker(client, settings, task_queue=queue, workflows=[LeadToCash]):
         handle = await client.start_workflow(
-            "LeadToCash", inp, id=workflow_id, task_queue=queue, result_type=LeadToCashResult
+            LEAD_TO_CASH, inp, id=workflow_id, task_queue=queue, result_type=LeadToCashResult
         )
         deal_id = await _deal_of(handle)
         move_deal(settings, deal_id, "closed_won")
@@ -135,7 +142,9 @@ async def test_a_cancel_in_the_same_workflow_task_as_the_signature_undoes_nothin
 
     # Nobody runs the workflow now: the signature's webhook and the cancel wait in its history.
     assert sign_envelope(settings, envelope_id) == "completed"
-    await wait_for(lambda: _signalled(handle, "contract_signed"), what="the signature's signal")
+    await wait_for(
+        lambda: _signalled(handle, CONTRACT_SIGNED_SIGNAL), what="the signature's signal"
+    )
     await handle.cancel()
 
     async with workflow_worker(client, settings, task_queue=queue, workflows=[LeadToCash]):

@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from devstack.worker_process import READY_LINE
 from domain.approvals import Decision, SignalDecisionInput
+from domain.contract import APPROVE_SIGNAL, vendor_onboarding_id
 from runtime.db import AuditRow, make_engine
 from runtime.redaction import REDACTED
 from starters.approvals import decide
 from starters.directory import Approver
-from starters.start import vendor_onboarding_id
 from tests.helpers import (
     fault_for_run,
     iban,
@@ -68,7 +68,7 @@ async def test_every_worker_line_is_json_and_a_runs_lines_carry_its_ids(client, 
     approval_id = await wait_for(lambda: _pending(handle), timeout=30, what="the risk review")
     # A signal that breaks the rules: the workflow logs the refusal through workflow.logger.
     await handle.signal(
-        "approve",
+        APPROVE_SIGNAL,
         SignalDecisionInput(approval_id=approval_id, approver="fiona", approver_roles=["finance"]),
     )
     await wait_for(lambda: _decisions(handle), timeout=20, what="the refused signal to be recorded")

@@ -11,6 +11,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle
 
 from domain.approvals import Decision
+from domain.contract import APPROVAL_PENDING_SINCE, STAGE, VENDOR_ONBOARDING_ID_PREFIX
 from domain.invoice import InvoiceRequest
 from starters.approvals import decide
 from starters.directory import Approver
@@ -61,12 +62,12 @@ async def test_a_pending_approval_shows_in_details_attributes_and_the_saved_quer
     description = await handle.describe()
     summary = await description.static_summary()
     details = await description.static_details()
-    key = handle.id.removeprefix("vendor-onboarding-")
+    key = handle.id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
     assert summary is not None and key in summary and "IR" in summary
     assert details is not None and "procurement" in details
     for personal in (app["legal_name"], app["contact_email"], app["bank_account"]["iban"]):
         assert personal not in summary + details
-    pending_since = description.search_attributes["ApprovalPendingSince"][0]
+    pending_since = description.search_attributes[APPROVAL_PENDING_SINCE.name][0]
     assert isinstance(pending_since, datetime)
     current = await _details(handle)
     assert "**Stage:** awaiting_approval" in current
@@ -86,7 +87,7 @@ async def test_a_pending_approval_shows_in_details_attributes_and_the_saved_quer
     await failure_of(handle)
     closed = await handle.describe()
     assert "ApprovalPendingSince" not in closed.search_attributes
-    assert closed.search_attributes["Stage"] == ["compensated"]
+    assert closed.search_attributes[STAGE.name] == ["compensated"]
     current = await _details(handle)
     assert "**Stage:** compensated" in current and "**Compensations:**" in current
     compensated = saved_queries()["compensated vendor onboardings"]

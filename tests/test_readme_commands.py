@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from domain.contract import INVOICE_ID_PREFIX
 from domain.invoice import InvoiceResult
 from tests.helpers import failure_of, result_of, stage_in, wait_for
 from tests.invoicing import AT_THRESHOLD, PATIENT_APPROVALS, billing_invoices, start_invoice_run
@@ -24,7 +25,7 @@ async def test_reject_as_typed_deletes_the_draft(client, settings, admin, crm, c
     handle = await start_invoice_run(
         client, settings, crm, policy=PATIENT_APPROVALS, lines=AT_THRESHOLD
     )
-    number = handle.id.removeprefix("invoice-")
+    number = handle.id.removeprefix(INVOICE_ID_PREFIX)
     await wait_for(lambda: stage_in(handle, "awaiting_approval"), what="finance approval")
 
     out = backoffice(
@@ -38,7 +39,7 @@ async def test_reject_as_typed_deletes_the_draft(client, settings, admin, crm, c
 
 async def test_void_as_typed_voids_a_sent_invoice(client, settings, admin, crm, cli_env):
     handle = await start_invoice_run(client, settings, crm)
-    number = handle.id.removeprefix("invoice-")
+    number = handle.id.removeprefix(INVOICE_ID_PREFIX)
     await wait_for(lambda: stage_in(handle, "awaiting_payment"), what="the invoice to be sent")
 
     out = backoffice("void", number, "--as", "fiona", "--reason", "order cancelled", env=cli_env)

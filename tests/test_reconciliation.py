@@ -17,12 +17,12 @@ import httpx
 import pytest
 
 from activities.accounting_export import COLUMNS, render_csv, write_atomically
+from domain.contract import BUSINESS_KEY, STAGE, STATUS_QUERY, reconciliation_id
 from domain.reconciliation import (
     ReconciliationResult,
     ReconciliationStatus,
     day_bounds,
     day_covered,
-    reconciliation_id,
 )
 from domain.records import BillingInvoiceDetail
 from starters.reconciliation import start_reconciliation
@@ -257,13 +257,13 @@ async def test_a_day_is_reconciled_listed_and_exported_the_same_twice(
         and mine[orphan["id"]].crm_deal_id == missing_deal
     )
     assert mine[unlinked["id"]].code == "NO_DEAL_ID"
-    status = await handle.query("status", result_type=ReconciliationStatus)
+    status = await handle.query(STATUS_QUERY, result_type=ReconciliationStatus)
     assert status.stage == "reconciled" and status.business_key == day.isoformat()
     assert {orphan["id"], unlinked["id"]} <= {u.invoice_id for u in status.unresolved}
     assert status.attention and "not reconciled" in status.attention
     described = await handle.describe()
-    assert described.search_attributes.get("BusinessKey") == [day.isoformat()]
-    assert described.search_attributes.get("Stage") == ["attention_needed"]
+    assert described.search_attributes.get(BUSINESS_KEY.name) == [day.isoformat()]
+    assert described.search_attributes.get(STAGE.name) == ["attention_needed"]
 
     # The export: this day's file, sorted, with the issued invoices and not the draft.
     path = settings.resolved_export_dir / f"invoices-{day}.csv"

@@ -6,6 +6,7 @@ import json
 
 from temporalio.client import WorkflowExecutionStatus
 
+from domain.contract import vendor_onboarding_id
 from tests.helpers import Ledger, failure_of, result_of, vendor_application
 from tests.test_cli import backoffice
 
@@ -23,7 +24,7 @@ async def test_a_failed_onboarding_runs_again_on_request_and_creates_afresh(
     ).raise_for_status()
     started = backoffice("start", "vendor-onboarding", str(file), env=cli_env)
     assert started.returncode == 0, started.stderr
-    handle = client.get_workflow_handle(f"vendor-onboarding-{key}")
+    handle = client.get_workflow_handle(vendor_onboarding_id(key))
     assert (await failure_of(handle)).type == "REFUSED_BY_TEST"
     failed_run = (await handle.describe()).run_id
 
@@ -34,7 +35,7 @@ async def test_a_failed_onboarding_runs_again_on_request_and_creates_afresh(
     rerun = backoffice("start", "vendor-onboarding", str(file), "--rerun", env=cli_env)
     assert rerun.returncode == 0, rerun.stderr
     assert f"replaces run {failed_run}" in rerun.stdout
-    new_run = client.get_workflow_handle(f"vendor-onboarding-{key}")
+    new_run = client.get_workflow_handle(vendor_onboarding_id(key))
     await result_of(new_run)
     described = await new_run.describe()
     assert described.run_id != failed_run
@@ -60,7 +61,7 @@ async def test_a_rerun_of_a_key_whose_run_is_running_hands_it_back(
     file = tmp_path / "application.json"
     file.write_text(json.dumps(application))
     assert backoffice("start", "vendor-onboarding", str(file), env=cli_env).returncode == 0
-    handle = client.get_workflow_handle(f"vendor-onboarding-{application['application_id']}")
+    handle = client.get_workflow_handle(vendor_onboarding_id(application["application_id"]))
     first = (await handle.describe()).run_id
     rerun = backoffice("start", "vendor-onboarding", str(file), "--rerun", env=cli_env)
     assert rerun.returncode == 0 and "already exists" in rerun.stdout

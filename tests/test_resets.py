@@ -7,6 +7,7 @@ import asyncio
 
 from temporalio.client import WorkflowExecutionStatus
 
+from domain.contract import INVOICE_ID_PREFIX, VENDOR_ONBOARDING_ID_PREFIX
 from tests.helpers import Ledger, start, wait_for
 from tests.invoicing import billing_invoices, pay
 from tests.resets import reset_before
@@ -27,7 +28,7 @@ async def test_a_vendor_run_reset_before_its_erp_vendor_creates_each_record_once
 ):
     handle = await start(client, settings)
     await asyncio.wait_for(handle.result(), 60)
-    key = handle.id.removeprefix("vendor-onboarding-")
+    key = handle.id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
 
     old_run = await reset_before(handle, stack.temporal_address, "erp.create_vendor")
     await _completed_anew(handle, old_run)
@@ -43,7 +44,7 @@ async def test_a_paid_invoice_reset_before_its_draft_creates_one_invoice(
     client, settings, admin, crm, stack
 ):
     handle = await _start(client, settings, crm)
-    number = handle.id.removeprefix("invoice-")
+    number = handle.id.removeprefix(INVOICE_ID_PREFIX)
     await wait_for(lambda: billing_invoices(admin, number), what="the draft")
     await wait_for(lambda: Ledger(admin).emails(number, "invoice"), what="the invoice email")
     pay(admin, number, TOTAL, payment_id=f"{number}-pay")

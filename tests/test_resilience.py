@@ -3,7 +3,7 @@
 import asyncio
 import secrets
 
-from starters.start import vendor_onboarding_id
+from domain.contract import vendor_onboarding_id
 from tests.helpers import (
     Ledger,
     audit_rows,

@@ -3,11 +3,12 @@
 
 import asyncio
 
+from domain.contract import STAGE
 from tests.helpers import start, status, wait_for
 
 
 async def _stage(handle) -> list[str]:
-    return list((await handle.describe()).search_attributes.get("Stage", []))
+    return list((await handle.describe()).search_attributes.get(STAGE.name, []))
 
 
 async def _retrying(handle) -> bool:

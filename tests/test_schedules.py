@@ -14,6 +14,7 @@ import pytest
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.service import RPCError
 
+from domain.contract import BUSINESS_KEY
 from domain.reconciliation import ReconciliationResult
 from starters.reconciliation import BadInput
 from starters.schedules import backfill_window, parse_moment
@@ -169,7 +170,7 @@ async def test_trigger_and_backfill_write_one_file_per_day(client, cli_env, sett
         for workflow_id in backfilled:
             handle = client.get_workflow_handle(workflow_id, result_type=ReconciliationResult)
             days.append((await result_of(handle)).day)
-            assert (await handle.describe()).search_attributes.get("BusinessKey") == [
+            assert (await handle.describe()).search_attributes.get(BUSINESS_KEY.name) == [
                 days[-1].isoformat()
             ]
         assert days == [date(2001, 2, 3), date(2001, 2, 4), date(2001, 2, 5)]

@@ -8,7 +8,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
 from chaos.forms import new_key
-from starters.start import vendor_onboarding_id
+from domain.contract import STAGE, VENDOR_ONBOARDING_ID_PREFIX, vendor_onboarding_id
 from tests.helpers import (
     Ledger,
     audit_rows,
@@ -82,7 +82,7 @@ async def test_invalid_application_fails_fast_and_creates_nothing(
     handle = await start(client, settings, **overrides)
     error = await failure_of(handle)
     assert error.type == code
-    key = handle.id.removeprefix("vendor-onboarding-")
+    key = handle.id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
     ledger = Ledger(admin)
     assert ledger.of(key) == [] and ledger.emails(key) == []
 
@@ -123,7 +123,7 @@ async def test_permanent_failure_at_step_k_undoes_exactly_the_steps_before(
         ).raise_for_status()
         handle = await start(client, settings, application_id=key)
         refused = "REFUSED_BY_TEST"
-    key = handle.id.removeprefix("vendor-onboarding-")
+    key = handle.id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
     error = await failure_of(handle)
     assert error.type == refused
     assert "undone:" in error.message
@@ -218,13 +218,13 @@ async def test_a_compensation_that_keeps_failing_is_surfaced(client, settings, a
         "/_admin/faults/portal", json={"status": 500, "path": "/accounts", "method": "DELETE"}
     ).raise_for_status()
     handle = await first_email_refused(mailbox, settings, start(client, settings))
-    key = handle.id.removeprefix("vendor-onboarding-")
+    key = handle.id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
     error = await failure_of(handle)
     assert error.type == "COMPENSATION_FAILED"
     assert "delete portal account (INJECTED_FAULT)" in error.message
     final = await status(handle)
     assert final.stage == "compensation_failed"
-    assert (await handle.describe()).search_attributes.get("Stage") == ["compensation_failed"]
+    assert (await handle.describe()).search_attributes.get(STAGE.name) == ["compensation_failed"]
     # The other compensations still ran.
     ledger = Ledger(admin)
     assert [v["status"] for v in ledger.of(key, "vendor")] == ["inactive"]

@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHandle
 from devstack.environment import inherited_env
 from devstack.temporal_cli import find_temporal_cli
 from domain.approvals import Decision
+from domain.contract import AMOUNT_CENTS, INVOICE_ID_PREFIX
 from starters.approvals import decide
 from starters.directory import Approver
 from tests.helpers import patient, start, status, wait_for
@@ -143,8 +144,8 @@ async def test_a_new_version_rolls_out_and_the_old_one_drains(
         await pinned.result()
         assert (await versioning(pinned))[1] == old
         # The upgrading run moves to the new version at its next task (the payment).
-        number = upgrading.id.removeprefix("invoice-")
-        amount = (await upgrading.describe()).search_attributes["AmountCents"][0]
+        number = upgrading.id.removeprefix(INVOICE_ID_PREFIX)
+        amount = (await upgrading.describe()).search_attributes[AMOUNT_CENTS.name][0]
         assert isinstance(amount, int)
         pay(admin, number, amount, payment_id=f"{number}-pay")
         await upgrading.result()

@@ -12,8 +12,8 @@ from runtime.db import create_schema, make_engine
 from runtime.logs import configure_logging
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.telemetry import Service, TelemetryError, start_telemetry
-from runtime.temporal import check_payload_keys, connect
-from runtime.vault import SecretUnavailable, secret_store
+from runtime.temporal import TemporalUnreachable, check_payload_keys, connect
+from runtime.vault import SecretUnavailable, VaultUnreachable, secret_store
 from workers.build import serve
 from workers.registry import build_workers
 from workers.versioning import become_current
@@ -64,6 +64,9 @@ def main() -> int:
     configure_logging(settings, service="worker")
     try:
         asyncio.run(run_worker(settings))
+    except (TemporalUnreachable, VaultUnreachable) as exc:
+        print(f"backoffice worker: {exc}", file=sys.stderr)
+        return 3  # not running (docs/operations.md)
     except (SecretUnavailable, TelemetryError) as exc:
         print(f"backoffice worker: {exc}", file=sys.stderr)
         return 2

@@ -25,9 +25,10 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer, WorkflowReplayResult
 
+from backoffice.cli.parsing import NOT_RUNNING, CommandParser
 from runtime.settings import SettingsError
-from runtime.temporal import connect, data_converter
-from runtime.vault import SecretUnavailable
+from runtime.temporal import TemporalUnreachable, connect, data_converter
+from runtime.vault import SecretUnavailable, VaultUnreachable
 from workers.build import sandboxed_runner, worker_interceptors
 from workers.registry import WORKFLOWS
 
@@ -159,10 +160,7 @@ async def check(args: argparse.Namespace) -> str:
     since = _since(args.since or DEFAULT_SINCE)  # bad options fail before any connection
     if args.workflow_ids and (args.query or args.since is not None):
         raise CheckRefused("--workflow-id replays those runs only: drop --since and --query")
-    try:
-        client = await connect()
-    except RuntimeError as exc:  # the SDK's "Failed client connect: ..."
-        raise CheckRefused(f"cannot reach Temporal: {exc}") from None
+    client = await connect()
     if args.workflow_ids:
         histories = _by_id(client, args.workflow_ids)
     else:
@@ -172,9 +170,7 @@ async def check(args: argparse.Namespace) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="backoffice replay-check", description=__doc__.split("\n\n")[0]
-    )
+    parser = CommandParser(prog="backoffice replay-check", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--histories",
         metavar="DIR",
@@ -205,6 +201,9 @@ def main(argv: list[str]) -> int:
     except ReplayFailed as exc:
         print(f"backoffice replay-check: {exc}", file=sys.stderr)
         return 1
+    except (TemporalUnreachable, VaultUnreachable) as exc:
+        print(f"backoffice replay-check: {exc}", file=sys.stderr)
+        return NOT_RUNNING
     except (CheckRefused, SettingsError, SecretUnavailable) as exc:
         print(f"backoffice replay-check: {exc}", file=sys.stderr)
         return 2

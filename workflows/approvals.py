@@ -14,6 +14,7 @@ from typing import TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from domain import contract
 from domain.approvals import (
     ApprovalOutcome,
     ApprovalRecord,
@@ -30,7 +31,7 @@ from domain.approvals import (
 )
 from domain.metrics import APPROVAL_LATENCY
 from domain.records import NotifyRoleInput
-from domain.status import STEP_RETRYING, StepRetrying, WorkflowStatus
+from domain.status import StepRetrying, WorkflowStatus
 from domain.systems import System
 from workflows import options, outcomes
 from workflows.progress import Progress, describe_retrying
@@ -58,7 +59,7 @@ class ApprovalsMixin:
         self._notice_failed = False
         self._deciding = asyncio.Lock()
 
-    @workflow.query
+    @workflow.query(name=contract.STATUS_QUERY)
     def status(self) -> WorkflowStatus:
         pending = [a for a in self._approvals.values() if a.status == ApprovalStatus.PENDING]
         p = self._progress
@@ -77,11 +78,11 @@ class ApprovalsMixin:
             retrying=p.retrying,
         )
 
-    @workflow.signal(name=STEP_RETRYING)
+    @workflow.signal(name=contract.STEP_RETRYING_SIGNAL)
     def step_retrying(self, notice: StepRetrying) -> None:
         self._progress.step_retrying(describe_retrying(notice))
 
-    @workflow.update
+    @workflow.update(name=contract.DECIDE_UPDATE)
     async def decide(self, inp: DecideInput) -> DecideResult:
         """The caller learns at once whether the decision was accepted; a refusal is recorded
         beside the accepted decisions (as a refused signal is), then answered."""
@@ -110,11 +111,11 @@ class ApprovalsMixin:
                 "the run is ending; nothing can be decided", type="WORKFLOW_CLOSED"
             )
 
-    @workflow.signal
+    @workflow.signal(name=contract.APPROVE_SIGNAL)
     async def approve(self, inp: SignalDecisionInput) -> None:
         await self._signalled(inp, Decision.APPROVE)
 
-    @workflow.signal
+    @workflow.signal(name=contract.REJECT_SIGNAL)
     async def reject(self, inp: SignalDecisionInput) -> None:
         await self._signalled(inp, Decision.REJECT)
 

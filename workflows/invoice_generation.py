@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
+from domain import contract
 from domain.approvals import ApprovalRequest, ApprovalStatus, RuleViolation
 from domain.invoice import (
     InvoiceGenerationInput,
@@ -47,14 +48,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
     from activities.crm import CrmActivities
 
-PROCESS = "InvoiceGeneration"
+PROCESS = contract.INVOICE_GENERATION
 FINANCE_APPROVAL_ID = "finance-review"
 # Patches (runs in flight keep their old path on replay; see tests/histories).
 SEND_IS_POINT_OF_NO_RETURN = "invoice-send-is-point-of-no-return"
 NOTIFICATIONS_NEVER_END_THE_RUN = "invoice-notifications-never-end-the-run"
 TELLS_PARENT = "invoice-tells-parent"
 TOTAL_MISMATCH_UNDONE = "invoice-total-mismatch-undone"
-INVOICE_SETTLED = "invoice_settled"
 
 
 # Auto-upgrade: a run waits weeks for payment, so it moves to each new version; every change
@@ -94,7 +94,7 @@ class InvoiceGeneration(ApprovalsMixin):
         # By workflow id alone: a reset parent (a new run of the same id) hears it too.
         parent = workflow.get_external_workflow_handle(info.parent.workflow_id)
         try:
-            await parent.signal(INVOICE_SETTLED, settled)
+            await parent.signal(contract.INVOICE_SETTLED_SIGNAL, settled)
         except FailureError:  # the parent has ended (cancelled, say): nobody is waiting
             workflow.logger.info("parent %s has ended", info.parent.workflow_id)
 
@@ -155,7 +155,7 @@ class InvoiceGeneration(ApprovalsMixin):
             reminders_sent=reminders,
         )
 
-    @workflow.signal
+    @workflow.signal(name=contract.PAYMENT_RECEIVED_SIGNAL)
     def payment_received(self, payment: PaymentReceived) -> None:
         """Each payment id counts once, however often billing's webhook repeats it."""
         if not self._collection.record(payment):
@@ -165,7 +165,7 @@ class InvoiceGeneration(ApprovalsMixin):
         if not self._collection.paid_in_full() and self._progress.stage == "awaiting_payment":
             self._progress.enter("partially_paid")
 
-    @workflow.update
+    @workflow.update(name=contract.VOID_UPDATE)
     async def void(self, inp: VoidInput) -> VoidResult:
         # The voider's roles are the directory's, never the ones the caller claims.
         entry = await self._directory(inp.approver, inp.approver_roles)

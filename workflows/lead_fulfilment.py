@@ -12,7 +12,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
-from domain import summaries
+from domain import contract, summaries
 from domain.invoice import (
     InvoiceGenerationInput,
     InvoiceRequest,
@@ -152,7 +152,7 @@ class Fulfilment:
             issue_date=workflow.now().date(),
             requested_by="lead-to-cash",
         )
-        child_id = f"invoice-{request.invoice_number}"
+        child_id = contract.invoice_workflow_id(request.invoice_number)
         self._result.invoice_workflow_id = child_id
         self._progress.done(f"invoice workflow {child_id}")
         child_input = InvoiceGenerationInput(request=request, policy=policy.invoice)

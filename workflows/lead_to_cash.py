@@ -19,6 +19,7 @@ from temporalio.exceptions import (
     ChildWorkflowError,
 )
 
+from domain import contract
 from domain.approvals import ApprovalRequest, ApprovalStatus
 from domain.invoice import InvoiceSettled
 from domain.lead import (
@@ -46,7 +47,6 @@ from domain.records import (
 from domain.systems import System
 from workflows import options, outcomes
 from workflows.approvals import ApprovalsMixin, finishes_handlers
-from workflows.invoice_generation import INVOICE_SETTLED
 from workflows.lead_fulfilment import Fulfilment
 from workflows.lead_messages import Messages
 from workflows.outcomes import ApprovalNotGranted
@@ -58,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.enrichment import EnrichmentActivities
     from activities.esign import EsignActivities
 
-PROCESS = "LeadToCash"
+PROCESS = contract.LEAD_TO_CASH
 DISCOUNT_APPROVAL_ID = "discount-review"
 # The deal's owner is a function of the lead (was: round robin over the CRM's deal count, which
 # changed the deal's body between a run and its reset).
@@ -83,19 +83,19 @@ class LeadToCash(ApprovalsMixin):
             lead_id=inp.form.lead_id, outcome="running", crm_lead_id="", score=0
         )
 
-    @workflow.signal
+    @workflow.signal(name=contract.DEAL_STAGE_CHANGED_SIGNAL)
     def deal_stage_changed(self, change: DealStageChanged) -> None:
         if self._result.deal_id is None or change.deal_id == self._result.deal_id:
             self._stage_changes.append(change)
 
-    @workflow.signal
+    @workflow.signal(name=contract.CONTRACT_SIGNED_SIGNAL)
     def contract_signed(self, signed: ContractSigned) -> None:
         if self._result.envelope_id not in (None, signed.envelope_id):
             workflow.logger.warning("signature of another envelope ignored")
             return
         self._signature = signed
 
-    @workflow.signal(name=INVOICE_SETTLED)
+    @workflow.signal(name=contract.INVOICE_SETTLED_SIGNAL)
     def invoice_settled(self, settled: InvoiceSettled) -> None:
         self._invoices_settled[settled.invoice_workflow_id] = settled
 

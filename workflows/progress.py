@@ -6,18 +6,20 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate
 
 from domain.approvals import ApprovalStatus
+from domain.contract import (
+    AMOUNT_CENTS,
+    APPROVAL_PENDING_SINCE,
+    APPROVAL_STATUS,
+    APPROVER_ROLE,
+    BUSINESS_KEY,
+    CUSTOMER_ID,
+    STAGE,
+)
 from domain.status import StepRetrying
 
-BUSINESS_KEY = SearchAttributeKey.for_keyword("BusinessKey")
-STAGE = SearchAttributeKey.for_keyword("Stage")
-APPROVAL_STATUS = SearchAttributeKey.for_keyword("ApprovalStatus")
-APPROVER_ROLE = SearchAttributeKey.for_keyword("ApproverRole")
-AMOUNT_CENTS = SearchAttributeKey.for_int("AmountCents")
-CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
-APPROVAL_PENDING_SINCE = SearchAttributeKey.for_datetime("ApprovalPendingSince")
 ATTENTION = "attention_needed"
 RETRYING = "retrying"
 

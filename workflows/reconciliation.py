@@ -15,6 +15,8 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from domain.contract import RECONCILIATION as PROCESS
+from domain.contract import STATUS_QUERY, STEP_RETRYING_SIGNAL
 from domain.records import (
     BillingInvoiceDetail,
     CrmDeal,
@@ -24,7 +26,7 @@ from domain.records import (
     ListInvoicesInput,
     UpdateDealInput,
 )
-from domain.status import STEP_RETRYING, StepRetrying
+from domain.status import StepRetrying
 from domain.systems import System
 from workflows import options, outcomes
 from workflows.progress import Progress, describe_retrying
@@ -37,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities
     from domain.reconciliation import (
         CRM_DEAL_KEY,
-        PROCESS,
         DealFix,
         ExportedFile,
         ReconciliationInput,
@@ -79,7 +80,7 @@ class Reconciliation:
         scheduled = info.typed_search_attributes.get(SCHEDULED_START)
         return day_covered(scheduled or info.workflow_start_time, self._zone)
 
-    @workflow.query
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> ReconciliationStatus:
         p = self._progress
         return ReconciliationStatus(
@@ -98,7 +99,7 @@ class Reconciliation:
             export=self._export,
         )
 
-    @workflow.signal(name=STEP_RETRYING)
+    @workflow.signal(name=STEP_RETRYING_SIGNAL)
     def step_retrying(self, notice: StepRetrying) -> None:
         self._progress.step_retrying(describe_retrying(notice))
 

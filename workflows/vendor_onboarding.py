@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from domain import contract
 from domain.approvals import ApprovalRequest, ApprovalStatus
 from domain.records import (
     AddApprovedSupplierInput,
@@ -40,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail import MailActivities
     from activities.portal import PortalActivities
 
-PROCESS = "VendorOnboarding"
+PROCESS = contract.VENDOR_ONBOARDING
 RISK_APPROVAL_ID = "risk-review"
 
 

@@ -18,11 +18,11 @@ from chaos.evidence import inbox_rows
 from chaos.invariants import Violation
 from chaos.plan import Plan, PlanContext, PlanOutcome
 from devstack.paths import project_root
+from domain.contract import SCHEDULED_RECONCILIATION_ID_PREFIX
 from starters.webhooks.signature import header_for, sign
 
 OPENAPI = Path("docs") / "openapi.json"
 WEBHOOK_SYSTEMS = ("billing", "crm", "esign")
-SCHEDULED = "reconciliation-daily-"
 
 
 class BadInput(Plan):
@@ -45,7 +45,9 @@ class BadInput(Plan):
         after = await _workflow_ids(ctx)
         # The daily reconciliation's schedule may start a run meanwhile: not input at all.
         unexplained = {
-            w for w in after - before - set(api["started"]) if not w.startswith(SCHEDULED)
+            w
+            for w in after - before - set(api["started"])
+            if not w.startswith(SCHEDULED_RECONCILIATION_ID_PREFIX)
         }
         fuzzed = set(hooks["event_ids"])
         applied = [

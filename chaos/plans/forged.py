@@ -15,6 +15,7 @@ from chaos.invariants import Violation
 from chaos.plan import Plan, PlanContext, PlanOutcome
 from chaos.scenarios import InvoiceSmall, VendorApproved
 from domain.approvals import DecideInput, Decision, SignalDecisionInput
+from domain.contract import APPROVE_SIGNAL, DECIDE_UPDATE
 from starters.webhooks.signature import header_for, sign
 
 
@@ -137,14 +138,14 @@ async def _unauthorized(ctx: PlanContext, workflow_id: str) -> dict[str, list[bo
     ]
     for approver, roles, approval_id in wrong:
         await handle.signal(
-            "approve",
+            APPROVE_SIGNAL,
             SignalDecisionInput(approval_id=approval_id, approver=approver, approver_roles=roles),
         )
     update_tries = []
     for approver, roles, approval_id in wrong:
         try:
             await handle.execute_update(
-                "decide",
+                DECIDE_UPDATE,
                 DecideInput(
                     approval_id=approval_id,
                     decision=Decision.APPROVE,

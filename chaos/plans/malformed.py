@@ -6,6 +6,7 @@ from chaos.evidence import Ledger, audit_rows
 from chaos.invariants import Violation
 from chaos.plan import Plan, PlanContext, PlanOutcome
 from chaos.scenarios import InvoiceSmall, LeadNurtured, RunRecord, Scenario, VendorSupplier
+from domain.contract import LEAD_TO_CASH
 
 MALFORMED = "MALFORMED_RESPONSE"
 
@@ -84,7 +85,7 @@ class MalformedBodies(Plan):
                 "records written from the bad data": written,
                 "failed runs naming the system and call in their problem": f"{told}/{len(failed)}",
                 "lead runs that went on without the enrichment": sum(
-                    1 for r in runs if r.process == "LeadToCash" and r.as_expected
+                    1 for r in runs if r.process == LEAD_TO_CASH and r.as_expected
                 ),
             },
             violations=violations,

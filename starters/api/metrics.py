@@ -8,6 +8,7 @@ from temporalio.client import Client
 from temporalio.common import MetricMeter
 
 from domain.approvals import ApprovalStatus
+from domain.contract import APPROVAL_STATUS, APPROVER_ROLE
 from domain.metrics import APPROVALS_PENDING, WEBHOOK_EVENTS, WebhookOutcome
 from runtime.settings import Settings
 
@@ -32,8 +33,8 @@ def pending_query(role: str) -> str:
     """The visibility query of running workflows whose approval waits for `role`."""
     quoted = role.replace("\\", "\\\\").replace('"', '\\"')
     return (
-        f'ExecutionStatus = "Running" AND ApprovalStatus = "{ApprovalStatus.PENDING.value}" '
-        f'AND ApproverRole = "{quoted}"'
+        f'ExecutionStatus = "Running" AND {APPROVAL_STATUS.name} = '
+        f'"{ApprovalStatus.PENDING.value}" AND {APPROVER_ROLE.name} = "{quoted}"'
     )
 
 

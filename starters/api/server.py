@@ -7,13 +7,14 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
+from backoffice.cli.parsing import CommandParser
 from runtime.logs import configure_logging
 from runtime.settings import SettingsError, load_settings
 from runtime.telemetry import Service, TelemetryError, start_telemetry
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="backoffice api",
         description="Serve the HTTP API (where BACKOFFICE_API_URL says, unless --host/--port), "
         "or print its OpenAPI document.",

@@ -9,9 +9,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from domain.contract import (
+    CONTRACT_SIGNED_SIGNAL,
+    DEAL_STAGE_CHANGED_SIGNAL,
+    PAYMENT_RECEIVED_SIGNAL,
+    invoice_workflow_id,
+    lead_to_cash_id,
+)
 from domain.invoice import PaymentReceived
 from domain.lead import ContractSigned, DealStageChanged
-from starters.start import invoice_workflow_id, lead_to_cash_id
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ def _invoice_payment(invoice: Any, added_cents: int) -> SignalTarget:
     paid = int(invoice["amount_paid"])
     return SignalTarget(
         invoice_workflow_id(str(invoice["metadata"]["invoice_number"])),
-        "payment_received",
+        PAYMENT_RECEIVED_SIGNAL,
         PaymentReceived(
             payment_id=f"{invoice['id']}@{paid}", amount_cents=added_cents, paid_to_date_cents=paid
         ),
@@ -63,7 +69,7 @@ def _deal_stage_changed(data: dict[str, Any]) -> SignalTarget | None:
         return None
     return SignalTarget(
         lead_to_cash_id(str(data["external_ref"])),
-        "deal_stage_changed",
+        DEAL_STAGE_CHANGED_SIGNAL,
         DealStageChanged(
             deal_id=data["deal_id"], stage=data["stage"], previous_stage=data.get("previous_stage")
         ),
@@ -75,7 +81,7 @@ def _envelope_completed(data: dict[str, Any]) -> SignalTarget | None:
         return None
     return SignalTarget(
         lead_to_cash_id(str(data["external_ref"])),
-        "contract_signed",
+        CONTRACT_SIGNED_SIGNAL,
         ContractSigned(envelope_id=data["envelope_id"]),
     )
 

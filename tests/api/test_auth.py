@@ -9,6 +9,7 @@ import hvac.exceptions
 import pytest
 
 from devstack.vault_seed import write_credential
+from domain.contract import vendor_onboarding_id
 from domain.credentials import CredentialKind, CredentialRecord, HashAlgorithm, Scope
 from runtime.credentials import hash_secret, verify_secret
 from runtime.vault import SecretStore, secret_store
@@ -34,7 +35,7 @@ async def test_no_credential_is_401_with_a_challenge(api, client):
         error_of(answer, 401, "UNAUTHENTICATED")
         challenge = answer.headers["www-authenticate"]
         assert "Bearer" in challenge and "Basic" in challenge
-    await assert_not_started(client, f"vendor-onboarding-{app['application_id']}")
+    await assert_not_started(client, vendor_onboarding_id(app["application_id"]))
 
 
 @pytest.mark.parametrize(
@@ -54,7 +55,7 @@ async def test_wrong_credential_is_401_and_starts_nothing(api, client, authoriza
     answer = await api.post(START, json=app, headers={"Authorization": authorization})
     error_of(answer, 401, "INVALID_CREDENTIALS")
     assert "www-authenticate" in answer.headers
-    await assert_not_started(client, f"vendor-onboarding-{app['application_id']}")
+    await assert_not_started(client, vendor_onboarding_id(app["application_id"]))
 
 
 async def test_a_password_is_no_service_key_and_a_token_no_password(api, credentials, client):
@@ -66,7 +67,7 @@ async def test_a_password_is_no_service_key_and_a_token_no_password(api, credent
     password = credentials["approvers"]["pat"]
     answer = await api.post(START, json=app, headers={"Authorization": f"Bearer pat.{password}"})
     error_of(answer, 401, "INVALID_CREDENTIALS")
-    await assert_not_started(client, f"vendor-onboarding-{app['application_id']}")
+    await assert_not_started(client, vendor_onboarding_id(app["application_id"]))
 
 
 async def test_credential_without_the_scope_is_403(api, service, approver, client):
@@ -76,7 +77,7 @@ async def test_credential_without_the_scope_is_403(api, service, approver, clien
     assert "start" in error["message"]
     answer = await api.post(START, json=app, auth=approver("pat"))
     error_of(answer, 403, "INSUFFICIENT_SCOPE")
-    await assert_not_started(client, f"vendor-onboarding-{app['application_id']}")
+    await assert_not_started(client, vendor_onboarding_id(app["application_id"]))
     reads = await api.get("/v1/approvals", headers=service("svc-reader"))
     assert reads.status_code == 200, reads.text
 

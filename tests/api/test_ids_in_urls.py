@@ -6,6 +6,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.http import path
+from domain.contract import invoice_workflow_id
 from tests.api.checks import assert_not_started, error_of
 from tests.invoicing import invoice_request
 
@@ -30,7 +31,7 @@ async def test_a_reference_that_is_not_plain_is_refused_naming_its_field(
     error = error_of(answer, 422, "VALIDATION_ERROR")
     assert [f["field"] for f in error["fields"]] == [field]
     assert value not in answer.text
-    await assert_not_started(client, f"invoice-{body['invoice_number']}")
+    await assert_not_started(client, invoice_workflow_id(body["invoice_number"]))
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from domain.contract import vendor_onboarding_id
 from domain.status import WorkflowStatus
 from tests.api.checks import assert_not_started, error_of
 from tests.helpers import Ledger, vendor_application
@@ -22,7 +23,7 @@ async def test_start_runs_to_completion_and_the_same_start_again_is_the_same_wor
 
     assert started.status_code == 202, started.text
     body = started.json()
-    workflow_id = f"vendor-onboarding-{app['application_id']}"
+    workflow_id = vendor_onboarding_id(app["application_id"])
     assert set(body) == {"workflow_id", "run_id", "web_ui_url", "rerun_of"}
     assert body["rerun_of"] is None  # a first run replaces nothing
     assert body["workflow_id"] == workflow_id and body["run_id"]
@@ -73,7 +74,7 @@ async def test_invalid_body_is_422_naming_the_field_never_its_value(api, service
     assert field in error["message"]
     for value in ("DE00123456789012345678", "robot", "12345"):
         assert value not in answer.text
-    await assert_not_started(client, f"vendor-onboarding-{app['application_id']}")
+    await assert_not_started(client, vendor_onboarding_id(app["application_id"]))
 
 
 async def test_every_bad_field_is_named_at_once(api, service, client):
@@ -83,7 +84,7 @@ async def test_every_bad_field_is_named_at_once(api, service, client):
     error = error_of(answer, 422, "VALIDATION_ERROR")
     assert {f["field"] for f in error["fields"]} == {"country", "contact_email", "requested_by"}
     assert "Germany" not in answer.text and "nobody" not in answer.text
-    await assert_not_started(client, f"vendor-onboarding-{app['application_id']}")
+    await assert_not_started(client, vendor_onboarding_id(app["application_id"]))
 
 
 async def test_oversize_body_is_413_before_it_is_parsed(api, service, client, settings):
@@ -91,7 +92,7 @@ async def test_oversize_body_is_413_before_it_is_parsed(api, service, client, se
     answer = await api.post(START, json=app, headers=service("svc-onboarding"))
     error = error_of(answer, 413, "PAYLOAD_TOO_LARGE")
     assert str(settings.api_max_body_bytes) in error["message"]
-    await assert_not_started(client, f"vendor-onboarding-{app['application_id']}")
+    await assert_not_started(client, vendor_onboarding_id(app["application_id"]))
 
 
 async def test_chunked_oversize_body_without_content_length_is_413(api, service, client, settings):
@@ -110,7 +111,7 @@ async def test_chunked_oversize_body_without_content_length_is_413(api, service,
     assert answer.request.headers.get("transfer-encoding") == "chunked"
     assert "content-length" not in answer.request.headers
     error_of(answer, 413, "PAYLOAD_TOO_LARGE")
-    await assert_not_started(client, f"vendor-onboarding-{app['application_id']}")
+    await assert_not_started(client, vendor_onboarding_id(app["application_id"]))
 
 
 async def test_body_that_is_not_json_is_400(api, service, client):
@@ -123,7 +124,7 @@ async def test_body_that_is_not_json_is_400(api, service, client):
     )
     error = error_of(answer, 400, "INVALID_JSON")
     assert "not valid JSON" in error["message"]
-    await assert_not_started(client, f"vendor-onboarding-{app['application_id']}")
+    await assert_not_started(client, vendor_onboarding_id(app["application_id"]))
 
 
 async def test_wrong_content_type_is_415(api, service, client):
@@ -135,7 +136,7 @@ async def test_wrong_content_type_is_415(api, service, client):
         answer = await api.post(START, content=json.dumps(app), headers=headers)
         error = error_of(answer, 415, "UNSUPPORTED_MEDIA_TYPE")
         assert "application/json" in error["message"]
-    await assert_not_started(client, f"vendor-onboarding-{app['application_id']}")
+    await assert_not_started(client, vendor_onboarding_id(app["application_id"]))
 
 
 async def test_unknown_routes_and_methods_answer_in_the_error_shape(api, service):

@@ -19,10 +19,10 @@ from temporalio.api.history.v1 import (
 )
 from temporalio.client import WorkflowHistory
 
+from backoffice.cli.chaos import main as chaos_main
+from backoffice.cli.chaos import parse_duration
 from chaos import canaries, histories
 from chaos.audit_figures import attempt_figures
-from chaos.cli import main as chaos_main
-from chaos.cli import parse_duration
 from chaos.evidence import AuditAttempt, Evidence, InboxRow
 from chaos.invariants import (
     APPROVALS,

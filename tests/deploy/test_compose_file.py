@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from devstack.temporal_server import SEARCH_ATTRIBUTES
+from domain.contract import SEARCH_ATTRIBUTES
 from starters.api.codec import router as codec_router
 from tests.deploy.compose import (
     COMPOSE_FILE,

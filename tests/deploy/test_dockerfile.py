@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.cli import _parser as deploy_parser
+from backoffice.cli.deploy import _parser as deploy_parser
 from tests.deploy.compose import ROOT, argv, services
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -149,7 +149,7 @@ def test_the_build_context_builds_the_package_without_secrets(tmp_path):
     (wheel,) = wheel_dir.glob("backoffice-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in (
-        "deploy/cli.py",
+        "backoffice/cli/deploy.py",
         "deploy/vault_init.py",
         "devstack/vault_seed.py",
         "workers/main.py",

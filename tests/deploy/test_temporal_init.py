@@ -18,7 +18,7 @@ from temporalio.client import Client
 from devstack.ports import PortPicker
 from devstack.process import ManagedProcess, spawn, stop
 from devstack.temporal_cli import find_temporal_cli
-from devstack.temporal_server import SEARCH_ATTRIBUTES
+from domain.contract import SEARCH_ATTRIBUTES
 from tests.deploy.compose import ROOT
 
 SCRIPT = ROOT / "deploy" / "temporal" / "init-namespace.sh"

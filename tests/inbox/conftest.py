@@ -13,10 +13,10 @@ from temporalio.client import Client, WorkflowHandle
 
 from devstack.stack import Stack
 from domain.approvals import ApprovalTimeouts
+from domain.contract import INVOICE_GENERATION, invoice_workflow_id
 from domain.invoice import InvoiceGenerationInput, InvoiceRequest, InvoiceResult
 from domain.systems import WORKFLOW_TASK_QUEUE
 from runtime.settings import Settings
-from starters.start import invoice_workflow_id
 from tests.helpers import status, wait_for
 from tests.invoicing import Crm, invoice_request
 
@@ -94,7 +94,7 @@ async def invoices(client: Client, settings: Settings, crm: Crm) -> AsyncIterato
         )
         policy = settings.invoice_policy().model_copy(update={"approval_timeouts": PATIENT})
         handle = await client.start_workflow(
-            "InvoiceGeneration",
+            INVOICE_GENERATION,
             InvoiceGenerationInput(request=request, policy=policy),
             id=invoice_workflow_id(request.invoice_number),
             task_queue=WORKFLOW_TASK_QUEUE,

@@ -13,6 +13,7 @@ from playwright.async_api import expect
 
 from domain.approval_links import LinkClaims, link_url, sign
 from domain.approvals import ApprovalStatus, Decision
+from domain.contract import INVOICE_ID_PREFIX
 from tests.devstack.vault_helpers import approle_client, read
 from tests.helpers import Ledger, status, wait_for
 from tests.inbox.conftest import AMOUNT, new_context
@@ -66,7 +67,7 @@ async def test_a_link_decides_once_as_its_approver_and_nothing_else_decides(
     browser, stack, admin, invoices, web, screenshots
 ):
     handle = await invoices()
-    number = handle.id.removeprefix("invoice-")
+    number = handle.id.removeprefix(INVOICE_ID_PREFIX)
     links = await wait_for(
         lambda: _links_when_sent(admin, number), what="the approval request email to fiona"
     )

@@ -8,6 +8,7 @@ from playwright.async_api import expect
 from sqlalchemy import delete
 
 from domain.approvals import ApprovalStatus
+from domain.contract import INVOICE_ID_PREFIX
 from runtime.db import SignInFailures, make_engine
 from starters.api.inbox.sessions import SESSION_COOKIE
 from tests.helpers import status, wait_for
@@ -34,7 +35,7 @@ async def test_finance_approver_approves_with_a_comment_and_finds_it_under_decid
     browser, stack, credentials, invoices, screenshots
 ):
     handle = await invoices()
-    number = handle.id.removeprefix("invoice-")
+    number = handle.id.removeprefix(INVOICE_ID_PREFIX)
     context = await new_context(browser, stack)
     page = await context.new_page()
 

@@ -17,7 +17,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from devstack.temporal_server import SEARCH_ATTRIBUTES
+from domain.contract import SEARCH_ATTRIBUTES
 
 
 def _kinds() -> dict[str, "IndexedValueType.ValueType"]:

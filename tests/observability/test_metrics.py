@@ -17,9 +17,10 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from domain import metrics
+from domain.contract import vendor_onboarding_id
 from domain.invoice import InvoiceRequest
 from starters.api.metrics import approver_roles, pending_query
-from starters.start import start_invoice, vendor_onboarding_id
+from starters.start import start_invoice
 from starters.webhooks.signature import header_for, sign
 from tests.helpers import (
     audit_rows,

@@ -13,6 +13,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from devstack.temporal_cli import find_temporal_cli
+from domain.contract import VENDOR_ONBOARDING_ID_PREFIX
 from runtime.codec import ENCODING
 from tests.helpers import start
 from tests.security.history import event_payloads, events_of
@@ -61,7 +62,7 @@ async def test_decodes_a_real_history_for_the_web_ui(client, settings, stack, ap
     assert all(p.metadata["encoding"] != ENCODING for p in opened)
     raw = answer.json()["payloads"][0]
     assert base64.b64decode(raw["metadata"]["encoding"]) == b"json/plain"
-    assert handle.id.removeprefix("vendor-onboarding-").encode() in opened[0].data
+    assert handle.id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX).encode() in opened[0].data
 
 
 async def test_encode_then_decode_round_trips(api, ui_headers):

@@ -15,6 +15,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 
 from domain.approvals import Decision
+from domain.contract import AMOUNT_CENTS, PAYMENT_RECEIVED_SIGNAL, vendor_onboarding_id
 from domain.invoice import InvoiceRequest, PaymentReceived
 from runtime.codec import ENCODING
 from runtime.db import AuditRow, make_engine
@@ -48,7 +49,7 @@ async def _vendor_happy_from_the_cli(
         backoffice, "start", "vendor-onboarding", str(file), env=cli_env
     )
     assert started.returncode == 0, started.stderr
-    handle = client.get_workflow_handle(f"vendor-onboarding-{app['application_id']}")
+    handle = client.get_workflow_handle(vendor_onboarding_id(app["application_id"]))
     await asyncio.wait_for(handle.result(), 120)
     return handle
 
@@ -75,9 +76,9 @@ async def _invoice_paid_by_signal(client, settings, stack) -> WorkflowHandle[Any
     outcome = await start_invoice(client, settings, request)
     handle = client.get_workflow_handle(outcome.workflow_id)
     await wait_for(lambda: _stage(handle, "awaiting_payment"), what="the invoice to be sent")
-    amount = (await handle.describe()).search_attributes["AmountCents"][0]
+    amount = (await handle.describe()).search_attributes[AMOUNT_CENTS.name][0]
     await handle.signal(
-        "payment_received", PaymentReceived(payment_id=f"{handle.id}-pay", amount_cents=amount)
+        PAYMENT_RECEIVED_SIGNAL, PaymentReceived(payment_id=f"{handle.id}-pay", amount_cents=amount)
     )
     await asyncio.wait_for(handle.result(), 60)
     return handle

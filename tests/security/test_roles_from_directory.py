@@ -9,12 +9,12 @@ from datetime import timedelta
 
 from devstack.temporal_cli import find_temporal_cli
 from domain.approvals import Decision, RuleViolation
+from domain.contract import LEAD_TO_CASH, lead_to_cash_id
 from domain.lead import LeadForm, LeadToCashInput, LeadToCashResult
 from domain.systems import WORKFLOW_TASK_QUEUE
 from starters.approvals import decide
 from starters.directory import Approver
 from starters.sandbox_actions import move_deal
-from starters.start import lead_to_cash_id
 from tests.helpers import start, status, wait_for
 from tests.test_lead_to_cash import _deal_of, lead_form
 
@@ -85,7 +85,7 @@ async def test_a_sales_manager_who_owns_the_deal_cannot_approve_its_discount(
         update={"sales_reps": [SAM.email], "owner_reminder_after": timedelta(minutes=5)}
     )
     handle = await client.start_workflow(
-        "LeadToCash",
+        LEAD_TO_CASH,
         LeadToCashInput(form=form, policy=policy),
         id=lead_to_cash_id(form.lead_id),
         task_queue=WORKFLOW_TASK_QUEUE,

@@ -8,6 +8,7 @@ import uuid
 import httpx
 import pytest
 
+from domain.contract import invoice_workflow_id
 from domain.invoice import InvoiceRequest, InvoiceResult
 from starters.start import start_invoice
 from starters.webhooks.signature import header_for, sign
@@ -77,7 +78,7 @@ async def test_a_valid_event_delivered_three_times_is_applied_once(
     body = _event(number, 1_000, f"in_{number}-once")
     answers = [_post(api, body, sign(body, secret, int(time.time()))).json() for _ in range(3)]
     assert [a["status"] for a in answers] == ["delivered", "duplicate", "duplicate"]
-    handle = client.get_workflow_handle(f"invoice-{number}")
+    handle = client.get_workflow_handle(invoice_workflow_id(number))
     await wait_for(lambda: _stage_is(handle, "partially_paid"), what="the payment")
     payments = [s for s in (await status(handle)).steps_done if s.startswith("payment ")]
     assert payments == [f"payment in_{number}-once@1000: 1000"]

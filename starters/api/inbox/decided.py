@@ -9,13 +9,14 @@ from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from domain.approvals import ApprovalRecord, Decision, DecisionRecord
+from domain.contract import APPROVAL_STATUS
 from domain.status import WorkflowStatus
 from runtime.settings import Settings
 from starters.approvals import WorkflowNotFound, workflow_status
 from starters.start import web_ui_url
 
 # Runs that have (or had) an approval: pending ones, and those whose last approval closed.
-ASKED_FOR_APPROVAL = 'ApprovalStatus IN ("pending", "approved", "rejected", "expired")'
+ASKED_FOR_APPROVAL = f'{APPROVAL_STATUS.name} IN ("pending", "approved", "rejected", "expired")'
 # The newest runs looked at, and how many are queried at once (each query may replay a history).
 LOOKBACK = 200
 CONCURRENT_QUERIES = 8

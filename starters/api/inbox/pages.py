@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from domain import contract
 from domain.money import format_amount
 
 HERE = Path(__file__).resolve().parent
@@ -30,9 +31,9 @@ SECURITY_HEADERS = {
 }
 
 PROCESS_NAMES = {
-    "VendorOnboarding": "Vendor onboarding",
-    "InvoiceGeneration": "Invoice",
-    "LeadToCash": "Lead to cash",
+    contract.VENDOR_ONBOARDING: "Vendor onboarding",
+    contract.INVOICE_GENERATION: "Invoice",
+    contract.LEAD_TO_CASH: "Lead to cash",
 }
 
 

@@ -1,8 +1,9 @@
-"""The operator and approver CLI: start processes, list and decide approvals, show a run and
-its external calls."""
+"""The operator and approver commands of `backoffice`: start processes, list and decide
+approvals, show a run and its external calls, act in the sandbox's systems."""
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from backoffice.cli import schedules as schedule_commands
+from backoffice.cli.parsing import FAILED, NOT_RUNNING, USAGE, print_json
 from domain.approvals import Decision
 from domain.invoice import InvoiceRequest
 from domain.lead import DealStage, LeadForm
@@ -17,9 +20,9 @@ from domain.validation import describe_errors
 from domain.vendor import VendorApplication
 from runtime.db import create_schema, make_engine
 from runtime.settings import Settings, SettingsError, load_settings
-from runtime.temporal import connect
-from runtime.vault import SecretUnavailable, secret_store
-from starters import audit, schedule_commands
+from runtime.temporal import TemporalUnreachable, connect
+from runtime.vault import SecretUnavailable, VaultUnreachable, secret_store
+from starters import audit
 from starters.approvals import (
     DecisionUnconfirmed,
     WorkflowNotFound,
@@ -30,7 +33,13 @@ from starters.approvals import (
 from starters.directory import Directory, UnknownApprover
 from starters.invoices import BadAmount, amount_to_cents, void_invoice
 from starters.reconciliation import BadInput
-from starters.sandbox_actions import SandboxRefused, move_deal, record_payment, sign_envelope
+from starters.sandbox_actions import (
+    SandboxRefused,
+    SandboxUnreachable,
+    move_deal,
+    record_payment,
+    sign_envelope,
+)
 from starters.schedules import ScheduleNotFound
 from starters.start import (
     RerunRefused,
@@ -39,6 +48,8 @@ from starters.start import (
     start_vendor_onboarding,
 )
 from starters.webhooks.inbox import UnknownDeadLetter, WebhookInbox
+
+JSON_HELP = "print one JSON document on stdout instead of the table"
 
 
 class UsageError(Exception):
@@ -85,6 +96,9 @@ async def _start(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _approvals(args: argparse.Namespace, settings: Settings) -> int:
     views = await pending_approvals(await connect(), settings, args.role)
+    if args.json:
+        print_json(views)
+        return 0
     if not views:
         print("no pending approvals" + (f" for role {args.role}" if args.role else ""))
         return 0
@@ -121,6 +135,9 @@ async def _decide(args: argparse.Namespace, settings: Settings, decision: Decisi
 
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
     status = await workflow_status(await connect(), args.workflow_id)
+    if args.json:
+        print_json(status)
+        return 0
     print(f"{status.process} {status.business_key}: stage {status.stage}")
     for step in status.steps_done:
         print(f"  done: {step}")
@@ -180,6 +197,9 @@ async def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
     inbox = WebhookInbox(engine, await connect())
     if args.action == "dead-letters":
         letters = await inbox.dead_letters()
+        if args.json:
+            print_json(letters)
+            return 0
         if not letters:
             print("no dead letters")
             return 0
@@ -213,9 +233,8 @@ def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="backoffice", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """The operator and approver commands, added to the tree's."""
     start = sub.add_parser("start", help="start a process from a JSON file")
     start.add_argument("process", choices=sorted(STARTABLE))
     start.add_argument("file")
@@ -226,6 +245,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     approvals = sub.add_parser("approvals", help="list pending approvals")
     approvals.add_argument("--role", help="only approvals this role may decide")
+    approvals.add_argument("--json", action="store_true", help=JSON_HELP)
     for name in ("approve", "reject"):
         p = sub.add_parser(name, help=f"{name} a pending approval")
         p.add_argument("workflow_id")
@@ -234,6 +254,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--approval-id", help="defaults to the workflow's pending approval")
     status = sub.add_parser("status", help="show where a run stands")
     status.add_argument("workflow_id")
+    status.add_argument("--json", action="store_true", help=JSON_HELP)
     pay = sub.add_parser("pay", help="record a customer payment in the (sandbox) billing system")
     pay.add_argument("invoice_number")
     pay.add_argument("amount", help="in currency units, e.g. 1250.00")
@@ -251,16 +272,16 @@ def _parser() -> argparse.ArgumentParser:
     void.add_argument("--reason", required=True)
     webhooks = sub.add_parser("webhooks", help="webhook events that reached no workflow")
     actions = webhooks.add_subparsers(dest="action", required=True)
-    actions.add_parser("dead-letters", help="list them")
+    dead_letters = actions.add_parser("dead-letters", help="list them")
+    dead_letters.add_argument("--json", action="store_true", help=JSON_HELP)
     replay = actions.add_parser("replay", help="hand one to its workflow again")
     replay.add_argument("id", type=int)
     schedule_commands.add_parsers(sub)
     audit.add_parser(sub)
-    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run the command `args` names; its errors are one line on stderr and an exit status."""
     commands: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]] = {
         "start": _start,
         "approvals": _approvals,
@@ -282,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(commands[args.command](args, settings))
     except (UsageError, SettingsError, BadAmount, BadInput) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
-        return 2
+        return USAGE
+    except (TemporalUnreachable, VaultUnreachable, SandboxUnreachable) as exc:
+        print(f"backoffice {args.command}: {exc}", file=sys.stderr)
+        return NOT_RUNNING
     except (
         WorkflowNotFound,
         UnknownApprover,
@@ -296,4 +320,13 @@ def main(argv: list[str] | None = None) -> int:
         RerunRefused,
     ) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
-        return 1
+        return FAILED
+    except Exception as exc:  # anything else: one line, not a traceback (BACKOFFICE_DEBUG shows it)
+        if os.environ.get("BACKOFFICE_DEBUG"):
+            raise
+        print(
+            f"backoffice {args.command}: failed: {type(exc).__name__}: {exc} "
+            "(BACKOFFICE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return FAILED

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from backoffice.cli.parsing import CommandParser
 from bench.phases import BenchFailed
 from bench.plan import FULL, SMALL
 from bench.report import build, machine, markdown, write
@@ -18,7 +19,7 @@ from devstack.paths import project_root
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="backoffice bench",
         description="Measure the application against the floor Temporal sets (F0, F1) on a "
         "stack of its own; print the table of ratios and write the report.",

@@ -13,7 +13,9 @@ from typing import Any
 
 from temporalio.client import WorkflowFailureError
 
-from domain.reconciliation import SCHEDULE_ID, ReconciliationResult, time_zone
+from backoffice.cli.parsing import print_json
+from domain.contract import RECONCILIATION_SCHEDULE_ID
+from domain.reconciliation import ReconciliationResult, time_zone
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starters.reconciliation import parse_day, start_reconciliation
@@ -59,7 +61,14 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         action = actions.add_parser(name, help=text)
         if name != "list":
             action.add_argument(
-                "--id", dest="schedule_id", default=SCHEDULE_ID, help=f"default {SCHEDULE_ID}"
+                "--id",
+                dest="schedule_id",
+                default=RECONCILIATION_SCHEDULE_ID,
+                help=f"default {RECONCILIATION_SCHEDULE_ID}",
+            )
+        if name in ("list", "describe"):
+            action.add_argument(
+                "--json", action="store_true", help="print one JSON document on stdout"
             )
         if name in ("pause", "unpause"):
             action.add_argument("--note", default=f"{name}d with `backoffice schedules {name}`")
@@ -84,9 +93,17 @@ async def schedules(args: argparse.Namespace, settings: Settings) -> int:
         outcome, view = await create_schedule(client, settings, args.schedule_id)
         print(_created(outcome, view))
     elif args.action == "list":
-        _list(await list_schedules(client))
+        views = await list_schedules(client)
+        if args.json:
+            print_json(views)
+        else:
+            _list(views)
     elif args.action == "describe":
-        _describe(await describe_schedule(client, args.schedule_id))
+        view = await describe_schedule(client, args.schedule_id)
+        if args.json:
+            print_json(view)
+        else:
+            _describe(view)
     elif args.action in ("pause", "unpause"):
         change = pause_schedule if args.action == "pause" else unpause_schedule
         view = await change(client, args.schedule_id, args.note)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from backoffice.cli.parsing import CommandParser
 from chaos import report
 from chaos.plans import BY_NAME, PLANS
 from chaos.session import SessionOptions, run_session
@@ -36,7 +37,7 @@ def parse_duration(text: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     names = ", ".join(plan.name for plan in PLANS)
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="backoffice chaos",
         description=__doc__,
         epilog=f"Plans: {names}. `all`: every plan; `short`: every plan in its CI form.",

@@ -11,6 +11,7 @@ from pathlib import Path
 from hvac.exceptions import VaultError
 from temporalio.client import Client
 
+from backoffice.cli.parsing import CommandParser
 from deploy.vault_init import InitPlan, VaultInitError, init_vault
 from deploy.worker_health import polls_from
 from devstack.errors import StackError
@@ -22,7 +23,7 @@ STATE = Path("/var/lib/backoffice")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="backoffice deploy", description="Steps and checks of docker-compose.yml."
     )
     sub = parser.add_subparsers(dest="step", required=True)
