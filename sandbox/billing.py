@@ -219,8 +219,10 @@ def no_such_anchor(after: str) -> ApiError:
 
 def created_stamp(moment: int) -> str:
     """A unix time as the store writes `created_at` (fixed width, so strings sort as times)."""
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(moment, UTC)
+        .isoformat(timespec="microseconds")
+        .replace("+00:00", "Z")
     )
 
 
