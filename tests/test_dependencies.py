@@ -7,6 +7,7 @@ import functools
 import re
 import sys
 import tomllib
+from collections.abc import Mapping
 from importlib.metadata import distributions, packages_distributions
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def _providers(module: str) -> frozenset[str]:
 
 
 @functools.cache
-def _distributions_of() -> dict[str, list[str]]:
+def _distributions_of() -> Mapping[str, list[str]]:
     return packages_distributions()
 
 

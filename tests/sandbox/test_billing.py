@@ -167,7 +167,8 @@ def test_a_long_list_pages_through_every_invoice_once(billing: httpx.Client) -> 
     """250 invoices of one customer, 100 a page (read by index, page by page, in the sandbox)."""
     customer = add_customer(billing)
     ids = [add_draft(billing, customer, f"INV-L{n}") for n in range(250)]
-    seen, params = [], {"limit": 100, "customer": customer}
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 100, "customer": customer}
     while True:
         listed = billing.get(f"{V1}/invoices", params=params).json()
         seen += [i["id"] for i in listed["data"]]
@@ -183,7 +184,7 @@ def test_created_filters_compare_whole_seconds(billing: httpx.Client) -> None:
     at = invoice["created"]
 
     def listed(op: str, moment: int) -> bool:
-        params = {"customer": customer, f"created[{op}]": moment}
+        params: dict[str, Any] = {"customer": customer, f"created[{op}]": moment}
         answer = billing.get(f"{V1}/invoices", params=params).json()
         return invoice["id"] in [i["id"] for i in answer["data"]]
 
