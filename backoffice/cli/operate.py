@@ -24,8 +24,12 @@ from runtime.temporal import TemporalUnreachable, connect
 from runtime.vault import SecretUnavailable, VaultUnreachable, secret_store
 from starters import audit
 from starters.approvals import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
     DecisionUnconfirmed,
+    InvalidCursor,
     WorkflowNotFound,
+    approvals_page,
     decide,
     pending_approvals,
     workflow_status,
@@ -95,7 +99,23 @@ async def _start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _approvals(args: argparse.Namespace, settings: Settings) -> int:
-    views = await pending_approvals(await connect(), settings, args.role)
+    """Every pending approval; with --page-size or --cursor, one page and the next cursor."""
+    next_cursor = None
+    if args.page_size is None and args.cursor is None:
+        views = await pending_approvals(await connect(), settings, args.role)
+    else:
+        roles = None if args.role is None else [args.role]
+        size = args.page_size or DEFAULT_PAGE_SIZE
+        try:
+            page = await approvals_page(
+                await connect(), settings, roles, page_size=size, cursor=args.cursor
+            )
+        except InvalidCursor as exc:
+            raise UsageError(f"--{exc}") from None
+        views, next_cursor = page.approvals, page.next_cursor
+        if args.json:
+            print_json(page)
+            return 0
     if args.json:
         print_json(views)
         return 0
@@ -118,6 +138,8 @@ async def _approvals(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
     _print_table(rows)
+    if next_cursor is not None:
+        print(f"more: backoffice approvals --cursor {next_cursor}", file=sys.stderr)
     return 0
 
 
@@ -246,6 +268,14 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     approvals = sub.add_parser("approvals", help="list pending approvals")
     approvals.add_argument("--role", help="only approvals this role may decide")
     approvals.add_argument("--json", action="store_true", help=JSON_HELP)
+    approvals.add_argument(
+        "--page-size",
+        type=int,
+        choices=range(1, MAX_PAGE_SIZE + 1),
+        metavar=f"1..{MAX_PAGE_SIZE}",
+        help="one page of this many (newest first) and the cursor of the next",
+    )
+    approvals.add_argument("--cursor", help="the page after this cursor (printed with a page)")
     for name in ("approve", "reject"):
         p = sub.add_parser(name, help=f"{name} a pending approval")
         p.add_argument("workflow_id")

@@ -1,8 +1,10 @@
 """300 approvals waiting for procurement, read a page at a time: `GET /v1/approvals` with a
-page size and a cursor (as a service and as an approver), and the inbox's "Next page" in
-Chromium; a cursor the list did not hand out is refused and changes nothing."""
+page size and a cursor (as a service and as an approver), `backoffice approvals --page-size
+--cursor`, and the inbox's "Next page" in Chromium; a cursor the list did not hand out is
+refused and changes nothing."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from runtime.settings import Settings
 from tests.helpers import patient, start
 from tests.inbox.conftest import new_context, sign_in
+from tests.test_cli import backoffice
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -89,6 +92,27 @@ async def test_the_api_pages_through_every_pending_approval(web, credentials, wa
     fiona = {"auth": httpx.BasicAuth("fiona", credentials["approvers"]["fiona"])}
     seen_by_fiona, _ = await _all_pages(web, 500, **fiona)
     assert not waiting & set(seen_by_fiona)
+
+
+async def test_the_cli_pages_through_every_pending_approval(cli_env, waiting):
+    seen: list[str] = []
+    cursor: list[str] = []
+    while True:
+        listed = backoffice(
+            "approvals", "--role", "procurement", "--page-size", "100", "--json", *cursor,
+            env=cli_env,
+        )  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+        page = json.loads(listed.stdout)
+        seen += [a["workflow_id"] for a in page["approvals"]]
+        if page["next_cursor"] is None:
+            break
+        cursor = ["--cursor", page["next_cursor"]]
+    assert waiting <= set(seen) and len(seen) == len(set(seen))
+
+    refused = backoffice("approvals", "--cursor", "bm90IGEgY3Vyc29y", env=cli_env)
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "cursor" in refused.stderr
 
 
 @pytest.mark.parametrize(
