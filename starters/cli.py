@@ -24,6 +24,7 @@ from starters.approvals import (
     DecisionUnconfirmed,
     WorkflowNotFound,
     decide,
+    operator_identity,
     pending_approvals,
     workflow_status,
 )
@@ -109,8 +110,15 @@ async def _approvals(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _decide(args: argparse.Namespace, settings: Settings, decision: Decision) -> int:
     approver = await Directory(secret_store(settings)).get(args.approver)
+    # An operator command: the decision records who sent it beside the approver it acts for.
     outcome = await decide(
-        await connect(), approver, args.workflow_id, decision, args.comment, args.approval_id
+        await connect(),
+        approver,
+        args.workflow_id,
+        decision,
+        args.comment,
+        args.approval_id,
+        operator=operator_identity(),
     )
     if outcome.accepted:
         print(f"accepted: {outcome.reason} (status {outcome.status})")
@@ -132,7 +140,8 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         )
     for d in status.decisions:
         mark = "accepted" if d.accepted else f"refused: {d.refused_because}"
-        print(f"  decision: {d.decision.value} by {d.approver} via {d.channel} ({mark})")
+        sent_by = f", sent by {d.operator}" if d.operator else ""
+        print(f"  decision: {d.decision.value} by {d.approver} via {d.channel}{sent_by} ({mark})")
     for c in status.compensations:
         print(f"  undone: {c}")
     if status.outcome:
@@ -229,7 +238,13 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("approve", "reject"):
         p = sub.add_parser(name, help=f"{name} a pending approval")
         p.add_argument("workflow_id")
-        p.add_argument("--as", dest="approver", required=True, help="approver id (directory)")
+        p.add_argument(
+            "--as",
+            dest="approver",
+            required=True,
+            help="approver id (directory); the decision records you (OS account@host) as the "
+            "operator who sent it for them",
+        )
         p.add_argument("--comment", default="")
         p.add_argument("--approval-id", help="defaults to the workflow's pending approval")
     status = sub.add_parser("status", help="show where a run stands")
