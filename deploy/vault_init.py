@@ -70,7 +70,7 @@ def _init_policy() -> str:
     rules = ['path "sys/audit" { capabilities = ["read", "sudo"] }\n']
     for role in PROCESS_ROLES:
         rules += [
-            f'path "sys/policies/acl/{role}" {{ capabilities = ["create", "update", "read"] }}\n',
+            f'path "sys/policy/{role}" {{ capabilities = ["create", "update", "read"] }}\n',
             f'path "auth/{APPROLE_MOUNT}/role/{role}" '
             '{ capabilities = ["create", "update", "read"] }\n',
             f'path "auth/{APPROLE_MOUNT}/role/{role}/role-id" {{ capabilities = ["read"] }}\n',
