@@ -24,10 +24,11 @@ RUN pip install --no-deps /tmp/backoffice-src && rm -rf /tmp/backoffice-src
 # Folders the compose file mounts named volumes on: made here, owned by the app's user, so each
 # new volume starts with that owner (and private where it holds Vault logins).
 RUN mkdir -p /var/lib/backoffice/data/exports /var/lib/backoffice/vault-init \
-    /var/lib/backoffice/worker /var/lib/backoffice/client \
+    /var/lib/backoffice/worker /var/lib/backoffice/api /var/lib/backoffice/schedules \
+    /var/lib/backoffice/cli /var/lib/backoffice/sandbox \
  && chown -R backoffice:backoffice /var/lib/backoffice \
  && chmod 0700 /var/lib/backoffice/vault-init /var/lib/backoffice/worker \
-    /var/lib/backoffice/client
+    /var/lib/backoffice/api /var/lib/backoffice/schedules /var/lib/backoffice/cli
 
 USER backoffice
 WORKDIR /var/lib/backoffice

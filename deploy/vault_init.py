@@ -1,40 +1,51 @@
 """The vault-init step of docker-compose.yml: initialise and unseal a server-mode Vault
 (OpenBao), seed it once with the dev stack's own seeding code (`devstack.vault_seed`: KV v2
-secrets, the transit key, the policies and AppRoles), give the sandbox the same system
-credentials, and hand the worker and the API their own AppRole login, never the root token.
+secrets, the transit key, the policies and AppRoles), give the sandbox (demo profile) the same
+system credentials, hand the worker, the API, `schedules create` and the CLI each its own AppRole
+login, then revoke the root token (docs/security.md).
 
-Run again (every `docker compose up`), it only unseals, re-applies the policies and renews an
-AppRole login that stopped working. The unseal key and the root token stay in `state_dir`, a
-volume no other service mounts.
+Run again (every `docker compose up`), it logs in with its own narrow role (`backoffice-init`),
+unseals, re-applies the policies, renews a login that stopped working and issues the schedules
+step and the CLI new short-lived secret ids. The unseal key and that role's login stay in
+`state_dir`, a volume no other service mounts.
 """
 
 import json
+import socket
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import hvac
 from hvac.exceptions import VaultError
 
+from deploy.env_check import check_secrets, example_values
 from devstack.sandbox_server import admin_client, push_credentials, push_webhook_targets
 from devstack.state import dotenv_line, write_private
 from devstack.vault_seed import (
+    API_ROLE,
     APPROLE_MOUNT,
-    CLIENT_ROLE,
-    POLICIES,
+    CLI_ROLE,
+    SCHEDULES_ROLE,
     WORKER_ROLE,
     AppRoleLogin,
+    RoleLimits,
     SeedResult,
+    apply_role,
+    new_secret_id,
     seed,
+    seed_approles,
     vault_client,
 )
 
 Say = Callable[[str], None]
 
-UNSEAL_FILE = "unseal.json"  # the unseal key and the root token: this step's only
+UNSEAL_FILE = "unseal.json"  # the unseal key (and the root token until it is revoked)
+INIT_LOGIN_FILE = "init-login.json"  # this step's own AppRole login, for the next runs
 LOGINS_FILE = "approles.json"  # the AppRole logins handed out, once seeded
 CREDENTIALS_FILE = "credentials.json"  # the API's seeded credentials, in plain text (0600)
 # One key share: the compose file is one machine (a real cluster splits the key: docs/).
@@ -43,6 +54,29 @@ KEY_SHARES = 1
 # node to lead; on a busy machine that has taken over 10 s, and a timed-out initialisation cannot
 # be retried (Vault would be initialised with keys nobody kept), so this step waits long.
 CALL_TIMEOUT = 60
+PROCESS_ROLES = (WORKER_ROLE, API_ROLE, SCHEDULES_ROLE, CLI_ROLE)
+INIT_ROLE = "backoffice-init"
+INIT_TOKEN_TTL = "15m"  # noqa: S105 (a duration): one run of this step
+# The long-running worker and API log in again every hour with the same secret id: theirs do
+# not expire (they are bound to the compose network instead). The schedules step runs right
+# after this one; the CLI gets a day (`docker compose run --rm vault-init` issues a new one).
+SECRET_ID_TTLS = {WORKER_ROLE: 0, API_ROLE: 0, SCHEDULES_ROLE: 3600, CLI_ROLE: 86400}
+RENEWED_EVERY_RUN = (SCHEDULES_ROLE, CLI_ROLE)
+
+
+def _init_policy() -> str:
+    """What this step needs after the root token is gone: keep the four roles and their
+    policies current, hand out secret ids, and see the audit devices. Nothing of the secrets."""
+    rules = ['path "sys/audit" { capabilities = ["read", "sudo"] }\n']
+    for role in PROCESS_ROLES:
+        rules += [
+            f'path "sys/policy/{role}" {{ capabilities = ["create", "update", "read"] }}\n',
+            f'path "auth/{APPROLE_MOUNT}/role/{role}" '
+            '{ capabilities = ["create", "update", "read"] }\n',
+            f'path "auth/{APPROLE_MOUNT}/role/{role}/role-id" {{ capabilities = ["read"] }}\n',
+            f'path "auth/{APPROLE_MOUNT}/role/{role}/secret-id" {{ capabilities = ["update"] }}\n',
+        ]
+    return "".join(rules)
 
 
 class VaultInitError(Exception):
@@ -51,33 +85,45 @@ class VaultInitError(Exception):
 
 @dataclass(frozen=True)
 class InitPlan:
-    """Where Vault and the sandbox answer, and where the logins go."""
+    """Where Vault and the sandbox answer, where each role's login goes, and the limits."""
 
     vault_addr: str
     state_dir: Path
-    worker_env: Path
-    client_env: Path
+    env_files: dict[str, Path]  # role -> the env file its process reads
     sandbox_url: str | None = None
     sandbox_admin_token: str | None = None
     webhooks_to: str | None = None  # the API's base URL as the sandbox reaches it
+    audit_log: str | None = None  # the file audit device's path, as Vault sees it
+    bound_cidrs: tuple[str, ...] = ()  # where the secret ids and tokens may be used from
+    secrets: Mapping[str, str] = field(default_factory=dict)  # .env's, checked first
     wait_seconds: float = 120.0
+
+    def limits(self, role: str) -> RoleLimits:
+        return RoleLimits(secret_id_ttl=SECRET_ID_TTLS.get(role, 0), bound_cidrs=self.bound_cidrs)
 
 
 def init_vault(plan: InitPlan, say: Say = print) -> None:
-    """Initialise, unseal and seed (once); then write each role's login to its env file."""
+    """Check .env's secrets; initialise, unseal and seed (once), revoke the root token; then
+    write each role's login to its env file."""
+    check_secrets(plan.secrets, example_values())
     _wait_until_answering(plan)
     keys = _initialise(plan, say)
     _unseal(plan, keys, say)
-    root = vault_client(plan.vault_addr, keys["root_token"], CALL_TIMEOUT)
+    admin = _admin_client(plan, keys)
+    if plan.audit_log:
+        _wait_for(plan, lambda: _audits_to(admin, plan.audit_log or ""), "auditing")
+        say(f"vault-init: the file audit device writes to {plan.audit_log}")
     logins_file = plan.state_dir / LOGINS_FILE
     if logins_file.is_file():
-        logins = _refresh(root, _read_json(logins_file), say)
+        logins = _refresh(admin, plan, _read_json(logins_file), say)
     else:
-        logins = _seed(root, plan, say)
+        logins = _seed(admin, plan, say)
     write_private(logins_file, json.dumps({k: asdict(v) for k, v in logins.items()}) + "\n")
-    _write_login(plan.worker_env, logins[WORKER_ROLE])
-    _write_login(plan.client_env, logins[CLIENT_ROLE])
-    say(f"vault-init: worker login in {plan.worker_env}, API login in {plan.client_env}")
+    if "root_token" in keys:
+        _revoke_root(admin, plan, keys, say)
+    for role, path in plan.env_files.items():
+        _write_login(path, logins[role])
+    say("vault-init: logins in " + ", ".join(str(p) for p in plan.env_files.values()))
 
 
 def _health(plan: InitPlan, query: str = "") -> int | None:
@@ -134,10 +180,37 @@ def _unseal(plan: InitPlan, keys: dict[str, Any], say: Say) -> None:
     _wait_for(plan, lambda: _health(plan) == 200, "unsealed and active")
 
 
+def _admin_client(plan: InitPlan, keys: dict[str, Any]) -> hvac.Client:
+    """The root token until it is revoked (the first run), this step's own role after."""
+    if "root_token" in keys:
+        return vault_client(plan.vault_addr, keys["root_token"], CALL_TIMEOUT)
+    login_file = plan.state_dir / INIT_LOGIN_FILE
+    if not login_file.is_file():
+        raise VaultInitError(
+            f"the root token is revoked and {login_file} is missing: create a root token with "
+            "the unseal key (`bao operator generate-root`), then log this step's role in by hand"
+        )
+    login = AppRoleLogin(**_read_json(login_file))
+    client = vault_client(plan.vault_addr, timeout=CALL_TIMEOUT)
+    client.auth.approle.login(
+        role_id=login.role_id, secret_id=login.secret_id, mount_point=APPROLE_MOUNT
+    )
+    return client
+
+
+def _audits_to(client: hvac.Client, file_path: str) -> bool:
+    devices = client.sys.list_enabled_audit_devices()  # type: ignore[no-untyped-call]
+    devices = devices.get("data", devices)
+    return any(
+        isinstance(d, dict) and (d.get("options") or {}).get("file_path") == file_path
+        for d in devices.values()
+    )
+
+
 def _seed(root: hvac.Client, plan: InitPlan, say: Say) -> dict[str, AppRoleLogin]:
     say("vault-init: seeding secrets, the transit key, policies and AppRoles")
     # No transit backup: a server-mode Vault keeps its keys in its own storage.
-    seeded = seed(root)
+    seeded = seed(root, roles={role: plan.limits(role) for role in PROCESS_ROLES})
     _push_to_sandbox(plan, seeded, say)
     credentials = {
         "api_clients": seeded.api_credentials.api_clients,
@@ -145,11 +218,40 @@ def _seed(root: hvac.Client, plan: InitPlan, say: Say) -> dict[str, AppRoleLogin
         "codec_token": seeded.api_credentials.codec_token,
     }
     write_private(plan.state_dir / CREDENTIALS_FILE, json.dumps(credentials, indent=2) + "\n")
-    return {WORKER_ROLE: seeded.worker, CLIENT_ROLE: seeded.client}
+    return seeded.logins
+
+
+def _revoke_root(root: hvac.Client, plan: InitPlan, keys: dict[str, Any], say: Say) -> None:
+    """Hand this step a role of its own, then revoke the root token and forget it."""
+    root.sys.create_or_update_policy(name=INIT_ROLE, policy=_init_policy())
+    root.auth.approle.create_or_update_approle(
+        role_name=INIT_ROLE,
+        token_policies=[INIT_ROLE],
+        token_ttl=INIT_TOKEN_TTL,
+        token_max_ttl=INIT_TOKEN_TTL,
+        secret_id_bound_cidrs=list(plan.bound_cidrs) or None,
+        token_bound_cidrs=list(plan.bound_cidrs) or None,
+        mount_point=APPROLE_MOUNT,
+    )
+    role_id = root.auth.approle.read_role_id(role_name=INIT_ROLE, mount_point=APPROLE_MOUNT)
+    login = AppRoleLogin(
+        role_id=role_id["data"]["role_id"], secret_id=new_secret_id(root, INIT_ROLE)
+    )
+    write_private(plan.state_dir / INIT_LOGIN_FILE, json.dumps(asdict(login)) + "\n")
+    root.auth.token.revoke_self()
+    write_private(plan.state_dir / UNSEAL_FILE, json.dumps({"keys": keys["keys"]}) + "\n")
+    say("vault-init: root token revoked (a new one needs the unseal key: docs/security.md)")
 
 
 def _push_to_sandbox(plan: InitPlan, seeded: SeedResult, say: Say) -> None:
     if not plan.sandbox_url:
+        return
+    host = urlsplit(plan.sandbox_url).hostname or ""
+    try:
+        socket.getaddrinfo(host, None)
+    except OSError:
+        # Compose names only the services that run: no sandbox without the demo profile.
+        say(f"vault-init: no sandbox at {plan.sandbox_url} (demo profile off); not pushed")
         return
     with admin_client(plan.sandbox_url, plan.sandbox_admin_token or "") as admin:
         push_credentials(admin, seeded.system_credentials)
@@ -158,16 +260,22 @@ def _push_to_sandbox(plan: InitPlan, seeded: SeedResult, say: Say) -> None:
     say(f"vault-init: the sandbox at {plan.sandbox_url} has the same system credentials")
 
 
-def _refresh(root: hvac.Client, stored: dict[str, Any], say: Say) -> dict[str, AppRoleLogin]:
-    """Seeded before: apply the current policies, keep each login that still works."""
+def _refresh(
+    admin: hvac.Client, plan: InitPlan, stored: dict[str, Any], say: Say
+) -> dict[str, AppRoleLogin]:
+    """Seeded before: apply the current policies and limits, keep each long-lived login that
+    still works, and issue the short-lived ones anew."""
+    if any(role not in stored for role in PROCESS_ROLES):
+        # Seeded by a version with one role for the API and the CLI: add the roles now.
+        return seed_approles(admin, {role: plan.limits(role) for role in PROCESS_ROLES})
     logins: dict[str, AppRoleLogin] = {}
-    for role in (WORKER_ROLE, CLIENT_ROLE):
-        root.sys.create_or_update_policy(name=role, policy=POLICIES[role])
+    for role in PROCESS_ROLES:
+        apply_role(admin, role, plan.limits(role))
         login = AppRoleLogin(**stored[role])
-        if not _logs_in(root.url, login):
-            say(f"vault-init: the {role} login stopped working; issuing a new secret id")
-            secret = root.auth.approle.generate_secret_id(role_name=role, mount_point=APPROLE_MOUNT)
-            login = AppRoleLogin(role_id=login.role_id, secret_id=secret["data"]["secret_id"])
+        if role in RENEWED_EVERY_RUN or not _logs_in(admin.url, login):
+            if role not in RENEWED_EVERY_RUN:
+                say(f"vault-init: the {role} login stopped working; issuing a new secret id")
+            login = AppRoleLogin(role_id=login.role_id, secret_id=new_secret_id(admin, role))
         logins[role] = login
     say("vault-init: already seeded; policies re-applied")
     return logins

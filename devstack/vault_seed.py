@@ -29,7 +29,11 @@ TRANSIT_MOUNT = "transit"
 TRANSIT_KEY = "backoffice-payloads"
 APPROLE_MOUNT = "approle"
 WORKER_ROLE = "backoffice-worker"
-CLIENT_ROLE = "backoffice-client"
+CLIENT_ROLE = "backoffice-client"  # the dev stack's API and CLI share it (one machine)
+# The compose shape gives each process its own role, with only what it reads (docs/security.md).
+API_ROLE = "backoffice-api"
+SCHEDULES_ROLE = "backoffice-schedules"
+CLI_ROLE = "backoffice-cli"
 TOKEN_TTL = "1h"  # noqa: S105 (a duration)
 TOKEN_MAX_TTL = "4h"  # noqa: S105
 WEBHOOK_SYSTEMS = (System.CRM, System.BILLING, System.ESIGN)
@@ -84,13 +88,31 @@ _REHASH_RULES = "".join(
     for folder in ("api-clients", "approver-credentials")
 )
 
+# What each process reads (grep the code for `secrets.read`): the worker its systems' logins,
+# the directory and the link key; the API the directory, the webhook secrets, the codec token,
+# the credential hashes and the link key; `schedules create` nothing but the payload key; the
+# CLI the directory (`approve`/`void --as`). Everyone seals and opens payloads (transit).
+_API_RULES = (
+    _read("directory", "webhooks", "codec") + _REHASH_RULES + _LINK_KEY_RULE + _TRANSIT_RULES
+)
 POLICIES: dict[str, str] = {
     WORKER_ROLE: _read("systems", "directory") + _LINK_KEY_RULE + _TRANSIT_RULES,
-    CLIENT_ROLE: _read("directory", "webhooks", "codec")
-    + _REHASH_RULES
-    + _LINK_KEY_RULE
-    + _TRANSIT_RULES,
+    CLIENT_ROLE: _API_RULES,
+    API_ROLE: _API_RULES,
+    SCHEDULES_ROLE: _TRANSIT_RULES,
+    CLI_ROLE: _read("directory") + _TRANSIT_RULES,
 }
+# The dev stack's roles; `seed(roles=...)` takes others (deploy/vault_init.py).
+DEV_ROLES = (WORKER_ROLE, CLIENT_ROLE)
+
+
+@dataclass(frozen=True)
+class RoleLimits:
+    """How long a role's secret ids live (seconds, 0: until destroyed) and where from they
+    and their tokens may be used (CIDRs, empty: anywhere)."""
+
+    secret_id_ttl: int = 0
+    bound_cidrs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,13 +136,20 @@ class ApiCredentials:
 class SeedResult:
     """What others need: the random system credentials (to push to the sandbox), the first
     webhook secret of each system (for the sandbox to sign with), the API's demo credentials,
-    and the two AppRole logins."""
+    and an AppRole login per role."""
 
     system_credentials: dict[System, dict[str, str]]
     webhook_secrets: dict[System, str]
     api_credentials: ApiCredentials
-    worker: AppRoleLogin
-    client: AppRoleLogin
+    logins: dict[str, AppRoleLogin]
+
+    @property
+    def worker(self) -> AppRoleLogin:
+        return self.logins[WORKER_ROLE]
+
+    @property
+    def client(self) -> AppRoleLogin:
+        return self.logins[CLIENT_ROLE]
 
 
 def vault_client(addr: str, token: str | None = None, timeout: int = 10) -> hvac.Client:
@@ -160,7 +189,11 @@ def approver_directory() -> dict[str, Any]:
 
 
 def seed(
-    client: hvac.Client, *, transit_backup: Path | None = None, link_keys: Path | None = None
+    client: hvac.Client,
+    *,
+    transit_backup: Path | None = None,
+    link_keys: Path | None = None,
+    roles: dict[str, RoleLimits] | None = None,
 ) -> SeedResult:
     """Write everything into a fresh Vault with the root token; returns what others need.
 
@@ -196,13 +229,12 @@ def seed(
         codec_token=codec_token,
     )
     _seed_transit(client, transit_backup)
-    worker, app_client = _seed_approles(client)
+    logins = seed_approles(client, roles or dict.fromkeys(DEV_ROLES, RoleLimits()))
     return SeedResult(
         system_credentials=creds,
         webhook_secrets=webhook_secrets,
         api_credentials=api_credentials,
-        worker=worker,
-        client=app_client,
+        logins=logins,
     )
 
 
@@ -336,23 +368,36 @@ def save_transit_backup(client: hvac.Client, backup: Path) -> None:
     write_private(backup, answer["data"]["backup"] + "\n")
 
 
-def _seed_approles(client: hvac.Client) -> tuple[AppRoleLogin, AppRoleLogin]:
+def seed_approles(client: hvac.Client, roles: dict[str, RoleLimits]) -> dict[str, AppRoleLogin]:
+    """Each role with its policy and limits, and a new secret id for it."""
     auth_methods = client.sys.list_auth_methods()  # type: ignore[no-untyped-call]
     if f"{APPROLE_MOUNT}/" not in auth_methods.get("data", auth_methods):
         client.sys.enable_auth_method("approle", path=APPROLE_MOUNT)
-    logins: list[AppRoleLogin] = []
-    for role in (WORKER_ROLE, CLIENT_ROLE):
-        client.sys.create_or_update_policy(name=role, policy=POLICIES[role])
-        client.auth.approle.create_or_update_approle(
-            role_name=role,
-            token_policies=[role],
-            token_ttl=TOKEN_TTL,
-            token_max_ttl=TOKEN_MAX_TTL,
-            mount_point=APPROLE_MOUNT,
-        )
+    logins: dict[str, AppRoleLogin] = {}
+    for role, limits in roles.items():
+        apply_role(client, role, limits)
         role_id = client.auth.approle.read_role_id(role_name=role, mount_point=APPROLE_MOUNT)
-        secret = client.auth.approle.generate_secret_id(role_name=role, mount_point=APPROLE_MOUNT)
-        logins.append(
-            AppRoleLogin(role_id=role_id["data"]["role_id"], secret_id=secret["data"]["secret_id"])
+        logins[role] = AppRoleLogin(
+            role_id=role_id["data"]["role_id"], secret_id=new_secret_id(client, role)
         )
-    return logins[0], logins[1]
+    return logins
+
+
+def apply_role(client: hvac.Client, role: str, limits: RoleLimits) -> None:
+    """Write the role's policy and the role itself (again: both follow this code's version)."""
+    client.sys.create_or_update_policy(name=role, policy=POLICIES[role])
+    client.auth.approle.create_or_update_approle(
+        role_name=role,
+        token_policies=[role],
+        token_ttl=TOKEN_TTL,
+        token_max_ttl=TOKEN_MAX_TTL,
+        secret_id_ttl=f"{limits.secret_id_ttl}s",
+        secret_id_bound_cidrs=list(limits.bound_cidrs) or None,
+        token_bound_cidrs=list(limits.bound_cidrs) or None,
+        mount_point=APPROLE_MOUNT,
+    )
+
+
+def new_secret_id(client: hvac.Client, role: str) -> str:
+    secret = client.auth.approle.generate_secret_id(role_name=role, mount_point=APPROLE_MOUNT)
+    return str(secret["data"]["secret_id"])

@@ -63,6 +63,9 @@ class DecideInput(BaseModel):
     approver: str = Field(min_length=1)
     approver_roles: list[str] = []
     comment: str = ""
+    # Who sent it for the approver (`backoffice approve --as`: the operator's OS account and
+    # host); None when the approver signed in and decided themselves.
+    operator: str | None = None
 
 
 class SignalDecisionInput(BaseModel):
@@ -85,6 +88,7 @@ class DecisionRecord(BaseModel):
     channel: str
     accepted: bool
     refused_because: RuleViolation | None = None
+    operator: str | None = None  # who sent it for the approver (DecideInput.operator)
 
 
 class DecideResult(BaseModel):

@@ -3,7 +3,10 @@
 import asyncio
 import base64
 import hashlib
+import os
+import pwd
 import re
+import socket
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
@@ -36,6 +39,17 @@ class DecisionUnconfirmed(Exception):
     """Temporal did not confirm a decision in time (a busy server, or a run waiting for a worker
     to pick it up): it may or may not be recorded yet. Sending the same decision again is safe:
     it carries the same update id, so Temporal applies it once."""
+
+
+def operator_identity() -> str:
+    """Who runs this process, from its credentials (not from a flag or an environment variable):
+    the OS account of its real user id, and the host, e.g. `alice@ops-1`."""
+    uid = os.getuid()
+    try:
+        account = pwd.getpwuid(uid).pw_name
+    except KeyError:  # a user id without an account (a container run with --user)
+        account = f"uid-{uid}"
+    return f"{account}@{socket.gethostname()}"
 
 
 def decision_update_id(approval_id: str, approver_id: str, decision: Decision) -> str:
@@ -250,10 +264,12 @@ async def decide(
     comment: str = "",
     approval_id: str | None = None,
     rpc_timeout: timedelta | None = None,
+    operator: str | None = None,
 ) -> DecisionOutcome:
     """Send the decision through the validated update; say whether it was accepted and why not.
-    Raises DecisionUnconfirmed when Temporal does not confirm it within `rpc_timeout` (the
-    server's own deadline by default)."""
+    `operator` is who sends it for the approver (recorded beside them). Raises
+    DecisionUnconfirmed when Temporal does not confirm it within `rpc_timeout` (the server's own
+    deadline by default)."""
     if approval_id is None:
         pending = (await workflow_status(client, workflow_id)).pending_approval
         if pending is None:
@@ -273,6 +289,7 @@ async def decide(
                 approver=approver.id,
                 approver_roles=approver.roles,
                 comment=comment,
+                operator=operator,
             ),
             id=decision_update_id(approval_id, approver.id, decision),
             result_type=DecideResult,

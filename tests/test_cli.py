@@ -61,7 +61,9 @@ async def test_start_approve_and_status_from_the_command_line(client, cli_env, a
     await result_of(client.get_workflow_handle(workflow_id))
     shown = backoffice("status", workflow_id, env=cli_env)
     assert (
-        "stage completed" in shown.stdout and "approve by pat via update (accepted)" in shown.stdout
+        "stage completed" in shown.stdout
+        and "approve by pat via update, sent by " in shown.stdout
+        and "(accepted)" in shown.stdout
     )
     assert len(Ledger(admin).of(app["application_id"], "vendor")) == 1
 

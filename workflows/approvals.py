@@ -98,10 +98,18 @@ class ApprovalsMixin:
             violation = self._violation(inp.approval_id, entry)
             if violation:
                 self._refused(
-                    inp.approval_id, inp.approver, inp.decision, inp.comment, "update", violation
+                    inp.approval_id,
+                    inp.approver,
+                    inp.decision,
+                    inp.comment,
+                    "update",
+                    violation,
+                    inp.operator,
                 )
                 raise self._refusal(violation, inp.approval_id, inp.approver)
-            return self._apply(inp.approval_id, inp.decision, inp.approver, inp.comment, "update")
+            return self._apply(
+                inp.approval_id, inp.decision, inp.approver, inp.comment, "update", inp.operator
+            )
 
     @decide.validator
     def _validate_decide(self, inp: DecideInput) -> None:
@@ -218,7 +226,13 @@ class ApprovalsMixin:
         return ApplicationError(reasons[violation], type=violation.value, non_retryable=True)
 
     def _apply(
-        self, approval_id: str, decision: Decision, approver: str, comment: str, channel: str
+        self,
+        approval_id: str,
+        decision: Decision,
+        approver: str,
+        comment: str,
+        channel: str,
+        operator: str | None = None,
     ) -> DecideResult:
         record = self._approvals[approval_id]
         record.status = (
@@ -236,6 +250,7 @@ class ApprovalsMixin:
                 at=record.decided_at,
                 channel=channel,
                 accepted=True,
+                operator=operator,
             )
         )
         return DecideResult(approval_id=approval_id, status=record.status, decided_by=approver)
@@ -260,6 +275,7 @@ class ApprovalsMixin:
         comment: str,
         channel: str,
         violation: RuleViolation,
+        operator: str | None = None,
     ) -> None:
         how = "signalled" if channel == "signal" else "updated"
         workflow.logger.warning("%s decision refused: %s", how, violation.value)
@@ -273,6 +289,7 @@ class ApprovalsMixin:
                 channel=channel,
                 accepted=False,
                 refused_because=violation,
+                operator=operator,
             )
         )
 

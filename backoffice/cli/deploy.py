@@ -12,14 +12,23 @@ from hvac.exceptions import VaultError
 from temporalio.client import Client
 
 from backoffice.cli.parsing import CommandParser
+from deploy.env_check import CHECKED_SECRETS, SecretRefused
 from deploy.vault_init import InitPlan, VaultInitError, init_vault
 from deploy.worker_health import polls_from
 from devstack.errors import StackError
+from devstack.vault_seed import API_ROLE, CLI_ROLE, SCHEDULES_ROLE, WORKER_ROLE
 from domain.systems import WORKFLOW_TASK_QUEUE
 from runtime.settings import SettingsError
 from runtime.temporal_config import client_config
 
 STATE = Path("/var/lib/backoffice")
+# Each role's login goes to /var/lib/backoffice/<name>/vault.env (--<name>-env).
+ROLE_ENV_FILES = {
+    WORKER_ROLE: "worker",
+    API_ROLE: "api",
+    SCHEDULES_ROLE: "schedules",
+    CLI_ROLE: "cli",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,9 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         "init-vault",
         help="initialise, unseal and seed Vault; write each AppRole login to its env file",
         description="Initialise and unseal a server-mode Vault (OpenBao), seed it once, give "
-        "the sandbox the same system credentials, and write the worker's and the API's AppRole "
-        "logins (BACKOFFICE_VAULT_ROLE_ID/SECRET_ID) to their env files. The sandbox's admin "
-        "token comes from SANDBOX_ADMIN_TOKEN.",
+        "the sandbox the same system credentials, write the worker's, the API's, the schedules "
+        "step's and the CLI's AppRole logins (BACKOFFICE_VAULT_ROLE_ID/SECRET_ID) to their env "
+        "files, and revoke the root token. It first refuses placeholder or short values of "
+        + ", ".join(CHECKED_SECRETS)
+        + " (from the environment). The sandbox's admin token comes from SANDBOX_ADMIN_TOKEN.",
     )
     init.add_argument(
         "--vault",
@@ -46,8 +57,24 @@ def _parser() -> argparse.ArgumentParser:
         default=STATE / "vault-init",
         help="this step's private folder: unseal key, root token, seeded credentials",
     )
-    init.add_argument("--worker-env", type=Path, default=STATE / "worker" / "vault.env")
-    init.add_argument("--client-env", type=Path, default=STATE / "client" / "vault.env")
+    for role, name in ROLE_ENV_FILES.items():
+        init.add_argument(
+            f"--{name}-env",
+            type=Path,
+            default=STATE / name / "vault.env",
+            help=f"where the {role} AppRole login goes (default: %(default)s)",
+        )
+    init.add_argument(
+        "--audit-log",
+        help="the file audit device's path as Vault sees it (deploy/openbao/bao.hcl); "
+        "the step waits until Vault audits to it",
+    )
+    init.add_argument(
+        "--bind-cidr",
+        action="append",
+        default=[],
+        help="a network the AppRole secret ids and tokens may be used from (repeatable)",
+    )
     init.add_argument("--sandbox", help="the sandbox's URL, to push the system credentials to")
     init.add_argument("--webhooks-to", help="the API's URL as the sandbox reaches it")
     init.add_argument("--wait", type=float, default=120.0, help="seconds to wait for Vault")
@@ -65,8 +92,10 @@ def _init_vault(args: argparse.Namespace) -> int:
     plan = InitPlan(
         vault_addr=args.vault,
         state_dir=args.state_dir,
-        worker_env=args.worker_env,
-        client_env=args.client_env,
+        env_files={role: getattr(args, f"{name}_env") for role, name in ROLE_ENV_FILES.items()},
+        audit_log=args.audit_log,
+        bound_cidrs=tuple(args.bind_cidr),
+        secrets={name: os.environ[name] for name in CHECKED_SECRETS if name in os.environ},
         sandbox_url=args.sandbox,
         sandbox_admin_token=os.environ.get("SANDBOX_ADMIN_TOKEN"),
         webhooks_to=args.webhooks_to,
@@ -74,6 +103,9 @@ def _init_vault(args: argparse.Namespace) -> int:
     )
     try:
         init_vault(plan, say=lambda line: print(line, flush=True))
+    except SecretRefused as exc:
+        print(f"backoffice deploy init-vault: {exc}", file=sys.stderr)
+        return 2
     except (VaultInitError, VaultError, StackError, OSError) as exc:
         print(f"backoffice deploy init-vault: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -31,6 +31,7 @@ from starters.approvals import (
     WorkflowNotFound,
     approvals_page,
     decide,
+    operator_identity,
     pending_approvals,
     workflow_status,
 )
@@ -104,11 +105,11 @@ async def _approvals(args: argparse.Namespace, settings: Settings) -> int:
     if args.page_size is None and args.cursor is None:
         views = await pending_approvals(await connect(), settings, args.role)
     else:
-        roles = None if args.role is None else [args.role]
+        wanted = None if args.role is None else [args.role]
         size = args.page_size or DEFAULT_PAGE_SIZE
         try:
             page = await approvals_page(
-                await connect(), settings, roles, page_size=size, cursor=args.cursor
+                await connect(), settings, wanted, page_size=size, cursor=args.cursor
             )
         except InvalidCursor as exc:
             raise UsageError(f"--{exc}") from None
@@ -145,8 +146,15 @@ async def _approvals(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _decide(args: argparse.Namespace, settings: Settings, decision: Decision) -> int:
     approver = await Directory(secret_store(settings)).get(args.approver)
+    # An operator command: the decision records who sent it beside the approver it acts for.
     outcome = await decide(
-        await connect(), approver, args.workflow_id, decision, args.comment, args.approval_id
+        await connect(),
+        approver,
+        args.workflow_id,
+        decision,
+        args.comment,
+        args.approval_id,
+        operator=operator_identity(),
     )
     if outcome.accepted:
         print(f"accepted: {outcome.reason} (status {outcome.status})")
@@ -171,7 +179,8 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         )
     for d in status.decisions:
         mark = "accepted" if d.accepted else f"refused: {d.refused_because}"
-        print(f"  decision: {d.decision.value} by {d.approver} via {d.channel} ({mark})")
+        sent_by = f", sent by {d.operator}" if d.operator else ""
+        print(f"  decision: {d.decision.value} by {d.approver} via {d.channel}{sent_by} ({mark})")
     for c in status.compensations:
         print(f"  undone: {c}")
     if status.outcome:
@@ -279,7 +288,13 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     for name in ("approve", "reject"):
         p = sub.add_parser(name, help=f"{name} a pending approval")
         p.add_argument("workflow_id")
-        p.add_argument("--as", dest="approver", required=True, help="approver id (directory)")
+        p.add_argument(
+            "--as",
+            dest="approver",
+            required=True,
+            help="approver id (directory); the decision records you (OS account@host) as the "
+            "operator who sent it for them",
+        )
         p.add_argument("--comment", default="")
         p.add_argument("--approval-id", help="defaults to the workflow's pending approval")
     status = sub.add_parser("status", help="show where a run stands")

@@ -1,7 +1,7 @@
 # OpenBao in server mode for docker-compose.yml: integrated (raft) storage on the vault-data
-# volume, the API on port 8200 inside the compose network. The vault-init step initialises and
-# unseals it; see README "Beyond one machine" for what to change on a real network (TLS on the
-# listener, auto-unseal).
+# volume, the API on port 8200 inside the compose network, every request audited to a file on
+# the vault-audit volume. The vault-init step initialises and unseals it; see docs/production.md
+# and docs/security.md for what to change on a real network (TLS on the listener, auto-unseal).
 
 storage "raft" {
   path    = "/openbao/file"
@@ -25,3 +25,13 @@ cluster_addr = "http://vault:8201"
 disable_mlock = true
 ui            = false
 log_level     = "info"
+
+# Every request and answer, one JSON line each, secrets HMAC'd (docs/security.md). Declared
+# here: OpenBao refuses to create audit devices through its API. The vault-init step waits
+# until it is on.
+audit "file" "file" {
+  description = "every request to Vault"
+  options {
+    file_path = "/openbao/logs/audit.log"
+  }
+}

@@ -86,7 +86,7 @@ def test_compose_resolves_the_anchors_and_the_env_file(config):
     assert services["worker"]["depends_on"]["vault-init"]["condition"] == (
         "service_completed_successfully"
     )
-    for name in ("worker", "api", "sandbox", "vault-init", "schedules-init"):
+    for name in ("worker", "api", "vault-init", "schedules-init"):
         assert services[name]["image"] == "backoffice:local", name
         assert services[name]["build"]["dockerfile"] == "Dockerfile", name
     ui_env = services["temporal-ui"]["environment"]
@@ -104,7 +104,6 @@ def test_published_ports_as_compose_reads_them(config):
     }
     assert published == {
         "api": [("127.0.0.1", 8000, 8000)],
-        "sandbox": [("127.0.0.1", 8400, 8400)],
         "temporal": [("127.0.0.1", 7233, 7233)],
         "temporal-ui": [("127.0.0.1", 8080, 8080)],
         "vault": [("127.0.0.1", 8200, 8200)],
@@ -124,3 +123,39 @@ def test_a_missing_secret_stops_compose_with_its_name(tmp_path):
 
     assert done.returncode != 0
     assert "set SANDBOX_ADMIN_TOKEN in .env" in done.stderr
+
+
+def test_the_production_shape_has_no_sandbox_and_a_read_only_web_ui(config):
+    services = config["services"]
+    assert "sandbox" not in services
+    assert "cli" not in services
+    assert services["temporal-ui"]["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    # The API and Temporal share the default network; nothing of the sandbox's is there.
+    assert set(services["temporal"]["networks"]) == {"default"}
+    assert set(services["api"]["networks"]) == {"default", "sandbox"}
+
+
+def test_the_demo_profile_adds_the_sandbox_on_its_own_network():
+    done = _config(ENV_EXAMPLE, "--profile", "demo", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    services = json.loads(done.stdout)["services"]
+    sandbox = services["sandbox"]
+    assert set(sandbox["networks"]) == {"sandbox"}
+    assert [(p["host_ip"], int(p["published"])) for p in sandbox["ports"]] == [("127.0.0.1", 8400)]
+    for name in ("temporal", "vault", "postgresql", "temporal-ui"):
+        assert "sandbox" not in services[name]["networks"], name
+    assert "sandbox" in services["worker"]["networks"]
+    assert services["vault-init"]["depends_on"]["sandbox"]["condition"] == "service_healthy"
+
+
+def test_an_operator_turns_the_web_uis_write_actions_on_in_the_env_file(tmp_path):
+    env_file = tmp_path / "writable.env"
+    env_file.write_text(
+        ENV_EXAMPLE.read_text().replace(
+            "TEMPORAL_UI_DISABLE_WRITE_ACTIONS=true", "TEMPORAL_UI_DISABLE_WRITE_ACTIONS=false"
+        )
+    )
+    done = _config(env_file, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    ui = json.loads(done.stdout)["services"]["temporal-ui"]
+    assert ui["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "false"

@@ -1,6 +1,7 @@
 """docker-compose.yml, read as an operator would check it: every service, pinned official
-images, health checks, start order, ports, volumes, no secret in the file, the Web UI's codec
-endpoint on the API, and the search attributes of the dev stack."""
+images, health checks, start order, ports, volumes, networks and profiles, no secret in the file,
+the Web UI's codec endpoint on the API and its write actions off, and the search attributes of
+the dev stack."""
 
 import re
 import subprocess
@@ -8,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from deploy.env_check import CHECKED_SECRETS
 from domain.contract import SEARCH_ATTRIBUTES
 from starters.api.codec import router as codec_router
 from tests.deploy.compose import (
@@ -39,7 +41,10 @@ ONE_SHOT = {
     "vault-init",
     "schedules-init",
     "otel-collector-probe",
+    "cli",
 }
+# Services only a profile turns on: the demo's stand-in systems and the operator's CLI.
+PROFILES = {"sandbox": ["demo"], "cli": ["tools"]}
 OFFICIAL_IMAGES = {
     "postgres",
     "temporalio/server",
@@ -121,7 +126,6 @@ def _before(later: str) -> set[str]:
         ("temporal-init", {"temporal"}),
         ("temporal-ui", {"temporal", "temporal-init"}),
         ("vault-init", {"vault", "sandbox"}),
-        ("sandbox", {"postgresql"}),
         (
             "worker",
             {"postgresql", "temporal-schema", "temporal", "temporal-init", "vault", "vault-init"},
@@ -186,18 +190,19 @@ def test_the_vault_logins_reach_only_their_service_and_the_root_token_none():
             if volume := _named_volume(mount):
                 holders.setdefault(volume, set()).add(name)
     assert holders["vault-init"] == {"vault-init"}  # unseal key and root token
-    assert holders["worker-approle"] == {"vault-init", "worker"}
-    assert holders["client-approle"] == {"vault-init", "api", "schedules-init"}
-    for name in ("worker", "api", "schedules-init"):
-        for mount in services()[name]["volumes"]:
-            if "approle" in mount:
-                assert mount.endswith(":ro"), f"{name} may write its login: {mount}"
-    assert environment(services()["worker"])["BACKOFFICE_ENV_FILE"].startswith(
-        "/var/lib/backoffice/worker/"
-    )
-    assert environment(services()["api"])["BACKOFFICE_ENV_FILE"].startswith(
-        "/var/lib/backoffice/client/"
-    )
+    # Each its own AppRole login (deploy/cli.py's --<name>-env defaults): nobody shares one.
+    for holder, name in {
+        "worker": "worker",
+        "api": "api",
+        "schedules-init": "schedules",
+        "cli": "cli",
+    }.items():
+        assert holders[f"{name}-approle"] == {"vault-init", holder}
+        assert f"{name}-approle:/var/lib/backoffice/{name}:ro" in services()[holder]["volumes"]
+        assert environment(services()[holder])["BACKOFFICE_ENV_FILE"] == (
+            f"/var/lib/backoffice/{name}/vault.env"
+        )
+        assert f"{name}-approle:/var/lib/backoffice/{name}" in services()["vault-init"]["volumes"]
 
 
 def test_no_secret_value_is_written_in_the_file():
@@ -279,6 +284,60 @@ def test_the_app_reaches_temporal_vault_and_the_collector_on_the_compose_network
             name
         )
         assert "BACKOFFICE_VAULT_SECRET_ID" not in values, f"{name}: the login is a file"
+
+
+def test_the_sandbox_is_a_demo_profile_on_its_own_network():
+    for name, service in services().items():
+        assert service.get("profiles") == PROFILES.get(name), name
+    sandbox = services()["sandbox"]
+    assert sandbox["networks"] == ["sandbox"]
+    assert not depends_on(sandbox), "it needs nothing of the default network"
+    assert interpolate(environment(sandbox)["SANDBOX_DATABASE_URL"], env_example()).startswith(
+        "sqlite:////var/lib/backoffice/sandbox/"
+    )
+    on_sandbox_network = {
+        name for name, service in services().items() if "sandbox" in service.get("networks", [])
+    }
+    # The worker calls it, it sends webhooks to the API, vault-init pushes its credentials.
+    assert on_sandbox_network == {"sandbox", "worker", "api", "vault-init"}
+    for name in ("temporal", "temporal-ui", "vault", "postgresql"):
+        assert "networks" not in services()[name], f"{name}: default network only"
+    assert depends_on(services()["vault-init"])["sandbox"] == "service_healthy"
+    assert services()["vault-init"]["depends_on"]["sandbox"]["required"] is False
+
+
+def test_the_web_ui_is_read_only_unless_the_operator_says_otherwise():
+    ui = environment(services()["temporal-ui"])
+    env = env_example()
+    assert interpolate(ui["TEMPORAL_DISABLE_WRITE_ACTIONS"], env) == "true"
+    without = {k: v for k, v in env.items() if k != "TEMPORAL_UI_DISABLE_WRITE_ACTIONS"}
+    assert interpolate(ui["TEMPORAL_DISABLE_WRITE_ACTIONS"], without) == "true"
+    turned_on = {**env, "TEMPORAL_UI_DISABLE_WRITE_ACTIONS": "false"}
+    assert interpolate(ui["TEMPORAL_DISABLE_WRITE_ACTIONS"], turned_on) == "false"
+
+
+def test_vault_audits_to_its_volume_and_vault_init_waits_for_it():
+    config = (ROOT / "deploy" / "openbao" / "bao.hcl").read_text()
+    match = re.search(r'audit "file" "[^"]+" \{[^}]*file_path\s*=\s*"([^"]+)"', config)
+    assert match, "bao.hcl declares no file audit device"
+    audit_path = match.group(1)
+    assert f"--audit-log={audit_path}" in services()["vault-init"]["command"]
+    folder = audit_path.rsplit("/", 1)[0]
+    assert f"vault-audit:{folder}" in services()["vault"]["volumes"]
+
+
+def test_vault_logins_are_bound_to_the_compose_network():
+    env = env_example()
+    (subnet,) = compose()["networks"]["default"]["ipam"]["config"]
+    command = [interpolate(str(a), env) for a in services()["vault-init"]["command"]]
+    assert f"--bind-cidr={interpolate(subnet['subnet'], env)}" in command
+
+
+def test_vault_init_checks_every_secret_of_the_env_file():
+    checked = environment(services()["vault-init"])
+    secrets = {name for name in env_example() if SECRET_NAME.search(name)}
+    assert secrets <= set(checked), f"not checked by vault-init: {secrets - set(checked)}"
+    assert secrets <= set(CHECKED_SECRETS)
 
 
 def test_vault_runs_in_server_mode_with_a_config_file():

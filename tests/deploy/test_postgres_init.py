@@ -17,7 +17,6 @@ SCRIPT = ROOT / "deploy" / "postgres" / "init-databases.sh"
 PASSWORDS = {
     "TEMPORAL_DB_PASSWORD": "temporalpw1",
     "BACKOFFICE_DB_PASSWORD": "backofficepw2",
-    "SANDBOX_DB_PASSWORD": "sandboxpw3",
 }
 
 
@@ -70,18 +69,20 @@ def _one(url: str, sql: str, **params: str) -> object:
         engine.dispose()
 
 
-def test_the_app_and_the_sandbox_own_their_databases(server):
-    for role, variable in (
-        ("backoffice", "BACKOFFICE_DB_PASSWORD"),
-        ("sandbox", "SANDBOX_DB_PASSWORD"),
-    ):
-        url = _url(server, role, PASSWORDS[variable], role)
-        assert _one(url, "SELECT current_user") == role
-        owner = _one(
-            url, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :db", db=role
-        )
-        assert owner == role
-        _one(url, "CREATE TABLE probe (id int)")  # the owner makes its schema
+def test_the_app_owns_its_database(server):
+    url = _url(server, "backoffice", PASSWORDS["BACKOFFICE_DB_PASSWORD"], "backoffice")
+    assert _one(url, "SELECT current_user") == "backoffice"
+    owner = _one(
+        url, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :db", db="backoffice"
+    )
+    assert owner == "backoffice"
+    _one(url, "CREATE TABLE probe (id int)")  # the owner makes its schema
+
+
+def test_the_sandbox_has_no_login_here(server):
+    """The demo profile's sandbox keeps a SQLite file: nothing of it in the shared database."""
+    url = _url(server, "backoffice", PASSWORDS["BACKOFFICE_DB_PASSWORD"], "backoffice")
+    assert _one(url, "SELECT count(*) FROM pg_roles WHERE rolname = 'sandbox'") == 0
 
 
 def test_temporals_role_creates_its_databases(server):
@@ -92,7 +93,9 @@ def test_temporals_role_creates_its_databases(server):
 
 def test_a_wrong_password_is_refused(server):
     with pytest.raises(OperationalError, match="password authentication failed"):
-        _one(_url(server, "sandbox", PASSWORDS["BACKOFFICE_DB_PASSWORD"], "sandbox"), "SELECT 1")
+        _one(
+            _url(server, "backoffice", PASSWORDS["TEMPORAL_DB_PASSWORD"], "backoffice"), "SELECT 1"
+        )
 
 
 def test_a_missing_password_stops_the_script_before_any_change(tmp_path):
