@@ -34,6 +34,7 @@ from tests.test_lead_to_cash import (
     lead_form,
 )
 from workers.build import workflow_worker
+from workers.versioning import deployment_config
 from workflows.lead_to_cash import LeadToCash
 
 FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
@@ -132,7 +133,7 @@ async def test_a_cancel_in_the_same_workflow_task_as_the_signature_undoes_nothin
     queue = f"lead-to-cash-edge-{uuid.uuid4().hex[:8]}"
     inp = LeadToCashInput(form=LeadForm.model_validate(form), policy=settings.lead_policy())
 
-    async with workflow_worker(client, settings, task_queue=queue, workflows=[LeadToCash]):
+    async with _private_worker(client, settings, queue):
         handle = await client.start_workflow(
             LEAD_TO_CASH, inp, id=workflow_id, task_queue=queue, result_type=LeadToCashResult
         )
@@ -147,7 +148,7 @@ async def test_a_cancel_in_the_same_workflow_task_as_the_signature_undoes_nothin
     )
     await handle.cancel()
 
-    async with workflow_worker(client, settings, task_queue=queue, workflows=[LeadToCash]):
+    async with _private_worker(client, settings, queue):
         with pytest.raises(WorkflowFailureError) as ended:
             await result_of(handle)
 
@@ -159,6 +160,17 @@ async def test_a_cancel_in_the_same_workflow_task_as_the_signature_undoes_nothin
     assert envelope["status"] == "completed"
     [deal] = _records(admin, "crm", "deal", external_ref=form["lead_id"])
     assert deal["status"] == "closed_won"
+
+
+def _private_worker(client, settings, queue: str):
+    """A worker of the stack's deployment version for LeadToCash on a queue of the test's own."""
+    return workflow_worker(
+        client,
+        settings,
+        task_queue=queue,
+        workflows=[LeadToCash],
+        deployment=deployment_config(settings),
+    )
 
 
 async def _signalled(handle, name: str) -> bool:
