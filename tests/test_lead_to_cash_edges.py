@@ -148,12 +148,12 @@ async def test_a_cancel_in_the_same_workflow_task_as_the_signature_undoes_nothin
     )
     await handle.cancel()
 
-    async with _private_worker(client, settings, queue):
+    async with _private_worker(client, settings, queue):  # also answers the status query
         with pytest.raises(WorkflowFailureError) as ended:
             await result_of(handle)
+        final = await status(handle)
 
     assert isinstance(ended.value.cause, CancelledError)
-    final = await status(handle)
     assert final.outcome == "cancelled" and final.compensations == []
     assert any(step.startswith("contract signed") for step in final.steps_done)
     [envelope] = _records(admin, "esign", "envelope", external_ref=form["lead_id"])
