@@ -37,7 +37,9 @@ def _compose_cli() -> list[str]:
     )
 
 
-def _config(env_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _config(
+    env_file: Path, *extra: str, profile: str | None = None
+) -> subprocess.CompletedProcess[str]:
     # A clean environment: Compose lets process variables win over the env file.
     env = {"PATH": "/usr/bin:/bin", "HOME": str(env_file.parent)}
     return subprocess.run(
@@ -49,6 +51,7 @@ def _config(env_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
             str(COMPOSE_FILE),
             "--env-file",
             str(env_file),
+            *(["--profile", profile] if profile else []),
             "config",
             *extra,
         ],
@@ -136,7 +139,7 @@ def test_the_production_shape_has_no_sandbox_and_a_read_only_web_ui(config):
 
 
 def test_the_demo_profile_adds_the_sandbox_on_its_own_network():
-    done = _config(ENV_EXAMPLE, "--profile", "demo", "--format", "json")
+    done = _config(ENV_EXAMPLE, "--format", "json", profile="demo")
     assert done.returncode == 0, done.stderr
     services = json.loads(done.stdout)["services"]
     sandbox = services["sandbox"]
