@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         "--vault-storage",
         choices=("dev", "file"),
         default=defaults.vault_storage,
-        help="OpenBao in dev mode (in memory, re-seeded on every up) or in server mode on file "
+        help="OpenBao in dev mode (in memory, seeded again with the same credentials at every "
+        "start) or in server mode on file "
         "storage in the data dir, which keeps its secrets across restarts (default: dev)",
     )
     up.add_argument("--ui-codec-endpoint", help="codec server URL for the Temporal Web UI")
