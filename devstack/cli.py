@@ -5,15 +5,16 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from devstack.config import StackConfig
 from devstack.errors import StackError, StackNotRunning
-from devstack.process import tail
 from devstack.stack import COMPONENTS, Stack
 
 EXIT_ERROR = 1
 EXIT_NOT_RUNNING = 3
 FOLLOW_POLL_SECONDS = 0.5
+TAIL_BYTES = 256 * 1024  # enough for the last lines asked for
 
 
 def _say(message: str) -> None:
@@ -202,30 +203,34 @@ def _restart(stack: Stack, args: argparse.Namespace) -> int:
 
 def _logs(stack: Stack, args: argparse.Namespace) -> int:
     path = stack.log_path(args.component)
-    if not path.exists():
+    try:
+        log = path.open("rb")
+    except FileNotFoundError:
         print(f"backoffice dev logs: no log of {args.component} yet ({path})", file=sys.stderr)
         return EXIT_NOT_RUNNING
-    if args.lines:
-        print(tail(path, args.lines), flush=True)
-    if args.follow:
-        _follow(path)
+    with log:
+        end = log.seek(0, os.SEEK_END)
+        log.seek(max(0, end - TAIL_BYTES))
+        before = log.read(end - log.tell()).decode("utf-8", "replace").splitlines()
+        if args.lines:
+            print("\n".join(before[-args.lines :]), flush=True)
+        if args.follow:
+            _follow(log)  # from where the tail ended: nothing appended since is missed
     return 0
 
 
-def _follow(path: Path) -> None:
-    """Print what is appended to `path` until Ctrl-C (a restart appends to the same file)."""
-    with path.open("rb") as log:
-        log.seek(0, os.SEEK_END)
-        try:
-            while True:
-                chunk = log.read()
-                if chunk:
-                    sys.stdout.write(chunk.decode("utf-8", "replace"))
-                    sys.stdout.flush()
-                else:
-                    time.sleep(FOLLOW_POLL_SECONDS)
-        except KeyboardInterrupt:
-            pass
+def _follow(log: BinaryIO) -> None:
+    """Print what is appended to the log until Ctrl-C (a restart appends to the same file)."""
+    try:
+        while True:
+            chunk = log.read()
+            if chunk:
+                sys.stdout.write(chunk.decode("utf-8", "replace"))
+                sys.stdout.flush()
+            else:
+                time.sleep(FOLLOW_POLL_SECONDS)
+    except KeyboardInterrupt:
+        pass
 
 
 def main(argv: list[str]) -> int:

@@ -3,12 +3,17 @@
 import subprocess
 import sys
 
-CLI = "import sys; from devstack.cli import main; raise SystemExit(main(sys.argv[1:]))"
+# The command line of `backoffice dev` (followed by its arguments).
+CLI = [
+    sys.executable,
+    "-c",
+    "import sys; from devstack.cli import main; raise SystemExit(main(sys.argv[1:]))",
+]
 
 
 def dev(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", CLI, *args],
+        [*CLI, *args],
         capture_output=True,
         text=True,
         timeout=240,

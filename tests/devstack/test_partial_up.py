@@ -26,9 +26,9 @@ from devstack.vault_seed import APPROLE_MOUNT, POLICIES, WORKER_ROLE
 from domain.systems import WORKFLOW_TASK_QUEUE, System
 from runtime.settings import load_settings
 from runtime.temporal import connect
-from tests.devstack.dev_cli import dev
+from tests.devstack.dev_cli import CLI, dev
 from tests.devstack.vault_helpers import read
-from tests.helpers import result_of, start
+from tests.helpers import line_from, result_of, start
 from tests.stack import free_port_config, start_stack
 
 
@@ -184,6 +184,23 @@ def test_logs_prints_the_last_lines(own_stack: Stack) -> None:
     log = own_stack.log_path("api").read_text().splitlines()
     assert lines == log[-5:] or all(line in log for line in lines)
     assert any("devstack starts api" in line for line in log)
+
+
+def test_logs_follow_prints_what_a_restart_appends(own_stack: Stack) -> None:
+    follow = subprocess.Popen(
+        [*CLI, "logs", "mailpit", "-f", "-n", "1", "--data-dir", str(own_stack.data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        bufsize=0,
+    )
+    try:
+        line_from(follow, "", timeout=60)  # the last line: it follows from there on
+        own_stack.restart("mailpit")
+        started = line_from(follow, "devstack starts mailpit", timeout=60)
+    finally:
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(timeout=30) == 0
+    assert started.startswith("=== ")  # the log's own line, as written
 
 
 def test_an_unknown_component_is_a_usage_error(tmp_path) -> None:
