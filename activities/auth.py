@@ -31,7 +31,7 @@ class AuthScheme(Protocol):
 class _VaultCredentials:
     def __init__(self, secrets: SecretStore, system: System) -> None:
         self._secrets = secrets
-        self._path = f"systems/{system.value}"
+        self._path = system.credentials_path
 
     async def _read(self) -> dict[str, str]:
         return await self._secrets.read(self._path)

@@ -85,7 +85,7 @@ class SmtpSender:
         self._secrets = secrets
         self._audit = audit
         self._tracer = tracer or trace.get_tracer("backoffice")
-        self._path = f"systems/{SYSTEM.value}"
+        self._path = SYSTEM.credentials_path
 
     async def send(self, message: EmailMessage) -> None:
         login = await self._login()

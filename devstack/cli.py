@@ -1,16 +1,20 @@
-"""`backoffice dev up|down|status`: the local stack from the command line."""
+"""`backoffice dev up|down|status|restart|logs`: the local stack from the command line."""
 
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
+from typing import BinaryIO
 
 from devstack.config import StackConfig
-from devstack.errors import StackError
-from devstack.stack import Stack
+from devstack.errors import StackError, StackNotRunning
+from devstack.stack import COMPONENTS, Stack
 
 EXIT_ERROR = 1
 EXIT_NOT_RUNNING = 3
+FOLLOW_POLL_SECONDS = 0.5
+TAIL_BYTES = 256 * 1024  # enough for the last lines asked for
 
 
 def _say(message: str) -> None:
@@ -58,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         "--vault-storage",
         choices=("dev", "file"),
         default=defaults.vault_storage,
-        help="OpenBao in dev mode (in memory, re-seeded on every up) or in server mode on file "
+        help="OpenBao in dev mode (in memory, seeded again with the same credentials at every "
+        "start) or in server mode on file "
         "storage in the data dir, which keeps its secrets across restarts (default: dev)",
     )
     up.add_argument("--ui-codec-endpoint", help="codec server URL for the Temporal Web UI")
@@ -70,7 +75,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("down", parents=[common], help="stop everything")
     commands.add_parser("status", parents=[common], help="show what runs (exit 3 if not all)")
+    restart = commands.add_parser(
+        "restart",
+        parents=[common],
+        help="stop one component and start it again (same ports, same credentials)",
+    )
+    restart.add_argument("component", choices=COMPONENTS, help=" | ".join(COMPONENTS))
+    logs = commands.add_parser("logs", parents=[common], help="print one component's log")
+    logs.add_argument("component", choices=COMPONENTS, help=" | ".join(COMPONENTS))
+    logs.add_argument(
+        "-n", "--lines", type=_line_count, default=20, help="last lines to print (default 20)"
+    )
+    logs.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new lines (Ctrl-C stops)"
+    )
     return parser
+
+
+def _line_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of lines, 0 or more: {text!r}")
+    return value
 
 
 def _config(args: argparse.Namespace) -> StackConfig:
@@ -104,15 +133,18 @@ def _stop_hint(stack: Stack) -> str:
     )
 
 
-def _up(stack: Stack) -> int:
+def _up(stack: Stack, args: argparse.Namespace) -> int:
     where = stack.up()
+    report = stack.last_up
     worker = stack.status()["worker"]
     if worker["running"]:
         worker_line = f"running, pid {worker['pid']}"
     else:
         worker_line = "not started (--no-worker)"
     print(
-        f"\nThe backoffice dev stack is up (data in {stack.data_dir}).\n\n"
+        f"\nThe backoffice dev stack is up (data in {stack.data_dir}).\n"
+        f"kept: {', '.join(report.kept) or 'nothing'}; "
+        f"started: {', '.join(report.started) or 'nothing'}\n\n"
         f"  Temporal         {where.temporal}\n"
         f"  Temporal Web UI  {where.temporal_ui}\n"
         f"  Vault (OpenBao)  {where.vault}\n"
@@ -137,7 +169,7 @@ def _traces_line(stack: Stack) -> str:
     return "off (set BACKOFFICE_OTLP_ENDPOINT or --otlp-endpoint to export them)"
 
 
-def _down(stack: Stack) -> int:
+def _down(stack: Stack, args: argparse.Namespace) -> int:
     stopped = stack.down()
     if stopped:
         print(f"Stopped {', '.join(stopped)} (data kept in {stack.data_dir}).")
@@ -146,7 +178,7 @@ def _down(stack: Stack) -> int:
     return 0
 
 
-def _status(stack: Stack) -> int:
+def _status(stack: Stack, args: argparse.Namespace) -> int:
     rows = stack.status()
     print(f"{'component':<14} {'pid':>8}  {'address':<32} state")
     all_up = True
@@ -162,13 +194,62 @@ def _status(stack: Stack) -> int:
     return 0 if all_up else EXIT_NOT_RUNNING
 
 
+def _restart(stack: Stack, args: argparse.Namespace) -> int:
+    stack.restart(args.component)
+    pid = stack.status()[args.component]["pid"]
+    print(f"Restarted {args.component} (pid {pid}); the other components kept running.")
+    return 0
+
+
+def _logs(stack: Stack, args: argparse.Namespace) -> int:
+    path = stack.log_path(args.component)
+    try:
+        log = path.open("rb")
+    except FileNotFoundError:
+        print(f"backoffice dev logs: no log of {args.component} yet ({path})", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    with log:
+        end = log.seek(0, os.SEEK_END)
+        log.seek(max(0, end - TAIL_BYTES))
+        before = log.read(end - log.tell()).decode("utf-8", "replace").splitlines()
+        if args.lines:
+            print("\n".join(before[-args.lines :]), flush=True)
+        if args.follow:
+            _follow(log)  # from where the tail ended: nothing appended since is missed
+    return 0
+
+
+def _follow(log: BinaryIO) -> None:
+    """Print what is appended to the log until Ctrl-C (a restart appends to the same file)."""
+    try:
+        while True:
+            chunk = log.read()
+            if chunk:
+                sys.stdout.write(chunk.decode("utf-8", "replace"))
+                sys.stdout.flush()
+            else:
+                time.sleep(FOLLOW_POLL_SECONDS)
+    except KeyboardInterrupt:
+        pass
+
+
 def main(argv: list[str]) -> int:
-    """Run one `backoffice dev` command; returns the exit code."""
+    """Run one `backoffice dev` command; returns the exit code (2: a usage error, from
+    argparse, e.g. an unknown component; 3: the stack is not running)."""
     args = _parser().parse_args(argv)
     try:
         stack = Stack(_config(args), say=_say)
-        command = {"up": _up, "down": _down, "status": _status}[args.command]
-        return command(stack)
+        command = {
+            "up": _up,
+            "down": _down,
+            "status": _status,
+            "restart": _restart,
+            "logs": _logs,
+        }[args.command]
+        return command(stack, args)
+    except StackNotRunning as exc:
+        print(f"backoffice dev {args.command}: {exc}", file=sys.stderr)
+        return EXIT_NOT_RUNNING
     except StackError as exc:
         print(f"backoffice dev {args.command}: {exc}", file=sys.stderr)
         return EXIT_ERROR

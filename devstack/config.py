@@ -53,7 +53,8 @@ class StackConfig(BaseModel):
     smtp_port: int = Field(default=1025, ge=0, le=65535)
     mailpit_ui_port: int = Field(default=8025, ge=0, le=65535)
     with_worker: bool = True
-    # "dev": OpenBao in dev mode (in memory, unsealed, re-seeded on every `up`); "file": server
+    # "dev": OpenBao in dev mode (in memory, unsealed, seeded again at every start, with the
+    # same credentials: devstack.seed_record); "file": server
     # mode on file storage in data_dir, initialized once, unsealed after each start, so a
     # restart keeps its secrets (what the reliability suite seals, stops and restarts).
     vault_storage: Literal["dev", "file"] = "dev"

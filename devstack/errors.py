@@ -8,6 +8,10 @@ class StackError(Exception):
     """The dev stack could not do what was asked; the message says what to do about it."""
 
 
+class StackNotRunning(StackError):
+    """The command needs a running dev stack and none runs."""
+
+
 class ComponentError(StackError):
     """One component did not start (or stop); names it, its command and the log file to read."""
 

@@ -44,8 +44,13 @@ class StackPaths:
 
     @property
     def credentials_file(self) -> Path:
-        """The demo API credentials in plain text (the user's only; new on every `up`)."""
+        """The demo API credentials in plain text (the user's only; kept across `up`s)."""
         return self.devstack_dir / "credentials.json"
+
+    @property
+    def seed_record(self) -> Path:
+        """Every credential seeded into Vault, so the next seeding writes the same (0600)."""
+        return self.devstack_dir / "seeded.json"
 
     @property
     def temporal_db(self) -> Path:

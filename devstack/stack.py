@@ -1,6 +1,10 @@
-"""The local stack as one object: `Stack(config).up()`, `.down()`, `.status()` and the handles
-tests need (client env, API credentials, Vault root client, sandbox admin client, worker and
-Temporal restarts).
+"""The local stack as one object: `Stack(config).up()`, `.down()`, `.status()`, `.restart(name)`
+and the handles tests need (client env, API credentials, Vault root client, sandbox admin
+client, worker and Temporal restarts).
+
+`up()` on a partly running stack starts only what is down and keeps what runs (same pids);
+seeding keeps its credentials (`devstack.seed_record`), so API keys, approver passwords, the
+codec token and the AppRole logins stay the same across restarts of any component.
 
 State lives in `<data_dir>/devstack/state.json`, so a `Stack` built in another process (the
 CLI's `down`, a test) finds and stops what `up` started.
@@ -10,7 +14,8 @@ import json
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,10 +37,11 @@ from devstack.addresses import Addresses, addresses
 from devstack.book import ProcessBook
 from devstack.config import StackConfig
 from devstack.environment import client_env, inherited_env
-from devstack.errors import StackError
+from devstack.errors import StackError, StackNotRunning
 from devstack.paths import StackPaths, project_root
 from devstack.ports import resolve_ports
 from devstack.readiness import component_error, wait_ready
+from devstack.seed_record import remember_system
 from devstack.state import AppRoleEntry, Ports, StackState, write_env_file, write_private
 from devstack.status import ComponentStatus, status_rows
 from devstack.temporal_cli import find_temporal_cli
@@ -60,6 +66,14 @@ NOT_SEEDED = "the dev stack's Vault is not seeded: run `backoffice dev up`"
 Say = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class UpReport:
+    """What the last `up()` did: the components it found running (kept) and those it started."""
+
+    kept: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+
+
 def _to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -72,6 +86,7 @@ class Stack:
         self.paths: StackPaths = self.config.paths
         self._say = say
         self._book = ProcessBook(self.paths.state_file)
+        self.last_up = UpReport()
 
     # ----- where things are ------------------------------------------------------------------
 
@@ -139,6 +154,12 @@ class Stack:
         """The worker's log file (appended to by every start)."""
         return self.paths.log_file("worker")
 
+    def log_path(self, component: str) -> Path:
+        """The log file of one component (appended to by every start)."""
+        if component not in COMPONENTS:
+            raise StackError(f"unknown component {component!r}: one of {', '.join(COMPONENTS)}")
+        return self.paths.log_file(component)
+
     def worker_command(self) -> list[str]:
         """The worker's command line (run it with `worker_env()` to start one by hand)."""
         return worker_process.worker_command()
@@ -159,16 +180,11 @@ class Stack:
         )
 
     def up(self) -> Addresses:
-        """Start every component (no-op when already running); returns where they answer."""
-        if self.is_running():
-            if self.config.with_worker and not self._book.is_running("worker"):
-                self._book.require().with_worker = True  # it ran without a worker until now
-                self._book.save()
-                self.start_worker()
-                self._create_schedules()
-            else:
-                self._say(f"The dev stack in {self.data_dir} is already running.")
-            return self.addresses
+        """Start what is not running and keep what is (no-op when all run); returns where they
+        answer. `last_up` says which components were kept and which were started."""
+        self._book.reload()
+        if self._book.state is not None and any(self._book.is_running(n) for n in COMPONENTS):
+            return self._start_missing()
         self._stop_all()  # leftovers of a stack that half died
         cli = find_temporal_cli(self._say)
         bao = vault_server.find_bao()
@@ -202,7 +218,87 @@ class Stack:
         except BaseException:
             self._stop_all()
             raise
+        self.last_up = UpReport(started=[n for n in COMPONENTS if self._book.is_running(n)])
         return self.addresses
+
+    def _start_missing(self) -> Addresses:
+        """Start the components that are down, on the ports and with the credentials of the
+        running ones; those running keep their pids."""
+        state = self._book.require()
+        worker_runs = self._book.is_running("worker")
+        if state.with_worker != (self.config.with_worker or worker_runs):
+            state.with_worker = self.config.with_worker or worker_runs
+            self._book.save()
+        kept = [name for name in COMPONENTS if self._book.is_running(name)]
+        missing = [
+            name
+            for name in COMPONENTS
+            if name not in kept and (name != "worker" or state.with_worker)
+        ]
+        self.last_up = UpReport(kept=kept, started=missing)
+        if not missing:
+            self._say(f"The dev stack in {self.data_dir} is already running.")
+            return self.addresses
+        self._say(f"Keeping {', '.join(kept)} (running); starting {', '.join(missing)}...")
+        self._start_components(missing)
+        return self.addresses
+
+    def restart(self, name: str) -> None:
+        """Stop one component and start it again, on the same ports and with the same
+        credentials; the others keep running."""
+        if name not in COMPONENTS:
+            raise StackError(f"unknown component {name!r}: one of {', '.join(COMPONENTS)}")
+        self._book.reload()
+        state = self._book.require()
+        if not any(self._book.is_running(n) for n in COMPONENTS):
+            raise StackNotRunning(
+                f"the dev stack in {self.data_dir} is not running: run `backoffice dev up`"
+            )
+        if name == "vault":
+            self._keep_keys()
+        self._say(f"Restarting {name}...")
+        self._stop(name)
+        if name == "worker" and not state.with_worker:
+            state.with_worker = True
+            self._book.save()
+        self._start_components([name])
+
+    def _start_components(self, names: Sequence[str]) -> None:
+        """Start `names` (in start order) on the recorded ports; re-seed Vault (keeping every
+        credential) and tell the sandbox after either of them started."""
+        state = self._book.require()
+        for name in names:
+            self._stop(name)  # forget a dead process's entry
+        # The Vault of this stack, whatever storage this command's flags would choose.
+        config = self.config.model_copy(update={"vault_storage": state.vault_storage})
+        if "temporal" in names:
+            self._say(f"Starting the Temporal dev server on {self.temporal_address}...")
+            cli = find_temporal_cli(self._say)
+            self._book.record(launch.start_temporal(cli, config, state.ports))
+        if "vault" in names:
+            self._say(f"Starting OpenBao ({state.vault_storage} storage) on {self.vault_addr}...")
+            bao = vault_server.find_bao()
+            self._book.record(launch.start_vault(bao, config, state.ports, state.vault_root_token))
+        if "sandbox" in names:
+            self._say(f"Starting the sandbox on {self.sandbox_url}...")
+            self._book.record(launch.start_sandbox(config, state.ports, state.sandbox_admin_token))
+        if "temporal" in names:
+            self._wait_temporal()
+        if "vault" in names:
+            self._wait_vault()
+        if "sandbox" in names:
+            self._wait("sandbox", lambda: sandbox_server.probe(self.sandbox_url))
+        if "vault" in names or "sandbox" in names:
+            self._seed()
+        if "mailpit" in names:
+            self._start_mailpit(mailpit.find_mailpit(self._say))
+        if "api" in names:
+            if not self.env_file.exists():
+                write_env_file(self.env_file, self.client_env())
+            self._start_api()
+        if "worker" in names:
+            self.start_worker()
+            self._create_schedules()
 
     def _start_servers(self, cli: Path, bao: Path) -> None:
         """Spawn Temporal, Vault and the sandbox together, then wait for each to answer."""
@@ -266,7 +362,8 @@ class Stack:
         )
 
     def _seed(self) -> None:
-        """Seed the fresh in-memory Vault and give the sandbox the same credentials."""
+        """Seed Vault (keeping what it holds or what the last seeding wrote) and give the
+        sandbox the same credentials."""
         state = self._book.require()
         vault, sandbox = self._book.get("vault"), self._book.get("sandbox")
         assert vault is not None and sandbox is not None
@@ -277,6 +374,7 @@ class Stack:
                 self.vault_root(),
                 transit_backup=self._transit_backup if memory else None,
                 link_keys=self._link_keys if memory else None,
+                record=self.paths.seed_record,
             )
         except Exception as exc:  # hvac and requests errors: name the component, show its log
             raise component_error(vault, f"seeding failed: {exc}") from exc
@@ -324,6 +422,7 @@ class Stack:
         )
         login = {**entry["data"]["data"], "password": password}
         kv.create_or_update_secret(path=path, secret=login, mount_point="secret")
+        remember_system(self.paths.seed_record, System.MAIL.value, login)
         self.stop_mailpit()
         mailpit.write_auth_file(self.paths.mailpit_auth_file, login["username"], password)
         self.start_mailpit()
@@ -391,9 +490,8 @@ class Stack:
 
     def _stop_all(self) -> list[str]:
         stopped = [name for name in reversed(COMPONENTS) if self._stop(name)]
-        # Their Vault credentials died with Vault (in memory).
+        # Its addresses may change at the next `up` (the credentials are seeded the same again).
         self.env_file.unlink(missing_ok=True)
-        self.paths.credentials_file.unlink(missing_ok=True)
         if self._book.state is not None:
             self._book.state.started_at = None
             self._book.save()
@@ -439,12 +537,7 @@ class Stack:
 
     def restart_temporal(self) -> None:
         """Stop the Temporal dev server and start it again on the same ports and database file."""
-        self._book.reload()
-        state = self._book.require()
-        self._stop("temporal")
-        cli = find_temporal_cli(self._say)
-        self._book.record(launch.start_temporal(cli, self.config, state.ports))
-        self._wait_temporal()
+        self.restart("temporal")
 
     # ----- Vault faults (file storage only: a dev-mode Vault forgets everything) -------------
 
@@ -536,7 +629,7 @@ class Stack:
 
     def credentials(self) -> dict[str, Any]:
         """The demo API credentials: `{"api_clients": {id: "<id>.<secret>"}, "approvers":
-        {id: password}}` (new on every `up`)."""
+        {id: password}, "codec_token": ...}` (the same across restarts: `seed_record`)."""
         try:
             loaded: dict[str, Any] = json.loads(self.paths.credentials_file.read_text())
         except (OSError, ValueError):

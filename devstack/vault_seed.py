@@ -1,10 +1,12 @@
-"""Seed a fresh (dev mode, in memory) Vault: system credentials, webhook secrets, the approver
-directory, the API's credentials (salted hashes), the approve-by-link signing key, the payload
-transit key, the codec server's bearer token, and the AppRoles the worker and the clients log
-in with.
+"""Seed a Vault: system credentials, webhook secrets, the approver directory, the API's
+credentials (salted hashes), the approve-by-link signing key, the payload transit key, the codec
+server's bearer token, and the AppRoles the worker and the clients log in with.
 
-Every credential is random and new on each seeding; the caller pushes the system credentials
-to the sandbox so both sides agree, and keeps the API credentials' plain text for the demo.
+Seeding keeps what is there: a value Vault already holds stays; a value missing from Vault is
+taken from the seed record (`devstack.seed_record`, what the last seeding wrote), else made new
+at random. So a restarted in-memory Vault gets the same credentials again, and a seeding of a
+running or file-storage Vault changes nothing. The caller pushes the system credentials to the
+sandbox so both sides agree, and keeps the API credentials' plain text for the demo.
 """
 
 import json
@@ -18,10 +20,11 @@ import hvac
 import hvac.exceptions
 import requests
 
+from devstack.seed_record import SeedRecord
 from devstack.state import write_private
 from domain.credentials import CredentialKind, CredentialRecord, Scope
 from domain.systems import System
-from runtime.credentials import hash_secret
+from runtime.credentials import hash_secret, verify_secret
 
 KV_MOUNT = "secret"
 PREFIX = "backoffice"
@@ -194,48 +197,89 @@ def seed(
     transit_backup: Path | None = None,
     link_keys: Path | None = None,
     roles: dict[str, RoleLimits] | None = None,
+    record: Path | None = None,
 ) -> SeedResult:
-    """Write everything into a fresh Vault with the root token; returns what others need.
+    """Write into Vault, with the root token, whatever it lacks; returns what others need.
 
-    `transit_backup` keeps the payload key across restarts of this in-memory Vault: restored
-    from that file when it exists, else created and backed up there. `link_keys` does the same
-    for the approve-by-link signing keys, so links already mailed keep working."""
+    `transit_backup` keeps the payload key across restarts of an in-memory Vault: restored
+    from that file when Vault lacks the key, else created and backed up there. `link_keys` does
+    the same for the approve-by-link signing keys, so links already mailed keep working.
+    `record` is the seed record: read for what Vault lacks, written with what Vault now holds."""
     _ensure_kv_v2(client)
-    kv = client.secrets.kv.v2
-    creds = system_credentials()
-    for system, values in creds.items():
-        kv.create_or_update_secret(
-            path=f"{PREFIX}/systems/{system.value}", secret=values, mount_point=KV_MOUNT
+    kept = SeedRecord.load(record)
+    fresh = system_credentials()
+    creds = {
+        system: _keep(
+            client, f"systems/{system.value}", kept.systems.get(system.value), fresh[system]
         )
-    webhook_secrets = {system: _random() for system in WEBHOOK_SYSTEMS}
-    for system, secret in webhook_secrets.items():
-        kv.create_or_update_secret(
-            path=f"{PREFIX}/webhooks/{system.value}",
-            secret={"secrets": [secret]},
-            mount_point=KV_MOUNT,
-        )
-    kv.create_or_update_secret(
-        path=f"{PREFIX}/directory/approvers", secret=approver_directory(), mount_point=KV_MOUNT
-    )
+        for system in System
+    }
+    webhooks = {
+        system: _keep(
+            client,
+            f"webhooks/{system.value}",
+            {"secrets": kept.webhooks[system.value]} if system.value in kept.webhooks else None,
+            {"secrets": [_random()]},
+        )["secrets"]
+        for system in WEBHOOK_SYSTEMS
+    }
+    _keep(client, "directory/approvers", None, approver_directory())
     _seed_link_keys(client, link_keys)
-    api_credentials = _seed_api_credentials(client)
-    codec_token = _random()
-    kv.create_or_update_secret(
-        path=f"{PREFIX}/{CODEC_TOKEN_PATH}", secret={"token": codec_token}, mount_point=KV_MOUNT
-    )
+    api_credentials = _seed_api_credentials(client, kept)
+    codec_token = _keep(
+        client,
+        CODEC_TOKEN_PATH,
+        {"token": kept.codec_token} if kept.codec_token else None,
+        {"token": _random()},
+    )["token"]
     api_credentials = ApiCredentials(
         api_clients=api_credentials.api_clients,
         approvers=api_credentials.approvers,
         codec_token=codec_token,
     )
     _seed_transit(client, transit_backup)
-    logins = seed_approles(client, roles or dict.fromkeys(DEV_ROLES, RoleLimits()))
+    logins = seed_approles(client, roles or dict.fromkeys(DEV_ROLES, RoleLimits()), kept.approles)
+    if record is not None:
+        SeedRecord(
+            systems={system.value: values for system, values in creds.items()},
+            webhooks={system.value: list(secrets) for system, secrets in webhooks.items()},
+            api_clients=api_credentials.api_clients,
+            approvers=api_credentials.approvers,
+            codec_token=codec_token,
+            approles={role: vars(login) for role, login in logins.items()},
+        ).save(record)
     return SeedResult(
         system_credentials=creds,
-        webhook_secrets=webhook_secrets,
+        webhook_secrets={system: secrets[0] for system, secrets in webhooks.items()},
         api_credentials=api_credentials,
         logins=logins,
     )
+
+
+def read_secret(client: hvac.Client, path: str) -> dict[str, Any] | None:
+    """The secret at `<prefix>/<path>`, or None when Vault has none there."""
+    try:
+        answer = client.secrets.kv.v2.read_secret_version(
+            path=f"{PREFIX}/{path}", mount_point=KV_MOUNT, raise_on_deleted_version=True
+        )
+    except hvac.exceptions.InvalidPath:
+        return None
+    data: dict[str, Any] = answer["data"]["data"]
+    return data
+
+
+def _keep(
+    client: hvac.Client, path: str, kept: dict[str, Any] | None, new: dict[str, Any]
+) -> dict[str, Any]:
+    """What Vault holds at `path`; else `kept` (from the seed record), else `new`, written."""
+    held = read_secret(client, path)
+    if held is not None:
+        return held
+    value = kept or new
+    client.secrets.kv.v2.create_or_update_secret(
+        path=f"{PREFIX}/{path}", secret=value, mount_point=KV_MOUNT
+    )
+    return value
 
 
 def write_credential(client: hvac.Client, path: str, record: CredentialRecord) -> None:
@@ -245,21 +289,42 @@ def write_credential(client: hvac.Client, path: str, record: CredentialRecord) -
     )
 
 
-def _seed_api_credentials(client: hvac.Client) -> ApiCredentials:
-    """A secret per demo service client and a password per approver; Vault gets the hashes."""
+def _seed_api_credentials(client: hvac.Client, kept: SeedRecord) -> ApiCredentials:
+    """A secret per demo service client and a password per approver; Vault gets the hashes.
+    A kept one stays: its hash is written again only when Vault lacks it."""
     tokens: dict[str, str] = {}
     for client_id, scopes in API_CLIENTS.items():
-        secret = _random()
-        record = hash_secret(secret, list(scopes), kind=CredentialKind.SERVICE)
-        write_credential(client, f"api-clients/{client_id}", record)
+        token = kept.api_clients.get(client_id, "")
+        secret = token.removeprefix(f"{client_id}.") if token.startswith(f"{client_id}.") else ""
+        secret = _credential(
+            client, f"api-clients/{client_id}", secret, list(scopes), CredentialKind.SERVICE
+        )
         tokens[client_id] = f"{client_id}.{secret}"
     passwords: dict[str, str] = {}
     for approver in APPROVERS:
-        password = _random(18)
-        record = hash_secret(password, list(APPROVER_SCOPES), kind=CredentialKind.APPROVER)
-        write_credential(client, f"approver-credentials/{approver}", record)
-        passwords[approver] = password
+        passwords[approver] = _credential(
+            client,
+            f"approver-credentials/{approver}",
+            kept.approvers.get(approver, ""),
+            list(APPROVER_SCOPES),
+            CredentialKind.APPROVER,
+        )
     return ApiCredentials(api_clients=tokens, approvers=passwords)
+
+
+def _credential(
+    client: hvac.Client, path: str, kept: str, scopes: list[Scope], kind: CredentialKind
+) -> str:
+    """The plain text of the credential at `path`: `kept` when Vault's record matches it (or
+    Vault has none, then its hash is written), else a new one."""
+    held = read_secret(client, path)
+    if kept and held is not None and verify_secret(kept, CredentialRecord.model_validate(held)):
+        return kept
+    secret = (
+        kept if kept and held is None else _random(18 if kind is CredentialKind.APPROVER else 32)
+    )
+    write_credential(client, path, hash_secret(secret, list(scopes), kind=kind))
+    return secret
 
 
 def _ensure_kv_v2(client: hvac.Client) -> None:
@@ -301,14 +366,14 @@ def _seed_transit(client: hvac.Client, backup: Path | None) -> None:
     mounts = client.sys.list_mounted_secrets_engines()  # type: ignore[no-untyped-call]
     if f"{TRANSIT_MOUNT}/" not in mounts.get("data", mounts):
         client.sys.enable_secrets_engine("transit", path=TRANSIT_MOUNT)
+    if _transit_key_exists(client):
+        return  # a running Vault, or one that keeps its storage: every version of it is there
     if backup is not None and backup.is_file():
         # Every version of the key that sealed the payloads already in Temporal's database.
         client.secrets.transit.restore_key(  # type: ignore[no-untyped-call]
             backup=backup.read_text().strip(), name=TRANSIT_KEY, mount_point=TRANSIT_MOUNT
         )
         return
-    if backup is None and _transit_key_exists(client):
-        return  # a Vault that keeps its storage: the key (every version of it) is there
     client.secrets.transit.create_key(  # type: ignore[no-untyped-call]
         name=TRANSIT_KEY,
         key_type="aes256-gcm96",
@@ -368,14 +433,23 @@ def save_transit_backup(client: hvac.Client, backup: Path) -> None:
     write_private(backup, answer["data"]["backup"] + "\n")
 
 
-def seed_approles(client: hvac.Client, roles: dict[str, RoleLimits]) -> dict[str, AppRoleLogin]:
-    """Each role with its policy and limits, and a new secret id for it."""
+def seed_approles(
+    client: hvac.Client,
+    roles: dict[str, RoleLimits],
+    kept: dict[str, dict[str, str]] | None = None,
+) -> dict[str, AppRoleLogin]:
+    """Each role with its policy and limits; a kept role id and secret id stay valid, the other
+    roles get a new secret id."""
     auth_methods = client.sys.list_auth_methods()  # type: ignore[no-untyped-call]
     if f"{APPROLE_MOUNT}/" not in auth_methods.get("data", auth_methods):
         client.sys.enable_auth_method("approle", path=APPROLE_MOUNT)
     logins: dict[str, AppRoleLogin] = {}
     for role, limits in roles.items():
         apply_role(client, role, limits)
+        ids = (kept or {}).get(role, {})
+        if ids.get("role_id") and ids.get("secret_id"):
+            logins[role] = _kept_login(client, role, ids["role_id"], ids["secret_id"])
+            continue
         role_id = client.auth.approle.read_role_id(role_name=role, mount_point=APPROLE_MOUNT)
         logins[role] = AppRoleLogin(
             role_id=role_id["data"]["role_id"], secret_id=new_secret_id(client, role)
@@ -401,3 +475,19 @@ def apply_role(client: hvac.Client, role: str, limits: RoleLimits) -> None:
 def new_secret_id(client: hvac.Client, role: str) -> str:
     secret = client.auth.approle.generate_secret_id(role_name=role, mount_point=APPROLE_MOUNT)
     return str(secret["data"]["secret_id"])
+
+
+def _kept_login(client: hvac.Client, role: str, role_id: str, secret_id: str) -> AppRoleLogin:
+    """Give `role` the kept role id, and register the kept secret id unless it logs in already
+    (a running or file-storage Vault)."""
+    client.auth.approle.update_role_id(role_name=role, role_id=role_id, mount_point=APPROLE_MOUNT)
+    trial = vault_client(client.url)
+    try:
+        trial.auth.approle.login(role_id=role_id, secret_id=secret_id, mount_point=APPROLE_MOUNT)
+    except hvac.exceptions.VaultError:
+        client.auth.approle.create_custom_secret_id(
+            role_name=role, secret_id=secret_id, mount_point=APPROLE_MOUNT
+        )
+    else:
+        trial.auth.token.revoke_self()  # type: ignore[no-untyped-call]
+    return AppRoleLogin(role_id=role_id, secret_id=secret_id)

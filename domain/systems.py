@@ -20,3 +20,8 @@ class System(StrEnum):
     def task_queue(self) -> str:
         """Each system's activities run on their own queue, so its rate limit holds fleet-wide."""
         return f"{WORKFLOW_TASK_QUEUE}-{self.value}"
+
+    @property
+    def credentials_path(self) -> str:
+        """Where its credentials are in Vault, under the KV mount and the secrets prefix."""
+        return f"systems/{self.value}"

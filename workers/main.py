@@ -7,13 +7,13 @@ import sys
 from temporalio.service import RPCError
 
 from activities.audit import AuditLog
-from domain.systems import WORKFLOW_TASK_QUEUE
+from domain.systems import WORKFLOW_TASK_QUEUE, System
 from runtime.db import create_schema, make_engine
 from runtime.logs import configure_logging
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.telemetry import Service, TelemetryError, start_telemetry
 from runtime.temporal import TemporalUnreachable, check_payload_keys, connect
-from runtime.vault import SecretUnavailable, VaultUnreachable, secret_store
+from runtime.vault import SecretStore, SecretUnavailable, VaultUnreachable, secret_store
 from workers.build import serve
 from workers.registry import build_workers
 from workers.versioning import become_current
@@ -23,9 +23,31 @@ log = logging.getLogger("backoffice.worker")
 READY_LINE = "backoffice worker ready"
 
 
+class CredentialsUnreadable(SecretUnavailable):
+    """The worker's AppRole cannot read a system's credentials: it must not poll."""
+
+
+async def check_system_credentials(secrets: SecretStore, settings: Settings) -> None:
+    """Read every system's credentials once, before polling: a worker whose AppRole cannot
+    read one would fail each of that system's activities, so it refuses to start, naming the
+    system and the Vault path (never a value)."""
+    for system in System:
+        path = system.credentials_path
+        try:
+            await secrets.read(path)
+        except SecretUnavailable as exc:
+            where = f"{settings.vault_kv_mount}/{settings.vault_prefix}/{path}"
+            raise CredentialsUnreadable(
+                f"cannot read the {system.value} system's credentials at {where} in Vault "
+                f"({exc}): give the worker's AppRole policy read access to that path; "
+                "not polling"
+            ) from None
+
+
 async def run_worker(settings: Settings) -> None:
     secrets = secret_store(settings)
     await asyncio.to_thread(secrets.login)
+    await check_system_credentials(secrets, settings)
     engine = make_engine(settings.resolved_database_url)
     await asyncio.to_thread(create_schema, engine)
     telemetry = start_telemetry(Service.WORKER, settings)  # its metrics endpoint opens here

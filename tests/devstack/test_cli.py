@@ -1,11 +1,8 @@
 """`backoffice dev up|status|down` as a user runs them, in a subprocess."""
 
-import subprocess
-import sys
-
+from tests.devstack.dev_cli import dev
 from tests.devstack.procs import processes_using
 
-CLI = "import sys; from devstack.cli import main; raise SystemExit(main(sys.argv[1:]))"
 FREE_PORTS = [
     f"--{name}-port=0"
     for name in (
@@ -20,16 +17,6 @@ FREE_PORTS = [
         "mailpit-ui",
     )
 ]
-
-
-def dev(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", CLI, *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def test_up_status_down(tmp_path):
