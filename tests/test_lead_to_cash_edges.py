@@ -126,8 +126,9 @@ async def test_a_cancel_in_the_same_workflow_task_as_the_signature_undoes_nothin
     client, settings, admin, stack
 ):
     """The customer signs while an operator cancels: both reach the run in one workflow task
-    (its worker is away while they arrive). The signature is the point of no return: the run
-    ends cancelled, the signed contract stands, the deal stays won, nothing is undone."""
+    (its worker is away while they arrive). The signature is applied first and is the point of
+    no return: the run ends cancelled, the signed contract stands, the deal stays won, nothing
+    is undone."""
     form = lead_form()
     workflow_id = lead_to_cash_id(form["lead_id"])
     queue = f"lead-to-cash-edge-{uuid.uuid4().hex[:8]}"

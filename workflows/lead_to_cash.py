@@ -63,9 +63,6 @@ DISCOUNT_APPROVAL_ID = "discount-review"
 # The deal's owner is a function of the lead (was: round robin over the CRM's deal count, which
 # changed the deal's body between a run and its reset).
 OWNER_FROM_LEAD = "lead-to-cash-owner-from-lead"
-# A cancel that reaches the run with the signature (one workflow task) is a cancel after the
-# signature: nothing undone (was: the saga voided the signed envelope and reopened the deal).
-SIGNATURE_BEFORE_CANCEL = "lead-to-cash-signature-before-cancel"
 
 
 # Auto-upgrade: a run lasts months, so it moves to each new version; every change that may
@@ -119,14 +116,12 @@ class LeadToCash(ApprovalsMixin):
         except (ActivityError, ApprovalNotGranted) as failure:
             raise await outcomes.undo(saga, progress, failure) from None
         except asyncio.CancelledError:
-            if self._signature is not None and workflow.patched(SIGNATURE_BEFORE_CANCEL):
-                self._signed()
-                raise outcomes.cancelled_ending(progress) from None
             await outcomes.cancel(saga, progress)
             raise
         if ending != "signed":
             return self._finish(ending)
-        self._signed()
+        signed = self._signature.envelope_id if self._signature else ""
+        progress.done(f"contract signed ({signed})")
         try:
             fulfilment = Fulfilment(
                 form, policy, progress, self._result, self._say, self._invoice_settled
@@ -345,10 +340,6 @@ class LeadToCash(ApprovalsMixin):
             if not await self._within(rest, settled):
                 return "unsigned"
         return "signed" if self._signature is not None else "lost"
-
-    def _signed(self) -> None:
-        signed = self._signature.envelope_id if self._signature else ""
-        self._progress.done(f"contract signed ({signed})")
 
     def _lost(self) -> bool:
         return any(c.stage == DealStage.CLOSED_LOST for c in self._stage_changes)
