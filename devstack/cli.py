@@ -1,4 +1,4 @@
-"""`backoffice dev up|down|status`: the local stack from the command line."""
+"""`backoffice dev up|down|status|web-ui`: the local stack from the command line."""
 
 import argparse
 import os
@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("down", parents=[common], help="stop everything")
     commands.add_parser("status", parents=[common], help="show what runs (exit 3 if not all)")
+    web_ui = commands.add_parser(
+        "web-ui",
+        parents=[common],
+        help="print a one-time link that signs your browser in to the codec server and opens "
+        "the Temporal Web UI (decoded inputs, results and failures)",
+    )
+    web_ui.add_argument("--workflow-id", help="open this run (default: the list of runs)")
     return parser
 
 
@@ -162,11 +169,24 @@ def _status(stack: Stack) -> int:
     return 0 if all_up else EXIT_NOT_RUNNING
 
 
+def _web_ui(stack: Stack, workflow_id: str | None) -> int:
+    if not stack.is_running():
+        print(f"The dev stack in {stack.data_dir} is not running: run `backoffice dev up`.")
+        return EXIT_NOT_RUNNING
+    print(
+        f"Open this link once in your browser (it works once, for 30 minutes):\n"
+        f"{stack.web_ui_sign_in_url(workflow_id)}"
+    )
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Run one `backoffice dev` command; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
         stack = Stack(_config(args), say=_say)
+        if args.command == "web-ui":
+            return _web_ui(stack, args.workflow_id)
         command = {"up": _up, "down": _down, "status": _status}[args.command]
         return command(stack)
     except StackError as exc:

@@ -3,27 +3,38 @@
 metadata and data in base64), through the API's own data converter and data keys.
 
 A caller proves itself with `Authorization: Bearer <token>` (the token in Vault at
-`<prefix>/codec/token`), or, from a browser whose Web UI cannot send a token (the dev server's UI
-has no login, and passes access tokens to https endpoints only), with the session cookie that
-`/codec/session` sets, sent from the Web UI's origin. CORS grants that origin
-(`BACKOFFICE_TEMPORAL_UI_URL`) and no other; `X-Namespace` must be the API's Temporal namespace.
+`<prefix>/codec/token`), or, from a browser (the Web UI has no login to pass on), with the session
+cookie that `/codec/session` sets, sent from the Web UI's origin: the UI server is configured to
+include credentials in its codec requests. A browser gets the cookie from a one-time sign-in
+link (`/codec/session?ticket=...`, issued by a holder of the token: `backoffice demo` and
+`backoffice dev web-ui` print one), or from the form there, with the token itself. CORS grants
+the Web UI's origin (`BACKOFFICE_TEMPORAL_UI_URL`) and no other; `X-Namespace`, when sent, must
+be the API's Temporal namespace.
 """
 
+import asyncio
 import hashlib
 import hmac
 import html
 import time
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from google.protobuf import json_format
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
+from domain import codec_tickets
+from domain.codec_tickets import TicketClaims, TicketProblem, TicketRefused
 from domain.validation import ascii_int
 from runtime.codec import PayloadDecryptionError
+from runtime.db import UsedCodecTicket
 from runtime.settings import Settings
 from starters.api.errors import ApiError
 from starters.api.services import Services, services
@@ -159,8 +170,8 @@ async def _authorize(request: Request, built: Services, cors: dict[str, str]) ->
         raise ApiError(
             401,
             "UNAUTHENTICATED",
-            "send Authorization: Bearer <codec token>, or open /codec/session once in this "
-            "browser and let the Web UI include cross-origin credentials",
+            "send Authorization: Bearer <codec token>, or open the one-time sign-in link "
+            "(`backoffice dev web-ui` prints one) or /codec/session once in this browser",
             headers=challenge,
         )
     # The Web UI names its namespace; the `temporal` CLI sends none: then it is ours.
@@ -209,9 +220,40 @@ def _valid_session(cookie: str, token: str) -> bool:
 
 
 @router.get("/session")
-async def session_form() -> HTMLResponse:
-    """A form that starts a codec session in this browser (for a Web UI that sends no token)."""
-    return HTMLResponse(_page(_FORM))
+async def session_page(request: Request, built: Built, ticket: str | None = None) -> Response:
+    """With a `ticket`: use that one-time sign-in link (set the cookie, go on to the Web UI).
+    Without: a form that starts a session with the codec token."""
+    if ticket is None:
+        return HTMLResponse(_page(_FORM))
+    token = await _expected_token(built)
+    try:
+        claims = codec_tickets.verify(ticket, token, time.time())
+        if not await asyncio.to_thread(_claim_ticket, built.engine, ticket, claims):
+            raise TicketRefused(TicketProblem.USED)
+    except TicketRefused as exc:
+        status = 403 if exc.problem is TicketProblem.INVALID else 410
+        body = f"<p>{html.escape(str(exc))}</p>{_NEW_LINK}{_FORM}"
+        return HTMLResponse(_page(body), status_code=status, headers=_NOT_STORED)
+    response = RedirectResponse(
+        ui_origin(built.settings) + claims.then, status_code=303, headers=_NOT_STORED
+    )
+    _set_session(response, request, token)
+    return response
+
+
+def _claim_ticket(engine: Engine, ticket: str, claims: TicketClaims) -> bool:
+    """Record the ticket as used; False when it already was (of two uses at once, one wins)."""
+    row = UsedCodecTicket(
+        ticket_hash=codec_tickets.digest(ticket),
+        used_at=datetime.now(UTC),
+        expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
+    )
+    try:
+        with Session(engine) as session, session.begin():
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
 
 
 @router.post("/session")
@@ -222,14 +264,20 @@ async def start_session(request: Request, built: Built) -> HTMLResponse:
     token = (form.get("token") or [""])[0].strip() or header.removeprefix("Bearer ").strip()
     if not token or not _same(token, await _expected_token(built)):
         return HTMLResponse(_page("<p>That is not the codec token.</p>" + _FORM), status_code=401)
-    expires = int(time.time()) + SESSION_SECONDS
+    ui = html.escape(built.settings.temporal_ui_url)
     page = _page(
-        "<p>Codec session started for this browser (12 hours). In the Temporal Web UI, open the "
-        "codec server settings, use this endpoint: <code>"
-        + html.escape(f"{str(request.base_url).rstrip('/')}/codec")
-        + "</code> and turn on <em>Include cross-origin credentials</em>.</p>"
+        "<p>Codec session started for this browser (12 hours): the Temporal Web UI at "
+        f'<a href="{ui}">{ui}</a> now shows decoded inputs, results and failures.</p>'
     )
     response = HTMLResponse(page)
+    _set_session(response, request, token)
+    return response
+
+
+def _set_session(response: Response, request: Request, token: str) -> None:
+    """The session cookie: HttpOnly, for /codec only, SameSite=Strict (the Web UI on the same
+    host, another port, is the same site, so its codec requests carry it)."""
+    expires = int(time.time()) + SESSION_SECONDS
     response.set_cookie(
         SESSION_COOKIE,
         _session_value(token, expires),
@@ -239,9 +287,13 @@ async def start_session(request: Request, built: Built) -> HTMLResponse:
         samesite="strict",
         secure=request.url.scheme == "https",
     )
-    return response
 
 
+_NOT_STORED = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+_NEW_LINK = (
+    "<p>Get a new sign-in link with <code>backoffice dev web-ui</code>, or start the session "
+    "with the codec token (<code>codec_token</code> in the dev stack's credentials file):</p>"
+)
 _FORM = (
     '<form method="post" action="/codec/session"><label>Codec token '
     '<input type="password" name="token" autocomplete="off" required></label> '

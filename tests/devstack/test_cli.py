@@ -64,7 +64,7 @@ def test_up_status_down(tmp_path):
     finally:
         down = dev("down", "--data-dir", data)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert "Stopped api, mailpit, sandbox, vault, temporal" in down.stdout
+    assert "Stopped api, mailpit, sandbox, vault, temporal-ui, temporal" in down.stdout
     assert processes_using(tmp_path / "data") == []
 
     stopped = dev("status", "--data-dir", data)
