@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Frame, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from runtime.settings import Settings
-from starters.api.codec import SESSION_COOKIE
+from starters.api.codec_session import SESSION_COOKIE
 from starters.start import web_ui_url
 from tests.helpers import failure_of, start
 
