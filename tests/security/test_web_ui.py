@@ -77,7 +77,6 @@ async def test_the_demos_sign_in_link_shows_the_web_ui_decoded(
 
     shown = await _workflow_page_text(page, _run_url(settings, failed.id), failure)
     assert failure in shown, "the Web UI did not show the decoded failure message"
-    assert "Encoded failure" not in shown
     assert not [e for e in CODEC_ERRORS if e in shown], shown
 
     waiting = await start(client, settings, country="IR", tax_id="IR20261121")
