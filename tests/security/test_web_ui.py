@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Frame, Page, async_playwright
+from playwright.async_api import Browser, Frame, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 
 from runtime.settings import Settings
@@ -69,6 +69,8 @@ async def test_the_demos_sign_in_link_shows_the_web_ui_decoded(
     assert name in shown, "the Web UI did not show the decoded input"
     assert "vendor_id" in shown, "no decoded result on the page"
     assert not [e for e in CODEC_ERRORS if e in shown], shown
+    # The UI's own codec indicator says its codec requests succeed.
+    await expect(page.get_by_test_id("data-encoder-status-success")).to_be_visible()
     summary = await (await handle.describe()).static_summary()
     assert summary and summary in shown, "the Web UI did not show the run's summary"
     # Captured once the UI has fetched the run and the codec server decoded it.
@@ -92,6 +94,11 @@ async def test_the_demos_sign_in_link_shows_the_web_ui_decoded(
         page.get_by_text("User Metadata", exact=True).first,
         current.get_by_text("pending with procurement").first,
     )
+    # A query's result, decoded: the run's status (the UI's first query type).
+    await page.get_by_text("Queries", exact=True).first.click()
+    await page.get_by_role("button", name="Run Query").click()
+    await expect(page.get_by_test_id("query-result")).to_contain_text("awaiting_approval")
+    await expect(page.get_by_test_id("query-result")).to_contain_text(waiting.id.split("-")[-1])
     await operator.close()
 
     # The same link a second time, in another browser: refused, and no session for it.
