@@ -1,7 +1,9 @@
-"""`backoffice dev up|status|down` as a user runs them, in a subprocess."""
+"""`backoffice dev up|status|web-ui|down` as a user runs them, in a subprocess."""
 
 import subprocess
 import sys
+
+import httpx
 
 from tests.devstack.procs import processes_using
 
@@ -59,6 +61,13 @@ def test_up_status_down(tmp_path):
             assert lines[name].endswith("running"), status.stdout
         assert lines["worker"].endswith("disabled")
 
+        signin = dev("web-ui", "--data-dir", data, "--workflow-id", "lead-to-cash-L1")
+        assert signin.returncode == 0, signin.stdout + signin.stderr
+        (link,) = [w for w in signin.stdout.split() if "/codec/session?ticket=" in w]
+        opened = httpx.get(link, timeout=10, trust_env=False)
+        assert opened.status_code == 303, opened.text
+        assert opened.headers["location"].endswith("/namespaces/default/workflows/lead-to-cash-L1")
+
         again = dev("up", "--data-dir", data, "--no-worker")
         assert again.returncode == 0 and "already running" in again.stdout
     finally:
@@ -70,6 +79,7 @@ def test_up_status_down(tmp_path):
     stopped = dev("status", "--data-dir", data)
     assert stopped.returncode == 3
     assert "stopped" in stopped.stdout
+    assert dev("web-ui", "--data-dir", data).returncode == 3
     assert "Nothing was running" in dev("down", "--data-dir", data).stdout
 
 
