@@ -121,7 +121,7 @@ def _up(stack: Stack) -> int:
     print(
         f"\nThe backoffice dev stack is up (data in {stack.data_dir}).\n\n"
         f"  Temporal         {where.temporal}\n"
-        f"  Temporal Web UI  {where.temporal_ui}\n"
+        f"  Temporal Web UI  {where.temporal_ui}  (decoded: sign in with `backoffice dev web-ui`)\n"
         f"  Vault (OpenBao)  {where.vault}\n"
         f"  Sandbox          {where.sandbox}\n"
         f"  Mailpit          {where.mailpit}  (SMTP {where.smtp}: every email sent)\n"
