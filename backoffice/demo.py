@@ -141,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + summary_table(runs, records))
     print(f"\nApproval inbox: {inbox}   (demo passwords: {stack.credentials_file})")
     print(f"Every email sent (approve links included): {stack.mailpit_url}   (mailpit)")
-    print(f"Temporal Web UI: {stack.temporal_ui_url}")
+    # The Web UI shows decoded payloads to a browser signed in to the codec server.
+    print(
+        f"Temporal Web UI ({stack.temporal_ui_url}): open this sign-in link first; it works "
+        "once, within 30 minutes (a new one: backoffice dev web-ui)\n"
+        f"  {stack.web_ui_sign_in_url()}"
+    )
     print(f"The stack keeps running. Stop it with: backoffice dev down --data-dir {args.data_dir}")
     if args.json:
         args.json.write_text(

@@ -1,4 +1,4 @@
-"""`backoffice dev up|down|status|restart|logs`: the local stack from the command line."""
+"""`backoffice dev up|down|status|restart|logs|web-ui`: the local stack from the command line."""
 
 import argparse
 import os
@@ -89,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument(
         "-f", "--follow", action="store_true", help="keep printing new lines (Ctrl-C stops)"
     )
+    web_ui = commands.add_parser(
+        "web-ui",
+        parents=[common],
+        help="print a one-time link that signs your browser in to the codec server and opens "
+        "the Temporal Web UI (decoded inputs, results and failures)",
+    )
+    web_ui.add_argument("--workflow-id", help="open this run (default: the list of runs)")
     return parser
 
 
@@ -146,7 +153,7 @@ def _up(stack: Stack, args: argparse.Namespace) -> int:
         f"kept: {', '.join(report.kept) or 'nothing'}; "
         f"started: {', '.join(report.started) or 'nothing'}\n\n"
         f"  Temporal         {where.temporal}\n"
-        f"  Temporal Web UI  {where.temporal_ui}\n"
+        f"  Temporal Web UI  {where.temporal_ui}  (decoded: sign in with `backoffice dev web-ui`)\n"
         f"  Vault (OpenBao)  {where.vault}\n"
         f"  Sandbox          {where.sandbox}\n"
         f"  Mailpit          {where.mailpit}  (SMTP {where.smtp}: every email sent)\n"
@@ -233,12 +240,25 @@ def _follow(log: BinaryIO) -> None:
         pass
 
 
+def _web_ui(stack: Stack, workflow_id: str | None) -> int:
+    if not stack.is_running():
+        print(f"The dev stack in {stack.data_dir} is not running: run `backoffice dev up`.")
+        return EXIT_NOT_RUNNING
+    print(
+        f"Open this link once in your browser (it works once, for 30 minutes):\n"
+        f"{stack.web_ui_sign_in_url(workflow_id)}"
+    )
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Run one `backoffice dev` command; returns the exit code (2: a usage error, from
     argparse, e.g. an unknown component; 3: the stack is not running)."""
     args = _parser().parse_args(argv)
     try:
         stack = Stack(_config(args), say=_say)
+        if args.command == "web-ui":
+            return _web_ui(stack, args.workflow_id)
         command = {
             "up": _up,
             "down": _down,

@@ -8,6 +8,7 @@ from devstack import (
     mailpit,
     sandbox_server,
     temporal_server,
+    temporal_ui,
     vault_file,
     vault_server,
     worker_process,
@@ -66,22 +67,35 @@ def start_temporal(cli: Path, config: StackConfig, ports: Ports) -> ManagedProce
         cli,
         host=config.host,
         port=ports.temporal,
-        ui_port=ports.temporal_ui,
         http_port=ports.temporal_http,
         metrics_port=ports.temporal_metrics,
         db_file=paths.temporal_db,
-        # The Web UI decodes payloads through the API's codec server unless told otherwise.
-        ui_codec_endpoint=config.ui_codec_endpoint or f"http://{config.host}:{ports.api}/codec",
     )
     log_file = paths.log_file("temporal")
     wanted = {
         "temporal": ports.temporal,
-        "temporal_ui": ports.temporal_ui,
         "temporal_http": ports.temporal_http,
         "temporal_metrics": ports.temporal_metrics,
     }
     _check_ports("temporal", config.host, wanted, argv, log_file)
     return spawn("temporal", argv, log_file=log_file, env=inherited_env(), cwd=project_root())
+
+
+def start_temporal_ui(binary: Path, config: StackConfig, ports: Ports) -> ManagedProcess:
+    """The Web UI, decoding payloads through the API's codec server unless told otherwise."""
+    paths = config.paths
+    temporal_ui.write_config(
+        paths.temporal_ui_config_dir,
+        host=config.host,
+        port=ports.temporal_ui,
+        temporal_address=f"{config.host}:{ports.temporal}",
+        namespace=temporal_server.NAMESPACE,
+        codec_endpoint=config.ui_codec_endpoint or f"http://{config.host}:{ports.api}/codec",
+    )
+    argv = temporal_ui.server_command(binary, paths.temporal_ui_config_dir)
+    log_file = paths.log_file("temporal-ui")
+    _check_ports("temporal-ui", config.host, {"temporal_ui": ports.temporal_ui}, argv, log_file)
+    return spawn("temporal-ui", argv, log_file=log_file, env=inherited_env(), cwd=paths.data_dir)
 
 
 def start_vault(bao: Path, config: StackConfig, ports: Ports, root_token: str) -> ManagedProcess:

@@ -7,7 +7,6 @@ Found like the Temporal CLI: $MAILPIT, `mailpit` on PATH, the project's `.tools/
 
 import base64
 import hashlib
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import httpx
 from devstack.errors import StackError
 from devstack.paths import tools_bin_dir
 from devstack.state import write_private
-from devstack.temporal_cli import go_install, installed
+from devstack.temporal_cli import built_with_go, installed
 
 MODULE = "github.com/axllent/mailpit"
 VERSION = "v1.33.1"
@@ -39,13 +38,9 @@ def find_mailpit(say: Say = print) -> Path:
     found = installed("MAILPIT", "mailpit", MailpitNotFound, INSTALL_HINT)
     if found is not None:
         return found
-    go = shutil.which("go")
-    if not go:
-        raise MailpitNotFound("no mailpit found and Go is not on PATH. " + INSTALL_HINT)
-    try:
-        return go_install(go, f"{MODULE}@{VERSION}", "mailpit", say, "~2 minutes")
-    except StackError as exc:
-        raise MailpitNotFound(f"{exc}\n{INSTALL_HINT}") from None
+    return built_with_go(
+        f"{MODULE}@{VERSION}", "mailpit", MailpitNotFound, INSTALL_HINT, say, takes="~2 minutes"
+    )
 
 
 def server_command(

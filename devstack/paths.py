@@ -70,6 +70,11 @@ class StackPaths:
         return self.devstack_dir / "openbao.hcl"
 
     @property
+    def temporal_ui_config_dir(self) -> Path:
+        """The Temporal UI server's config file is written here on every start."""
+        return self.devstack_dir / "temporal-ui"
+
+    @property
     def mailpit_db(self) -> Path:
         """Mailpit's mailbox: kept across `down` and `up`."""
         return self.data_dir / "mailpit" / "mailpit.db"

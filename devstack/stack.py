@@ -14,11 +14,13 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import hvac
@@ -29,6 +31,7 @@ from devstack import (
     mailpit,
     sandbox_server,
     temporal_server,
+    temporal_ui,
     vault_file,
     vault_server,
     worker_process,
@@ -55,12 +58,13 @@ from devstack.vault_seed import (
     seed,
     vault_client,
 )
+from domain import codec_tickets
 from domain.systems import System
 
 __all__ = ["Addresses", "ComponentStatus", "Stack", "StackConfig"]
 
 # Start order; stopping goes the other way.
-COMPONENTS = ("temporal", "vault", "sandbox", "mailpit", "api", "worker")
+COMPONENTS = ("temporal", "temporal-ui", "vault", "sandbox", "mailpit", "api", "worker")
 NOT_SEEDED = "the dev stack's Vault is not seeded: run `backoffice dev up`"
 
 Say = Callable[[str], None]
@@ -187,6 +191,7 @@ class Stack:
             return self._start_missing()
         self._stop_all()  # leftovers of a stack that half died
         cli = find_temporal_cli(self._say)
+        ui_server = temporal_ui.find_ui_server(self._say)
         bao = vault_server.find_bao()
         mailpit_binary = mailpit.find_mailpit(self._say)
         self.paths.create_dirs()
@@ -207,7 +212,7 @@ class Stack:
         )
         self._book.save()
         try:
-            self._start_servers(cli, bao)
+            self._start_servers(cli, ui_server, bao)
             self._seed()
             self._start_mailpit(mailpit_binary)
             write_env_file(self.env_file, self.client_env())
@@ -275,6 +280,10 @@ class Stack:
             self._say(f"Starting the Temporal dev server on {self.temporal_address}...")
             cli = find_temporal_cli(self._say)
             self._book.record(launch.start_temporal(cli, config, state.ports))
+        if "temporal-ui" in names:
+            self._say(f"Starting the Temporal Web UI on {self.temporal_ui_url}...")
+            ui_server = temporal_ui.find_ui_server(self._say)
+            self._book.record(launch.start_temporal_ui(ui_server, config, state.ports))
         if "vault" in names:
             self._say(f"Starting OpenBao ({state.vault_storage} storage) on {self.vault_addr}...")
             bao = vault_server.find_bao()
@@ -284,6 +293,8 @@ class Stack:
             self._book.record(launch.start_sandbox(config, state.ports, state.sandbox_admin_token))
         if "temporal" in names:
             self._wait_temporal()
+        if "temporal-ui" in names:
+            self._wait("temporal-ui", lambda: temporal_ui.probe(self.temporal_ui_url))
         if "vault" in names:
             self._wait_vault()
         if "sandbox" in names:
@@ -300,16 +311,19 @@ class Stack:
             self.start_worker()
             self._create_schedules()
 
-    def _start_servers(self, cli: Path, bao: Path) -> None:
-        """Spawn Temporal, Vault and the sandbox together, then wait for each to answer."""
+    def _start_servers(self, cli: Path, ui_server: Path, bao: Path) -> None:
+        """Spawn Temporal, its Web UI, Vault and the sandbox together, then wait for each."""
         state = self._book.require()
         self._say(f"Starting the Temporal dev server ({cli}) on {self.temporal_address}...")
         self._book.record(launch.start_temporal(cli, self.config, state.ports))
+        self._say(f"Starting the Temporal Web UI ({ui_server}) on {self.temporal_ui_url}...")
+        self._book.record(launch.start_temporal_ui(ui_server, self.config, state.ports))
         self._say(f"Starting OpenBao ({self.config.vault_storage} storage) on {self.vault_addr}...")
         self._book.record(launch.start_vault(bao, self.config, state.ports, state.vault_root_token))
         self._say(f"Starting the sandbox on {self.sandbox_url}...")
         self._book.record(launch.start_sandbox(self.config, state.ports, state.sandbox_admin_token))
         self._wait_temporal()
+        self._wait("temporal-ui", lambda: temporal_ui.probe(self.temporal_ui_url))
         self._wait_vault()
         self._wait("sandbox", lambda: sandbox_server.probe(self.sandbox_url))
 
@@ -635,6 +649,20 @@ class Stack:
         except (OSError, ValueError):
             raise StackError(NOT_SEEDED) from None
         return loaded
+
+    def web_ui_sign_in_url(self, workflow_id: str | None = None) -> str:
+        """A one-time link (valid 30 minutes) that signs the browser opening it in to the
+        codec server, then opens the Web UI on the run `workflow_id` (else the list of runs):
+        from then on the UI shows that browser decoded payloads."""
+        token = self.credentials().get("codec_token")
+        if not isinstance(token, str) or not token:
+            raise StackError(NOT_SEEDED)
+        then = f"/namespaces/{quote(temporal_server.NAMESPACE)}/workflows"
+        if workflow_id is not None:
+            then += f"/{quote(workflow_id, safe='')}"
+        return codec_tickets.sign_in_url(
+            self.api_url, codec_tickets.issue(token, then, time.time())
+        )
 
     def vault_root(self) -> hvac.Client:
         """An hvac client holding the root token (tests and seeding only)."""

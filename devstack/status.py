@@ -18,13 +18,13 @@ class ComponentStatus(TypedDict):
 def status_rows(
     book: ProcessBook, where: Addresses | None, *, with_worker: bool
 ) -> dict[str, ComponentStatus]:
-    """Rows for temporal, temporal-ui (the same process), vault, sandbox, mailpit (its web UI
+    """Rows for temporal, temporal-ui, vault, sandbox, mailpit (its web UI
     and REST API), smtp (the same process), api, api-metrics, worker and worker-metrics (the
     metrics rows: the same processes' Prometheus endpoints)."""
     rows: dict[str, ComponentStatus] = {}
     for row, component, address in (
         ("temporal", "temporal", where.temporal if where else None),
-        ("temporal-ui", "temporal", where.temporal_ui if where else None),
+        ("temporal-ui", "temporal-ui", where.temporal_ui if where else None),
         ("vault", "vault", where.vault if where else None),
         ("sandbox", "sandbox", where.sandbox if where else None),
         ("mailpit", "mailpit", where.mailpit if where else None),

@@ -37,9 +37,18 @@ def executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def installed(variable: str, binary: str, not_found: type[StackError], hint: str) -> Path | None:
-    """A tool already on this machine: $<variable>, then `binary` on PATH, then the project's
-    tools folder; None when it is in none of them."""
+def installed(
+    variable: str,
+    binary: str,
+    not_found: type[StackError],
+    hint: str,
+    *,
+    folder: Path | None = None,
+    search_path: bool = True,
+) -> Path | None:
+    """A tool already on this machine: $<variable>, then `binary` on PATH (unless its name is
+    too generic to look for there), then `folder` (default: the project's tools folder); None
+    when it is in none of them."""
     explicit = os.environ.get(variable)
     if explicit:
         path = Path(explicit).expanduser()
@@ -48,11 +57,32 @@ def installed(variable: str, binary: str, not_found: type[StackError], hint: str
                 f"{variable}={explicit} is not an executable file. Fix or unset it. " + hint
             )
         return path
-    on_path = shutil.which(binary)
+    on_path = shutil.which(binary) if search_path else None
     if on_path:
         return Path(on_path)
-    local = tools_bin_dir() / binary
+    local = (folder or tools_bin_dir()) / binary
     return local if executable(local) else None
+
+
+def built_with_go(
+    module: str,
+    binary: str,
+    not_found: type[StackError],
+    hint: str,
+    say: Say,
+    *,
+    takes: str,
+    folder: Path | None = None,
+) -> Path:
+    """`go install module` into `folder` (default: the project's tools folder), or `not_found`
+    with `hint` when Go is missing or the build fails."""
+    go = shutil.which("go")
+    if not go:
+        raise not_found(f"no {binary} found and Go is not on PATH. {hint}")
+    try:
+        return go_install(go, module, binary, say, takes, folder)
+    except StackError as exc:
+        raise not_found(f"{exc}\n{hint}") from None
 
 
 def find_temporal_cli(say: Say = print) -> Path:
@@ -91,9 +121,12 @@ def build_with_go(go: str, say: Say) -> Path:
     return go_install(go, f"{CLI_MODULE}@{CLI_VERSION}", "temporal", say, "~3 minutes")
 
 
-def go_install(go: str, module: str, binary: str, say: Say, takes: str) -> Path:
-    """`go install <module>@<version>` into the project's tools folder; the built binary."""
-    target = tools_bin_dir()
+def go_install(
+    go: str, module: str, binary: str, say: Say, takes: str, target: Path | None = None
+) -> Path:
+    """`go install <module>@<version>` into `target` (default: the project's tools folder);
+    the built binary."""
+    target = target or tools_bin_dir()
     target.mkdir(parents=True, exist_ok=True)
     argv = [go, "install", module]
     env = {**os.environ, "GOBIN": str(target)}

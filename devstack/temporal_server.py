@@ -19,18 +19,17 @@ def server_command(
     *,
     host: str,
     port: int,
-    ui_port: int,
     http_port: int,
     metrics_port: int,
     db_file: Path,
-    ui_codec_endpoint: str | None = None,
 ) -> list[str]:
-    """`temporal server start-dev` on loopback, state in `db_file` so a restart loses nothing."""
+    """`temporal server start-dev` on loopback, state in `db_file` so a restart loses nothing.
+    Headless: the Web UI is a component of its own (devstack/temporal_ui.py)."""
     argv = [
         str(cli), "server", "start-dev",
+        "--headless",
         "--ip", host,
         "--port", str(port),
-        "--ui-port", str(ui_port),
         "--http-port", str(http_port),
         "--metrics-port", str(metrics_port),
         "--db-filename", str(db_file),
@@ -49,8 +48,6 @@ def server_command(
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{name}={kind}"]
-    if ui_codec_endpoint:
-        argv += ["--ui-codec-endpoint", ui_codec_endpoint]
     return argv
 
 

@@ -103,6 +103,16 @@ class UsedApprovalLink(Base):
     outcome: Mapped[str | None] = mapped_column(String(500))
 
 
+class UsedCodecTicket(Base):
+    """A one-time codec sign-in link that has been used (its hash): a ticket works once."""
+
+    __tablename__ = "used_codec_tickets"
+
+    ticket_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 def as_utc(moment: datetime) -> datetime:
     """A stored moment as an aware UTC datetime: SQLite hands back naive ones, and every row is
     written in UTC."""

@@ -102,6 +102,8 @@ _EU_VAT_PREFIXES = (
 _RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
     # The token of an emailed approve/reject link.
     (re.compile(r"(/inbox/links/)[^\s?#\"'<>]+"), rf"\1{LINK_TOKEN_MARK}"),
+    # The ticket of a one-time codec sign-in link (`/codec/session?ticket=...`).
+    (re.compile(r"(/codec/session\?ticket=)[^\s&#\"'<>]+"), rf"\1{LINK_TOKEN_MARK}"),
     # A password in a URL: scheme://user:password@host
     (re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@"), rf"\1{REDACTED}@"),
     # The whole value of an Authorization header, however it is written.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh machine: the virtualenv with the project and its dev tools,
 # Debian's chromium (for the inbox tests) and postgresql (the tests run on PostgreSQL too), and
-# the Temporal CLI (dev server + Web UI) and mailpit (SMTP server + web UI), built once into
-# .tools/bin. Safe to run again.
+# the Temporal CLI (dev server) and mailpit (SMTP server + web UI), built once into .tools/bin,
+# and the Temporal Web UI server, into .tools/ui. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +48,8 @@ fi
 
 echo "==> finding or building the Temporal CLI"
 .venv/bin/python -c "from devstack.temporal_cli import find_temporal_cli; print(find_temporal_cli())"
+echo "==> finding or building the Temporal Web UI server (the dev stack runs it apart, so it decodes)"
+.venv/bin/python -c "from devstack.temporal_ui import find_ui_server; print(find_ui_server())"
 echo "==> finding or building mailpit (the dev stack's SMTP server with a web UI)"
 .venv/bin/python -c "from devstack.mailpit import find_mailpit; print(find_mailpit())"
 echo "==> set up. Next: .venv/bin/backoffice demo   (or: .venv/bin/backoffice dev up)"

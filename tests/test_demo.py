@@ -1,9 +1,11 @@
 """`backoffice demo` runs to the end on a stack of its own, and its summary matches the ledger."""
 
 import json
+import re
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from chaos import evidence
@@ -54,6 +56,13 @@ def test_the_demo_runs_to_the_end_and_its_summary_matches_the_ledger(tmp_path):
         assert {"crm", "esign", "billing", "portal", "mail"} <= set(lead)
         rejected = next(r for r in runs if r["outcome"] == "approval_rejected")["records"]
         assert set(rejected) == {"mail"}  # nothing left in the ERP or the portal
+        # The Web UI link it prints signs the browser in to the codec server, once.
+        (link,) = re.findall(r"http://\S+/codec/session\?ticket=\S+", out.stdout)
+        signed_in = httpx.get(link, timeout=10, trust_env=False)
+        assert signed_in.status_code == 303, signed_in.text
+        assert signed_in.headers["location"].startswith(f"{stack.temporal_ui_url}/namespaces/")
+        assert "backoffice_codec_session=" in signed_in.headers["set-cookie"]
+        assert httpx.get(link, timeout=10, trust_env=False).status_code == 410
     finally:
         Stack(StackConfig(data_dir=data_dir)).down()
 

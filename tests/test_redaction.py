@@ -74,6 +74,11 @@ def test_the_link_path_keeps_its_shape():
     assert redact_text(line) == "GET /inbox/links/<token>?confirm=1 HTTP/1.1"
 
 
+def test_a_codec_sign_in_ticket_is_not_logged():
+    line = f'"GET /codec/session?ticket={LINK_TOKEN}&x=1 HTTP/1.1" 303'
+    assert redact_text(line) == '"GET /codec/session?ticket=<token>&x=1 HTTP/1.1" 303'
+
+
 def test_mappings_lose_the_values_of_sensitive_keys_at_any_depth():
     application = {
         "application_id": "APP-1001",

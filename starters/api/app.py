@@ -18,7 +18,17 @@ from runtime.settings import Settings
 from runtime.telemetry import Service, Telemetry
 from runtime.temporal import connect
 from runtime.vault import secret_store
-from starters.api import approvals, codec, health, inbox, openapi, starts, webhooks, workflows
+from starters.api import (
+    approvals,
+    codec,
+    codec_session,
+    health,
+    inbox,
+    openapi,
+    starts,
+    webhooks,
+    workflows,
+)
 from starters.api.auth import Authenticator
 from starters.api.errors import install_error_handlers
 from starters.api.limits import BodySizeLimit
@@ -76,6 +86,7 @@ def build(lifespan: Lifespan | None, *, max_body_bytes: int) -> FastAPI:
     openapi.install(app, routers)
     # The Web UI's codec server: Temporal's protocol, not part of this API's OpenAPI document.
     app.include_router(codec.router)
+    app.include_router(codec_session.router)
     app.include_router(inbox.router)  # the approval inbox's HTML pages: not in the document
     return app
 

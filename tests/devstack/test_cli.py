@@ -1,4 +1,6 @@
-"""`backoffice dev up|status|down` as a user runs them, in a subprocess."""
+"""`backoffice dev up|status|web-ui|down` as a user runs them, in a subprocess."""
+
+import httpx
 
 from tests.devstack.dev_cli import dev
 from tests.devstack.procs import processes_using
@@ -46,17 +48,25 @@ def test_up_status_down(tmp_path):
             assert lines[name].endswith("running"), status.stdout
         assert lines["worker"].endswith("disabled")
 
+        signin = dev("web-ui", "--data-dir", data, "--workflow-id", "lead-to-cash-L1")
+        assert signin.returncode == 0, signin.stdout + signin.stderr
+        (link,) = [w for w in signin.stdout.split() if "/codec/session?ticket=" in w]
+        opened = httpx.get(link, timeout=10, trust_env=False)
+        assert opened.status_code == 303, opened.text
+        assert opened.headers["location"].endswith("/namespaces/default/workflows/lead-to-cash-L1")
+
         again = dev("up", "--data-dir", data, "--no-worker")
         assert again.returncode == 0 and "already running" in again.stdout
     finally:
         down = dev("down", "--data-dir", data)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert "Stopped api, mailpit, sandbox, vault, temporal" in down.stdout
+    assert "Stopped api, mailpit, sandbox, vault, temporal-ui, temporal" in down.stdout
     assert processes_using(tmp_path / "data") == []
 
     stopped = dev("status", "--data-dir", data)
     assert stopped.returncode == 3
     assert "stopped" in stopped.stdout
+    assert dev("web-ui", "--data-dir", data).returncode == 3
     assert "Nothing was running" in dev("down", "--data-dir", data).stdout
 
 

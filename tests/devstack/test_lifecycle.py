@@ -95,7 +95,7 @@ async def test_down_then_up_keeps_workflows_and_sandbox_records(own_stack):
 
     stopped = own_stack.down()
 
-    assert stopped == ["api", "mailpit", "sandbox", "vault", "temporal"]
+    assert stopped == ["api", "mailpit", "sandbox", "vault", "temporal-ui", "temporal"]
     rows = own_stack.status()
     assert not any(row["running"] for row in rows.values()), rows
     assert rows["worker"]["enabled"] is False

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from devstack.temporal_cli import find_temporal_cli
+from domain import codec_tickets
 from domain.contract import VENDOR_ONBOARDING_ID_PREFIX
 from runtime.codec import ENCODING
 from tests.helpers import start
@@ -170,8 +172,8 @@ async def test_bad_bodies_are_refused_in_the_error_shape(api, ui_headers):
 async def test_a_browser_session_cookie_works_from_the_web_ui_only(
     client, settings, stack, api, codec_token, ui_headers
 ):
-    """The dev server's UI cannot send a token: /codec/session gives this browser a cookie
-    that the UI sends with "include cross-origin credentials"."""
+    """The Web UI cannot send a token: /codec/session gives this browser a cookie that the UI
+    (configured to include credentials) sends with its codec requests."""
     refused = await api.post("/codec/session", data={"token": "wrong"})
     assert refused.status_code == 401 and "set-cookie" not in refused.headers
     started = await api.post("/codec/session", data={"token": codec_token})
@@ -193,8 +195,53 @@ async def test_a_browser_session_cookie_works_from_the_web_ui_only(
     api.cookies.clear()
 
 
-def test_the_dev_server_ui_is_pointed_at_the_codec_server(stack):
+def test_the_dev_stacks_web_ui_sends_codec_requests_with_credentials(stack):
     settings = httpx.get(f"{stack.temporal_ui_url}/api/v1/settings", timeout=10, trust_env=False)
     assert settings.status_code == 200, settings.text
     codec = {k.lower(): v for k, v in settings.json()["Codec"].items()}
     assert codec["endpoint"] == f"{stack.api_url}/codec"
+    assert codec["includecredentials"] is True
+
+
+async def test_a_sign_in_ticket_sets_the_session_once_then_goes_to_the_web_ui(
+    client, stack, api, ui_headers
+):
+    link = stack.web_ui_sign_in_url("vendor-onboarding-APP 1")
+    used = await api.get(link)
+    assert used.status_code == 303, used.text
+    target = f"{stack.temporal_ui_url}/namespaces/default/workflows/vendor-onboarding-APP%201"
+    assert used.headers["location"] == target
+    assert used.headers["cache-control"] == "no-store"
+    cookie = used.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/codec" in cookie
+    sealed = await client.data_converter.encode(["hello"])
+    browser = {k: v for k, v in ui_headers.items() if k != "Authorization"}
+    answer = await api.post(DECODE, content=_body(sealed), headers=browser)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["access-control-allow-origin"] == stack.temporal_ui_url
+    api.cookies.clear()
+
+    again = await api.get(link)
+    assert again.status_code == 410 and "already been used" in again.text
+    assert "set-cookie" not in again.headers
+
+
+async def test_a_forged_or_expired_ticket_is_refused_and_sets_nothing(stack, api, codec_token):
+    then = "/namespaces/default/workflows"
+    expired = codec_tickets.issue(codec_token, then, time.time() - 3600, seconds=60)
+    forged = codec_tickets.issue("not-the-codec-token", then, time.time())
+    genuine = codec_tickets.issue(codec_token, then, time.time())
+    changed = genuine[:-2] + ("AA" if not genuine.endswith("AA") else "BB")
+    for ticket, status, says in (
+        (expired, 410, "has expired"),
+        (forged, 403, "not valid"),
+        (changed, 403, "not valid"),
+        ("nonsense", 403, "not valid"),
+    ):
+        answer = await api.get("/codec/session", params={"ticket": ticket})
+        assert answer.status_code == status, (ticket, answer.text)
+        assert says in answer.text and "backoffice dev web-ui" in answer.text
+        assert "set-cookie" not in answer.headers
+    # Not used up by the refusals above: the genuine one still works, once.
+    assert (await api.get("/codec/session", params={"ticket": genuine})).status_code == 303
+    api.cookies.clear()

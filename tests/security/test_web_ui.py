@@ -1,6 +1,7 @@
-"""What an operator sees: the dev server's Web UI shows decoded inputs and results through the
-codec server, once this browser holds a codec session and the UI includes credentials; without
-the session it shows nothing of them. Debian's Chromium, driven by Playwright (headless)."""
+"""What an operator sees: the Web UI the dev stack runs shows decoded inputs, results, failures
+and current details to a browser that followed the one-time sign-in link the demo prints, with
+no setting to change; a second use of that link is refused; a browser that never signed in
+sees none of it. Debian's Chromium, driven by Playwright (headless)."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -8,12 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Frame, Page, async_playwright
+from playwright.async_api import Browser, Frame, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 
-from tests.helpers import start
+from runtime.settings import Settings
+from starters.api.codec_session import SESSION_COOKIE
+from starters.start import web_ui_url
+from tests.helpers import failure_of, start
 
 CHROMIUM = Path("/usr/bin/chromium")
+# What the Web UI shows when its codec requests fail.
+CODEC_ERRORS = ("Codec Server could not connect", "Codec Server failed")
 
 
 @pytest.fixture(scope="module")
@@ -28,54 +34,55 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
-async def _use_codec_server(page: Page, ui_url: str, endpoint: str) -> None:
-    """The UI's codec settings as its user sets them in this browser: our endpoint, with
-    "include cross-origin credentials" (the dev server's own setting cannot say that)."""
-    await page.goto(ui_url)
-    settings = {
-        "endpoint": endpoint,
-        "includeCredentials": True,
-        "passAccessToken": False,
-        "overrideRemoteCodecConfiguration": True,
-    }
-    await page.evaluate(
-        "s => Object.entries(s).forEach(([k, v]) => localStorage.setItem(k, JSON.stringify(v)))",
-        settings,
-    )
-
-
-async def _workflow_page_text(page: Page, ui_url: str, workflow_id: str, wanted: str) -> str:
-    await page.goto(f"{ui_url}/namespaces/default/workflows/{workflow_id}")
+async def _workflow_page_text(page: Page, url: str, *wanted: str) -> str:
+    """The text of the run's page once it shows each of `wanted` (or after ~20 s)."""
+    await page.goto(url)
+    text = ""
     for _ in range(40):
         text = await page.inner_text("body")
-        if wanted in text:
+        if all(w in text for w in wanted):
             break
         await asyncio.sleep(0.5)
     return text
 
 
-async def test_the_web_ui_shows_decoded_payloads_with_a_codec_session(
-    browser, client, settings, stack, codec_token, screenshots
+def _run_url(settings: Settings, workflow_id: str) -> str:
+    """The run's link as the demo's summary prints it (`Web UI:`)."""
+    return web_ui_url(settings, "default", workflow_id)
+
+
+async def test_the_demos_sign_in_link_shows_the_web_ui_decoded(
+    browser, client, settings, stack, screenshots
 ):
     handle = await start(client, settings)
     await asyncio.wait_for(handle.result(), 60)
     name = (await _input_of(client, handle.id))["application"]["legal_name"]
-    endpoint = f"{stack.api_url}/codec"
+    failed = await start(client, settings, vendor_type="contractor", payment_terms="net60")
+    failure = (await failure_of(failed)).message
+    link = stack.web_ui_sign_in_url()  # what `backoffice demo` prints
 
     operator = await browser.new_context()
     page = await operator.new_page()
-    await page.goto(f"{endpoint}/session")
-    await page.fill("input[name=token]", codec_token)
-    await page.click("button[type=submit]")
-    assert "Codec session started" in await page.inner_text("body")
-    await _use_codec_server(page, stack.temporal_ui_url, endpoint)
-    shown = await _workflow_page_text(page, stack.temporal_ui_url, handle.id, name)
+    await page.goto(link)
+    assert page.url.startswith(f"{stack.temporal_ui_url}/namespaces/default/workflows"), page.url
+    shown = await _workflow_page_text(page, _run_url(settings, handle.id), name, "vendor_id")
     assert name in shown, "the Web UI did not show the decoded input"
-    assert '"vendor_id"' in shown or "vendor_id" in shown, "no decoded result on the page"
+    assert "vendor_id" in shown, "no decoded result on the page"
+    assert not [e for e in CODEC_ERRORS if e in shown], shown
+    # The UI's own codec indicator says its codec requests succeed.
+    await expect(page.get_by_test_id("data-encoder-status-success")).to_be_visible()
     summary = await (await handle.describe()).static_summary()
     assert summary and summary in shown, "the Web UI did not show the run's summary"
+    # Captured once the UI has fetched the run and the codec server decoded it.
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await screenshots.capture(page, "web-ui-decoded.png", page.get_by_text(name).first)
+
+    shown = await _workflow_page_text(page, _run_url(settings, failed.id), failure)
+    assert failure in shown, "the Web UI did not show the decoded failure message"
+    assert not [e for e in CODEC_ERRORS if e in shown], shown
+
     waiting = await start(client, settings, country="IR", tax_id="IR20261121")
-    await _workflow_page_text(page, stack.temporal_ui_url, waiting.id, "User Metadata")
+    await _workflow_page_text(page, _run_url(settings, waiting.id), "User Metadata")
     await page.get_by_text("User Metadata", exact=True).first.click()
     details = await _frames_text(page, "pending with procurement")
     assert "Stage: awaiting_approval" in details, "no current details on the page of a waiting run"
@@ -87,17 +94,34 @@ async def test_the_web_ui_shows_decoded_payloads_with_a_codec_session(
         page.get_by_text("User Metadata", exact=True).first,
         current.get_by_text("pending with procurement").first,
     )
-    await page.set_viewport_size({"width": 1280, "height": 900})
-    await page.goto(f"{stack.temporal_ui_url}/namespaces/default/workflows/{handle.id}")
-    # Captured once the UI has fetched the run and the codec server decoded it.
-    await screenshots.capture(page, "web-ui-decoded.png", page.get_by_text(name).first)
+    # A query's result, decoded: the run's status (the UI's first query type).
+    await page.get_by_text("Queries", exact=True).first.click()
+    await page.get_by_role("button", name="Run Query").click()
+    await expect(page.get_by_test_id("query-result")).to_contain_text("awaiting_approval")
+    await expect(page.get_by_test_id("query-result")).to_contain_text(waiting.id.split("-")[-1])
     await operator.close()
 
-    stranger = await browser.new_context()  # same settings, no codec session
+    # The same link a second time, in another browser: refused, and no session for it.
+    latecomer = await browser.new_context()
+    page = await latecomer.new_page()
+    answer = await page.goto(link)
+    assert answer is not None and answer.status == 410, answer and answer.status
+    assert "already been used" in await page.inner_text("body")
+    assert not [c for c in await latecomer.cookies() if c["name"] == SESSION_COOKIE]
+    await latecomer.close()
+
+
+async def test_a_browser_that_never_signed_in_sees_nothing_decoded(
+    browser, client, settings, stack
+):
+    handle = await start(client, settings)
+    await asyncio.wait_for(handle.result(), 60)
+    name = (await _input_of(client, handle.id))["application"]["legal_name"]
+    stranger = await browser.new_context()
     page = await stranger.new_page()
-    await _use_codec_server(page, stack.temporal_ui_url, endpoint)
-    async with page.expect_response(lambda r: r.url.startswith(f"{endpoint}/decode")) as asked:
-        await _workflow_page_text(page, stack.temporal_ui_url, handle.id, "Result")
+    codec = f"{stack.api_url}/codec/decode"
+    async with page.expect_response(lambda r: r.url.startswith(codec)) as asked:
+        await _workflow_page_text(page, _run_url(settings, handle.id), "Result")
     assert (await asked.value).status == 401, "the codec server decoded without a session"
     await page.wait_for_load_state("networkidle")  # every codec request answered
     shown = await page.inner_text("body")
