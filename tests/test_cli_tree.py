@@ -133,7 +133,13 @@ async def test_list_and_status_commands_print_json(cli_env, tmp_path):
     file = tmp_path / "application.json"
     file.write_text(json.dumps(app))
     workflow_id = vendor_onboarding_id(app["application_id"])
-    env = {**cli_env, "BACKOFFICE_APPROVAL_EXPIRE_AFTER": "PT10M"}
+    # The stack's approval timers are seconds (for the expiry tests): this run waits minutes.
+    env = {
+        **cli_env,
+        "BACKOFFICE_APPROVAL_REMIND_AFTER": "PT5M",
+        "BACKOFFICE_APPROVAL_ESCALATE_AFTER": "PT5M",
+        "BACKOFFICE_APPROVAL_EXPIRE_AFTER": "PT10M",
+    }
     assert run("start", "vendor-onboarding", str(file), env=env).returncode == 0
 
     async def listed() -> dict[str, Any] | None:
