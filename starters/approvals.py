@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import hashlib
+import logging
 import os
 import pwd
 import re
@@ -33,6 +34,8 @@ from domain.status import WorkflowStatus
 from runtime.settings import Settings
 from starters.directory import Approver
 from starters.start import web_ui_url
+
+log = logging.getLogger(__name__)
 
 
 class DecisionUnconfirmed(Exception):
@@ -88,6 +91,9 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 QUERY_CONCURRENCY = 16
 TEMPORAL_AWAY = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+# A status query that ran out of time (the client's deadline ends it as cancelled): asked again.
+QUERY_TIMED_OUT = (*TEMPORAL_AWAY, RPCStatusCode.CANCELLED)
+QUERY_ATTEMPTS = 3
 _CURSOR = re.compile(r"[A-Za-z0-9_=-]{1,2048}")  # what `next_cursor` looks like
 
 
@@ -177,10 +183,9 @@ async def approvals_page(
 
     async def view(workflow_id: str) -> PendingApprovalView | None:
         async with gate:
-            try:
-                status = await workflow_status(client, workflow_id)
-            except (WorkflowNotFound, WorkflowQueryFailedError, RPCError):
-                return None  # closed between the listing and the query, or no worker now
+            status = await _status_for_list(client, workflow_id)
+        if status is None:
+            return None
         return _pending_view(settings, client, workflow_id, status, wanted)
 
     found = await asyncio.gather(*(view(e.id) for e in listing.current_page or []))
@@ -211,6 +216,23 @@ async def pending_approvals(
         if page.next_cursor is None:
             return views
         cursor = page.next_cursor
+
+
+async def _status_for_list(client: Client, workflow_id: str) -> WorkflowStatus | None:
+    """The run's status, or None when it is gone or its query fails. A query that times out
+    (a busy worker) is asked again, twice; a run that never answers (no worker serves its
+    version any more, say) is left out with a warning in the log, so it cannot hold up
+    everyone's list."""
+    for _ in range(QUERY_ATTEMPTS):
+        try:
+            return await workflow_status(client, workflow_id)
+        except (WorkflowNotFound, WorkflowQueryFailedError):
+            return None  # closed and gone between the listing and the query, or broken
+        except RPCError as exc:
+            if exc.status not in QUERY_TIMED_OUT:
+                raise
+    log.warning("pending approvals: %s did not answer its status query; left out", workflow_id)
+    return None
 
 
 def _token(cursor: str | None) -> bytes | None:

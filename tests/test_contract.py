@@ -190,7 +190,6 @@ def test_the_dev_stack_and_the_compose_file_register_exactly_the_contracts_searc
         Path("temporal"),
         host="127.0.0.1",
         port=7233,
-        ui_port=8233,
         http_port=7243,
         metrics_port=7244,
         db_file=Path("temporal.db"),

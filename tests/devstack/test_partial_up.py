@@ -114,7 +114,7 @@ def test_up_starts_only_the_killed_component(own_stack: Stack, victim: str) -> N
     own_stack.up()
     credentials = own_stack.credentials()
     inbox = _sign_in(own_stack.api_url, "pat", credentials["approvers"]["pat"])
-    mail_key = read(own_stack.vault_root(), "backoffice/systems/mail")["api_key"]
+    portal_key = read(own_stack.vault_root(), "backoffice/systems/portal")["api_key"]
     before = _pids(own_stack)
 
     os.killpg(before[victim] or 0, signal.SIGKILL)  # a crash of the component
@@ -129,10 +129,10 @@ def test_up_starts_only_the_killed_component(own_stack: Stack, victim: str) -> N
     assert same, "the demo credentials changed"
     _assert_clients_work(own_stack, credentials, inbox)
     # The system credentials too: the sandbox and Vault still agree on them.
-    assert read(own_stack.vault_root(), "backoffice/systems/mail")["api_key"] == mail_key
+    assert read(own_stack.vault_root(), "backoffice/systems/portal")["api_key"] == portal_key
     with own_stack.sandbox_admin() as admin:
-        outbox = admin.get("/mail/outbox", headers={"Authorization": f"Bearer {mail_key}"})
-    assert outbox.status_code == 200, outbox.text
+        accounts = admin.get("/portal/accounts", headers={"X-Api-Key": portal_key})
+    assert accounts.status_code == 200, accounts.text
 
 
 def test_restart_api_keeps_keys_and_sessions(own_stack: Stack) -> None:
