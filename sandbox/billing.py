@@ -21,17 +21,18 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, or_
 from sqlalchemy.orm import Session
 
 from sandbox.auth import BearerKey
-from sandbox.db import RecordKeyRow, RecordRow
+from sandbox.db import RecordRow
 from sandbox.errors import ApiError
 from sandbox.idempotency import Reply
 from sandbox.records import (
     create_record,
     find_records,
     get_record,
+    records_query,
 )
 from sandbox.stripe_form import boolean, integer, invalid, metadata, metadata_search, parse, text
 from sandbox.system import System, SystemCall
@@ -242,20 +243,8 @@ def record_page(
     page of a day of 100,000 invoices costs what the first page costs (`limit` + 1 rows read
     by index, never the whole list)."""
     limit = page_limit(params)
-    query = select(RecordRow).where(
-        RecordRow.system == SYSTEM.name, RecordRow.kind == kind, RecordRow.status.not_in(hidden)
-    )
-    if status is not None:
-        query = query.where(RecordRow.status == status)
-    for name, value in (keys or {}).items():
-        query = query.where(
-            exists().where(
-                RecordKeyRow.system == RecordRow.system,
-                RecordKeyRow.record_id == RecordRow.id,
-                RecordKeyRow.name == name,
-                RecordKeyRow.value == value,
-            )
-        )
+    query = records_query(SYSTEM.name, kind, status=status, keys=keys)
+    query = query.where(RecordRow.status.not_in(hidden))
     # Whole seconds, as Stripe compares them: `gt b` is from b + 1 on, `lte b` before b + 1.
     lower = {"gt": 1, "gte": 0, "eq": 0}
     upper = {"lt": 0, "lte": 1, "eq": 1}

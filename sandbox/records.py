@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 from sandbox.db import RecordKeyRow, RecordRow, SequenceRow
@@ -86,16 +86,16 @@ def require_record(
     return row
 
 
-def find_records(
-    session: Session,
+def records_query(
     system: str,
     kind: str,
     *,
     status: str | None = None,
     external_ref: str | None = None,
     keys: Mapping[str, str] | None = None,
-) -> list[RecordRow]:
-    """Records of a kind matching every given filter, oldest first."""
+) -> Select[RecordRow]:
+    """The query of records of a kind matching every given filter (a key through its row in
+    the key table), for the caller to order and limit."""
     query = select(RecordRow).where(RecordRow.system == system, RecordRow.kind == kind)
     if status is not None:
         query = query.where(RecordRow.status == status)
@@ -110,6 +110,20 @@ def find_records(
                 RecordKeyRow.value == value,
             )
         )
+    return query
+
+
+def find_records(
+    session: Session,
+    system: str,
+    kind: str,
+    *,
+    status: str | None = None,
+    external_ref: str | None = None,
+    keys: Mapping[str, str] | None = None,
+) -> list[RecordRow]:
+    """Records of a kind matching every given filter, oldest first."""
+    query = records_query(system, kind, status=status, external_ref=external_ref, keys=keys)
     return list(session.scalars(query.order_by(RecordRow.created_at, RecordRow.id)))
 
 
