@@ -4,7 +4,8 @@ finalize, void or delete), and the day's invoices.
 The activities' inputs and results are the project's models (an invoice is known by its
 invoice number, kept in Stripe's metadata); Stripe's objects stay in this module. Tax: one
 Stripe tax rate per rate in basis points, found by its metadata or created once, attached to
-each invoice item, so Stripe reports the tax as tax (`total_taxes`, the invoice PDF).
+each invoice item, so Stripe reports the tax as tax (`total_taxes`, the invoice PDF). A worker
+keeps the ids it found for `TAX_RATE_TTL` instead of listing the rates for every invoice.
 """
 
 import time
@@ -53,6 +54,9 @@ FINALIZED_AFTER_DRAFT = timedelta(days=90)
 # Search is eventually consistent (about a minute behind on Stripe): a lookup right after a
 # create also lists the invoices drafted this recently.
 SEARCH_LAG = timedelta(days=1)
+# How long a worker uses a tax rate id it found without asking billing again (a line refused
+# with a kept id looks the rate up again at once: `create_invoice`).
+TAX_RATE_TTL = timedelta(minutes=10)
 MISSING = "resource_missing"
 IDEMPOTENCY_ERROR = "idempotency_error"
 
@@ -112,6 +116,7 @@ def _percentage(rate_bp: int) -> str:
 class BillingActivities:
     def __init__(self, billing: SystemClient) -> None:
         self._billing = billing
+        self._rates: dict[int, tuple[str, float]] = {}
 
     @activity.defn(name="billing.find_or_create_customer")
     async def find_or_create_customer(self, inp: EnsureCustomerInput) -> BillingCustomer:
@@ -185,7 +190,18 @@ class BillingActivities:
             idempotency_key=idempotency_key("billing.create_invoice"),
         )
         for index, line in enumerate(inp.lines):
-            await self._add_line(inp, draft.id, index, line, rates[line.tax_rate_bp])
+            rate = rates[line.tax_rate_bp]
+            try:
+                await self._add_line(inp, draft.id, index, line, rate)
+            except ApplicationError as exc:
+                # A refused line leaves its key unused: in case the kept rate id is what billing
+                # refused (it lost or replaced the rate), the line goes again once with the rate
+                # looked up afresh. Any other refusal is refused again.
+                if not exc.non_retryable or rate is None:
+                    raise
+                self._rates.pop(line.tax_rate_bp, None)
+                rates[line.tax_rate_bp] = await self._tax_rate(line.tax_rate_bp)
+                await self._add_line(inp, draft.id, index, line, rates[line.tax_rate_bp])
         invoice = await self._billing.call("GET", path("/v1/invoices/{}", draft.id), Invoice)
         return _summary(invoice)
 
@@ -295,6 +311,14 @@ class BillingActivities:
         """The id of our exclusive tax rate of `rate_bp`, created once for the whole account."""
         if rate_bp == 0:
             return None
+        kept = self._rates.get(rate_bp)
+        if kept is not None and time.monotonic() - kept[1] < TAX_RATE_TTL.total_seconds():
+            return kept[0]
+        rate_id = await self._find_or_create_tax_rate(rate_bp)
+        self._rates[rate_bp] = (rate_id, time.monotonic())
+        return rate_id
+
+    async def _find_or_create_tax_rate(self, rate_bp: int) -> str:
         listed = await self._billing.call(
             "GET", "/v1/tax_rates", TaxRates, params={"active": "true", "limit": str(PAGE)}
         )

@@ -35,7 +35,7 @@ from domain.records import (
 )
 from domain.systems import System
 from runtime.db import AuditRow, create_schema, make_engine
-from tests.sandbox.conftest import BILLING_KEY, SandboxProcess
+from tests.sandbox.conftest import BILLING_KEY, SandboxProcess, seed_credentials
 from tests.stripe_mock import TEST_KEY, StripeMockUnavailable, running_stripe_mock
 
 
@@ -273,3 +273,51 @@ async def test_runs_that_read_the_account_differently_still_share_its_customer(
     assert len({c.id for c in found}) == 1
     ledger = admin.get("/_admin/ledger", params={"system": "billing"}).json()["records"]
     assert [r["id"] for r in ledger if r["kind"] == "customer"] == [found[0].id]
+
+
+def _tax_rate_lists(run: Run) -> int:
+    return sum(
+        1 for method, path, _ in run.requests() if (method, path) == ("GET", "/v1/tax_rates")
+    )
+
+
+async def test_a_worker_looks_its_tax_rates_up_once_not_per_invoice(sandbox_run: Run) -> None:
+    """The rate ids a worker found serve its next invoices (one rate list, not one per invoice),
+    and each invoice still carries the tax."""
+    run = sandbox_run
+    ensure = EnsureCustomerInput(
+        crm_account_id="ACC-T", name="Acme GmbH", email="ap@acme.example", currency="EUR"
+    )
+    customer = await run.env.run(run.activities.find_or_create_customer, ensure)
+    numbers = [f"INV-{uuid.uuid4().hex[:8].upper()}" for _ in range(3)]
+    drafts = [
+        await env.run(run.activities.create_invoice, _invoice_input(customer.id, number))
+        for env, number in zip([run.env, _other_run(run), _other_run(run)], numbers, strict=True)
+    ]
+    assert [d.total_cents for d in drafts] == [12 * 25_000 * 119 // 100 + 99_950] * 3
+    assert _tax_rate_lists(run) == 1
+
+
+async def test_a_tax_rate_billing_no_longer_has_is_looked_up_again(
+    sandbox_run: Run, admin: httpx.Client
+) -> None:
+    """Billing lost the rate the worker kept (here: the sandbox was reset): the refused line is
+    sent again once with the rate found or created anew, and the invoice is taxed as before."""
+    run = sandbox_run
+    ensure = EnsureCustomerInput(
+        crm_account_id="ACC-T", name="Acme GmbH", email="ap@acme.example", currency="EUR"
+    )
+    first = await run.env.run(run.activities.find_or_create_customer, ensure)
+    await run.env.run(run.activities.create_invoice, _invoice_input(first.id, "INV-KEPT-1"))
+    admin.post("/_admin/reset").raise_for_status()
+    seed_credentials(admin)
+    customer = await run.env.run(run.activities.find_or_create_customer, ensure)
+    draft = await _other_run(run).run(
+        run.activities.create_invoice, _invoice_input(customer.id, "INV-KEPT-2")
+    )
+    assert draft.total_cents == 12 * 25_000 * 119 // 100 + 99_950
+    refused = [r for r in _refused(run.requests()) if r[1] == "/v1/invoiceitems"]
+    assert [status for _, _, status in refused] == [404]
+    assert _tax_rate_lists(run) == 2
+    rates = admin.get("/_admin/ledger", params={"system": "billing"}).json()["records"]
+    assert len([r for r in rates if r["kind"] == "tax_rate"]) == 1
