@@ -96,6 +96,11 @@ class AuditLog:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> Engine:
+        """The app database the rows go to (the circuit breakers live there too)."""
+        return self._engine
+
     async def record(self, entry: AuditEntry) -> None:
         await asyncio.to_thread(self._insert, entry)
 

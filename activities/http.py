@@ -21,6 +21,7 @@ from activities.errors import (
 from activities.reruns import RERUN
 from domain.errors import ErrorCode
 from domain.systems import System
+from runtime.circuit import Admission, Circuit, CircuitOpen
 from runtime.vault import SecretUnavailable
 
 M = TypeVar("M", bound=BaseModel)
@@ -69,8 +70,10 @@ class SystemClient:
         auth: AuthScheme,
         audit: AuditLog,
         headers: dict[str, str] | None = None,
+        circuit: Circuit | None = None,
     ) -> None:
         self.system = system
+        self._circuit = circuit
         self._headers = dict(headers or {})
         self._base_url = base_url.rstrip("/")
         self._http = http
@@ -120,6 +123,7 @@ class SystemClient:
             headers["Idempotency-Key"] = idempotency_key
         if body.form is not None:  # an empty form still says what it is (Stripe insists)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        admission = await self._admit(method, path, body)
         started = time.perf_counter()
         try:
             response = await self._http.request(
@@ -137,6 +141,7 @@ class SystemClient:
                 )
             )
             count_failed_attempt(self.system.value, type(exc).__name__)
+            await self._unwell(admission, True)
             raise classify_transport(self.system.value, method, path, exc) from None
         code = None if response.is_success else system_error_code(response.content)
         code = code or (None if response.is_success else f"HTTP_{response.status_code}")
@@ -154,4 +159,39 @@ class SystemClient:
                 response.content,
             )
         )
+        await self._unwell(admission, response.status_code >= 500 or response.status_code == 429)
         return response
+
+    async def _admit(self, method: str, path: str, body: "_Body") -> Admission | None:
+        """The breaker's leave to send; while it is open, an audit row and a retryable failure
+        whose next retry is when the breaker may let a call through again."""
+        if self._circuit is None:
+            return None
+        try:
+            return await self._circuit.admit()
+        except CircuitOpen as refused:
+            await self._audit.record(
+                attempt(
+                    self.system,
+                    method,
+                    path,
+                    None,
+                    time.perf_counter(),
+                    ErrorCode.CIRCUIT_OPEN,
+                    body.sent,
+                    b"",
+                )
+            )
+            raise ApplicationError(
+                str(refused), type=ErrorCode.CIRCUIT_OPEN, next_retry_delay=refused.retry_in
+            ) from None
+
+    async def _unwell(self, admission: Admission | None, unwell: bool) -> None:
+        """Tell the breaker how the system answered: 5xx, 429, a timeout or a broken connection
+        count against it; any other answer (a 4xx too) shows it is well."""
+        if self._circuit is None or admission is None:
+            return
+        if unwell:
+            await self._circuit.failed(admission)
+        else:
+            await self._circuit.succeeded(admission)

@@ -8,6 +8,8 @@ class ErrorCode(StrEnum):
 
     MALFORMED_RESPONSE = "MALFORMED_RESPONSE"
     HTTP_ERROR = "HTTP_ERROR"
+    # The system's circuit breaker is open (runtime/circuit.py): no request was sent.
+    CIRCUIT_OPEN = "CIRCUIT_OPEN"
     # SMTP (the mail system): the relay refused the login, the connection failed or broke, or
     # the relay lacks what the settings ask for (STARTTLS, AUTH).
     SMTP_AUTH_FAILED = "SMTP_AUTH_FAILED"

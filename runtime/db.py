@@ -113,6 +113,23 @@ class UsedCodecTicket(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class CircuitRow(Base):
+    """The circuit breaker of one external system (runtime/circuit.py); times in unix seconds.
+    No row: closed, never failed."""
+
+    __tablename__ = "circuit_breakers"
+
+    system: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[float] = mapped_column(Float)
+    open_until: Mapped[float | None] = mapped_column(Float)
+    probe_until: Mapped[float | None] = mapped_column(Float)
+    # Opened by hand for a planned outage: the operator and the reason; closed by hand only.
+    manual_reason: Mapped[str | None] = mapped_column(String(500))
+    changed_at: Mapped[float | None] = mapped_column(Float)
+
+
 def as_utc(moment: datetime) -> datetime:
     """A stored moment as an aware UTC datetime: SQLite hands back naive ones, and every row is
     written in UTC."""

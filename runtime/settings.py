@@ -22,6 +22,7 @@ from domain.reconciliation import UnknownTimeZone, time_zone
 from domain.retries import RetryBudgets
 from domain.systems import System
 from domain.vendor import OnboardingPolicy
+from runtime.circuit import CircuitPolicy
 
 ENV_PREFIX = "BACKOFFICE_"
 DEFAULT_DATA_DIR = Path(".data")
@@ -73,6 +74,10 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None
     mail_from: str = Field(default="backoffice@company.example", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
     rate_limits: dict[System, float] = {System.ENRICHMENT: 5.0}
+    # Circuit breakers (runtime/circuit.py): when a system's breaker opens and for how long, for
+    # every system, and per system where it differs (e.g. {"erp": {"failures": 10}}).
+    circuit_breaker: CircuitPolicy = CircuitPolicy()
+    circuit_breakers: dict[System, CircuitPolicy] = {}
     database_url: str = ""
     temporal_ui_url: str = Field(default="http://127.0.0.1:8233", pattern=r"^https?://")
     api_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://")
@@ -276,6 +281,9 @@ class Settings(BaseSettings):
                 "(leave it unset for no endpoint)"
             )
         return value
+
+    def circuit_policy(self, system: System) -> CircuitPolicy:
+        return self.circuit_breakers.get(system, self.circuit_breaker)
 
     def system_url(self, system: System) -> str:
         """Base URL of one system: its own setting, else the sandbox's prefix for it."""

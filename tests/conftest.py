@@ -17,7 +17,7 @@ from devstack.stack import Stack
 from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
 from tests import reaper
-from tests.helpers import terminate_runs_started_since
+from tests.helpers import close_breakers, terminate_runs_started_since
 from tests.invoicing import Crm
 from tests.postgres import PostgresServer, PostgresUnavailable
 from tests.screenshots import Screenshots
@@ -131,11 +131,13 @@ def runs_end_with_their_test(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def admin(stack: Stack) -> Iterator[httpx.Client]:
-    """The sandbox's admin API (faults, ledger, credentials); faults set by a test end with it."""
+def admin(stack: Stack, settings: Settings) -> Iterator[httpx.Client]:
+    """The sandbox's admin API (faults, ledger, credentials); faults set by a test end with it,
+    and so do the circuit breakers they opened."""
     with stack.sandbox_admin() as http:
         yield http
         http.delete("/_admin/faults").raise_for_status()
+        close_breakers(settings)
 
 
 @pytest.fixture(scope="session")

@@ -11,21 +11,27 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from activities.audit import AuditLog
+from activities.http import SystemClient
 from chaos import evidence
 from chaos.forms import iban as iban  # the tests' bank data, re-exported
 from chaos.forms import vendor_application as vendor_application  # re-exported
 from devstack.mailbox import Mailbox
 from domain.contract import STATUS_QUERY
 from domain.status import WorkflowStatus
+from domain.systems import System
 from domain.vendor import VendorApplication, VendorOnboardingResult
-from runtime.db import AuditRow, WebhookEvent, make_engine
+from runtime.circuit import Circuit
+from runtime.db import AuditRow, CircuitRow, WebhookEvent, make_engine
 from runtime.settings import Settings
+from runtime.vault import SecretStore
 from starters.start import start_vendor_onboarding
+from workers.registry import _auth
 
 
 def patient(settings: Settings) -> Settings:
@@ -192,3 +198,37 @@ def webhook_row(settings: Settings, system: str, event_id: str) -> WebhookEvent:
             return row  # type: ignore[return-value]
     finally:
         engine.dispose()
+
+
+def system_client(
+    stack: Any, settings: Settings, system: System, sent: list[httpx.Request] | None = None
+) -> SystemClient:
+    """The client of `system` as the stack's worker builds it (Vault credentials, the audit, the
+    system's circuit breaker in the app database), in this test process; `sent` collects every
+    request it sends."""
+    env = stack.worker_env()
+    secrets = SecretStore(
+        env["BACKOFFICE_VAULT_ADDR"],
+        env["BACKOFFICE_VAULT_ROLE_ID"],
+        env["BACKOFFICE_VAULT_SECRET_ID"],
+    )
+
+    async def watch(request: httpx.Request) -> None:
+        if sent is not None:
+            sent.append(request)
+
+    http = httpx.AsyncClient(timeout=30, event_hooks={"request": [watch]})
+    engine = make_engine(settings.resolved_database_url)
+    audit = AuditLog(engine)
+    base_url = settings.system_url(system)
+    circuit = Circuit(engine, system.value, settings.circuit_policy(system))
+    auth = _auth(system, secrets, http, base_url, audit)
+    return SystemClient(system, base_url, http, auth, audit, circuit=circuit)
+
+
+def close_breakers(settings: Settings) -> None:
+    """Forget every circuit breaker's state (a test's outage ends with the test)."""
+    engine = make_engine(settings.resolved_database_url)
+    with engine.begin() as conn:
+        conn.execute(delete(CircuitRow))
+    engine.dispose()

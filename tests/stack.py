@@ -32,6 +32,11 @@ SHORT_APPROVAL_TIMEOUTS = {
     "BACKOFFICE_SIGN_IN_MAX_FAILURES_PER_ADDRESS": "100000",
     # The API's approvals-pending gauge follows visibility within a second.
     "BACKOFFICE_APPROVALS_GAUGE_REFRESH_SECONDS": "1",
+    # Circuit breakers of seconds: more failures than one run's retries make in the window (a
+    # test's fault on one run never opens it), a cool-down of 3 s.
+    "BACKOFFICE_CIRCUIT_BREAKER": (
+        '{"failures": 10, "window": "PT20S", "cool_down": "PT3S", "probe_timeout": "PT5S"}'
+    ),
 }
 
 # A new payload data key every 3 s in every process, so runs cross key rotations in a test.

@@ -9,42 +9,18 @@ import uuid
 import httpx
 from temporalio.testing import ActivityEnvironment
 
-from activities.audit import AuditLog
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
-from activities.http import SystemClient
 from domain.lead import owner_for
 from domain.records import AssignOwnerInput, RemoveApprovedSupplierInput
 from domain.systems import System
-from runtime.db import make_engine
-from runtime.vault import SecretStore
-from tests.helpers import audit_rows
-from workers.registry import _auth
+from tests.helpers import audit_rows, system_client
 
 
 def _in_run(workflow_id: str) -> ActivityEnvironment:
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, workflow_id=workflow_id)
     return env
-
-
-def _client(stack, settings, system: System, sent: list[httpx.Request]) -> SystemClient:
-    env = stack.worker_env()
-    secrets = SecretStore(
-        env["BACKOFFICE_VAULT_ADDR"],
-        env["BACKOFFICE_VAULT_ROLE_ID"],
-        env["BACKOFFICE_VAULT_SECRET_ID"],
-    )
-
-    async def watch(request: httpx.Request) -> None:
-        sent.append(request)
-
-    http = httpx.AsyncClient(timeout=30, event_hooks={"request": [watch]})
-    audit = AuditLog(make_engine(settings.resolved_database_url))
-    base_url = settings.system_url(system)
-    return SystemClient(
-        system, base_url, http, _auth(system, secrets, http, base_url, audit), audit
-    )
 
 
 def _erp(stack) -> httpx.Client:
@@ -90,7 +66,7 @@ async def test_a_supplier_removal_asks_only_for_that_vendors_entries(stack, sett
         ours = _listed_vendor(erp, f"APP-RM{key}")
         other = _listed_vendor(erp, f"APP-KEEP{key}")
         sent: list[httpx.Request] = []
-        activities = ErpActivities(_client(stack, settings, System.ERP, sent))
+        activities = ErpActivities(system_client(stack, settings, System.ERP, sent))
 
         undone = await _in_run(f"vendor-onboarding-APP-RM{key}").run(
             activities.remove_approved_supplier,
@@ -106,7 +82,7 @@ async def test_a_supplier_removal_asks_only_for_that_vendors_entries(stack, sett
 
 async def test_an_older_runs_owner_is_chosen_without_reading_the_crm(stack, settings):
     sent: list[httpx.Request] = []
-    activities = CrmActivities(_client(stack, settings, System.CRM, sent))
+    activities = CrmActivities(system_client(stack, settings, System.CRM, sent))
     reps = ["ana@company.example", "ben@company.example", "cy@company.example"]
     workflow_id = f"lead-to-cash-WEB-{uuid.uuid4().hex[:8].upper()}"
 

@@ -28,6 +28,7 @@ from activities.portal import PortalActivities
 from activities.smtp import Relay, SmtpSender
 from activities.stripe_api import STRIPE_HEADERS
 from domain.systems import WORKFLOW_TASK_QUEUE, System
+from runtime.circuit import Circuit
 from runtime.settings import Settings
 from runtime.telemetry import Telemetry
 from runtime.vault import SecretStore
@@ -113,7 +114,8 @@ def system_clients(
         base_url = settings.system_url(system)
         auth = _auth(system, secrets, http, base_url, audit)
         headers = STRIPE_HEADERS if system is System.BILLING else None
-        clients[system] = SystemClient(system, base_url, http, auth, audit, headers)
+        circuit = Circuit(audit.engine, system.value, settings.circuit_policy(system))
+        clients[system] = SystemClient(system, base_url, http, auth, audit, headers, circuit)
     return clients, pools
 
 

@@ -22,7 +22,7 @@ from runtime.db import create_schema, make_engine
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.temporal import TemporalUnreachable, connect
 from runtime.vault import SecretUnavailable, VaultUnreachable, secret_store
-from starters import audit
+from starters import audit, systems
 from starters.approvals import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -323,6 +323,7 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     replay.add_argument("id", type=int)
     schedule_commands.add_parsers(sub)
     audit.add_parser(sub)
+    systems.add_parser(sub)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -340,6 +341,7 @@ def run(args: argparse.Namespace) -> int:
         "void": _void,
         **schedule_commands.COMMANDS,
         "audit": audit.command,
+        "systems": systems.command,
     }
     try:
         if args.command == "start":

@@ -26,6 +26,7 @@ from starters.api import (
     inbox,
     openapi,
     starts,
+    systems,
     webhooks,
     workflows,
 )
@@ -80,7 +81,14 @@ def build(lifespan: Lifespan | None, *, max_body_bytes: int) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     install_error_handlers(app)
-    routers = [starts.router, workflows.router, approvals.router, health.router, webhooks.router]
+    routers = [
+        starts.router,
+        workflows.router,
+        approvals.router,
+        systems.router,
+        health.router,
+        webhooks.router,
+    ]
     for router in routers:
         app.include_router(router)
     openapi.install(app, routers)
@@ -132,7 +140,10 @@ def _lifespan(settings: Settings, telemetry: Telemetry) -> Lifespan:
         if telemetry.runtime is not None:  # only where a metrics endpoint serves the gauge
             counting = asyncio.create_task(
                 app.state.metrics.keep_counting_pending(
-                    temporal, approver_roles(settings), settings.approvals_gauge_refresh_seconds
+                    temporal,
+                    approver_roles(settings),
+                    settings.approvals_gauge_refresh_seconds,
+                    engine,
                 )
             )
         try:

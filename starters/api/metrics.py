@@ -4,13 +4,16 @@ outcomes, and approvals pending by role (counted in Temporal visibility every fe
 import asyncio
 import logging
 
+from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.common import MetricMeter
 
 from domain.approvals import ApprovalStatus
 from domain.contract import APPROVAL_STATUS, APPROVER_ROLE
-from domain.metrics import APPROVALS_PENDING, WEBHOOK_EVENTS, WebhookOutcome
+from domain.metrics import APPROVALS_PENDING, CIRCUIT_STATE, WEBHOOK_EVENTS, WebhookOutcome
+from runtime.circuit import STATE_VALUE
 from runtime.settings import Settings
+from starters.systems import system_states
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,9 @@ class ApiMetrics:
         self._pending = meter.create_gauge(
             APPROVALS_PENDING, "Running workflows whose approval waits for the role"
         )
+        self._circuits = meter.create_gauge(
+            CIRCUIT_STATE, "Circuit breaker of each external system: 0 closed, 1 half-open, 2 open"
+        )
 
     def webhook(self, system: str, outcome: WebhookOutcome | str) -> None:
         self._webhooks.add(1, {"system": system, "outcome": str(outcome)})
@@ -55,13 +61,21 @@ class ApiMetrics:
             counted = await client.count_workflows(pending_query(role))
             self._pending.set(counted.count, {"role": role})
 
+    async def read_circuits(self, engine: Engine) -> None:
+        for state in await asyncio.to_thread(system_states, engine):
+            self._circuits.set(STATE_VALUE[state.state], {"system": state.system})
+
     async def keep_counting_pending(
-        self, client: Client, roles: list[str], every_seconds: float
+        self, client: Client, roles: list[str], every_seconds: float, engine: Engine
     ) -> None:
-        """Refresh the gauge until cancelled; a failed count keeps the last values."""
+        """Refresh the gauges until cancelled; a failed count keeps the last values."""
         while True:
             try:
                 await self.count_pending(client, roles)
             except Exception as exc:  # Temporal unreachable for a while: try again next time
                 log.warning("counting pending approvals failed: %s", type(exc).__name__)
+            try:
+                await self.read_circuits(engine)
+            except Exception as exc:  # the database unreachable for a while: likewise
+                log.warning("reading the circuit breakers failed: %s", type(exc).__name__)
             await asyncio.sleep(every_seconds)
