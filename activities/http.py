@@ -123,7 +123,7 @@ class SystemClient:
             headers["Idempotency-Key"] = idempotency_key
         if body.form is not None:  # an empty form still says what it is (Stripe insists)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        admission = await self._admit(method, path, body)
+        admission = await admitted(self._circuit, self._audit, self.system, method, path, body.sent)
         started = time.perf_counter()
         try:
             response = await self._http.request(
@@ -141,7 +141,7 @@ class SystemClient:
                 )
             )
             count_failed_attempt(self.system.value, type(exc).__name__)
-            await self._unwell(admission, True)
+            await answered(self._circuit, admission, unwell=True)
             raise classify_transport(self.system.value, method, path, exc) from None
         code = None if response.is_success else system_error_code(response.content)
         code = code or (None if response.is_success else f"HTTP_{response.status_code}")
@@ -159,39 +159,41 @@ class SystemClient:
                 response.content,
             )
         )
-        await self._unwell(admission, response.status_code >= 500 or response.status_code == 429)
+        unwell = response.status_code >= 500 or response.status_code == 429
+        await answered(self._circuit, admission, unwell=unwell)
         return response
 
-    async def _admit(self, method: str, path: str, body: "_Body") -> Admission | None:
-        """The breaker's leave to send; while it is open, an audit row and a retryable failure
-        whose next retry is when the breaker may let a call through again."""
-        if self._circuit is None:
-            return None
-        try:
-            return await self._circuit.admit()
-        except CircuitOpen as refused:
-            await self._audit.record(
-                attempt(
-                    self.system,
-                    method,
-                    path,
-                    None,
-                    time.perf_counter(),
-                    ErrorCode.CIRCUIT_OPEN,
-                    body.sent,
-                    b"",
-                )
-            )
-            raise ApplicationError(
-                str(refused), type=ErrorCode.CIRCUIT_OPEN, next_retry_delay=refused.retry_in
-            ) from None
 
-    async def _unwell(self, admission: Admission | None, unwell: bool) -> None:
-        """Tell the breaker how the system answered: 5xx, 429, a timeout or a broken connection
-        count against it; any other answer (a 4xx too) shows it is well."""
-        if self._circuit is None or admission is None:
-            return
-        if unwell:
-            await self._circuit.failed(admission)
-        else:
-            await self._circuit.succeeded(admission)
+async def admitted(
+    circuit: Circuit | None,
+    audit: AuditLog,
+    system: System,
+    method: str,
+    path: str,
+    sent: dict[str, Any] | None,
+) -> Admission | None:
+    """The breaker's leave to send; while it is open, an audit row (no request sent) and a
+    retryable failure whose next retry is when the breaker may let a call through again."""
+    if circuit is None:
+        return None
+    try:
+        return await circuit.admit()
+    except CircuitOpen as refused:
+        started = time.perf_counter()
+        await audit.record(
+            attempt(system, method, path, None, started, ErrorCode.CIRCUIT_OPEN, sent, b"")
+        )
+        raise ApplicationError(
+            str(refused), type=ErrorCode.CIRCUIT_OPEN, next_retry_delay=refused.retry_in
+        ) from None
+
+
+async def answered(circuit: Circuit | None, admission: Admission | None, *, unwell: bool) -> None:
+    """Tell the breaker how the system answered: `unwell` (a 5xx or 429, a timeout, a broken
+    connection) counts against it; any other answer, a refusal too, shows it is well."""
+    if circuit is None or admission is None:
+        return
+    if unwell:
+        await circuit.failed(admission)
+    else:
+        await circuit.succeeded(admission)

@@ -23,8 +23,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.audit import AuditLog, attempt
 from activities.errors import classify_smtp, count_failed_attempt, smtp_failure
+from activities.http import admitted, answered
 from domain.errors import ErrorCode
 from domain.systems import System
+from runtime.circuit import Circuit
 from runtime.settings import Settings
 from runtime.telemetry import BUSINESS_KEY_ATTRIBUTE, SYSTEM_ATTRIBUTE, business_key
 from runtime.vault import SecretStore, SecretUnavailable
@@ -80,8 +82,10 @@ class SmtpSender:
         secrets: SecretStore,
         audit: AuditLog,
         tracer: trace.Tracer | None = None,
+        circuit: Circuit | None = None,
     ) -> None:
         self.relay = relay
+        self._circuit = circuit
         self._secrets = secrets
         self._audit = audit
         self._tracer = tracer or trace.get_tracer("backoffice")
@@ -112,6 +116,9 @@ class SmtpSender:
     async def _attempt(self, message: EmailMessage, login: tuple[str, str] | None) -> None:
         relay = self.relay
         fields = {"to": None, "subject": None, "message_id": None}  # the audit names fields only
+        admission = await admitted(
+            self._circuit, self._audit, SYSTEM, AUDIT_METHOD, relay.address, fields
+        )
         started = time.perf_counter()
         client = aiosmtplib.SMTP(
             hostname=relay.host,
@@ -145,10 +152,13 @@ class SmtpSender:
                 )
                 await self._audit.record(row)
                 count_failed_attempt(SYSTEM.value, code)
+                # No answer, or "try later" (4xx): the relay is unwell; a 5xx refuses the message.
+                await answered(self._circuit, admission, unwell=status is None or status < 500)
                 if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
                     raise
                 raise classify_smtp(SYSTEM.value, relay.address, exc) from None
             span.set_attribute("smtp.reply_code", SENT)
+        await answered(self._circuit, admission, unwell=False)
         with suppress(aiosmtplib.SMTPException, OSError):
             await client.quit()
         client.close()

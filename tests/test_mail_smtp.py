@@ -4,11 +4,13 @@ down, a 4xx and a 5xx reply, and how each failure is classified."""
 import asyncio
 import dataclasses
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import aiosmtplib
 import httpx
 import pytest
+from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -17,8 +19,10 @@ from activities.errors import classify_smtp
 from activities.mail import MailActivities
 from activities.smtp import Relay, SmtpSender
 from chaos import evidence
+from domain.errors import ErrorCode
 from domain.records import SendEmailInput
-from runtime.db import make_engine
+from runtime.circuit import Circuit, CircuitPolicy, CircuitState, read_all, view
+from runtime.db import AuditRow, create_schema, make_engine
 from runtime.vault import SecretStore
 from tests.helpers import Ledger, audit_rows, start, wait_for
 
@@ -254,3 +258,43 @@ async def test_outside_text_becomes_one_clean_bounded_subject_and_a_bounded_text
         for address in message.get(field) or []
     }
     assert recipients == {"dana@acme.example"}
+
+
+async def test_an_unreachable_relay_opens_the_mail_breaker_a_refused_message_does_not(
+    stack, settings, mailbox, tmp_path
+):
+    """Mail has a circuit breaker like every system: connection failures count against the
+    relay, a 5xx refusal of a message (the relay is well) does not; once open, nothing is tried."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    create_schema(engine)
+    policy = CircuitPolicy(failures=3, cool_down=timedelta(minutes=5))
+    secrets = _worker_secrets(stack)
+
+    def sender(relay: Relay) -> MailActivities:
+        circuit = Circuit(engine, "mail", policy)
+        return MailActivities(
+            SmtpSender(relay, secrets, AuditLog(engine), circuit=circuit), secrets
+        )
+
+    refusing = sender(Relay.of(settings))
+    mailbox.refuse("Recipient", 550)
+    try:
+        for i in range(policy.failures + 1):
+            with pytest.raises(ApplicationError) as refused:
+                await _in_run(f"smtp-test-cb-{i}").run(refusing.send_email, _email(f"CB-{i}"))
+            assert refused.value.non_retryable and refused.value.type == "SMTP_550"
+    finally:
+        mailbox.clear_faults()
+    assert view("mail", read_all(engine).get("mail")).state is CircuitState.CLOSED
+
+    unreachable = sender(dataclasses.replace(Relay.of(settings), port=9))  # nothing listens
+    codes = []
+    for i in range(policy.failures + 1):
+        with pytest.raises(ApplicationError) as failed:
+            await _in_run(f"smtp-test-down-{i}").run(unreachable.send_email, _email(f"DN-{i}"))
+        codes.append(failed.value.type)
+    assert codes[-1] == ErrorCode.CIRCUIT_OPEN and ErrorCode.CIRCUIT_OPEN not in codes[:-1]
+    assert view("mail", read_all(engine)["mail"]).state is CircuitState.OPEN
+    with engine.connect() as conn:
+        last = conn.execute(select(AuditRow).order_by(AuditRow.id.desc()).limit(1)).one()
+    assert (last.error_code, last.status) == (ErrorCode.CIRCUIT_OPEN, None)

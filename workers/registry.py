@@ -78,7 +78,8 @@ def build_workers(
     ]
     provider = telemetry.tracer_provider if telemetry is not None else None
     tracer = provider.get_tracer("backoffice") if provider is not None else None
-    mail = SmtpSender(Relay.of(settings), secrets, audit, tracer)
+    mail_circuit = Circuit(audit.engine, System.MAIL.value, settings.circuit_policy(System.MAIL))
+    mail = SmtpSender(Relay.of(settings), secrets, audit, tracer, mail_circuit)
     for system, activities in activities_by_queue(clients, mail, secrets, settings).items():
         workers.append(
             activity_worker(
