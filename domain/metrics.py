@@ -20,6 +20,8 @@ EXTERNAL_API_ERRORS = "backoffice_external_api_errors_total"
 WEBHOOK_EVENTS = "backoffice_webhook_events_total"
 # Gauge, from Temporal visibility: running workflows whose approval waits for `role`.
 APPROVALS_PENDING = "backoffice_approvals_pending"
+# Gauge, likewise: those of them pending longer than their due time (`approval_remind_after`).
+APPROVALS_OVERDUE = "backoffice_approvals_overdue"
 # Each external system's circuit breaker: 0 closed, 1 half-open, 2 open (runtime/circuit.py).
 CIRCUIT_STATE = "backoffice_circuit_state"
 

@@ -34,7 +34,7 @@ from starters.api.auth import Authenticator
 from starters.api.errors import install_error_handlers
 from starters.api.limits import BodySizeLimit
 from starters.api.lockout import Lockout
-from starters.api.metrics import ApiMetrics, approver_roles
+from starters.api.metrics import ApiMetrics
 from starters.api.services import Services
 from starters.directory import Directory
 from starters.webhooks.inbox import WebhookInbox
@@ -139,12 +139,7 @@ def _lifespan(settings: Settings, telemetry: Telemetry) -> Lifespan:
         counting = None
         if telemetry.runtime is not None:  # only where a metrics endpoint serves the gauge
             counting = asyncio.create_task(
-                app.state.metrics.keep_counting_pending(
-                    temporal,
-                    approver_roles(settings),
-                    settings.approvals_gauge_refresh_seconds,
-                    engine,
-                )
+                app.state.metrics.keep_counting(temporal, engine, settings)
             )
         try:
             yield

@@ -1,16 +1,24 @@
 """The API's business metrics, served on its Prometheus endpoint beside the SDK's own: webhook
-outcomes, and approvals pending by role (counted in Temporal visibility every few seconds)."""
+outcomes; approvals pending by role, and those of them past their due time (counted in Temporal
+visibility every few seconds); each system's circuit breaker (read from the app database)."""
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.common import MetricMeter
 
 from domain.approvals import ApprovalStatus
-from domain.contract import APPROVAL_STATUS, APPROVER_ROLE
-from domain.metrics import APPROVALS_PENDING, CIRCUIT_STATE, WEBHOOK_EVENTS, WebhookOutcome
+from domain.contract import APPROVAL_PENDING_SINCE, APPROVAL_STATUS, APPROVER_ROLE
+from domain.metrics import (
+    APPROVALS_OVERDUE,
+    APPROVALS_PENDING,
+    CIRCUIT_STATE,
+    WEBHOOK_EVENTS,
+    WebhookOutcome,
+)
 from runtime.circuit import STATE_VALUE
 from runtime.settings import Settings
 from starters.systems import system_states
@@ -49,6 +57,9 @@ class ApiMetrics:
         self._pending = meter.create_gauge(
             APPROVALS_PENDING, "Running workflows whose approval waits for the role"
         )
+        self._overdue = meter.create_gauge(
+            APPROVALS_OVERDUE, "Approvals waiting for the role longer than their due time"
+        )
         self._circuits = meter.create_gauge(
             CIRCUIT_STATE, "Circuit breaker of each external system: 0 closed, 1 half-open, 2 open"
         )
@@ -56,26 +67,30 @@ class ApiMetrics:
     def webhook(self, system: str, outcome: WebhookOutcome | str) -> None:
         self._webhooks.add(1, {"system": system, "outcome": str(outcome)})
 
-    async def count_pending(self, client: Client, roles: list[str]) -> None:
+    async def count_pending(self, client: Client, roles: list[str], due_after: timedelta) -> None:
+        """Pending approvals per role, and how many of them are past due (pending longer than
+        the reminder time, the due time the inbox shows)."""
+        due = (datetime.now(UTC) - due_after).isoformat()
         for role in roles:
             counted = await client.count_workflows(pending_query(role))
             self._pending.set(counted.count, {"role": role})
+            overdue = f'{pending_query(role)} AND {APPROVAL_PENDING_SINCE.name} < "{due}"'
+            self._overdue.set((await client.count_workflows(overdue)).count, {"role": role})
 
     async def read_circuits(self, engine: Engine) -> None:
         for state in await asyncio.to_thread(system_states, engine):
             self._circuits.set(STATE_VALUE[state.state], {"system": state.system})
 
-    async def keep_counting_pending(
-        self, client: Client, roles: list[str], every_seconds: float, engine: Engine
-    ) -> None:
+    async def keep_counting(self, client: Client, engine: Engine, settings: Settings) -> None:
         """Refresh the gauges until cancelled; a failed count keeps the last values."""
+        roles = approver_roles(settings)
         while True:
             try:
-                await self.count_pending(client, roles)
+                await self.count_pending(client, roles, settings.approval_remind_after)
             except Exception as exc:  # Temporal unreachable for a while: try again next time
                 log.warning("counting pending approvals failed: %s", type(exc).__name__)
             try:
                 await self.read_circuits(engine)
             except Exception as exc:  # the database unreachable for a while: likewise
                 log.warning("reading the circuit breakers failed: %s", type(exc).__name__)
-            await asyncio.sleep(every_seconds)
+            await asyncio.sleep(settings.approvals_gauge_refresh_seconds)
