@@ -144,6 +144,7 @@ class Settings(BaseSettings):
     # `committed_step_give_up_after`.
     compensation_attempts: int = Field(default=0, ge=0)
     compensation_give_up_after: timedelta = timedelta(days=3)
+    step_give_up_after: timedelta = timedelta(days=3)
     committed_step_give_up_after: timedelta = timedelta(days=7)
     # A step whose attempt number this many fails (and will be retried) shows `Stage` retrying.
     retrying_notice_after_attempts: int = Field(default=5, ge=1)
@@ -343,6 +344,7 @@ class Settings(BaseSettings):
 
     def retry_budgets(self) -> RetryBudgets:
         return RetryBudgets(
+            before_commit=self.step_give_up_after,
             after_commit=self.committed_step_give_up_after,
             compensation=self.compensation_give_up_after,
         )

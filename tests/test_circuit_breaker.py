@@ -7,6 +7,7 @@ one by hand."""
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -137,3 +138,19 @@ def test_a_manual_command_for_an_unknown_system_names_the_known_ones(cli_env):
     blank = backoffice("systems", "open", "erp", "--reason", " ", env=cli_env)
     assert blank.returncode == 2 and "--reason" in blank.stderr
     assert _systems(cli_env)["erp"]["state"] == "closed"
+
+
+async def test_a_step_before_the_point_of_no_return_waits_out_an_outage_of_days(client, settings):
+    """Each step of a vendor onboarding (before its point of no return) gives up after
+    `step_give_up_after` (3 days), not an hour: an ERP outage of hours is waited out, not
+    compensated. Read from the run's history, as the Web UI shows it."""
+    handle = await start(client, settings)
+    await result_of(handle)
+    scheduled = [
+        event.activity_task_scheduled_event_attributes
+        async for event in handle.fetch_history_events()
+        if event.HasField("activity_task_scheduled_event_attributes")
+    ]
+    steps = {a.activity_type.name: a.schedule_to_close_timeout.ToTimedelta() for a in scheduled}
+    assert {"erp.create_vendor", "portal.create_account"} <= set(steps)
+    assert set(steps.values()) == {settings.step_give_up_after} == {timedelta(days=3)}

@@ -217,7 +217,7 @@ class InvoiceGeneration(ApprovalsMixin):
         return await workflow.execute_activity_method(
             CrmActivities.get_account,
             CrmAccountRef(account_id=req.crm_account_id),
-            **options.on(System.CRM),
+            **options.before_commit(System.CRM, self._policy.retries),
         )
 
     async def _customer(self, req: InvoiceRequest, account: CrmAccount) -> str:
@@ -229,7 +229,7 @@ class InvoiceGeneration(ApprovalsMixin):
                 email=account.billing_email,
                 currency=req.currency,
             ),
-            **options.on(System.BILLING),
+            **options.before_commit(System.BILLING, self._policy.retries),
         )
         self._progress.customer(customer.id)
         self._progress.done(f"billing customer {customer.id}")
@@ -248,7 +248,7 @@ class InvoiceGeneration(ApprovalsMixin):
                 due_date=req.due_date.isoformat(),
                 metadata={"crm_deal_id": req.crm_deal_id},
             ),
-            **options.on(System.BILLING),
+            **options.before_commit(System.BILLING, self._policy.retries),
         )
         if invoice.total_cents != self._total:
             # Nobody may see an invoice whose total is not ours: the draft is deleted.
@@ -291,7 +291,7 @@ class InvoiceGeneration(ApprovalsMixin):
         await workflow.execute_activity_method(
             BillingActivities.finalize_invoice,
             InvoiceNumberRef(number=req.invoice_number),
-            **options.on(System.BILLING),
+            **options.before_commit(System.BILLING, self._policy.retries),
         )
         # A cancel that came while finalizing (the call ends all the same) voids the invoice
         # before anyone is sent it.
@@ -308,7 +308,7 @@ class InvoiceGeneration(ApprovalsMixin):
         system, a cancel no longer stops it (nor voids the invoice the customer will read): the
         run finishes sending and then ends cancelled with the invoice open. A cancel before it
         voids the invoice, and no email goes out."""
-        email = invoice_mail.send_invoice(req, account, self._total)
+        email = invoice_mail.send_invoice(req, account, self._total, self._policy.retries)
         if workflow.patched(SEND_IS_POINT_OF_NO_RETURN):
             await finish_despite_cancel(asyncio.ensure_future(email))
             self._sent = True

@@ -6,6 +6,7 @@ from temporalio import workflow
 from domain.invoice import InvoicePolicy, InvoiceRequest
 from domain.money import format_amount
 from domain.records import CrmAccount, NotifyRoleInput, SendEmailInput
+from domain.retries import RetryBudgets
 from domain.systems import System
 from workflows import options
 
@@ -13,13 +14,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail import MailActivities
 
 
-async def send_invoice(req: InvoiceRequest, account: CrmAccount, total_cents: int) -> None:
+async def send_invoice(
+    req: InvoiceRequest, account: CrmAccount, total_cents: int, retries: RetryBudgets
+) -> None:
     amount = format_amount(total_cents, req.currency)
     due = req.due_date.isoformat()
     await _to_customer(
         req,
         account,
-        options.on(System.MAIL),
+        options.before_commit(System.MAIL, retries),
         notification="invoice",
         template="invoice",
         subject=f"Invoice {req.invoice_number}: {amount} due {due}",

@@ -31,7 +31,7 @@ class Messages:
         call = (
             options.after_commit(System.MAIL, self._policy.retries)
             if after_commit
-            else options.on(System.MAIL)
+            else options.before_commit(System.MAIL, self._policy.retries)
         )
         sent = await workflow.execute_activity_method(
             MailActivities.send_email,

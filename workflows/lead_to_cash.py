@@ -72,6 +72,7 @@ class LeadToCash(ApprovalsMixin):
     @workflow.init
     def __init__(self, inp: LeadToCashInput) -> None:
         self._init_approvals(Progress(PROCESS, inp.form.lead_id))
+        self._retries = inp.policy.retries
         self._stage_changes: list[DealStageChanged] = []
         self._signature: ContractSigned | None = None
         self._invoices_settled: dict[str, InvoiceSettled] = {}
@@ -175,7 +176,7 @@ class LeadToCash(ApprovalsMixin):
                     "timeline": form.timeline.value,
                 },
             ),
-            **options.on(System.CRM),
+            **options.before_commit(System.CRM, self._retries),
         )
         self._result.crm_lead_id = lead.id
         self._progress.done(f"lead {lead.id}" + (" (existing)" if lead.submissions > 1 else ""))
@@ -211,7 +212,7 @@ class LeadToCash(ApprovalsMixin):
             owner = await workflow.execute_activity_method(
                 CrmActivities.assign_owner,
                 AssignOwnerInput(reps=policy.sales_reps),
-                **options.on(System.CRM),
+                **options.before_commit(System.CRM, self._retries),
             )
         amount = form.seats * policy.price_per_seat_cents
         deal = await workflow.execute_activity_method(
@@ -225,7 +226,7 @@ class LeadToCash(ApprovalsMixin):
                 owner=owner.email,
                 discount_bp=form.requested_discount_bp,
             ),
-            **options.on(System.CRM),
+            **options.before_commit(System.CRM, self._retries),
         )
         self._result.deal_id, self._result.owner = deal.id, owner.email
         self._progress.amount(amount)
@@ -278,7 +279,7 @@ class LeadToCash(ApprovalsMixin):
                 signer_name=form.name,
                 signer_email=form.email,
             ),
-            **options.on(System.ESIGN),
+            **options.before_commit(System.ESIGN, self._retries),
         )
         self._result.envelope_id = envelope.id
         self._progress.done(f"envelope {envelope.id} sent")
@@ -348,7 +349,7 @@ class LeadToCash(ApprovalsMixin):
         voided = await workflow.execute_activity_method(
             EsignActivities.void_envelope,
             EnvelopeRef(external_ref=form.lead_id),
-            **options.on(System.ESIGN),
+            **options.before_commit(System.ESIGN, self._retries),
         )
         if voided.undone:
             self._progress.compensated(voided.description)

@@ -26,12 +26,18 @@ class ActivityOptions(TypedDict):
     cancellation_type: ActivityCancellationType
 
 
+def before_commit(system: System, retries: RetryBudgets) -> ActivityOptions:
+    """A call before the point of no return: it waits out an outage of days (the breaker keeps
+    it from calling a system that is down); only a refusal, or that deadline, undoes the run."""
+    return on(system, give_up_after=retries.before_commit)
+
+
 def after_commit(system: System, retries: RetryBudgets) -> ActivityOptions:
     """A call past the point of no return: nothing will undo it, so it rides out long outages."""
     return on(system, give_up_after=retries.after_commit)
 
 
-def on(system: System, *, give_up_after: timedelta = timedelta(hours=1)) -> ActivityOptions:
+def on(system: System, *, give_up_after: timedelta) -> ActivityOptions:
     """Keyword arguments for `workflow.execute_activity_method` for a call to `system`."""
     return ActivityOptions(
         task_queue=system.task_queue,

@@ -51,6 +51,7 @@ class VendorOnboarding(ApprovalsMixin):
     @workflow.init
     def __init__(self, inp: VendorOnboardingInput) -> None:
         self._init_approvals(Progress(PROCESS, inp.application.application_id))
+        self._retries = inp.policy.retries
 
     @workflow.run
     @finishes_handlers
@@ -128,7 +129,7 @@ class VendorOnboarding(ApprovalsMixin):
                     vendor_type=app.vendor_type,
                     payment_terms=app.payment_terms,
                 ),
-                **options.on(System.ERP),
+                **options.before_commit(System.ERP, self._retries),
             )
         except ActivityError as exc:
             if outcomes.cancelled(exc):
@@ -188,7 +189,7 @@ class VendorOnboarding(ApprovalsMixin):
                 contact_email=app.contact_email,
                 bank_account=app.bank_account,
             ),
-            **options.on(System.ERP),
+            **options.before_commit(System.ERP, self._retries),
         )
         self._progress.done(f"vendor {vendor.id} created")
         return vendor.id
@@ -203,7 +204,7 @@ class VendorOnboarding(ApprovalsMixin):
                 display_name=app.legal_name,
                 contact_email=app.contact_email,
             ),
-            **options.on(System.PORTAL),
+            **options.before_commit(System.PORTAL, self._retries),
         )
         self._progress.done(f"portal account {account.id} created")
         return account.id
@@ -223,7 +224,7 @@ class VendorOnboarding(ApprovalsMixin):
                 template="vendor-welcome",
                 business_key=app.application_id,
             ),
-            **options.on(System.MAIL),
+            **options.before_commit(System.MAIL, self._retries),
         )
         self._progress.done(f"welcome email {sent.id} sent")
         return sent.id
@@ -233,7 +234,7 @@ class VendorOnboarding(ApprovalsMixin):
         entry = await workflow.execute_activity_method(
             ErpActivities.add_approved_supplier,
             AddApprovedSupplierInput(vendor_id=vendor_id),
-            **options.on(System.ERP),
+            **options.before_commit(System.ERP, self._retries),
         )
         self._progress.done(f"supplier list entry {entry.id} added")
         return entry.id
