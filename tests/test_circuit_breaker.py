@@ -21,6 +21,7 @@ from domain.systems import System
 from tests.helpers import Ledger, audit_rows, result_of, start, system_client, wait_for
 from tests.observability.prometheus import Scrape
 from tests.test_cli import backoffice
+from tests.test_lead_to_cash import _start as _start_lead
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -38,12 +39,12 @@ def _matched(admin: httpx.Client, system: str) -> int:
     return sum(rule["matched"] for rule in admin.get("/_admin/faults").json()["faults"][system])
 
 
-async def _fail_until_open(stack, settings, system: System) -> None:
+async def _fail_until_open(stack, settings, system: System, path: str) -> None:
     """Calls from this process (another "worker") until the breaker opens: the threshold."""
-    portal = system_client(stack, settings, system)
+    down = system_client(stack, settings, system)
     for _ in range(settings.circuit_policy(system).failures):
         with pytest.raises(ApplicationError):
-            await portal.call("GET", "/accounts/ACC-NONE", Anything)
+            await down.call("GET", path, Anything)
 
 
 async def test_an_outage_opens_the_breaker_for_every_worker_and_a_probe_closes_it(
@@ -52,7 +53,7 @@ async def test_an_outage_opens_the_breaker_for_every_worker_and_a_probe_closes_i
     policy = settings.circuit_policy(System.PORTAL)
     admin.put("/_admin/faults/portal", json={"down": True}).raise_for_status()
     handle = await start(client, settings)
-    await _fail_until_open(stack, settings, System.PORTAL)
+    await _fail_until_open(stack, settings, System.PORTAL, "/accounts/ACC-NONE")
     assert _systems(cli_env)["portal"]["state"] == "open"
 
     # Shown by the API (scope `read`) and its gauge (2: open).
@@ -154,3 +155,39 @@ async def test_a_step_before_the_point_of_no_return_waits_out_an_outage_of_days(
     steps = {a.activity_type.name: a.schedule_to_close_timeout.ToTimedelta() for a in scheduled}
     assert {"erp.create_vendor", "portal.create_account"} <= set(steps)
     assert set(steps.values()) == {settings.step_give_up_after} == {timedelta(days=3)}
+
+
+async def test_after_an_outage_the_waiting_runs_resume_at_the_systems_rate_limit(
+    stack, settings, admin
+):
+    """Lead-to-cash runs wait for the enrichment service while it is down; when its breaker
+    closes they call it at its rate limit (the task queue's, across workers), not all at once."""
+    rate = settings.rate_limits[System.ENRICHMENT]
+    admin.put("/_admin/faults/enrichment", json={"down": True}).raise_for_status()
+    runs = [(await _start_lead(stack))[0] for _ in range(int(6 * rate))]
+    await _fail_until_open(stack, settings, System.ENRICHMENT, "/companies/none.example")
+
+    def enrichment_rows(workflow_id: str) -> list[Any]:
+        return [r for r in audit_rows(settings, workflow_id) if r.system == "enrichment"]
+
+    await wait_for(
+        lambda: all(enrichment_rows(run) for run in runs),
+        timeout=120,
+        what="every run waiting for the enrichment service",
+    )
+    admin.delete("/_admin/faults/enrichment").raise_for_status()
+    served = await wait_for(
+        lambda: (
+            (rows := [r for run in runs for r in enrichment_rows(run) if r.status == 200])
+            and len({r.workflow_id for r in rows}) == len(runs)
+            and rows
+        ),
+        timeout=180,
+        what="every run served by the enrichment service",
+    )
+    times = sorted(r.at.timestamp() for r in served)
+    # A token bucket of `rate` per second holds at most `rate` at once: in any half second, at
+    # most rate / 2 + rate calls (all at once would be every run within a moment).
+    busiest = max(sum(1 for t in times if start <= t < start + 0.5) for start in times)
+    assert busiest <= 1.5 * rate, f"{busiest} calls within half a second"
+    assert times[-1] - times[0] >= (len(times) - rate) / rate
