@@ -27,6 +27,9 @@ CHAOS_ENV = {
     "BACKOFFICE_PAYLOAD_KEY_ROTATE_AFTER": "PT20S",
     # An answer slower than this is a timeout (the slow-response faults go past it).
     "BACKOFFICE_HTTP_TIMEOUT_SECONDS": "3",
+    # The ERP (down for minutes in the outage plan) gets a rate limit like enrichment's, so the
+    # backlog after the outage is paced.
+    "BACKOFFICE_RATE_LIMITS": '{"enrichment": 5, "erp": 5}',
     # A SIGTERMed worker waits this long for activities in flight, then cancels them.
     "BACKOFFICE_WORKER_SHUTDOWN_GRACE_SECONDS": "3",
 }

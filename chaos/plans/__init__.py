@@ -8,6 +8,7 @@ from chaos.plans.forged import Forged
 from chaos.plans.graceful import GracefulShutdown
 from chaos.plans.http_storms import HttpStorms
 from chaos.plans.malformed import MalformedBodies
+from chaos.plans.outage import Outage
 from chaos.plans.soak import Soak
 from chaos.plans.temporal_restart import TemporalRestart
 from chaos.plans.vault import VaultFaults
@@ -19,6 +20,7 @@ PLANS: tuple[type[Plan], ...] = (
     GracefulShutdown,
     AmbiguousWrites,
     HttpStorms,
+    Outage,
     MalformedBodies,
     VaultFaults,
     BadInput,

@@ -48,6 +48,7 @@ def test_short_suite_holds_every_invariant(tmp_path: Path):
     assert int(by_plan["ambiguous-writes"]["ambiguous writes injected"]) > 0
     assert by_plan["graceful-shutdown"]["emails per person"] == "1"
     assert by_plan["bad-input"]["API answers 5xx"] == 0
+    assert int(by_plan["outage"]["attempts refused by the breaker (no request sent)"]) > 0
     assert str(by_plan["soak"]["duration (min)"]) == "2.0"
     assert all(n == 0 for k, n in by_plan["canaries"].items() if k.startswith("canaries found"))
 
