@@ -27,6 +27,11 @@ CHAOS_ENV = {
     "BACKOFFICE_PAYLOAD_KEY_ROTATE_AFTER": "PT20S",
     # An answer slower than this is a timeout (the slow-response faults go past it).
     "BACKOFFICE_HTTP_TIMEOUT_SECONDS": "3",
+    # Circuit breakers of seconds: a storm (a share of 5xx) rarely opens one, and then for 5 s;
+    # an outage (the outage plan) opens it within seconds.
+    "BACKOFFICE_CIRCUIT_BREAKER": (
+        '{"failures": 8, "window": "PT10S", "cool_down": "PT5S", "probe_timeout": "PT5S"}'
+    ),
     # The ERP (down for minutes in the outage plan) gets a rate limit like enrichment's, so the
     # backlog after the outage is paced.
     "BACKOFFICE_RATE_LIMITS": '{"enrichment": 5, "erp": 5}',
