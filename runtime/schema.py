@@ -24,6 +24,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # Alembic says at INFO which dialect it uses and each step it runs, at every start of the worker
 # and the API: `upgrade_schema` says what it did in one line instead.
 logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+log = logging.getLogger("backoffice.schema")
 # Any fixed number: the PostgreSQL advisory lock that serialises migrations, so that the init
 # step, a dev stack and a second host starting at once do not run one migration twice.
 _SCHEMA_LOCK = 0x6261636B  # "back"
@@ -76,7 +77,10 @@ def upgrade_schema(url: str) -> str:
             if current is None and _app_tables(conn):
                 return _stamp_made_before_migrations(conn, url, head)
             if current is not None and current not in _known_revisions():
-                raise SchemaNotCurrent(_ahead(url, current))
+                raise SchemaNotCurrent(
+                    f"{_ahead(url, current)}; this version cannot migrate it: run the newer "
+                    "version's `backoffice deploy migrate`, or none"
+                )
             command.upgrade(_config(conn), "head")
             before = "an empty database" if current is None else f"revision {current}"
             return f"the app database ({where(url)}) upgraded from {before} to revision {head}"
@@ -85,8 +89,11 @@ def upgrade_schema(url: str) -> str:
 
 
 def require_current_schema(engine: Engine) -> None:
-    """Refuse (SchemaNotCurrent) a database whose schema is not this code's newest revision: the
-    worker and the API check before they start, they never create tables themselves."""
+    """Refuse (SchemaNotCurrent) a database whose schema is behind this code's newest revision,
+    or that has none: the worker and the API check before they start, they never create tables
+    themselves. A database a newer version migrated is used, with a warning: migrations only
+    add while an older version may still run (docs/deploying.md), and the older version's
+    workers must be able to restart while its pinned runs drain."""
     url = engine.url.render_as_string(hide_password=False)
     try:
         with engine.connect() as conn:
@@ -102,7 +109,8 @@ def require_current_schema(engine: Engine) -> None:
     elif current in _known_revisions():
         state = f"is at revision {current}, behind this code's {head}"
     else:
-        raise SchemaNotCurrent(_ahead(url, current))
+        log.warning("%s; using it as it is", _ahead(url, current))
+        return
     raise SchemaNotCurrent(
         f"the app database ({where(url)}) {state}: run `{MIGRATE_COMMAND}`, then start again"
     )
@@ -182,7 +190,7 @@ def _only_app_tables(name: str | None, kind: str, _: Any) -> bool:
 def _ahead(url: str, current: str) -> str:
     return (
         f"the app database ({where(url)}) is at revision {current}, which this code does not "
-        f"know (its newest is {head_revision()}): a newer version migrated it; run that version"
+        f"know (its newest is {head_revision()}): a newer version migrated it"
     )
 
 
