@@ -14,12 +14,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect, make_url, text
+from sqlalchemy import Connection, Engine, MetaData, inspect, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from runtime.db import Base, make_engine
 
 MIGRATE_COMMAND = "backoffice deploy migrate"
+# The revision whose tables are those the old `create_all` made (its module's METADATA).
+FIRST_REVISION = "0001"
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Alembic says at INFO which dialect it uses and each step it runs, at every start of the worker
 # and the API: `upgrade_schema` says what it did in one line instead.
@@ -64,9 +66,9 @@ def upgrade_schema(url: str) -> str:
     """Bring the app database at `url` to the newest revision, and say what was done.
 
     An empty database gets every migration; one at an older revision the missing ones; one made
-    before migrations (its tables, no alembic_version) is stamped at the newest revision when
-    its tables match this code's (tables it lacks are created first), else refused naming each
-    difference, with nothing changed."""
+    before migrations (its tables, no alembic_version) is stamped at the first revision when its
+    tables match that revision's (tables it lacks are created first), then upgraded; else it is
+    refused naming each difference, with nothing changed."""
     engine = make_engine(url)
     try:
         with _locked(engine, url) as conn:
@@ -116,21 +118,29 @@ def require_current_schema(engine: Engine) -> None:
     )
 
 
-def schema_differences(conn: Connection) -> list[str]:
-    """How the app's tables in this database differ from the models (`runtime.db`), one line
-    per difference; tables of others in the same database are left out."""
+def schema_differences(conn: Connection, metadata: MetaData = Base.metadata) -> list[str]:
+    """How the app's tables in this database differ from `metadata` (the models of `runtime.db`
+    by default), one line per difference; tables of others in the same database are left out."""
+
+    def only_app_tables(name: str | None, kind: str, _: Any) -> bool:
+        return kind != "table" or name in metadata.tables
+
     context = MigrationContext.configure(
-        conn, opts={"compare_type": True, "include_name": _only_app_tables}
+        conn, opts={"compare_type": True, "include_name": only_app_tables}
     )
-    return [_describe(diff) for diff in compare_metadata(context, Base.metadata)]
+    return [_describe(diff) for diff in compare_metadata(context, metadata)]
 
 
 def _stamp_made_before_migrations(conn: Connection, url: str, head: str) -> str:
     """A database the old `create_all` made: its missing tables are created (create_all added
-    tables as the code gained them, never columns), then what is there must match exactly."""
-    missing = [t for name, t in Base.metadata.tables.items() if name not in _app_tables(conn)]
-    Base.metadata.create_all(conn, tables=missing)
-    differences = schema_differences(conn)
+    tables as the code gained them, never columns), then what is there must match the first
+    revision's tables exactly."""
+    scripts = ScriptDirectory.from_config(_config())
+    first: MetaData = scripts.get_revision(FIRST_REVISION).module.METADATA
+    present = set(inspect(conn).get_table_names())
+    missing = [t for name, t in first.tables.items() if name not in present]
+    first.create_all(conn, tables=missing)
+    differences = schema_differences(conn, first)
     if differences:
         conn.rollback()  # the tables just created go too: nothing changed
         raise SchemaNotCurrent(
@@ -138,11 +148,13 @@ def _stamp_made_before_migrations(conn: Connection, url: str, head: str) -> str:
             f"from this code's: {'; '.join(differences)}. Nothing was changed: make them match "
             f"(or restore a backup of that version), then run `{MIGRATE_COMMAND}` again"
         )
-    command.stamp(_config(conn), head)
+    command.stamp(_config(conn), FIRST_REVISION)
+    command.upgrade(_config(conn), "head")
     created = f"; created {', '.join(t.name for t in missing)}" if missing else ""
+    upgraded = f", upgraded to {head}" if head != FIRST_REVISION else ""
     return (
         f"the app database ({where(url)}) was made before migrations: its tables match, "
-        f"stamped at revision {head}{created}"
+        f"stamped at revision {FIRST_REVISION}{upgraded}{created}"
     )
 
 
@@ -181,10 +193,6 @@ def _revision(conn: Connection) -> str | None:
 
 def _app_tables(conn: Connection) -> set[str]:
     return set(inspect(conn).get_table_names()) & set(Base.metadata.tables)
-
-
-def _only_app_tables(name: str | None, kind: str, _: Any) -> bool:
-    return kind != "table" or name in Base.metadata.tables
 
 
 def _ahead(url: str, current: str) -> str:

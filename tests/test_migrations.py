@@ -237,6 +237,20 @@ def test_a_database_at_the_first_revision_with_rows_upgrades_keeping_them(
     require_current_schema(engine)
 
 
+def test_a_create_all_database_is_stamped_at_the_first_revision_then_upgraded(
+    database_url, engine, tmp_path, monkeypatch
+):
+    Base.metadata.create_all(engine)
+    _write_rows(engine)
+    _with_second_revision(tmp_path, monkeypatch)
+
+    said = upgrade_schema(database_url)
+
+    assert "its tables match, stamped at revision 0001, upgraded to 0002" in said
+    assert _rows(engine) == WRITTEN
+    require_current_schema(engine)
+
+
 def test_an_older_version_runs_on_a_database_a_newer_one_migrated_but_does_not_migrate_it(
     database_url, engine, caplog
 ):
@@ -364,3 +378,16 @@ def test_a_database_that_does_not_answer_is_one_line_without_its_password(tmp_pa
             in line
         )
         assert "s3cret-pw" not in done.stdout + done.stderr
+
+
+def test_the_dev_stack_migrates_its_database_before_the_api_and_the_worker_start(stack):
+    """The test run's stack (PostgreSQL) is up: `dev up` migrated it, the processes checked it."""
+    engine = make_engine(stack.config.resolved_database_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
+                (head_revision(),)
+            ]
+        require_current_schema(engine)
+    finally:
+        engine.dispose()
