@@ -60,6 +60,7 @@ from devstack.vault_seed import (
 )
 from domain import codec_tickets
 from domain.systems import System
+from runtime.schema import DatabaseNotReady, upgrade_schema
 
 __all__ = ["Addresses", "ComponentStatus", "Stack", "StackConfig"]
 
@@ -216,6 +217,7 @@ class Stack:
             self._seed()
             self._start_mailpit(mailpit_binary)
             write_env_file(self.env_file, self.client_env())
+            self._migrate()
             self._start_api()
             if self.config.with_worker:
                 self.start_worker()
@@ -303,6 +305,8 @@ class Stack:
             self._seed()
         if "mailpit" in names:
             self._start_mailpit(mailpit.find_mailpit(self._say))
+        if "api" in names or "worker" in names:
+            self._migrate()
         if "api" in names:
             if not self.env_file.exists():
                 write_env_file(self.env_file, self.client_env())
@@ -440,6 +444,14 @@ class Stack:
         self.stop_mailpit()
         mailpit.write_auth_file(self.paths.mailpit_auth_file, login["username"], password)
         self.start_mailpit()
+
+    def _migrate(self) -> None:
+        """Upgrade the app database's schema, as `backoffice deploy migrate` does: the API and
+        the worker refuse one that is behind."""
+        try:
+            self._say(upgrade_schema(self.config.resolved_database_url))
+        except DatabaseNotReady as exc:
+            raise StackError(str(exc)) from None
 
     def _start_api(self) -> None:
         """Start the HTTP API with the client env and wait until /healthz answers."""

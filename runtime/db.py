@@ -1,5 +1,6 @@
 """The application database: its tables (audit of external calls, webhook events, inbox sessions,
-used approval links) and one engine per process."""
+used approval links) and one engine per process. The schema is made by migrations
+(`runtime/migrations/`, run by `runtime.schema`), never by the processes that use it."""
 
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,6 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -153,16 +153,3 @@ def _write_ahead_log(connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-# Any fixed number: the PostgreSQL advisory lock that serialises schema creation.
-_SCHEMA_LOCK = 0x6261636B  # "back"
-
-
-def create_schema(engine: Engine) -> None:
-    """Create the tables that are missing. On PostgreSQL under an advisory lock: the API and
-    several workers may start at once, and two concurrent CREATE TABLEs of one table collide."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-        Base.metadata.create_all(conn)

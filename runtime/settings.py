@@ -48,6 +48,19 @@ def env_file_values() -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+def _default_database_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'backoffice.db'}"
+
+
+def database_url() -> str:
+    """The app database's URL as `Settings.resolved_database_url` resolves it, without the rest
+    of the settings: migrating the schema needs no Vault login."""
+    values = {**env_file_values(), **os.environ}
+    explicit = values.get(f"{ENV_PREFIX}DATABASE_URL", "")
+    data_dir = Path(values.get(f"{ENV_PREFIX}DATA_DIR") or DEFAULT_DATA_DIR)
+    return explicit or _default_database_url(data_dir)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
@@ -296,7 +309,7 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'backoffice.db'}"
+        return self.database_url or _default_database_url(self.data_dir)
 
     def onboarding_policy(self) -> OnboardingPolicy:
         return OnboardingPolicy(

@@ -8,8 +8,9 @@ from temporalio.service import RPCError
 
 from activities.audit import AuditLog
 from domain.systems import WORKFLOW_TASK_QUEUE, System
-from runtime.db import create_schema, make_engine
+from runtime.db import make_engine
 from runtime.logs import configure_logging
+from runtime.schema import DatabaseUnreachable, SchemaNotCurrent, require_current_schema
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.telemetry import Service, TelemetryError, start_telemetry
 from runtime.temporal import TemporalUnreachable, check_payload_keys, connect
@@ -45,11 +46,11 @@ async def check_system_credentials(secrets: SecretStore, settings: Settings) -> 
 
 
 async def run_worker(settings: Settings) -> None:
+    engine = make_engine(settings.resolved_database_url)
+    await asyncio.to_thread(require_current_schema, engine)  # before anything else is touched
     secrets = secret_store(settings)
     await asyncio.to_thread(secrets.login)
     await check_system_credentials(secrets, settings)
-    engine = make_engine(settings.resolved_database_url)
-    await asyncio.to_thread(create_schema, engine)
     telemetry = start_telemetry(Service.WORKER, settings)  # its metrics endpoint opens here
     client = await connect(settings=settings, secrets=secrets, telemetry=telemetry)
     await check_payload_keys(client)  # no data key from Vault transit: refuse to start
@@ -86,10 +87,10 @@ def main() -> int:
     configure_logging(settings, service="worker")
     try:
         asyncio.run(run_worker(settings))
-    except (TemporalUnreachable, VaultUnreachable) as exc:
+    except (TemporalUnreachable, VaultUnreachable, DatabaseUnreachable) as exc:
         print(f"backoffice worker: {exc}", file=sys.stderr)
         return 3  # not running (docs/operations.md)
-    except (SecretUnavailable, TelemetryError) as exc:
+    except (SecretUnavailable, TelemetryError, SchemaNotCurrent) as exc:
         print(f"backoffice worker: {exc}", file=sys.stderr)
         return 2
     return 0

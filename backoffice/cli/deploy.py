@@ -1,5 +1,6 @@
-"""`backoffice deploy init-vault` and `backoffice deploy worker-health`: the one-shot Vault
-step and the worker's health check of docker-compose.yml (both run from the app image)."""
+"""`backoffice deploy init-vault`, `backoffice deploy migrate` and `backoffice deploy
+worker-health`: the one-shot Vault and database steps and the worker's health check of
+docker-compose.yml (all run from the app image)."""
 
 import argparse
 import asyncio
@@ -18,7 +19,8 @@ from deploy.worker_health import polls_from
 from devstack.errors import StackError
 from devstack.vault_seed import API_ROLE, CLI_ROLE, SCHEDULES_ROLE, WORKER_ROLE
 from domain.systems import WORKFLOW_TASK_QUEUE
-from runtime.settings import SettingsError
+from runtime.schema import DatabaseNotReady, upgrade_schema
+from runtime.settings import SettingsError, database_url
 from runtime.temporal_config import client_config
 
 STATE = Path("/var/lib/backoffice")
@@ -78,6 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--sandbox", help="the sandbox's URL, to push the system credentials to")
     init.add_argument("--webhooks-to", help="the API's URL as the sandbox reaches it")
     init.add_argument("--wait", type=float, default=120.0, help="seconds to wait for Vault")
+    sub.add_parser(
+        "migrate",
+        help="upgrade the app database's schema to this version's (run before the workers)",
+        description="Upgrade the app database (BACKOFFICE_DATABASE_URL, else the data dir's "
+        "SQLite file) to this version's newest migration; a database made before migrations is "
+        "stamped once its tables are checked. Several at once wait for each other. Run it "
+        "before starting the workers and the API of a new version (docs/deploying.md).",
+    )
     health = sub.add_parser(
         "worker-health",
         help="exit 0 while a worker on this host polls the workflow task queue",
@@ -128,8 +138,19 @@ async def _worker_health(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate() -> int:
+    try:
+        print(upgrade_schema(database_url()), flush=True)
+    except DatabaseNotReady as exc:
+        print(f"backoffice deploy migrate: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.step == "init-vault":
         return _init_vault(args)
+    if args.step == "migrate":
+        return _migrate()
     return asyncio.run(_worker_health(args))

@@ -18,7 +18,8 @@ from domain.invoice import InvoiceRequest
 from domain.lead import DealStage, LeadForm
 from domain.validation import describe_errors
 from domain.vendor import VendorApplication
-from runtime.db import create_schema, make_engine
+from runtime.db import make_engine
+from runtime.schema import DatabaseUnreachable, SchemaNotCurrent, require_current_schema
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.temporal import TemporalUnreachable, connect
 from runtime.vault import SecretUnavailable, VaultUnreachable, secret_store
@@ -224,7 +225,7 @@ async def _void(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.resolved_database_url)
-    create_schema(engine)
+    require_current_schema(engine)
     inbox = WebhookInbox(engine, await connect())
     if args.action == "dead-letters":
         letters = await inbox.dead_letters()
@@ -348,10 +349,10 @@ def run(args: argparse.Namespace) -> int:
             _load_request(args.process, args.file)  # bad input fails before any connection
         settings = load_settings()
         return asyncio.run(commands[args.command](args, settings))
-    except (UsageError, SettingsError, BadAmount, BadInput) as exc:
+    except (UsageError, SettingsError, BadAmount, BadInput, SchemaNotCurrent) as exc:
         print(f"backoffice: {exc}", file=sys.stderr)
         return USAGE
-    except (TemporalUnreachable, VaultUnreachable, SandboxUnreachable) as exc:
+    except (TemporalUnreachable, VaultUnreachable, SandboxUnreachable, DatabaseUnreachable) as exc:
         print(f"backoffice {args.command}: {exc}", file=sys.stderr)
         return NOT_RUNNING
     except (

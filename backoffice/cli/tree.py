@@ -54,7 +54,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "backoffice.cli.bench:main",
     ),
     "deploy": (
-        "the steps of docker-compose.yml: Vault's init, the worker's health",
+        "the steps of docker-compose.yml: Vault's init, the database's schema, the worker's health",
         "backoffice.cli.deploy:main",
     ),
 }

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.metrics import NoOpMeterProvider
 
-from runtime.db import create_schema, make_engine
+from runtime.db import make_engine
+from runtime.schema import require_current_schema
 from runtime.settings import Settings
 from runtime.telemetry import Service, Telemetry
 from runtime.temporal import connect
@@ -111,7 +112,7 @@ def _lifespan(settings: Settings, telemetry: Telemetry) -> Lifespan:
         store = secret_store(settings)
         temporal = await connect(settings=settings, secrets=store, telemetry=telemetry)
         engine = make_engine(settings.resolved_database_url)
-        await asyncio.to_thread(create_schema, engine)
+        await asyncio.to_thread(require_current_schema, engine)
         authenticator = await asyncio.to_thread(
             Authenticator,
             store,

@@ -8,7 +8,9 @@ from urllib.parse import urlsplit
 import uvicorn
 
 from backoffice.cli.parsing import CommandParser
+from runtime.db import make_engine
 from runtime.logs import configure_logging
+from runtime.schema import DatabaseNotReady, require_current_schema
 from runtime.settings import SettingsError, load_settings
 from runtime.telemetry import Service, TelemetryError, start_telemetry
 
@@ -40,6 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"backoffice api: {exc}", file=sys.stderr)
         return 2
+    engine = make_engine(settings.resolved_database_url)
+    try:  # before serving: a schema that is behind is one line and exit 2, not a traceback
+        require_current_schema(engine)
+    except DatabaseNotReady as exc:
+        print(f"backoffice api: {exc}", file=sys.stderr)
+        return exc.exit_code
+    finally:
+        engine.dispose()
     try:
         telemetry = start_telemetry(Service.API, settings)  # its metrics endpoint opens here
     except TelemetryError as exc:

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from runtime.db import SignInFailures, create_schema, make_engine
+from runtime.db import SignInFailures, make_engine
+from runtime.schema import upgrade_schema
 from runtime.settings import SettingsError, load_settings
 from starters.api.errors import ApiError
 from starters.api.lockout import LOCKED, Lockout
@@ -108,8 +109,8 @@ class _Clock:
 
 @pytest.fixture
 def lockout(tmp_path) -> Iterator[tuple[Lockout, _Clock]]:
+    upgrade_schema(f"sqlite:///{tmp_path / 'app.db'}")
     engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    create_schema(engine)
     clock = _Clock()
     guard = Lockout(
         engine,

@@ -156,6 +156,9 @@ def test_the_build_context_builds_the_package_without_secrets(tmp_path):
         "starters/api/server.py",
         "sandbox/__main__.py",
         "runtime/temporal_config.py",
+        "runtime/migrations/env.py",
+        "runtime/migrations/versions/rev_0001_initial_schema.py",
+        "runtime/migrations/script.py.mako",
     ):
         assert module in names, f"the image would lack {module}"
     assert any(n.startswith("starters/api/inbox/templates/") for n in names)
@@ -200,7 +203,14 @@ def _bare_env(tmp_path: Path) -> dict[str, str]:
 
 def test_every_command_the_compose_file_runs_exists(tmp_path):
     commands = _app_services()
-    assert set(commands) >= {"worker", "api", "sandbox", "vault-init", "schedules-init"}
+    assert set(commands) >= {
+        "worker",
+        "api",
+        "sandbox",
+        "db-migrate",
+        "vault-init",
+        "schedules-init",
+    }
     for name, command in commands.items():
         done = _run([*command, "--help"], _bare_env(tmp_path))
         assert done.returncode == 0, f"{name}: {' '.join(command)} --help\n{done.stderr}"

@@ -34,7 +34,8 @@ from domain.records import (
     ListInvoicesInput,
 )
 from domain.systems import System
-from runtime.db import AuditRow, create_schema, make_engine
+from runtime.db import AuditRow, make_engine
+from runtime.schema import upgrade_schema
 from tests.sandbox.conftest import BILLING_KEY, SandboxProcess, seed_credentials
 from tests.stripe_mock import TEST_KEY, StripeMockUnavailable, running_stripe_mock
 
@@ -89,8 +90,8 @@ class Run:
 @asynccontextmanager
 async def _billing_run(base_url: str, key: str, folder: Path) -> AsyncIterator[Run]:
     audit_url = f"sqlite:///{folder / 'audit.db'}"
+    upgrade_schema(audit_url)
     engine = make_engine(audit_url)
-    create_schema(engine)
     async with httpx.AsyncClient(timeout=10) as http:
         client = SystemClient(
             System.BILLING, base_url, http, StaticKey(key), AuditLog(engine), STRIPE_HEADERS

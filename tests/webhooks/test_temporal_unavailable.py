@@ -13,7 +13,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 
-from runtime.db import WebhookEvent, create_schema, make_engine
+from runtime.db import WebhookEvent, make_engine
+from runtime.schema import upgrade_schema
 from starters.webhooks.inbox import TemporalUnavailable, WebhookInbox
 
 
@@ -24,8 +25,8 @@ def _closed_port() -> int:
 
 
 async def test_an_event_temporal_did_not_take_is_free_for_the_next_delivery(tmp_path):
+    upgrade_schema(f"sqlite:///{tmp_path / 'app.db'}")
     engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    create_schema(engine)
     # A real client of a Temporal server that is down: every call fails as unavailable.
     down = await Client.connect(
         f"127.0.0.1:{_closed_port()}",
