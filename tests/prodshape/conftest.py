@@ -1,0 +1,84 @@
+"""The production shape without containers (deploy/local.py), started once for the tests of
+tests/prodshape: PostgreSQL from Debian, temporal-server on it, OpenBao in server mode, the Web UI
+server, two workers, the API and the sandbox, initialised by docker-compose.yml's own steps.
+
+A component that cannot start is a test ERROR whose message says what is wrong; never a skip."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hvac
+import pytest
+from dotenv import dotenv_values
+
+from deploy.local import LocalShape, LocalShapeError
+from devstack.process import pid_is_running
+
+
+class ShapeView:
+    """What the demo's drivers (backoffice.demo_runs, devstack.crm_seed) read of a stack, from
+    the production shape: its API, its sandbox, the seeded API credentials, a worker's log, and
+    Vault as the worker's AppRole (the root token is revoked there)."""
+
+    def __init__(self, shape: LocalShape) -> None:
+        self.shape = shape
+        self.api_url = shape.api_url
+        self.sandbox_url = shape.sandbox_url
+        self.mailpit_url = shape.mailpit_url
+
+    def credentials(self) -> dict[str, Any]:
+        path = self.shape.layout.data_dir / "vault-init" / "credentials.json"
+        loaded: dict[str, Any] = json.loads(path.read_text())
+        return loaded
+
+    def worker_log_path(self) -> Path:
+        return self.shape.layout.log("worker-1")
+
+    def vault_root(self) -> hvac.Client:
+        login = dotenv_values(self.shape.layout.role_env("worker"))
+        client = hvac.Client(url=self.shape.vault_addr)
+        client.auth.approle.login(
+            role_id=login["BACKOFFICE_VAULT_ROLE_ID"], secret_id=login["BACKOFFICE_VAULT_SECRET_ID"]
+        )
+        return client
+
+
+@pytest.fixture(scope="session")
+def shape(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalShape]:
+    """The stack, up for the whole session; `down` at the end leaves nothing running. Sets the
+    process environment to the API's (as a CLI on the same host would connect)."""
+    started = LocalShape(
+        tmp_path_factory.mktemp("prodshape"), say=lambda line: print(line, flush=True)
+    )
+    try:
+        started.up()
+    except LocalShapeError as exc:
+        started.down()
+        pytest.fail(f"the production shape did not start: {exc}", pytrace=False)
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            for key, value in started.client_env().items():
+                env.setenv(key, value)
+            env.setenv("BACKOFFICE_SANDBOX_ADMIN_TOKEN", started.secrets()["SANDBOX_ADMIN_TOKEN"])
+            env.setenv("BACKOFFICE_MAILPIT_URL", started.mailpit_url)
+            yield started
+    finally:
+        before = started_pids(started)
+        started.down()
+        assert [pid for pid in before if pid_is_running(pid)] == [], "`down` left these running"
+
+
+def started_pids(shape: LocalShape) -> list[int]:
+    """Every process of the shape now: those it started, and PostgreSQL's postmaster."""
+    pids = [p.pid for name in shape.status() if (p := shape.process(name)) and p.is_running()]
+    postmaster = shape.layout.data_dir / "postgresql" / "data" / "postmaster.pid"
+    if postmaster.is_file():
+        pids.append(int(postmaster.read_text().split()[0]))
+    return pids
+
+
+@pytest.fixture(scope="session")
+def view(shape: LocalShape) -> ShapeView:
+    return ShapeView(shape)
