@@ -14,6 +14,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -578,11 +579,17 @@ class LocalShape:
         self._check_search_attributes(cli)
 
     def _check_search_attributes(self, cli: Path) -> None:
-        done = subprocess.run(
-            [str(cli), "operator", "search-attribute", "list", "--namespace", self.namespace,
-             "--address", self.temporal_address, "--output", "json"],
-            capture_output=True, text=True, timeout=30, check=False,
-        )  # fmt: skip
+        """Every search attribute the app queries is registered on the namespace."""
+        argv = [
+            str(cli), "operator", "search-attribute", "list", "--namespace", self.namespace,
+            "--address", self.temporal_address, "--output", "json",
+        ]  # fmt: skip
+        # A namespace just created takes a few seconds to reach the frontend's cache.
+        for _ in range(30):
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+            if done.returncode == 0:
+                break
+            time.sleep(1.0)
         try:
             listed = json.loads(done.stdout)
         except ValueError:

@@ -70,6 +70,7 @@ class LocalPostgres:
         password_file = self.root / "initdb-password"
         password_file.write_text(superuser_password + "\n")
         self._hand_over(self.root, self.socket_dir, password_file)
+        self._check_reachable()
         try:
             self._run(
                 "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "-E", "UTF8",
@@ -136,6 +137,17 @@ class LocalPostgres:
             ) from None
         for path in paths:
             os.chown(path, user.pw_uid, user.pw_gid)
+
+    def _check_reachable(self) -> None:
+        """Under root, the `postgres` OS user must be able to reach the data dir."""
+        if (
+            self._as_user
+            and subprocess.run([*self._as_user, "test", "-x", str(self.root)]).returncode
+        ):
+            raise PostgresProblem(
+                f"the `{SUPERUSER}` OS user that runs PostgreSQL cannot reach {self.root} (a "
+                "parent folder is private to root): choose a data dir every user may traverse"
+            )
 
     def _run(self, tool: str, *args: str) -> None:
         command = [*self._as_user, str(self.bin_dir / tool), *args]

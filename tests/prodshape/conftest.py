@@ -5,6 +5,8 @@ server, two workers, the API and the sandbox, initialised by docker-compose.yml'
 A component that cannot start is a test ERROR whose message says what is wrong; never a skip."""
 
 import json
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,13 +47,28 @@ class ShapeView:
         return client
 
 
+def traversable_dir() -> Path:
+    """A new data dir that Debian's `postgres` OS user may reach (pytest's own temp folders are
+    private to the user running the tests, and PostgreSQL refuses to run as root)."""
+    folder = Path(tempfile.mkdtemp(prefix="backoffice-prodshape-"))
+    folder.chmod(0o755)
+    return folder
+
+
+@pytest.fixture
+def shape_dir() -> Iterator[Path]:
+    """A data dir of the test's own, deleted afterwards."""
+    folder = traversable_dir()
+    yield folder / "shape"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def shape(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalShape]:
+def shape() -> Iterator[LocalShape]:
     """The stack, up for the whole session; `down` at the end leaves nothing running. Sets the
     process environment to the API's (as a CLI on the same host would connect)."""
-    started = LocalShape(
-        tmp_path_factory.mktemp("prodshape"), say=lambda line: print(line, flush=True)
-    )
+    folder = traversable_dir()
+    started = LocalShape(folder / "shape", say=lambda line: print(line, flush=True))
     try:
         started.up()
     except LocalShapeError as exc:
@@ -68,6 +85,7 @@ def shape(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalShape]:
         before = started_pids(started)
         started.down()
         assert [pid for pid in before if pid_is_running(pid)] == [], "`down` left these running"
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def started_pids(shape: LocalShape) -> list[int]:

@@ -17,7 +17,7 @@ import pytest
 from deploy.local import LocalShape, probe_http
 from devstack.process import spawn, stop
 from devstack.vault_server import find_bao
-from tests.prodshape.conftest import started_pids
+from tests.prodshape.conftest import started_pids, traversable_dir
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -58,25 +58,25 @@ def _nothing_left(data_dir: Path, environ: dict[str, str] | None = None) -> None
     assert started_pids(shape) == [], shape.status()
 
 
-def test_a_missing_temporal_binary_stops_up_before_anything_starts(tmp_path):
+def test_a_missing_temporal_binary_stops_up_before_anything_starts(tmp_path, shape_dir):
     tools = tmp_path / "tools"
     tools.mkdir()
-    done = _up(tmp_path / "shape", BACKOFFICE_LOCAL_TOOLS=str(tools))
+    done = _up(shape_dir, BACKOFFICE_LOCAL_TOOLS=str(tools))
     _refused(done, "temporal-server is missing", "scripts/prod-tools.sh")
-    _nothing_left(tmp_path / "shape", {"BACKOFFICE_LOCAL_TOOLS": str(tools)})
+    _nothing_left(shape_dir, {"BACKOFFICE_LOCAL_TOOLS": str(tools)})
 
 
-def test_missing_postgresql_binaries_stop_up_and_leave_nothing_running(tmp_path):
+def test_missing_postgresql_binaries_stop_up_and_leave_nothing_running(tmp_path, shape_dir):
     empty = tmp_path / "no-postgres"
     empty.mkdir()
-    done = _up(tmp_path / "shape", BACKOFFICE_LOCAL_PG_BIN=str(empty))
+    done = _up(shape_dir, BACKOFFICE_LOCAL_PG_BIN=str(empty))
     _refused(done, "PostgreSQL's server binaries are missing", "BACKOFFICE_LOCAL_PG_BIN")
     # The sandbox and Vault it had started are stopped again.
-    _nothing_left(tmp_path / "shape")
+    _nothing_left(shape_dir)
 
 
-def test_a_password_postgresql_refuses_stops_up_naming_the_setting(tmp_path):
-    data_dir = tmp_path / "shape"
+def test_a_password_postgresql_refuses_stops_up_naming_the_setting(shape_dir):
+    data_dir = shape_dir
     first = LocalShape(data_dir)
     postgres = first.postgres
     postgres.init("superuser-password-of-this-test")
@@ -102,8 +102,8 @@ def test_a_password_postgresql_refuses_stops_up_naming_the_setting(tmp_path):
     _nothing_left(data_dir)
 
 
-def test_a_vault_initialised_elsewhere_stays_sealed_and_stops_up(tmp_path):
-    data_dir = tmp_path / "shape"
+def test_a_vault_initialised_elsewhere_stays_sealed_and_stops_up(tmp_path, shape_dir):
+    data_dir = shape_dir
     shape = LocalShape(data_dir)
     data_dir.mkdir()
     # Someone initialised this Vault and kept the key: sealed, and no unseal key here.
@@ -133,11 +133,12 @@ def _probe_vault(shape: LocalShape) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def temporal_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def temporal_data_dir() -> Iterator[Path]:
     """One data dir for the two Temporal cases: the second finds the first's database."""
-    data_dir = tmp_path_factory.mktemp("temporal-cases") / "shape"
-    yield data_dir
-    LocalShape(data_dir).down()
+    folder = traversable_dir()
+    yield folder / "shape"
+    LocalShape(folder / "shape").down()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_temporal_schema_behind_the_server_stops_up(temporal_data_dir, tmp_path):
