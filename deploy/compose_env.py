@@ -1,7 +1,10 @@
 """A service's environment as docker-compose.yml gives it, for the same processes run without
 containers (`backoffice deploy local`): the compose file's `${VAR:-default}` values filled in from
 a mapping, then its service addresses (`temporal:7233`, `http://vault:8200`, ...) moved to where
-each component listens on this host. A setting added to the compose file reaches both."""
+each component listens on this host. A setting added to the compose file reaches both.
+
+It reads YAML with PyYAML, a development package: `backoffice deploy local` runs from a checkout
+set up for development (`scripts/setup.sh`), never in the app image."""
 
 import re
 from collections.abc import Mapping

@@ -106,7 +106,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _local(args: argparse.Namespace) -> int:
     # Imported here: it reads docker-compose.yml with PyYAML, which the app image lacks.
-    from deploy.local import LocalShape
+    try:
+        from deploy.local import LocalShape
+    except ImportError as exc:
+        print(
+            f"backoffice deploy local: {exc}: it runs from a development checkout "
+            "(`bash scripts/setup.sh`, or pip install -e '.[dev]')",
+            file=sys.stderr,
+        )
+        return 2
 
     shape = LocalShape(args.data_dir, say=lambda line: print(line, flush=True))
     if args.action == "up":
