@@ -5,6 +5,7 @@ server, two workers, the API and the sandbox, initialised by docker-compose.yml'
 A component that cannot start is a test ERROR whose message says what is wrong; never a skip."""
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +18,9 @@ from dotenv import dotenv_values
 
 from deploy.local import LocalShape, LocalShapeError
 from devstack.process import pid_is_running
+from tests import reaper
+
+REAPER_LINK = "reaper-entry"
 
 
 class ShapeView:
@@ -48,11 +52,25 @@ class ShapeView:
 
 
 def traversable_dir() -> Path:
-    """A new data dir that Debian's `postgres` OS user may reach (pytest's own temp folders are
-    private to the user running the tests, and PostgreSQL refuses to run as root)."""
+    """A new folder that Debian's `postgres` OS user may reach (pytest's own temp folders are
+    private to the user running the tests, and PostgreSQL refuses to run as root). Its
+    `shape/` is the data dir; the reaper (tests/reaper.py) finds the PostgreSQL server that will
+    run there, should this run end without stopping it."""
     folder = Path(tempfile.mkdtemp(prefix="backoffice-prodshape-"))
     folder.chmod(0o755)
+    if owner := os.environ.get(reaper.OWNER_ENV):
+        entry = Path(tempfile.mkdtemp(prefix=reaper.POSTGRES_PREFIX))
+        (entry / reaper.OWNER_FILE).write_text(owner)
+        (entry / "data").symlink_to(folder / "shape" / "postgresql" / "data")
+        (folder / REAPER_LINK).symlink_to(entry)
     return folder
+
+
+def remove(folder: Path) -> None:
+    """Delete a folder of traversable_dir() and its entry for the reaper."""
+    if (folder / REAPER_LINK).is_symlink():
+        shutil.rmtree((folder / REAPER_LINK).resolve(), ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -60,7 +78,7 @@ def shape_dir() -> Iterator[Path]:
     """A data dir of the test's own, deleted afterwards."""
     folder = traversable_dir()
     yield folder / "shape"
-    shutil.rmtree(folder, ignore_errors=True)
+    remove(folder)
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +103,7 @@ def shape() -> Iterator[LocalShape]:
         before = started_pids(started)
         started.down()
         assert [pid for pid in before if pid_is_running(pid)] == [], "`down` left these running"
-        shutil.rmtree(folder, ignore_errors=True)
+        remove(folder)
 
 
 def started_pids(shape: LocalShape) -> list[int]:

@@ -17,7 +17,7 @@ import pytest
 from deploy.local import LocalShape, probe_http
 from devstack.process import spawn, stop
 from devstack.vault_server import find_bao
-from tests.prodshape.conftest import started_pids, traversable_dir
+from tests.prodshape.conftest import remove, started_pids, traversable_dir
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -138,7 +138,7 @@ def temporal_data_dir() -> Iterator[Path]:
     folder = traversable_dir()
     yield folder / "shape"
     LocalShape(folder / "shape").down()
-    shutil.rmtree(folder, ignore_errors=True)
+    remove(folder)
 
 
 def test_a_temporal_schema_behind_the_server_stops_up(temporal_data_dir, tmp_path):
