@@ -27,7 +27,6 @@ from sqlalchemy.exc import OperationalError
 from deploy.compose_env import service_environment
 from deploy.local_postgres import LocalPostgres, PostgresProblem, find_bin_dir
 from devstack import api_server, mailpit, sandbox_server, temporal_ui, vault_server, worker_process
-from devstack.environment import inherited_env
 from devstack.errors import ComponentError, StackError
 from devstack.paths import project_root
 from devstack.ports import PortPicker
@@ -93,6 +92,17 @@ class Layout:
 class ShapeState:
     ports: dict[str, int]
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# Settings of this process that would point a child at another stack (a dev stack's Vault login,
+# its Temporal, its sandbox): a child of the shape gets only its compose service's.
+_NOT_INHERITED_PREFIXES = ("BACKOFFICE_", "TEMPORAL_", "BAO_", "VAULT_", "SANDBOX_", "PG")
+
+
+def process_env(env: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without any stack's settings, plus `env`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(_NOT_INHERITED_PREFIXES)}
+    return {**base, "PYTHONUNBUFFERED": "1", **env}
 
 
 def _answers(probe: Callable[[], str | None]) -> Callable[[ManagedProcess], None]:
@@ -403,7 +413,7 @@ class LocalShape:
             name,
             argv,
             log_file=self.layout.log(name),
-            env=inherited_env(env),
+            env=process_env(env),
             cwd=self.layout.data_dir,
         )
         self._record(process)
@@ -503,7 +513,7 @@ class LocalShape:
         log = self.layout.log(step)
         log.parent.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
-            argv, env=inherited_env(env), capture_output=True, text=True, timeout=600,
+            argv, env=process_env(env), capture_output=True, text=True, timeout=600,
             check=False, cwd=self.layout.data_dir,
         )  # fmt: skip
         log.write_text(done.stdout + done.stderr)

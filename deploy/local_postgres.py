@@ -11,12 +11,17 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from devstack.environment import inherited_env
 from devstack.paths import project_root
 
 INIT_SCRIPT = project_root() / "deploy" / "postgres" / "init-databases.sh"
 SUPERUSER = "postgres"
 INSTALL_HINT = "apt-get install postgresql (Debian's PostgreSQL 15 or newer)"
+
+
+def _without_stack_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without libpq's or any stack's settings, plus `env`."""
+    prefixes = ("BACKOFFICE_", "TEMPORAL_", "PG")
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **env}
 
 
 class PostgresProblem(Exception):
@@ -82,7 +87,7 @@ class LocalPostgres:
 
     def run_init_script(self, passwords: Mapping[str, str]) -> None:
         """deploy/postgres/init-databases.sh over the local socket, as the image runs it."""
-        env = inherited_env(
+        env = _without_stack_settings(
             {
                 "PATH": f"{self.bin_dir}:{os.environ.get('PATH', '')}",
                 "PGHOST": str(self.socket_dir),

@@ -81,29 +81,37 @@ def shape_dir() -> Iterator[Path]:
     remove(folder)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def shape() -> Iterator[LocalShape]:
-    """The stack, up for the whole session; `down` at the end leaves nothing running. Sets the
-    process environment to the API's (as a CLI on the same host would connect)."""
+    """The stack, up for one test module; `down` at the end leaves nothing running."""
     folder = traversable_dir()
     started = LocalShape(folder / "shape", say=lambda line: print(line, flush=True))
     try:
         started.up()
     except LocalShapeError as exc:
         started.down()
+        remove(folder)
         pytest.fail(f"the production shape did not start: {exc}", pytrace=False)
     try:
-        with pytest.MonkeyPatch.context() as env:
-            for key, value in started.client_env().items():
-                env.setenv(key, value)
-            env.setenv("BACKOFFICE_SANDBOX_ADMIN_TOKEN", started.secrets()["SANDBOX_ADMIN_TOKEN"])
-            env.setenv("BACKOFFICE_MAILPIT_URL", started.mailpit_url)
-            yield started
+        yield started
     finally:
         before = started_pids(started)
         started.down()
         assert [pid for pid in before if pid_is_running(pid)] == [], "`down` left these running"
         remove(folder)
+
+
+@pytest.fixture(autouse=True)
+def shape_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test on the shape runs in the API's environment, as a CLI on the same host would
+    (for this test only: the rest of the suite talks to its own stack)."""
+    if "shape" not in request.fixturenames and "view" not in request.fixturenames:
+        return
+    started: LocalShape = request.getfixturevalue("shape")
+    for key, value in started.client_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("BACKOFFICE_SANDBOX_ADMIN_TOKEN", started.secrets()["SANDBOX_ADMIN_TOKEN"])
+    monkeypatch.setenv("BACKOFFICE_MAILPIT_URL", started.mailpit_url)
 
 
 def started_pids(shape: LocalShape) -> list[int]:
@@ -115,6 +123,6 @@ def started_pids(shape: LocalShape) -> list[int]:
     return pids
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def view(shape: LocalShape) -> ShapeView:
     return ShapeView(shape)

@@ -23,9 +23,8 @@ from backoffice.demo_runs import (
     lead_to_cash,
     vendor_onboarding,
 )
-from deploy.local import LocalShape
+from deploy.local import LocalShape, process_env
 from devstack.crm_seed import SandboxCrm
-from devstack.environment import inherited_env
 from devstack.process import kill, stop
 from devstack.stack import Stack
 from domain.invoice import InvoiceRequest
@@ -53,7 +52,7 @@ def _cli(shape: LocalShape, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**shape.client_env(), "BACKOFFICE_ENV_FILE": str(shape.layout.role_env("cli"))}
     return subprocess.run(
         [sys.executable, "-m", "backoffice.cli", *args],
-        env=inherited_env(env),
+        env=process_env(env),
         capture_output=True,
         text=True,
         timeout=300,
@@ -65,7 +64,7 @@ def test_the_health_checks_answer_as_the_compose_file_asks_them(shape):
     for index in (1, 2):
         done = subprocess.run(
             [sys.executable, "-m", "backoffice.cli", "deploy", "worker-health"],
-            env=inherited_env(shape.worker_env(index)),
+            env=process_env(shape.worker_env(index)),
             capture_output=True,
             text=True,
             timeout=60,
