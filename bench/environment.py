@@ -56,23 +56,31 @@ def bench_stack(data_dir: Path) -> Stack:
 
 
 class WorkerProcess:
-    """One worker process of the benchmark: started with the stack's worker environment plus
-    `overrides`, ready once its ready line is in its log."""
+    """One worker of the benchmark, in `replicas` processes on the same task queues: started with
+    the stack's worker environment plus `overrides`, ready once each wrote its ready line."""
 
-    def __init__(self, stack: Stack, name: str, argv: list[str], ready_line: str) -> None:
+    def __init__(
+        self, stack: Stack, name: str, argv: list[str], ready_line: str, replicas: int = 1
+    ) -> None:
         self._stack = stack
         self.name = name
         self._argv = argv
         self._ready = ready_line
-        self._process: ManagedProcess | None = None
+        self._replicas = replicas
+        self._processes: list[ManagedProcess] = []
         self.base: dict[str, str] = {}  # this worker's own settings
         self.overrides: dict[str, str] = {}  # a measurement's settings (e.g. a small cache)
 
     @property
     def pid(self) -> int:
-        if self._process is None:
+        """The first process's pid."""
+        return self.pids[0]
+
+    @property
+    def pids(self) -> list[int]:
+        if not self._processes:
             raise StackError(f"the {self.name} worker is not running")
-        return self._process.pid
+        return [process.pid for process in self._processes]
 
     @property
     def log_file(self) -> Path:
@@ -80,36 +88,44 @@ class WorkerProcess:
 
     def start(self, overrides: Mapping[str, str] | None = None, timeout: float = 90) -> None:
         self.overrides = dict(overrides or {})
-        env = inherited_env({**self._stack.worker_env(), **self.base, **self.overrides})
-        process = spawn(self.name, self._argv, log_file=self.log_file, env=env, cwd=project_root())
-        self._process = process
-        deadline = time.monotonic() + timeout
-        while self._ready not in process.log_since_start():
-            if not process.is_running() or time.monotonic() > deadline:
-                stop(process)
-                raise StackError(
-                    f"the {self.name} worker did not start; its log says:\n{process.log_tail()}"
-                )
-            time.sleep(0.1)
+        for replica in range(self._replicas):
+            env = {**self._stack.worker_env(), **self.base, **self.overrides}
+            log_file = self.log_file
+            if replica:
+                log_file = log_file.with_name(f"{self.name}-{replica + 1}.log")
+                if env.get(METRICS_SETTING):  # each process serves its own metrics
+                    env[METRICS_SETTING] = f"127.0.0.1:{free_port('127.0.0.1')}"
+            process = spawn(
+                self.name, self._argv, log_file=log_file, env=inherited_env(env), cwd=project_root()
+            )
+            self._processes.append(process)
+            deadline = time.monotonic() + timeout
+            while self._ready not in process.log_since_start():
+                if not process.is_running() or time.monotonic() > deadline:
+                    self.stop()
+                    raise StackError(
+                        f"the {self.name} worker did not start; its log says:\n{process.log_tail()}"
+                    )
+                time.sleep(0.1)
 
     def stop(self) -> None:
-        if self._process is not None:
-            stop(self._process, timeout=30)
-            self._process = None
+        for process in self._processes:
+            stop(process, timeout=30)
+        self._processes = []
 
     def restart(self, overrides: Mapping[str, str] | None = None) -> None:
         self.stop()
         self.start(overrides)
 
 
-def product_worker(stack: Stack) -> WorkerProcess:
-    return WorkerProcess(stack, "worker", worker_command(), PRODUCT_READY)
+def product_worker(stack: Stack, replicas: int = 1) -> WorkerProcess:
+    return WorkerProcess(stack, "worker", worker_command(), PRODUCT_READY, replicas)
 
 
-def floor_worker(stack: Stack) -> WorkerProcess:
+def floor_worker(stack: Stack, replicas: int = 1) -> WorkerProcess:
     """The floor's worker, with its own metrics endpoint (the product's has the stack's port)."""
     argv = [sys.executable, "-m", "bench.floor_worker"]
-    worker = WorkerProcess(stack, "floor-worker", argv, FLOOR_READY)
+    worker = WorkerProcess(stack, "floor-worker", argv, FLOOR_READY, replicas)
     if stack.worker_env().get(METRICS_SETTING):
         worker.base = {METRICS_SETTING: f"{stack.config.host}:{free_port(stack.config.host)}"}
     return worker

@@ -222,13 +222,14 @@ class Driver:
     async def _measured(self, phase: Phase, keys: list[str], starting: Awaitable[object]) -> None:
         worker = self._worker(phase.kind)
         self._people.with_systems = phase.kind == "A"
-        cpu = cpu_seconds(worker.pid), cpu_seconds(self._server_pid)
+        # With several worker processes: their CPU summed, the first one's memory.
+        cpu = sum(map(cpu_seconds, worker.pids)), cpu_seconds(self._server_pid)
         others = {name: cpu_seconds(pid) for name, pid in self._others.items()}
         with PeakMemory({"worker": worker.pid, "server": self._server_pid}) as memory:
             phase.began = time.time()
             await starting
             await self._until_closed(phase, keys)
-        phase.worker_cpu_seconds = cpu_seconds(worker.pid) - cpu[0]
+        phase.worker_cpu_seconds = sum(map(cpu_seconds, worker.pids)) - cpu[0]
         phase.server_cpu_seconds = cpu_seconds(self._server_pid) - cpu[1]
         phase.other_cpu_seconds = {
             name: cpu_seconds(pid) - others[name] for name, pid in self._others.items()

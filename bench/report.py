@@ -152,6 +152,13 @@ def replay_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _server_line(settings: dict[str, Any]) -> str:
+    """Which Temporal server, and how many processes each worker ran as (a report of an older
+    run, without them, was the dev server with one)."""
+    server = settings.get("server", "Temporal dev server (SQLite)")
+    return f"Server: {server}; worker processes: {settings.get('worker_processes', 1)}."
+
+
 def markdown(report: dict[str, Any]) -> str:
     summary = report["summary"]
     m = report["machine"]
@@ -162,6 +169,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{m['memory_gib']} GiB, {m['system']}, Python {m['python']}; load average "
             f"{m['load_average'][0]:.2f} at the start, "
             f"{report['load_average_end'][0]:.2f} at the end.",
+            _server_line(report.get("worker_settings", {})),
             "F0 saturation (runs/s, backlog), the base of the open-loop rates: "
             + ", ".join(f"{p} {v:.2f}" for p, v in summary["saturation_f0"].items()),
             table(summary),

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from temporalio.client import Client, WorkflowHistory
 
@@ -28,6 +29,7 @@ from bench.parked import ParkedResult, parked_runs
 from bench.people import People, Systems
 from bench.phases import KINDS, Driver, Phase
 from bench.plan import Plan
+from bench.prod_stack import ProdBenchStack
 from bench.shape import FloorShape
 from devstack.crm_seed import SandboxCrm
 from devstack.stack import Stack
@@ -37,6 +39,10 @@ from workers.build import sandboxed_runner
 from workers.registry import WORKFLOWS
 
 Say = Callable[[str], None]
+SERVERS = {
+    "dev": "Temporal dev server (SQLite)",
+    "prod": "temporal-server v1.30.1 on PostgreSQL",
+}
 DEAL_POOL = 10
 
 
@@ -71,10 +77,12 @@ def _throughput(phase: Phase) -> float:
     return phase.runs / phase.elapsed if phase.elapsed > 0 else 0.0
 
 
-async def _measure(stack: Stack, plan: Plan, say: Say) -> Measured:
+async def _measure(stack: Stack, plan: Plan, say: Say, server_kind: str, replicas: int) -> Measured:
     measured = Measured(plan)
     settings = load_settings()
     measured.settings = {
+        "server": SERVERS[server_kind],
+        "worker_processes": replicas,
         "worker_max_cached_workflows": settings.worker_max_cached_workflows,
         "worker_max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
         "worker_max_concurrent_activities": settings.worker_max_concurrent_activities,
@@ -87,7 +95,10 @@ async def _measure(stack: Stack, plan: Plan, say: Say) -> Measured:
         admin.put("/_admin/enrichment/rate-limit", json={"per_second": 100000}).raise_for_status()
     crm = await asyncio.to_thread(SandboxCrm, stack)
     deals = [await asyncio.to_thread(crm.account_and_deal) for _ in range(DEAL_POOL)]
-    workers = {"product": product_worker(stack), "floor": floor_worker(stack)}
+    workers = {
+        "product": product_worker(stack, replicas),
+        "floor": floor_worker(stack, replicas),
+    }
     for worker in workers.values():
         await asyncio.to_thread(worker.start)
     people = People(client, systems)
@@ -192,15 +203,16 @@ async def _replays(client: Client, measured: Measured, count: int) -> dict[str, 
     return speeds
 
 
-def run_bench(plan: Plan, say: Say) -> Measured:
-    """Start a stack of its own in a temporary directory, measure, stop it, delete it."""
+def run_bench(plan: Plan, say: Say, server: str = "dev", replicas: int = 1) -> Measured:
+    """Start a stack of its own in a temporary directory (the dev stack, or the production
+    shape: `server`), measure with `replicas` processes per worker, stop it, delete it."""
     began = time.monotonic()
     data_dir = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
-    stack = bench_stack(data_dir)
+    stack = bench_stack(data_dir) if server == "dev" else cast(Stack, ProdBenchStack(data_dir))
     try:
         stack.up()
         with _client_environment(stack):
-            measured = asyncio.run(_measure(stack, plan, say))
+            measured = asyncio.run(_measure(stack, plan, say, server, replicas))
     finally:
         stack.down()
         if os.environ.get("BACKOFFICE_BENCH_KEEP") != "1":

@@ -73,8 +73,12 @@ def write_config(
     temporal_address: str,
     namespace: str,
     codec_endpoint: str,
+    include_credentials: bool = True,
+    write_actions: bool = True,
 ) -> Path:
-    """The UI server's config file (JSON, which its YAML loader reads) in `config_dir`."""
+    """The UI server's config file (JSON, which its YAML loader reads) in `config_dir`.
+    Write actions are on in the dev stack; the production shape turns them off as its compose
+    service does."""
     ui_url = f"http://{host}:{port}"
     config = {
         "temporalGrpcAddress": temporal_address,
@@ -84,11 +88,11 @@ def write_config(
         "defaultNamespace": namespace,
         "notifyOnNewVersion": False,
         # The codec gets the browser's session cookie (SameSite: the API is on the same host).
-        "codec": {"endpoint": codec_endpoint, "includeCredentials": True},
+        "codec": {"endpoint": codec_endpoint, "includeCredentials": include_credentials},
         # The UI's own CSRF cookie, over plain HTTP on loopback.
         "cors": {"cookieInsecure": True, "allowOrigins": [ui_url]},
         # As the dev server's own UI: cancel, terminate, signal, reset from the UI (dev only).
-        "disableWriteActions": False,
+        "disableWriteActions": not write_actions,
         "hideLogs": True,
     }
     config_dir.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,20 @@ def parser() -> argparse.ArgumentParser:
         "stack of its own; print the table of ratios and write the report.",
     )
     p.add_argument("--small", action="store_true", help="the CI-sized run (a few minutes)")
+    p.add_argument(
+        "--server",
+        choices=["dev", "prod"],
+        default="dev",
+        help="the Temporal dev server (default), or the production shape: temporal-server on "
+        "PostgreSQL, OpenBao in server mode (`backoffice deploy local`)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="worker processes, the product's and the floor's alike (default: 1)",
+    )
     p.add_argument("--out", type=Path, help="where bench.json and bench.md go (.data/bench)")
     docs = p.add_mutually_exclusive_group()
     docs.add_argument("--docs", type=Path, help="the performance page to write")
@@ -61,13 +75,19 @@ def main(argv: list[str]) -> int:
     plan = SMALL if args.small else FULL
     out = args.out or project_root() / ".data" / "bench"
     docs = None if args.no_docs or (args.small and args.docs is None) else args.docs
-    if docs is None and not args.small and not args.no_docs:
+    default_run = args.server == "dev" and args.workers == 1
+    if docs is None and not args.small and not args.no_docs and default_run:
         docs = project_root() / "docs" / "performance.md"
     if args.render is not None:
         return _render(args.render, out, docs)
     started = machine()
     try:
-        measured = run_bench(plan, lambda line: print(line, file=sys.stderr, flush=True))
+        measured = run_bench(
+            plan,
+            lambda line: print(line, file=sys.stderr, flush=True),
+            server=args.server,
+            replicas=args.workers,
+        )
     except (BenchFailed, StackError) as exc:
         print(f"backoffice bench: {exc}", file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
 """`backoffice deploy init-vault`, `backoffice deploy migrate` and `backoffice deploy
 worker-health`: the one-shot Vault and database steps and the worker's health check of
-docker-compose.yml (all run from the app image)."""
+docker-compose.yml (all run from the app image); and `backoffice deploy local up|down|status`:
+the same production shape without containers."""
 
 import argparse
 import asyncio
@@ -95,7 +96,51 @@ def _parser() -> argparse.ArgumentParser:
         "queue; connects as TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / profile say.",
     )
     health.add_argument("--task-queue", default=WORKFLOW_TASK_QUEUE)
+    local = sub.add_parser(
+        "local",
+        help="the production shape without containers: up, down, status",
+        description="docker-compose.yml's production shape as plain processes on this host: "
+        "PostgreSQL from Debian, temporal-server on it, OpenBao in server mode, the Web UI "
+        "server, two workers, the API and the sandbox, on free loopback ports, initialised by "
+        "the compose file's own init steps (docs/plain-hosts.md).",
+    )
+    local.add_argument("action", choices=["up", "down", "status"])
+    local.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".data") / "prod",
+        help="where everything of this stack lives (default: %(default)s)",
+    )
     return parser
+
+
+def _local(args: argparse.Namespace) -> int:
+    # Imported here: it reads docker-compose.yml with PyYAML, which the app image lacks.
+    try:
+        from deploy.local import LocalShape
+    except ImportError as exc:
+        print(
+            f"backoffice deploy local: {exc}: it runs from a development checkout "
+            "(`bash scripts/setup.sh`, or pip install -e '.[dev]')",
+            file=sys.stderr,
+        )
+        return 2
+
+    shape = LocalShape(args.data_dir, say=lambda line: print(line, flush=True))
+    if args.action == "up":
+        try:
+            shape.up()
+        except StackError as exc:
+            print(f"backoffice deploy local up: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if args.action == "down":
+        stopped = shape.down()
+        print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+        return 0
+    for name, running in shape.status().items():
+        print(f"{name:12} {'running' if running else 'stopped'}")
+    return 0
 
 
 def _init_vault(args: argparse.Namespace) -> int:
@@ -153,4 +198,6 @@ def main(argv: list[str] | None = None) -> int:
         return _init_vault(args)
     if args.step == "migrate":
         return _migrate()
+    if args.step == "local":
+        return _local(args)
     return asyncio.run(_worker_health(args))

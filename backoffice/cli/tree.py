@@ -54,7 +54,8 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "backoffice.cli.bench:main",
     ),
     "deploy": (
-        "the steps of docker-compose.yml: Vault's init, the database's schema, the worker's health",
+        "the steps of docker-compose.yml (Vault's init, the database's schema, the worker's "
+        "health); the shape without containers (local up|down|status)",
         "backoffice.cli.deploy:main",
     ),
 }

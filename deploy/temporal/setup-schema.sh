@@ -1,14 +1,16 @@
 #!/bin/sh
 # The temporal-schema step (temporalio/admin-tools): create Temporal's two databases on
 # PostgreSQL and bring their schemas to this server version. Safe to run on every `up`:
-# setup-schema and update-schema skip what is already done.
+# setup-schema and update-schema skip what is already done. Without containers
+# (`backoffice deploy local up`, docs/plain-hosts.md) the same script runs with the schema files
+# of the server's Go module (TEMPORAL_SCHEMA_DIR) and temporal-sql-tool from PATH.
 set -eu
 
 : "${SQL_PASSWORD:?set TEMPORAL_DB_PASSWORD in .env}"
 host=${POSTGRES_SEEDS:-postgresql}
 port=${DB_PORT:-5432}
 user=${POSTGRES_USER:-temporal}
-schemas=/etc/temporal/schema/postgresql/v12
+schemas=${TEMPORAL_SCHEMA_DIR:-/etc/temporal/schema/postgresql/v12}
 
 for db in "${DBNAME:-temporal}:temporal" "${VISIBILITY_DBNAME:-temporal_visibility}:visibility"; do
   name=${db%%:*}
