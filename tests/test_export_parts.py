@@ -12,12 +12,13 @@ from temporalio.exceptions import ApplicationError
 from activities import export_parts
 from activities.accounting_export import AccountingExportActivities, render_csv
 from domain.reconciliation import ExportPartInput, FinishExportInput, UnresolvedInvoice
+from domain.records import BillingInvoiceDetail
 from tests.test_reconciliation import _detail
 
 DAY = date(2026, 3, 4)
 
 
-def _pages(count: int, per_page: int) -> list[list]:
+def _pages(count: int, per_page: int) -> list[list[BillingInvoiceDetail]]:
     numbers = [f"N-{n:05d}" for n in range(count * per_page)]
     random.Random(7).shuffle(numbers)  # billing lists by `created`, not by number
     invoices = [_detail(number, f"in_{i:06d}") for i, number in enumerate(numbers)]
