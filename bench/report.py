@@ -152,11 +152,35 @@ def replay_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def reconciliation_table(summary: dict[str, Any]) -> str:
+    figures = summary.get("reconciliation") or []
+    if not figures:
+        return ""
+    lines = [
+        "Reconciliation: a seeded day reconciled (A) and its floor (the same pages, runs and "
+        "export, with no deal to check); CPU-seconds per 1,000 invoices.",
+        "",
+        "| day | kind | invoices/s | minutes | worker CPU | server CPU | sandbox CPU | runs "
+        "| longest history | worker MiB | fixed | unresolved |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in figures:
+        cpu = f["cpu_per_1000"]
+        lines.append(
+            f"| {f['invoices']:,} | {f['kind']} | {_number(f['invoices_per_second'])} "
+            f"| {_number(f['seconds'] / 60)} | {_number(cpu['worker'])} | {_number(cpu['server'])} "
+            f"| {_number(cpu['sandbox'])} | {f['runs']} | {f['longest_history']:,} "
+            f"| {_number(f['worker_peak_mib'])} | {f['fixed']:,} | {f['unresolved']:,} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(report: dict[str, Any]) -> str:
     summary = report["summary"]
     m = report["machine"]
     return "\n\n".join(
-        [
+        part
+        for part in [
             f"Run `{report['plan']['name']}` of {report['date']}, commit {report['commit']}, "
             f"{report['wall_seconds'] / 60:.1f} minutes. Machine: {m['cpu']}, {m['cores']} cores, "
             f"{m['memory_gib']} GiB, {m['system']}, Python {m['python']}; load average "
@@ -168,7 +192,9 @@ def markdown(report: dict[str, Any]) -> str:
             targets_table(summary),
             parked_table(summary),
             replay_table(summary),
+            reconciliation_table(summary),
         ]
+        if part
     )
 
 

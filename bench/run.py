@@ -28,6 +28,7 @@ from bench.parked import ParkedResult, parked_runs
 from bench.people import People, Systems
 from bench.phases import KINDS, Driver, Phase
 from bench.plan import Plan
+from bench.reconciliation import ReconciliationFigure, reconciliation_figures
 from bench.shape import FloorShape
 from devstack.crm_seed import SandboxCrm
 from devstack.stack import Stack
@@ -38,6 +39,7 @@ from workers.registry import WORKFLOWS
 
 Say = Callable[[str], None]
 DEAL_POOL = 10
+RECONCILED_DEALS = 100  # the reconciliation's days cycle over this many CRM deals
 
 
 class Measured:
@@ -51,6 +53,7 @@ class Measured:
         self.replay: dict[str, ReplaySpeed] = {}
         self.settings: dict[str, object] = {}
         self.shapes: dict[str, FloorShape] = {}
+        self.reconciliation: list[ReconciliationFigure] = []
         self.wall_seconds = 0.0
 
 
@@ -151,6 +154,17 @@ async def _measure(stack: Stack, plan: Plan, say: Say) -> Measured:
         people.paused = False
         say(f"replay: {plan.replays} histories of the application and of the floor")
         measured.replay = await _replays(client, measured, plan.replays)
+        people.paused = True
+        pool = [(await asyncio.to_thread(crm.account_and_deal))[1] for _ in range(RECONCILED_DEALS)]
+        pids = {
+            "worker": workers["product"].pid,
+            "server": server,
+            "sandbox": other_pids(stack)["sandbox"],
+        }
+        with stack.sandbox_admin() as admin:
+            measured.reconciliation = await reconciliation_figures(
+                client, settings, admin, pids, plan.reconciliation_days, pool, say
+            )
     finally:
         stop.set()
         await watching
