@@ -49,12 +49,13 @@ async def reconciliation_figures(
     days: tuple[int, ...],
     deals: list[str],
     say: Any,
+    kinds: tuple[str, ...] = ("floor", "A"),
 ) -> list[ReconciliationFigure]:
     """A and its floor for each day size in `days`; `pids` are the worker's, server's and
     sandbox's processes."""
     figures = []
     for index, count in enumerate(days):
-        for kind in ("floor", "A"):
+        for kind in kinds:
             day = FIRST_DAY + timedelta(days=2 * index + (kind == "A"))
             say(f"reconciliation: {kind}, a day of {count} invoices ({day})")
             seed = {"day": day.isoformat(), "count": count, "prefix": f"B{kind}{count}"}

@@ -58,7 +58,7 @@ class Measured:
 
 
 @contextmanager
-def _client_environment(stack: Stack) -> Iterator[None]:
+def client_environment(stack: Stack) -> Iterator[None]:
     """This process talks to the bench stack as a client (settings, Temporal address)."""
     saved = dict(os.environ)
     os.environ["BACKOFFICE_ENV_FILE"] = str(stack.env_file)
@@ -213,7 +213,7 @@ def run_bench(plan: Plan, say: Say) -> Measured:
     stack = bench_stack(data_dir)
     try:
         stack.up()
-        with _client_environment(stack):
+        with client_environment(stack):
             measured = asyncio.run(_measure(stack, plan, say))
     finally:
         stack.down()
