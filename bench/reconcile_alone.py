@@ -8,14 +8,11 @@ figures as JSON.
 import argparse
 import asyncio
 import json
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-from bench.environment import bench_stack, other_pids, product_worker, temporal_pid
+from bench.environment import other_pids, product_worker, temporal_pid
 from bench.reconciliation import reconciliation_figures
-from bench.run import RECONCILED_DEALS, client_environment
+from bench.run import RECONCILED_DEALS, stack_of_its_own
 from devstack.crm_seed import SandboxCrm
 from devstack.stack import Stack
 from runtime.settings import load_settings
@@ -56,15 +53,8 @@ def main() -> None:
     parser.add_argument("invoices", type=int)
     parser.add_argument("--floor", action="store_true", help="its floor too")
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="backoffice-reconcile-"))
-    stack = bench_stack(data_dir)
-    try:
-        stack.up()
-        with client_environment(stack):
-            figures = asyncio.run(_measure(stack, args.invoices, args.floor))
-    finally:
-        stack.down()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with stack_of_its_own() as stack:
+        figures = asyncio.run(_measure(stack, args.invoices, args.floor))
     print(json.dumps(figures, indent=2))
 
 

@@ -206,20 +206,28 @@ async def _replays(client: Client, measured: Measured, count: int) -> dict[str, 
     return speeds
 
 
-def run_bench(plan: Plan, say: Say) -> Measured:
-    """Start a stack of its own in a temporary directory, measure, stop it, delete it."""
-    began = time.monotonic()
+@contextmanager
+def stack_of_its_own() -> Iterator[Stack]:
+    """A bench stack in a temporary directory, this process its client; stopped and deleted at
+    the end (kept with BACKOFFICE_BENCH_KEEP=1)."""
     data_dir = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
     stack = bench_stack(data_dir)
     try:
         stack.up()
         with client_environment(stack):
-            measured = asyncio.run(_measure(stack, plan, say))
+            yield stack
     finally:
         stack.down()
         if os.environ.get("BACKOFFICE_BENCH_KEEP") != "1":
             shutil.rmtree(data_dir, ignore_errors=True)
         else:
             print(f"bench data kept in {data_dir}", file=sys.stderr)
+
+
+def run_bench(plan: Plan, say: Say) -> Measured:
+    """Start a stack of its own in a temporary directory, measure, stop it, delete it."""
+    began = time.monotonic()
+    with stack_of_its_own() as stack:
+        measured = asyncio.run(_measure(stack, plan, say))
     measured.wall_seconds = time.monotonic() - began
     return measured
