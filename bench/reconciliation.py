@@ -11,19 +11,23 @@ one billing read each).
 """
 
 import asyncio
+import contextlib
 import time
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 from pydantic import BaseModel
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError
 
 from bench.procstats import PeakMemory, cpu_seconds
-from domain.reconciliation import ReconciliationResult
+from domain.contract import STATUS_QUERY
+from domain.reconciliation import ReconciliationResult, ReconciliationStatus
 from runtime.settings import Settings
 from starters.reconciliation import start_reconciliation
 
+PROGRESS_EVERY = 60  # seconds
 # The days seeded are long past, one per measurement, apart from every other day's invoices.
 FIRST_DAY = date(2010, 1, 4)
 
@@ -65,20 +69,33 @@ async def reconciliation_figures(
                 admin.post, "/_admin/billing/invoices/seed", json=seed, timeout=900
             )
             answer.raise_for_status()
-            figures.append(await _one(client, settings, pids, kind, day, count))
+            figures.append(await _one(client, settings, pids, kind, day, count, say))
             say(f"  {figures[-1].invoices_per_second:.1f} invoices/s")
     return figures
 
 
 async def _one(
-    client: Client, settings: Settings, pids: dict[str, int], kind: str, day: date, count: int
+    client: Client,
+    settings: Settings,
+    pids: dict[str, int],
+    kind: str,
+    day: date,
+    count: int,
+    say: Any,
 ) -> ReconciliationFigure:
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     began = time.monotonic()
     with PeakMemory({"worker": pids["worker"]}) as memory:
         outcome = await start_reconciliation(client, settings, day)
         handle = client.get_workflow_handle(outcome.workflow_id, result_type=ReconciliationResult)
-        result = await handle.result()
+        waiting = asyncio.ensure_future(handle.result())
+        while not waiting.done():
+            await asyncio.wait([waiting], timeout=PROGRESS_EVERY)
+            if not waiting.done():  # a long day: how far it is, for whoever watches
+                with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+                    now = await handle.query(STATUS_QUERY, result_type=ReconciliationStatus)
+                    say(f"  {now.invoices} invoices after {time.monotonic() - began:.0f} s")
+        result = waiting.result()
     seconds = time.monotonic() - began
     spent = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
     runs = [w async for w in client.list_workflows(f'WorkflowId = "{outcome.workflow_id}"')]
