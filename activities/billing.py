@@ -44,6 +44,8 @@ from domain.records import (
     EnsureCustomerInput,
     InvoiceIdRef,
     InvoiceNumberRef,
+    InvoicePage,
+    InvoicePageInput,
     ListInvoicesInput,
 )
 
@@ -246,6 +248,28 @@ class BillingActivities:
             if finalized is not None and start <= finalized < end:
                 found.append(_detail(invoice))
         return BillingInvoiceDetails(invoices=found)
+
+    @activity.defn(name="billing.list_invoices_page")
+    async def list_invoices_page(self, inp: InvoicePageInput) -> InvoicePage:
+        """One page of Stripe's list (newest `created` first) and, of it, the invoices finalized
+        in the window; the reconciliation reads a day this way, one bounded result per page."""
+        params = {
+            "limit": str(inp.limit),
+            "created[gte]": str(int((inp.finalized_from - FINALIZED_AFTER_DRAFT).timestamp())),
+            "created[lt]": str(int(inp.finalized_before.timestamp())),
+        }
+        if inp.starting_after is not None:
+            params["starting_after"] = inp.starting_after
+        page = await self._billing.call("GET", "/v1/invoices", Invoices, params=params)
+        start, end = inp.finalized_from.timestamp(), inp.finalized_before.timestamp()
+        found = [
+            _detail(invoice)
+            for invoice in page.data
+            if (finalized := invoice.status_transitions.finalized_at) is not None
+            and start <= finalized < end
+        ]
+        more = page.has_more and bool(page.data)
+        return InvoicePage(invoices=found, next_cursor=page.data[-1].id if more else None)
 
     @activity.defn(name="billing.get_invoice_by_id")
     async def get_invoice_by_id(self, inp: InvoiceIdRef) -> BillingInvoiceDetail | None:

@@ -18,6 +18,7 @@ class Plan(BaseModel):
     replays: int = Field(ge=1)
     history_sample: int = Field(ge=1)  # histories read per phase (resume latency, replays)
     phase_timeout_seconds: float = Field(gt=0)
+    reconciliation_days: tuple[int, ...] = (1_000,)  # invoices of each reconciled day
 
 
 FULL = Plan(
@@ -34,6 +35,7 @@ FULL = Plan(
     replays=1000,
     history_sample=100,
     phase_timeout_seconds=3600,
+    reconciliation_days=(1_000, 10_000, 100_000),
 )
 
 SMALL = Plan(

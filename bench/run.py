@@ -30,6 +30,7 @@ from bench.people import People, Systems
 from bench.phases import KINDS, Driver, Phase
 from bench.plan import Plan
 from bench.prod_stack import ProdBenchStack
+from bench.reconciliation import ReconciliationFigure, reconciliation_figures
 from bench.shape import FloorShape
 from devstack.crm_seed import SandboxCrm
 from devstack.stack import Stack
@@ -44,6 +45,7 @@ SERVERS = {
     "prod": "temporal-server v1.30.1 on PostgreSQL",
 }
 DEAL_POOL = 10
+RECONCILED_DEALS = 100  # the reconciliation's days cycle over this many CRM deals
 
 
 class Measured:
@@ -57,11 +59,12 @@ class Measured:
         self.replay: dict[str, ReplaySpeed] = {}
         self.settings: dict[str, object] = {}
         self.shapes: dict[str, FloorShape] = {}
+        self.reconciliation: list[ReconciliationFigure] = []
         self.wall_seconds = 0.0
 
 
 @contextmanager
-def _client_environment(stack: Stack) -> Iterator[None]:
+def client_environment(stack: Stack) -> Iterator[None]:
     """This process talks to the bench stack as a client (settings, Temporal address)."""
     saved = dict(os.environ)
     os.environ["BACKOFFICE_ENV_FILE"] = str(stack.env_file)
@@ -162,6 +165,17 @@ async def _measure(stack: Stack, plan: Plan, say: Say, server_kind: str, replica
         people.paused = False
         say(f"replay: {plan.replays} histories of the application and of the floor")
         measured.replay = await _replays(client, measured, plan.replays)
+        people.paused = True
+        pool = [(await asyncio.to_thread(crm.account_and_deal))[1] for _ in range(RECONCILED_DEALS)]
+        pids = {
+            "worker": workers["product"].pid,
+            "server": server,
+            "sandbox": other_pids(stack)["sandbox"],
+        }
+        with stack.sandbox_admin() as admin:
+            measured.reconciliation = await reconciliation_figures(
+                client, settings, admin, pids, plan.reconciliation_days, pool, say
+            )
     finally:
         stop.set()
         await watching
@@ -203,21 +217,30 @@ async def _replays(client: Client, measured: Measured, count: int) -> dict[str, 
     return speeds
 
 
-def run_bench(plan: Plan, say: Say, server: str = "dev", replicas: int = 1) -> Measured:
-    """Start a stack of its own in a temporary directory (the dev stack, or the production
-    shape: `server`), measure with `replicas` processes per worker, stop it, delete it."""
-    began = time.monotonic()
+@contextmanager
+def stack_of_its_own(server: str = "dev") -> Iterator[Stack]:
+    """A bench stack in a temporary directory (the dev stack, or the production shape:
+    `server`), this process its client; stopped and deleted at the end (kept with
+    BACKOFFICE_BENCH_KEEP=1)."""
     data_dir = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
     stack = bench_stack(data_dir) if server == "dev" else cast(Stack, ProdBenchStack(data_dir))
     try:
         stack.up()
-        with _client_environment(stack):
-            measured = asyncio.run(_measure(stack, plan, say, server, replicas))
+        with client_environment(stack):
+            yield stack
     finally:
         stack.down()
         if os.environ.get("BACKOFFICE_BENCH_KEEP") != "1":
             shutil.rmtree(data_dir, ignore_errors=True)
         else:
             print(f"bench data kept in {data_dir}", file=sys.stderr)
+
+
+def run_bench(plan: Plan, say: Say, server: str = "dev", replicas: int = 1) -> Measured:
+    """Start a stack of its own in a temporary directory (the dev stack, or the production
+    shape: `server`), measure with `replicas` processes per worker, stop it, delete it."""
+    began = time.monotonic()
+    with stack_of_its_own(server) as stack:
+        measured = asyncio.run(_measure(stack, plan, say, server, replicas))
     measured.wall_seconds = time.monotonic() - began
     return measured

@@ -127,8 +127,38 @@ def summarize(measured: Measured) -> dict[str, Any]:
         "processes": processes,
         "parked": parked.model_dump() if parked else None,
         "replay": {**replay, "A/F0": replay_ratio},
-        "targets": targets(processes, measured, replay_ratio),
+        "reconciliation": [figure.model_dump() for figure in measured.reconciliation],
+        "targets": targets(processes, measured, replay_ratio)
+        + reconciliation_targets(measured.reconciliation),
     }
+
+
+def reconciliation_targets(figures: list[Any]) -> list[dict[str, Any]]:
+    """Issue 20's: 100,000 invoices in under 15 minutes, cost per invoice flat (the biggest day
+    at most 1.2x the smallest's CPU per invoice), history and worker memory bounded."""
+    ours = [f for f in figures if f.kind == "A"]
+    if not ours:
+        return []
+    checks = [
+        _check("reconciliation: longest history, events", max(f.longest_history for f in ours),
+               10_240, False),
+        _check("reconciliation: worker memory, MiB", max(f.worker_peak_mib for f in ours), 300,
+               False),
+    ]  # fmt: skip
+    biggest, smallest = max(ours, key=lambda f: f.invoices), min(ours, key=lambda f: f.invoices)
+    if biggest.invoices >= 100_000:
+        checks.append(
+            _check("reconciliation: 100,000 invoices, minutes", biggest.seconds / 60, 15, False)
+        )
+    if biggest is not smallest:
+
+        def per_invoice(f: Any) -> float:
+            return float(sum(f.cpu_per_1000.values()))
+
+        ratio = _ratio(per_invoice(biggest), per_invoice(smallest))
+        checks.append(_check("reconciliation: CPU per invoice, biggest/smallest day", ratio, 1.2,
+                             False))  # fmt: skip
+    return checks
 
 
 def _check(name: str, value: float | None, limit: float, at_least: bool) -> dict[str, Any]:

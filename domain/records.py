@@ -215,6 +215,24 @@ class BillingInvoiceDetails(BaseModel):
     invoices: list[BillingInvoiceDetail]
 
 
+class InvoicePageInput(BaseModel):
+    """One page of billing's invoice list (`limit` objects after `starting_after`), of which the
+    invoices finalized in `[finalized_from, finalized_before)` are kept."""
+
+    finalized_from: datetime
+    finalized_before: datetime
+    starting_after: str | None = None
+    limit: int = 100
+
+
+class InvoicePage(BaseModel):
+    """The page's invoices of the window; `next_cursor` is the id of the page's last listed
+    object (None when billing has no more)."""
+
+    invoices: list[BillingInvoiceDetail]
+    next_cursor: str | None
+
+
 class InvoiceIdRef(BaseModel):
     invoice_id: str
 

@@ -7,7 +7,7 @@ configuration.
 
 import os
 import re
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -191,6 +191,14 @@ class Settings(BaseSettings):
     reconciliation_at: time = time(2, 0)
     reconciliation_catchup_window: timedelta = timedelta(days=1)
     reconciliation_give_up_after: timedelta = timedelta(minutes=15)
+    # Paging (see workflows/reconciliation_pages.py): billing's list page, pages per run, CRM
+    # calls in flight, and how long a CRM outage holds a run before its deals are unresolved.
+    reconciliation_page_size: int = Field(default=100, ge=1, le=100)
+    reconciliation_pages_per_run: int = Field(default=5, ge=1, le=10)
+    reconciliation_crm_in_flight: int = Field(default=10, ge=1, le=100)
+    reconciliation_crm_outage_hold: timedelta = timedelta(days=1)
+    # The day billing went live: no day before it is reconciled (a typo, not a plan).
+    billing_since: date = date(2000, 1, 1)
     export_dir: Path | None = None
 
     @field_validator("high_risk_countries")
@@ -255,7 +263,11 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("reconciliation_catchup_window", "reconciliation_give_up_after")
+    @field_validator(
+        "reconciliation_catchup_window",
+        "reconciliation_give_up_after",
+        "reconciliation_crm_outage_hold",
+    )
     @classmethod
     def _positive_duration(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -16,6 +16,7 @@ from sandbox import (
     billing,
     billing_invoices,
     billing_payments,
+    billing_seed,
     crm,
     crm_sales,
     enrichment,
@@ -42,9 +43,9 @@ SYSTEMS: tuple[System, ...] = (
     esign.SYSTEM,
     enrichment.SYSTEM,
 )
-# Modules that only add routes to a system above: CRM leads and deals, billing invoices and
-# payments.
-EXTENSIONS = (crm_sales, billing_invoices, billing_payments)
+# Modules that only add routes to a system above: CRM leads and deals, billing invoices,
+# payments and bulk seeding.
+EXTENSIONS = (crm_sales, billing_invoices, billing_payments, billing_seed)
 
 
 def create_app(database_url: str, admin_token: str | None) -> FastAPI:

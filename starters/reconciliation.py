@@ -1,6 +1,7 @@
 """Manual reconciliation runs: `reconciliation-<day>`, and the policy every run gets from the
 settings (the schedule's runs included)."""
 
+import os
 from datetime import date, datetime
 
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -30,18 +31,52 @@ def reconciliation_policy(settings: Settings) -> ReconciliationPolicy:
     return ReconciliationPolicy(
         time_zone=settings.reconciliation_time_zone,
         give_up_after=settings.reconciliation_give_up_after,
+        page_size=settings.reconciliation_page_size,
+        pages_per_run=settings.reconciliation_pages_per_run,
+        crm_in_flight=settings.reconciliation_crm_in_flight,
+        crm_outage_hold=settings.reconciliation_crm_outage_hold,
     )
+
+
+def refuse_bad_days(settings: Settings, first: date, last: date, option: str = "--day") -> None:
+    """Days that cannot be reconciled: after today (in the reconciliation's time zone) or before
+    billing went live (BACKOFFICE_BILLING_SINCE)."""
+    today = datetime.now(time_zone(settings.reconciliation_time_zone)).date()
+    if last > today:
+        raise BadInput(
+            f"{option} {last} is in the future (today is {today} in "
+            f"{settings.reconciliation_time_zone}): nothing to reconcile yet"
+        )
+    if first < settings.billing_since:
+        raise BadInput(
+            f"{option} {first} is before billing went live ({settings.billing_since}, "
+            "BACKOFFICE_BILLING_SINCE): billing has no invoices that day"
+        )
+
+
+def refuse_unwritable_export_dir(settings: Settings) -> None:
+    """The export dir (or the nearest folder above it that exists, where it will be made) must be
+    a folder this process may write into."""
+    folder = settings.resolved_export_dir
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadInput(
+            f"the export dir {folder} cannot be made: {existing} is not a folder "
+            "(check BACKOFFICE_EXPORT_DIR)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInput(
+            f"the export dir {folder} is not writable ({existing}): check BACKOFFICE_EXPORT_DIR"
+        )
 
 
 async def start_reconciliation(client: Client, settings: Settings, day: date) -> StartOutcome:
     """A manual run of one day. While a run of that day goes on, it is handed back; once it
     has finished, the day can be run again (the run is idempotent)."""
-    today = datetime.now(time_zone(settings.reconciliation_time_zone)).date()
-    if day > today:
-        raise BadInput(
-            f"--day {day} is in the future (today is {today} in "
-            f"{settings.reconciliation_time_zone}): nothing to reconcile yet"
-        )
+    refuse_bad_days(settings, day, day)
+    refuse_unwritable_export_dir(settings)
     workflow_id = reconciliation_id(day)
     run_id = await _running_run(client, workflow_id)
     already_running = run_id is not None

@@ -1,6 +1,7 @@
 """What people do by hand in the external systems, for the demo and tests (sandbox admin API):
-a customer pays, a sales rep moves a deal, a signer signs."""
+a customer pays, a sales rep moves a deal, a signer signs; and a day of invoices seeded at once."""
 
+from datetime import date
 from typing import Any
 
 import httpx
@@ -40,14 +41,27 @@ def sign_envelope(settings: Settings, envelope_id: str) -> str:
     return str(answer.get("status", ""))
 
 
-def _admin(settings: Settings, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+def seed_invoices(
+    settings: Settings, day: date, count: int, prefix: str, deal_ids: list[str]
+) -> dict[str, Any]:
+    """A day of `count` issued invoices in (sandbox) billing at once, for volume tests and the
+    benchmark; each names the next of `deal_ids` as its CRM deal."""
+    body = {"day": day.isoformat(), "count": count, "prefix": prefix, "deal_ids": deal_ids}
+    body["time_zone"] = settings.reconciliation_time_zone
+    # 100,000 invoices are written in one transaction: seconds, more on a busy machine.
+    return _admin(settings, "/_admin/billing/invoices/seed", body, timeout=600)
+
+
+def _admin(
+    settings: Settings, path: str, body: dict[str, Any] | None, timeout: float = 10
+) -> dict[str, Any]:
     token = settings.sandbox_admin_token.get_secret_value() if settings.sandbox_admin_token else ""
     try:
         response = httpx.post(
             settings.sandbox_url.rstrip("/") + path,
             json=body,
             headers={"X-Admin-Token": token},
-            timeout=10,
+            timeout=timeout,
         )
     except httpx.TransportError:
         raise SandboxUnreachable(

@@ -3,8 +3,11 @@ trigger, backfill, delete.
 
 `reconciliation-daily` starts `Reconciliation` on `backoffice` every day at
 BACKOFFICE_RECONCILIATION_AT in BACKOFFICE_RECONCILIATION_TIME_ZONE; each run covers the day
-before (see `domain.reconciliation`). Overlapping runs are skipped; after an outage the schedule
-catches up on runs missed within BACKOFFICE_RECONCILIATION_CATCHUP_WINDOW. Creating it again is
+before (see `domain.reconciliation`). Runs may overlap: each day is its own run (its own id), so
+a run held by a CRM outage never makes the next day's run wait or be skipped; after an outage
+the schedule catches up on runs missed within BACKOFFICE_RECONCILIATION_CATCHUP_WINDOW. An
+existing schedule gets the new overlap policy the next time `backoffice schedules create` runs
+(the deploy does). Creating it again is
 idempotent: an existing schedule that matches the settings is left as it is, one that does not
 is updated to them (its paused state and note are kept).
 """
@@ -42,7 +45,12 @@ from domain.reconciliation import (
 )
 from domain.systems import WORKFLOW_TASK_QUEUE
 from runtime.settings import Settings
-from starters.reconciliation import BadInput, reconciliation_policy
+from starters.reconciliation import (
+    BadInput,
+    reconciliation_policy,
+    refuse_bad_days,
+    refuse_unwritable_export_dir,
+)
 from starters.schedule_views import ScheduleView, calendar_values, listed_view, view_of
 
 # A backfill longer than this is more likely a typo than a plan.
@@ -87,7 +95,9 @@ def reconciliation_schedule(
             time_zone_name=settings.reconciliation_time_zone,
         ),
         policy=SchedulePolicy(
-            overlap=ScheduleOverlapPolicy.SKIP,
+            # ALLOW_ALL: each day starts on time even while an earlier day is held (SKIP would
+            # drop it, BUFFER_ONE delay it). Two days never move a deal to an older invoice.
+            overlap=ScheduleOverlapPolicy.ALLOW_ALL,
             catchup_window=settings.reconciliation_catchup_window,
         ),
         state=ScheduleState(note="created by `backoffice schedules create`"),
@@ -196,12 +206,21 @@ def backfill_window(
 
 
 async def backfill_schedule(
-    client: Client, schedule_id: str, start: date | datetime, end: date | datetime
+    client: Client,
+    settings: Settings,
+    schedule_id: str,
+    start: date | datetime,
+    end: date | datetime,
 ) -> tuple[datetime, datetime, str]:
-    """Runs for every scheduled time in the window, one after another; returns the window."""
+    """Runs for every scheduled time in the window, one after another; returns the window.
+    Refused before anything starts: a window over a year, days in the future or before billing
+    went live, an export dir that cannot be written."""
     handle = client.get_schedule_handle(schedule_id)
     zone = (await _describe(handle)).schedule.spec.time_zone_name or "UTC"
     start_at, end_at = backfill_window(start, end, zone)
+    first, last = day_covered(start_at, zone), day_covered(end_at, zone)
+    refuse_bad_days(settings, first, last, option="the backfill's day")
+    refuse_unwritable_export_dir(settings)
     # Temporal's window leaves out its start: a second earlier keeps a run scheduled right at it.
     # Buffered, not skipped: the backfilled runs all happen, one after another.
     await handle.backfill(

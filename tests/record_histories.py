@@ -389,6 +389,31 @@ async def reconciliation_cancelled(r: Recorder) -> Handle:
     return handle
 
 
+async def _paged_day(r: Recorder, day_offset: int) -> tuple[str, str]:
+    """A seeded day of 7 invoices over two deals, read 2 a page and 2 pages a run (4 runs);
+    returns the workflow id and the first run's id."""
+    day = datetime.now(UTC).date() - timedelta(days=day_offset)
+    deals = [r.crm.account_and_deal()[1] for _ in range(2)]
+    seed = {"day": day.isoformat(), "count": 7, "prefix": f"REC{day_offset}", "deal_ids": deals}
+    r.admin.post("/_admin/billing/invoices/seed", json=seed).raise_for_status()
+    small = {"reconciliation_page_size": 2, "reconciliation_pages_per_run": 2}
+    outcome = await start_reconciliation(r.client, r.settings.model_copy(update=small), day)
+    await _ended(r.client.get_workflow_handle(outcome.workflow_id))
+    return outcome.workflow_id, outcome.run_id
+
+
+async def reconciliation_continued(r: Recorder) -> Handle:
+    """The first run of a paged day: two pages, then continued as new."""
+    workflow_id, first_run = await _paged_day(r, 3)
+    return r.client.get_workflow_handle(workflow_id, run_id=first_run)
+
+
+async def reconciliation_paged_last(r: Recorder) -> Handle:
+    """The last run of a paged day: carried on from a cursor, the export merged and in place."""
+    workflow_id, _ = await _paged_day(r, 4)
+    return r.client.get_workflow_handle(workflow_id)
+
+
 # ---- plumbing ----------------------------------------------------------------------------
 
 Path_ = Callable[[Recorder], Awaitable[Handle]]
@@ -419,6 +444,8 @@ ALONE: list[Path_] = [
     vendor_onboarding_compensated_after_creation,
     reconciliation_today,
     reconciliation_cancelled,
+    reconciliation_continued,
+    reconciliation_paged_last,
 ]
 PATHS = [p.__name__ for p in TOGETHER + ALONE]
 
@@ -501,6 +528,8 @@ def _check_ending(path: str, history: WorkflowHistory) -> None:
     expected = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
     if "cancelled" in path:
         expected = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED
+    elif "continued" in path:
+        expected = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     elif any(word in path for word in ("rejected", "expired", "compensated")):
         expected = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED
     if last != expected:

@@ -13,7 +13,7 @@ from tests.helpers import failure_of, result_of
 from tests.invoicing import Crm, pay
 from tests.test_reconciliation import Billing, _crm_patch, _issued_day
 
-BATCH = 10  # workflows/reconciliation.py checks this many deals at once
+BATCH = 10  # CRM calls a run makes at once by default (BACKOFFICE_RECONCILIATION_CRM_IN_FLIGHT)
 
 
 async def _reconcile(client, settings, day) -> ReconciliationResult:

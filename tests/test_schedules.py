@@ -49,7 +49,7 @@ async def test_the_dev_stack_made_the_daily_schedule_and_create_is_idempotent(cl
     assert shown.returncode == 0, shown.stderr
     assert "schedule reconciliation-daily: active" in shown.stdout
     assert "starts Reconciliation on task queue backoffice, daily at 02:00 (UTC)" in shown.stdout
-    assert "overlapping runs: skip; catch-up window: 1 day" in shown.stdout
+    assert "overlapping runs: allow_all; catch-up window: 1 day" in shown.stdout
     again = backoffice("schedules", "create", env=cli_env)
     assert again.returncode == 0, again.stderr
     assert "already exists and matches the settings: unchanged" in again.stdout

@@ -151,6 +151,7 @@ def activities_by_queue(
             billing.void_invoice,
             billing.get_invoice,
             billing.list_invoices,
+            billing.list_invoices_page,
             billing.get_invoice_by_id,
         ],
         System.CRM: [
@@ -177,6 +178,10 @@ def file_activities(
     export = AccountingExportActivities(settings.resolved_export_dir)
     directory = DirectoryActivities(secrets)
     return {
-        ACCOUNTING_TASK_QUEUE: [export.export_invoices],
+        ACCOUNTING_TASK_QUEUE: [
+            export.export_invoices,
+            export.write_export_part,
+            export.finish_export,
+        ],
         DIRECTORY_TASK_QUEUE: [directory.approver],
     }

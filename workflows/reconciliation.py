@@ -1,5 +1,9 @@
 """Reconciliation: one day's billing invoices against the CRM, then the accounting export.
 
+A day is read page by page, in runs that continue as new (see `workflows.reconciliation_pages`
+for how and why). Runs begun before paging (no `paged-reconciliation` marker in their history)
+keep the whole-day path below, which lists the day in one activity, until no history holds it.
+
 Billing is the source of truth for an invoice's status, the CRM for deal data. A deal that lags
 behind billing (no invoice, an older invoice, another status) is updated with a note saying so;
 what cannot be fixed (no deal id on the invoice, no such deal, a CRM refusal) is listed in the
@@ -9,7 +13,7 @@ which invoices belong to a day and which day a scheduled run covers).
 """
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, VersioningBehavior
@@ -17,30 +21,23 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.contract import RECONCILIATION as PROCESS
 from domain.contract import STATUS_QUERY, STEP_RETRYING_SIGNAL
-from domain.records import (
-    BillingInvoiceDetail,
-    CrmDeal,
-    CrmDealRef,
-    ExportInvoicesInput,
-    InvoiceIdRef,
-    ListInvoicesInput,
-    UpdateDealInput,
-)
+from domain.records import BillingInvoiceDetail, ExportInvoicesInput, ListInvoicesInput
 from domain.status import StepRetrying
 from domain.systems import System
 from workflows import options, outcomes
 from workflows.progress import Progress, describe_retrying
+from workflows.reconciliation_deals import DealCheck, newest_per_deal
+from workflows.reconciliation_pages import PagedDay
 
 # `domain.reconciliation` passes through (as the worker passes all of `domain`), so that its
 # `zoneinfo` is the real module: a time zone the sandbox proxies is no tzinfo to `datetime`.
 with workflow.unsafe.imports_passed_through():
     from activities.accounting_export import ACCOUNTING_TASK_QUEUE, AccountingExportActivities
     from activities.billing import BillingActivities
-    from activities.crm import CrmActivities
     from domain.reconciliation import (
-        CRM_DEAL_KEY,
         DealFix,
         ExportedFile,
+        ReconciliationCarry,
         ReconciliationInput,
         ReconciliationPolicy,
         ReconciliationResult,
@@ -49,17 +46,14 @@ with workflow.unsafe.imports_passed_through():
         attention_line,
         day_bounds,
         day_covered,
-        fix_note,
     )
 
 # Set by Temporal on every run a schedule starts; on a backfilled run, the backfilled time.
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
-# Deals checked at once; the CRM queue's rate limit still holds across them.
+# The patch that brought paging: a run without its marker began on the whole-day path.
+PAGED = "paged-reconciliation"
+# Whole-day path: deals checked at once; the CRM queue's rate limit still holds across them.
 BATCH = 10
-
-
-def _issued(invoice: BillingInvoiceDetail) -> tuple[datetime, str]:
-    return (invoice.finalized_at or invoice.created_at, invoice.id)
 
 
 # Pinned: a run lasts minutes; it ends on the code that began it.
@@ -73,6 +67,7 @@ class Reconciliation:
         self._fixed: list[DealFix] = []
         self._unresolved: list[UnresolvedInvoice] = []
         self._export: ExportedFile | None = None
+        self._paged: PagedDay | None = None
 
     def _scheduled_day(self) -> date:
         """The day before the scheduled time (an unscheduled run without a day: its start)."""
@@ -83,6 +78,7 @@ class Reconciliation:
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> ReconciliationStatus:
         p = self._progress
+        carry = self._paged.carry if self._paged else None
         return ReconciliationStatus(
             process=p.process,
             business_key=p.business_key,
@@ -94,9 +90,12 @@ class Reconciliation:
             retrying=p.retrying,
             day=self._day,
             time_zone=self._zone,
-            fixed=list(self._fixed),
-            unresolved=list(self._unresolved),
+            fixed=list(carry.fixed if carry else self._fixed),
+            unresolved=list(carry.unresolved if carry else self._unresolved),
             export=self._export,
+            invoices=carry.invoices if carry else 0,
+            fixed_total=carry.fixed_total if carry else len(self._fixed),
+            unresolved_total=carry.unresolved_total if carry else len(self._unresolved),
         )
 
     @workflow.signal(name=STEP_RETRYING_SIGNAL)
@@ -108,9 +107,9 @@ class Reconciliation:
         progress = self._progress
         progress.begin()
         try:
-            invoices = await self._invoices_of_the_day(inp.policy)
-            in_sync = await self._reconcile(invoices, inp.policy)
-            export = await self._export_day(invoices, inp.policy)
+            if inp.carried is not None or workflow.patched(PAGED):
+                return await self._run_paged(inp)
+            return await self._run_whole_day(inp)
         except ActivityError as failure:
             if outcomes.cancelled(failure):
                 raise outcomes.cancelled_ending(progress) from None
@@ -121,21 +120,57 @@ class Reconciliation:
             raise ApplicationError(
                 f"{PROCESS} {self._day} failed ({progress.problem})", type=code, non_retryable=True
             ) from None
-        if self._unresolved:
-            progress.needs_attention(attention_line(self._unresolved))
-        progress.outcome = (
-            f"{len(self._fixed)} fixed, {in_sync} in sync, {len(self._unresolved)} unresolved"
+
+    async def _run_paged(self, inp: ReconciliationInput) -> ReconciliationResult:
+        carry = inp.carried or ReconciliationCarry(export_key=workflow.info().run_id)
+        self._paged = PagedDay(self._day, self._zone, self._progress, carry)
+        if not await self._paged.read(inp.policy):
+            # This run's share is done: the next run goes on from the cursor, with a fresh history.
+            workflow.continue_as_new(
+                ReconciliationInput(day=self._day, policy=inp.policy, carried=carry)
+            )
+        self._export = await self._paged.finish(inp.policy)
+        return self._ended(
+            carry.invoices, carry.in_sync, carry.fixed, carry.unresolved, self._export,
+            (carry.fixed_total, carry.unresolved_total),
+        )  # fmt: skip
+
+    def _ended(
+        self,
+        invoices: int,
+        in_sync: int,
+        fixed: list[DealFix],
+        unresolved: list[UnresolvedInvoice],
+        export: ExportedFile,
+        totals: tuple[int, int],
+    ) -> ReconciliationResult:
+        fixed_total, unresolved_total = totals
+        if unresolved_total:
+            self._progress.needs_attention(attention_line(unresolved, unresolved_total))
+        self._progress.outcome = (
+            f"{fixed_total} fixed, {in_sync} in sync, {unresolved_total} unresolved"
         )
-        progress.enter("reconciled")
+        self._progress.enter("reconciled")
         return ReconciliationResult(
             day=self._day,
             time_zone=self._zone,
-            invoices=len(invoices),
+            invoices=invoices,
             in_sync=in_sync,
-            fixed=list(self._fixed),
-            unresolved=list(self._unresolved),
+            fixed=list(fixed),
+            unresolved=list(unresolved),
             export=export,
+            fixed_total=fixed_total,
+            unresolved_total=unresolved_total,
         )
+
+    # --- the whole-day path, for runs begun before paging --------------------------------------
+
+    async def _run_whole_day(self, inp: ReconciliationInput) -> ReconciliationResult:
+        invoices = await self._invoices_of_the_day(inp.policy)
+        in_sync = await self._reconcile(invoices, inp.policy)
+        export = await self._export_day(invoices, inp.policy)
+        totals = (len(self._fixed), len(self._unresolved))
+        return self._ended(len(invoices), in_sync, self._fixed, self._unresolved, export, totals)
 
     async def _invoices_of_the_day(
         self, policy: ReconciliationPolicy
@@ -157,111 +192,46 @@ class Reconciliation:
         """Check every deal once, against its newest invoice of the day; returns how many
         invoices needed nothing."""
         self._progress.enter("reconciling")
-        newest: dict[str, BillingInvoiceDetail] = {}
-        for invoice in invoices:
-            deal_id = invoice.metadata.get(CRM_DEAL_KEY)
-            if not deal_id:
-                self._unresolve(invoice, None, "NO_DEAL_ID", "the invoice names no CRM deal")
-            elif deal_id not in newest or _issued(invoice) > _issued(newest[deal_id]):
-                newest[deal_id] = invoice
+        newest, no_deal = newest_per_deal(invoices)
+        self._unresolved.extend(no_deal)
         # An older invoice of a deal with a newer one that day: the deal follows the newer.
         in_sync = len(invoices) - len(self._unresolved) - len(newest)
         by_id = {invoice.id: invoice for invoice in invoices}
+        deals = DealCheck(
+            self._day,
+            options.on(System.CRM, give_up_after=policy.give_up_after),
+            options.on(System.BILLING, give_up_after=policy.give_up_after),
+        )
         pairs = sorted(newest.items(), key=lambda pair: (pair[1].number, pair[1].id))
         for start in range(0, len(pairs), BATCH):
+            batch = pairs[start : start + BATCH]
             checked = await asyncio.gather(
-                *(
-                    self._reconcile_deal(deal_id, invoice, by_id, policy)
-                    for deal_id, invoice in pairs[start : start + BATCH]
-                )
+                *(self._checked(deals, deal_id, invoice, by_id) for deal_id, invoice in batch)
             )
             in_sync += sum(checked)
         self._fixed.sort(key=lambda fix: (fix.invoice_number, fix.invoice_id))
         self._unresolved.sort(key=lambda u: (u.invoice_number, u.invoice_id))
         return in_sync
 
-    async def _reconcile_deal(
+    async def _checked(
         self,
+        deals: DealCheck,
         deal_id: str,
         invoice: BillingInvoiceDetail,
         by_id: dict[str, BillingInvoiceDetail],
-        policy: ReconciliationPolicy,
     ) -> bool:
-        """True when the deal already agrees with billing; else fixed, or listed as unresolved."""
-        crm = options.on(System.CRM, give_up_after=policy.give_up_after)
-        try:
-            deal = await workflow.execute_activity_method(
-                CrmActivities.get_deal, CrmDealRef(deal_id=deal_id), **crm
+        """True when the deal already agrees with billing; else fixed, or listed as unresolved
+        (recorded as soon as known, in the order the runs before this refactor did)."""
+        outcome = await deals.check(deal_id, invoice, by_id)
+        if isinstance(outcome, UnresolvedInvoice):
+            self._unresolved.append(outcome)
+        elif isinstance(outcome, DealFix):
+            self._fixed.append(outcome)
+            self._progress.done(
+                f"CRM deal {outcome.deal_id} fixed: invoice {outcome.invoice_number} "
+                f"{outcome.invoice_status} (was {outcome.was_invoice_status or 'nothing'})"
             )
-            if deal is None:
-                reason = f"the CRM has no deal {deal_id}"
-                self._unresolve(invoice, deal_id, "DEAL_NOT_FOUND", reason)
-                return False
-            if deal.invoice_id == invoice.id and deal.invoice_status == invoice.status:
-                return True
-            if await self._follows_newer_invoice(deal, invoice, by_id, policy):
-                return True
-            await workflow.execute_activity_method(
-                CrmActivities.update_deal,
-                UpdateDealInput(
-                    deal_id=deal_id,
-                    invoice_id=invoice.id,
-                    invoice_status=invoice.status,
-                    note=fix_note(self._day, deal, invoice),
-                ),
-                **crm,
-            )
-        except ActivityError as exc:
-            if outcomes.cancelled(exc):
-                raise
-            code = outcomes.failure_code(exc)
-            self._unresolve(invoice, deal_id, code, f"the CRM call failed ({code})")
-            return False
-        self._fixed.append(
-            DealFix(
-                deal_id=deal_id,
-                invoice_id=invoice.id,
-                invoice_number=invoice.number,
-                invoice_status=invoice.status,
-                was_invoice_id=deal.invoice_id,
-                was_invoice_status=deal.invoice_status,
-            )
-        )
-        self._progress.done(
-            f"CRM deal {deal_id} fixed: invoice {invoice.number} {invoice.status} "
-            f"(was {deal.invoice_status or 'nothing'})"
-        )
-        return False
-
-    async def _follows_newer_invoice(
-        self,
-        deal: CrmDeal,
-        invoice: BillingInvoiceDetail,
-        by_id: dict[str, BillingInvoiceDetail],
-        policy: ReconciliationPolicy,
-    ) -> bool:
-        """The deal names another invoice that billing has and that is newer: leave it be."""
-        if deal.invoice_id is None or deal.invoice_id == invoice.id:
-            return False
-        other = by_id.get(deal.invoice_id) or await workflow.execute_activity_method(
-            BillingActivities.get_invoice_by_id,
-            InvoiceIdRef(invoice_id=deal.invoice_id),
-            **options.on(System.BILLING, give_up_after=policy.give_up_after),
-        )
-        return other is not None and _issued(other) > _issued(invoice)
-
-    def _unresolve(
-        self, invoice: BillingInvoiceDetail, deal_id: str | None, code: str, reason: str
-    ) -> None:
-        self._unresolved.append(
-            UnresolvedInvoice(
-                invoice_id=invoice.id,
-                invoice_number=invoice.number,
-                crm_deal_id=deal_id,
-                code=code,
-                reason=reason,
-            )
-        )
+        return outcome is True
 
     async def _export_day(
         self, invoices: list[BillingInvoiceDetail], policy: ReconciliationPolicy

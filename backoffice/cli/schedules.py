@@ -19,6 +19,7 @@ from domain.reconciliation import ReconciliationResult, time_zone
 from runtime.settings import Settings
 from runtime.temporal import connect
 from starters.reconciliation import parse_day, start_reconciliation
+from starters.sandbox_actions import seed_invoices
 from starters.schedule_views import ScheduleView
 from starters.schedules import (
     CreateOutcome,
@@ -83,6 +84,13 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     reconcile = sub.add_parser("reconcile", help="reconcile one day now (a manual run)")
     reconcile.add_argument("--day", required=True, help="YYYY-MM-DD")
     reconcile.add_argument("--wait", action="store_true", help="wait and print what it did")
+    seed = sub.add_parser(
+        "seed-invoices", help="seed a day of issued invoices in the (sandbox) billing system"
+    )
+    seed.add_argument("--day", required=True, help="YYYY-MM-DD (in the reconciliation's zone)")
+    seed.add_argument("--count", required=True, type=int, help="how many (up to 200000)")
+    seed.add_argument("--prefix", default="SEED", help="invoice numbers <prefix>-000001 on")
+    seed.add_argument("--deal", action="append", default=[], help="a CRM deal id (repeatable)")
 
 
 async def schedules(args: argparse.Namespace, settings: Settings) -> int:
@@ -115,10 +123,12 @@ async def schedules(args: argparse.Namespace, settings: Settings) -> int:
         day = await trigger_schedule(client, args.schedule_id)
         print(
             f"schedule {args.schedule_id} triggered: a run starts now and reconciles {day} "
-            "(unless a run of it still goes on: overlapping runs are skipped)"
+            "(beside any run still going on: each day is its own run)"
         )
     elif args.action == "backfill":
-        start_at, end_at, zone = await backfill_schedule(client, args.schedule_id, start, end)
+        start_at, end_at, zone = await backfill_schedule(
+            client, settings, args.schedule_id, start, end
+        )
         covering = "" if isinstance(start, datetime) else f", reconciling {start} to {end}"
         print(
             f"schedule {args.schedule_id} backfilled: the runs scheduled from "
@@ -151,7 +161,21 @@ async def reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: dict[str, Command] = {"schedules": schedules, "reconcile": reconcile}
+async def seed_invoices_command(args: argparse.Namespace, settings: Settings) -> int:
+    day = parse_day(args.day)
+    seeded = seed_invoices(settings, day, args.count, args.prefix, args.deal)
+    print(
+        f"{seeded['count']} invoices issued on {day} in billing "
+        f"({seeded['first_id']} to {seeded['last_id']})"
+    )
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "schedules": schedules,
+    "reconcile": reconcile,
+    "seed-invoices": seed_invoices_command,
+}
 
 
 def _created(outcome: CreateOutcome, view: ScheduleView) -> str:
@@ -197,10 +221,13 @@ def _describe(view: ScheduleView) -> None:
 
 
 def _summary(result: ReconciliationResult) -> None:
+    fixed = len(result.fixed) if result.fixed_total is None else result.fixed_total
+    unresolved = (
+        len(result.unresolved) if result.unresolved_total is None else result.unresolved_total
+    )
     print(
         f"{result.day} ({result.time_zone}): {result.invoices} invoices issued; "
-        f"{len(result.fixed)} CRM deals fixed, {result.in_sync} in sync, "
-        f"{len(result.unresolved)} unresolved"
+        f"{fixed} CRM deals fixed, {result.in_sync} in sync, {unresolved} unresolved"
     )
     for fix in result.fixed:
         was = fix.was_invoice_status or "nothing"
@@ -210,8 +237,12 @@ def _summary(result: ReconciliationResult) -> None:
         )
     for item in result.unresolved:
         print(f"  unresolved: invoice {item.invoice_number}: {item.code} ({item.reason})")
+    if unresolved > len(result.unresolved) or fixed > len(result.fixed):
+        print(f"  (the first {len(result.fixed)} fixes and {len(result.unresolved)} unresolved)")
     written = "written" if result.export.changed else "unchanged"
     print(f"  export: {result.export.path} ({result.export.rows} invoices, {written})")
+    if result.export.unresolved_path:
+        print(f"  every unresolved invoice: {result.export.unresolved_path}")
 
 
 def _next(view: ScheduleView) -> str:
