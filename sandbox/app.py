@@ -22,6 +22,7 @@ from sandbox import (
     erp,
     esign,
     portal,
+    slack,
     webhook_admin,
 )
 from sandbox.delivery import WebhookDispatcher
@@ -41,6 +42,7 @@ SYSTEMS: tuple[System, ...] = (
     billing.SYSTEM,
     esign.SYSTEM,
     enrichment.SYSTEM,
+    slack.SYSTEM,
 )
 # Modules that only add routes to a system above: CRM leads and deals, billing invoices and
 # payments.
