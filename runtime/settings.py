@@ -24,6 +24,7 @@ from domain.systems import System
 from domain.vendor import OnboardingPolicy
 
 ENV_PREFIX = "BACKOFFICE_"
+SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,30}$")
 DEFAULT_DATA_DIR = Path(".data")
 
 
@@ -73,6 +74,9 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None
     mail_from: str = Field(default="backoffice@company.example", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
     rate_limits: dict[System, float] = {System.ENRICHMENT: 5.0}
+    # Approvals in Slack: role -> channel id (e.g. {"procurement": "C0123ABCD"}); a role without
+    # one gets direct messages to its approvers who have a `slack_user_id` in the directory.
+    slack_channels: dict[str, str] = {}
     database_url: str = ""
     temporal_ui_url: str = Field(default="http://127.0.0.1:8233", pattern=r"^https?://")
     api_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://")
@@ -173,6 +177,17 @@ class Settings(BaseSettings):
     reconciliation_catchup_window: timedelta = timedelta(days=1)
     reconciliation_give_up_after: timedelta = timedelta(minutes=15)
     export_dir: Path | None = None
+
+    @field_validator("slack_channels")
+    @classmethod
+    def _slack_channel_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(role for role, channel in value.items() if not SLACK_CHANNEL.match(channel))
+        if bad:
+            raise ValueError(
+                f"roles {', '.join(bad)}: a Slack channel id looks like C0123ABCD (the channel's "
+                "details in Slack show it), not a name"
+            )
+        return value
 
     @field_validator("high_risk_countries")
     @classmethod

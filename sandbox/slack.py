@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import re
 import time
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
-from typing import Annotated, Any
 
 from fastapi import Body, Request
 from fastapi.responses import JSONResponse
@@ -43,6 +43,7 @@ USERS = "slack.users"
 INTERACTIVITY = "slack.interactivity"
 CHANNEL_ID = re.compile(r"^[CDGU][A-Z0-9]{1,20}$")
 BOT_USER = "B0BACKOFFICE"
+B = TypeVar("B", bound=BaseModel)
 
 
 class SlackUser(BaseModel):
@@ -303,13 +304,23 @@ async def web_api(method: str, request: Request) -> JSONResponse:
         return JSONResponse({"ok": False, "error": exc.error})
 
 
+def _validated(model: type[B], body: Any) -> B:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error_from(exc, "body") from exc
+
+
+@SYSTEM.admin_router.get("/users")
+def get_users(request: Request) -> dict[str, Any]:
+    with state_of(request).store.transaction() as session:
+        return load_setting(session, USERS, Users).model_dump()
+
+
 @SYSTEM.admin_router.put("/users")
 def put_users(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
     """The workspace's people (replaces the list)."""
-    try:
-        users = Users.model_validate(body)
-    except ValidationError as exc:
-        raise validation_error_from(exc, "body") from exc
+    users = _validated(Users, body)
     with state_of(request).store.transaction() as session:
         save_setting(session, USERS, users)
     return users.model_dump()
@@ -318,13 +329,36 @@ def put_users(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
 @SYSTEM.admin_router.put("/interactivity")
 def put_interactivity(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
     """Where the page's clicks are sent, signed with `signing_secret` (never shown again)."""
-    try:
-        target = Interactivity.model_validate(body)
-    except ValidationError as exc:
-        raise validation_error_from(exc, "body") from exc
+    target = _validated(Interactivity, body)
     with state_of(request).store.transaction() as session:
         save_setting(session, INTERACTIVITY, target)
     return {"url": target.url, "signing_secret_set": target.signing_secret is not None}
+
+
+class TriggerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field(pattern=r"^U[A-Z0-9]{1,20}$")
+
+
+@SYSTEM.admin_router.post("/triggers")
+def post_trigger(request: Request, body: Annotated[Any, Body()]) -> dict[str, str]:
+    """A trigger id for a user, as a click would give the app (tests and chaos runs)."""
+    asked = _validated(TriggerRequest, body)
+    with state_of(request).store.transaction() as session:
+        return {"trigger_id": issue_trigger(session, asked.user)}
+
+
+@SYSTEM.admin_router.get("/seen")
+def seen_by(request: Request, user: str) -> dict[str, Any]:
+    """What only `user` sees: the ephemeral answers and the modals opened for them."""
+    with state_of(request).store.transaction() as session:
+        ephemeral = find_records(session, SYSTEM.name, EPHEMERAL, keys={"user": user})
+        views = find_records(session, SYSTEM.name, VIEW, keys={"user": user})
+        return {
+            "ephemeral": [row.data for row in ephemeral],
+            "views": [{"id": row.id, **row.data["view"]} for row in views],
+        }
 
 
 def issue_trigger(session: Session, user: str) -> str:
