@@ -23,6 +23,7 @@ from sandbox import (
     esign,
     portal,
     slack,
+    slack_page,
     webhook_admin,
 )
 from sandbox.delivery import WebhookDispatcher
@@ -85,6 +86,7 @@ def create_app(database_url: str, admin_token: str | None) -> FastAPI:
     app.include_router(admin.public)
     app.include_router(admin.router)
     app.include_router(webhook_admin.router)
+    app.include_router(slack_page.router)
     for system in SYSTEMS:
         for router in system.routers:
             app.include_router(router)

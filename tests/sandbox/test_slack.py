@@ -107,16 +107,15 @@ def test_refusals_are_http_200_with_ok_false(slack: httpx.Client, sandbox: Sandb
     assert slack.post("/no.such").json() == {"ok": False, "error": "unknown_method"}
 
 
-def test_rate_limits_come_as_429_with_retry_after(
-    slack: httpx.Client, admin: httpx.Client
-) -> None:
+def test_rate_limits_come_as_429_with_retry_after(slack: httpx.Client, admin: httpx.Client) -> None:
     rule = {"path": "/chat.postMessage", "status": 429, "retry_after": 3, "count": 1}
     admin.put("/_admin/faults/slack", json=rule).raise_for_status()
     limited = slack.post("/chat.postMessage", data={"channel": "C0FINANCE", "text": "x"})
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "3"
-    assert slack.get("/conversations.history", params={"channel": "C0FINANCE"}).json()[
-        "messages"
-    ] == []
+    assert (
+        slack.get("/conversations.history", params={"channel": "C0FINANCE"}).json()["messages"]
+        == []
+    )
     post(slack, "C0FINANCE")  # the rule is spent
 
 
