@@ -240,6 +240,9 @@ def open_view(session: Session, params: dict[str, str]) -> dict[str, Any]:
     if not triggers or triggers[0].status != "issued":
         raise SlackError("invalid_trigger_id")
     change_status(session, triggers[0], "used", "used")
+    user = triggers[0].data["user"]
+    for earlier in find_records(session, SYSTEM.name, VIEW, status="open", keys={"user": user}):
+        change_status(session, earlier, "closed", "replaced")  # one modal at a time, as Slack
     row = create_record(
         session,
         system=SYSTEM.name,

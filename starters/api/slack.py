@@ -22,6 +22,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from activities.audit import AuditLog
 from activities.auth import SlackBotToken
@@ -160,6 +161,8 @@ async def interactivity(
         return _error(400, "INVALID_PAYLOAD", f"a {kind} payload lacks what Slack sends")
     except SecretUnavailable:
         return _error(503, "SECRETS_UNAVAILABLE", "cannot read the approver directory now")
+    except RPCError:  # Slack retries the request: the same decision, applied once
+        return _error(503, "TEMPORAL_UNAVAILABLE", "Temporal cannot take the decision now")
     return Response(status_code=200)  # another type (shortcut, view_closed): not ours
 
 

@@ -149,7 +149,7 @@ async def test_an_expiry_updates_every_message(client, settings, slack):
     posted = slack.messages(PROCUREMENT_CHANNEL, _key(handle.id))
     assert len(posted) == 2  # the request and the reminder
     [escalated] = slack.messages("D0LENA", _key(handle.id))
-    assert "Escalated" in escalated["text"] and not buttons(escalated)
+    assert "Expired" in escalated["text"] and not buttons(escalated)
 
 
 async def test_slack_retrying_a_click_decides_once(client, settings, slack):

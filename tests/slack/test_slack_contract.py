@@ -126,9 +126,7 @@ async def test_every_slack_request_is_slacks_own_and_the_sandbox_serves_it(
     ):
         # The check can fail: a request without the required `channel` is reported.
         wrong = check.post("/chat.postMessage", data={"text": "x"}, headers=_auth(sent[0]))
-        assert any(v["location"] == ["request", "body", "channel"] for v in violations(wrong)), (
-            violations(wrong)
-        )
+        assert any("channel" in v["message"] for v in violations(wrong)), violations(wrong)
         for request, method in zip(sent, methods, strict=True):
             answer = check.request(
                 request.method,

@@ -16,7 +16,8 @@ async def _waiting_on_the_page(stack, client, settings, browser, user: str):  # 
     the approval's message."""
     handle = await start(client, patient(settings), **CONTRACTOR)
     key = handle.id.removeprefix("vendor-onboarding-")
-    page = await browser.new_page(viewport=DESKTOP)
+    context = await browser.new_context(viewport=DESKTOP)
+    page = await context.new_page()
     url = f"{stack.sandbox_url}/_slack?channel={PROCUREMENT_CHANNEL}&user={user}"
 
     async def shown() -> bool:
@@ -50,7 +51,7 @@ async def test_approve_on_the_sandbox_slack_page(stack, client, settings, browse
     await expect(decided.get_by_role("button")).to_have_count(0)
     await decided.scroll_into_view_if_needed()
     await screenshots.capture(page, "slack-decided.png", decided)
-    await page.close()
+    await page.context.close()
 
 
 async def test_reject_with_a_reason_in_the_modal(stack, client, settings, browser):  # noqa: F811
@@ -72,4 +73,4 @@ async def test_reject_with_a_reason_in_the_modal(stack, client, settings, browse
     await wait_for(rejected, timeout=60, what="the rejection")
     [decision] = (await status(handle)).decisions
     assert decision.comment == "supplier failed the compliance check"
-    await page.close()
+    await page.context.close()
