@@ -43,7 +43,7 @@ SPEC = (
 WORKFLOW_ID = "vendor-onboarding-CONTRACT-1"
 # The document describes the token as a parameter named `token`; Slack takes it (and
 # recommends it) as `Authorization: Bearer`, which the document's security scheme describes.
-TOKEN_PARAMETER = (["request", "header", "token"], ["request", "query", "token"])
+TOKEN_PARAMETER = "required property 'token'"
 
 
 def _card(**changes: Any) -> ApprovalCard:
@@ -138,7 +138,7 @@ async def test_every_slack_request_is_slacks_own_and_the_sandbox_serves_it(
                     **{k: v for k, v in request.headers.items() if k.lower() == "content-type"},
                 },
             )
-            found = [v for v in violations(answer) if v["location"] not in TOKEN_PARAMETER]
+            found = [v for v in violations(answer) if TOKEN_PARAMETER not in v["message"]]
             assert not found, (request.method, method, found)
 
 
