@@ -57,6 +57,13 @@ class BearerApiKey(_VaultCredentials):
         return {"Authorization": f"Bearer {(await self._read())['api_key']}"}
 
 
+class SlackBotToken(_VaultCredentials):
+    """Slack's Web API: the bot token (`xoxb-…`) as a Bearer token."""
+
+    async def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {(await self._read())['bot_token']}"}
+
+
 class OAuth2ClientCredentials(_VaultCredentials):
     """Client-credentials tokens, cached until shortly before they expire; a 401 drops both."""
 

@@ -60,6 +60,35 @@ def classify_status(
     return ApplicationError(where, type=code)
 
 
+# Slack answers its errors with HTTP 200 and `{"ok": false, "error": "<code>"}`; these codes
+# are passing trouble on Slack's side, worth another attempt. Every other code is permanent.
+SLACK_TRANSIENT = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+}
+
+
+def body_error_code(body: bytes) -> str | None:
+    """The error code of a 2xx answer that is a refusal (Slack's `ok: false`), else None."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or parsed.get("ok") is not False:
+        return None
+    error = parsed.get("error")
+    return error if isinstance(error, str) and error else "unknown_error"
+
+
+def classify_body_error(system: str, method: str, path: str, code: str) -> ApplicationError:
+    """A refusal inside a 2xx answer: retried only when the code says Slack was in trouble."""
+    where = f"{system} {method} {path} answered ok=false {code}"
+    return ApplicationError(where, type=code, non_retryable=code not in SLACK_TRANSIENT)
+
+
 def classify_transport(
     system: str, method: str, path: str, exc: httpx.HTTPError
 ) -> ApplicationError:

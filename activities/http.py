@@ -12,6 +12,8 @@ from temporalio.exceptions import ApplicationError
 from activities.audit import AuditLog, attempt
 from activities.auth import AuthScheme
 from activities.errors import (
+    body_error_code,
+    classify_body_error,
     classify_status,
     classify_transport,
     count_failed_attempt,
@@ -25,6 +27,8 @@ from runtime.circuit import Admission, Circuit, CircuitOpen
 from runtime.vault import SecretUnavailable
 
 M = TypeVar("M", bound=BaseModel)
+# Slack's answers to a token it no longer takes (rotated in Vault since it was cached).
+STALE_TOKEN_CODES = {"invalid_auth", "token_revoked", "token_expired"}
 
 
 def path(template: str, *ids: str) -> str:
@@ -71,9 +75,13 @@ class SystemClient:
         audit: AuditLog,
         headers: dict[str, str] | None = None,
         circuit: Circuit | None = None,
+        *,
+        errors_in_body: bool = False,
     ) -> None:
+        """`errors_in_body`: the system refuses with a 2xx and `ok: false` (Slack)."""
         self.system = system
         self._circuit = circuit
+        self._errors_in_body = errors_in_body
         self._headers = dict(headers or {})
         self._base_url = base_url.rstrip("/")
         self._http = http
@@ -95,17 +103,26 @@ class SystemClient:
         once more."""
         body = _Body(json, form)
         response = await self._attempt(method, path, body, params, idempotency_key)
-        if response.status_code == 401:
+        if response.status_code == 401 or self._refused_credentials(response):
             self._auth.forget()
             response = await self._attempt(method, path, body, params, idempotency_key)
         if not response.is_success:
             raise classify_status(self.system.value, method, path, response)
+        refused = body_error_code(response.content) if self._errors_in_body else None
+        if refused is not None:
+            raise classify_body_error(self.system.value, method, path, refused)
         try:
             return expect.model_validate_json(response.content)
         except ValidationError:
             raise malformed(
                 self.system.value, method, path, response.status_code, expect.__name__
             ) from None
+
+    def _refused_credentials(self, response: httpx.Response) -> bool:
+        """Slack refuses a stale token with a 200 (`invalid_auth`): read it again, as a 401."""
+        if not self._errors_in_body or not response.is_success:
+            return False
+        return body_error_code(response.content) in STALE_TOKEN_CODES
 
     async def _attempt(
         self,
@@ -145,6 +162,8 @@ class SystemClient:
             raise classify_transport(self.system.value, method, path, exc) from None
         code = None if response.is_success else system_error_code(response.content)
         code = code or (None if response.is_success else f"HTTP_{response.status_code}")
+        if code is None and self._errors_in_body:
+            code = body_error_code(response.content)
         if code is not None:
             count_failed_attempt(self.system.value, code)
         await self._audit.record(

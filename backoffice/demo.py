@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + summary_table(runs, records))
     print(f"\nApproval inbox: {inbox}   (demo passwords: {stack.credentials_file})")
     print(f"Every email sent (approve links included): {stack.mailpit_url}   (mailpit)")
+    print(f"Approvals in Slack (the sandbox's Slack, working buttons): {stack.sandbox_url}/_slack")
     # The Web UI shows decoded payloads to a browser signed in to the codec server.
     print(
         f"Temporal Web UI ({stack.temporal_ui_url}): open this sign-in link first; it works "

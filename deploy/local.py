@@ -688,9 +688,12 @@ class LocalShape:
             )
 
     def _app_schema(self) -> None:
-        """The app database's schema step. Today the workers and the API create their tables
-        when they start (runtime.db.create_schema), as in docker-compose.yml; the migration
-        command replaces this call when the app's schema is migrated."""
+        """The db-migrate service: `backoffice deploy migrate` with its environment, before
+        the workers and the API (which refuse a schema that is behind)."""
+        argv = [sys.executable, "-m", "backoffice.cli", "deploy", "migrate"]
+        self._say("migrating the app database (backoffice deploy migrate)")
+        env = {**self.service_env("db-migrate"), "PYTHONPATH": str(ROOT)}
+        self._run_step(argv, env, "db-migrate")
 
     def _ui_command(self, binary: Path) -> list[str]:
         """The UI server with the temporal-ui service's settings (its image renders them into

@@ -1,5 +1,6 @@
 """Environment variables: what child processes inherit, and what local clients are told."""
 
+import json
 import os
 from collections.abc import Mapping
 
@@ -23,6 +24,9 @@ def inherited_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
+
+
+DEMO_SLACK_CHANNELS = {"procurement": "C0PROCUREMENT"}
 
 
 def client_env(
@@ -72,6 +76,9 @@ def client_env(
         "BACKOFFICE_TEMPORAL_UI_URL": where.temporal_ui,
         "BACKOFFICE_API_URL": where.api,
         "BACKOFFICE_DATABASE_URL": database_url,
+        # Procurement's approvals go to a channel of the sandbox's Slack, the other roles' to
+        # their approvers' direct messages.
+        "BACKOFFICE_SLACK_CHANNELS": json.dumps(DEMO_SLACK_CHANNELS),
         **metrics,
         **mail,
         **extra,

@@ -7,6 +7,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from devstack.errors import StackError
+from domain.slack import SLACK_INTERACTIVITY_PATH
 from domain.systems import System
 
 # The systems the sandbox stands in for: all but mail, which is SMTP (mailpit in the dev stack).
@@ -63,6 +64,8 @@ def credentials_body(system: System, creds: dict[str, str]) -> dict[str, object]
         return {"username": creds["username"], "password": creds["password"]}
     if system is System.CRM:
         return {"client_id": creds["client_id"], "client_secret": creds["client_secret"]}
+    if system is System.SLACK:
+        return {"api_keys": [creds["bot_token"]]}
     return {"api_keys": [creds["api_key"]]}
 
 
@@ -77,7 +80,10 @@ def push_webhook_targets(
     not_taken: list[str] = []
     for system, secret in secrets.items():
         path = f"/_admin/webhooks/{system.value}"
-        body = {"url": f"{api_url}/webhooks/{system.value}", "secret": secret}
+        body: dict[str, str] = {"url": f"{api_url}/webhooks/{system.value}", "secret": secret}
+        if system is System.SLACK:  # not a webhook: where the Slack page's clicks go
+            path = "/_admin/slack/interactivity"
+            body = {"url": f"{api_url}{SLACK_INTERACTIVITY_PATH}", "signing_secret": secret}
         try:
             response = client.put(path, json=body)
         except httpx.HTTPError as exc:
@@ -95,6 +101,19 @@ def push_webhook_targets(
             "warning: the sandbox took no webhook target for "
             + ", ".join(not_taken)
             + "; it will not send those systems' webhooks to the API"
+        )
+
+
+def push_slack_users(client: httpx.Client, people: dict[str, tuple[str, str]]) -> None:
+    """Tell the sandbox's Slack workspace its people: Slack user id -> (name, real name)."""
+    users = [{"id": uid, "name": n, "real_name": real} for uid, (n, real) in people.items()]
+    try:
+        response = client.put("/_admin/slack/users", json={"users": users})
+    except httpx.HTTPError as exc:
+        raise CredentialsRejected(f"PUT /_admin/slack/users failed: {exc}") from exc
+    if not response.is_success:
+        raise CredentialsRejected(
+            f"PUT /_admin/slack/users answered {response.status_code}: {response.text[:300]}"
         )
 
 

@@ -56,6 +56,7 @@ from devstack.vault_seed import (
     save_link_keys,
     save_transit_backup,
     seed,
+    slack_people,
     vault_client,
 )
 from domain import codec_tickets
@@ -407,6 +408,7 @@ class Stack:
         try:
             with self.sandbox_admin() as admin:
                 sandbox_server.push_credentials(admin, seeded.system_credentials)
+                sandbox_server.push_slack_users(admin, slack_people())
                 sandbox_server.push_webhook_targets(
                     admin, self.api_url, seeded.webhook_secrets, self._say
                 )

@@ -39,12 +39,14 @@ SCHEDULES_ROLE = "backoffice-schedules"
 CLI_ROLE = "backoffice-cli"
 TOKEN_TTL = "1h"  # noqa: S105 (a duration)
 TOKEN_MAX_TTL = "4h"  # noqa: S105
-WEBHOOK_SYSTEMS = (System.CRM, System.BILLING, System.ESIGN)
+# Slack signs its interactivity requests (clicks in approval messages) with these secrets.
+WEBHOOK_SYSTEMS = (System.CRM, System.BILLING, System.ESIGN, System.SLACK)
 # The bearer token of the codec server (/codec on the API), for the Temporal Web UI.
 CODEC_TOKEN_PATH = "codec/token"  # noqa: S105 (a path)
 KV_READY_TIMEOUT = 30.0  # seconds
 
 # Demo people of the approver directory; `rory` only requests, `olga` approves for two teams.
+# Each has a Slack user id (the sandbox's workspace): approval messages go to them directly.
 APPROVERS: dict[str, tuple[str, list[str]]] = {
     "pat": ("Pat Procurement", ["procurement"]),
     "lena": ("Lena Lead", ["procurement-lead"]),
@@ -95,8 +97,14 @@ _REHASH_RULES = "".join(
 # the directory and the link key; the API the directory, the webhook secrets, the codec token,
 # the credential hashes and the link key; `schedules create` nothing but the payload key; the
 # CLI the directory (`approve`/`void --as`). Everyone seals and opens payloads (transit).
+# The API also reads the Slack bot token: a click is answered at once (views.open, ephemeral).
+_SLACK_TOKEN_RULE = f'path "{KV_MOUNT}/data/{PREFIX}/systems/slack" {{ capabilities = ["read"] }}\n'
 _API_RULES = (
-    _read("directory", "webhooks", "codec") + _REHASH_RULES + _LINK_KEY_RULE + _TRANSIT_RULES
+    _read("directory", "webhooks", "codec")
+    + _SLACK_TOKEN_RULE
+    + _REHASH_RULES
+    + _LINK_KEY_RULE
+    + _TRANSIT_RULES
 )
 POLICIES: dict[str, str] = {
     WORKER_ROLE: _read("systems", "directory") + _LINK_KEY_RULE + _TRANSIT_RULES,
@@ -174,6 +182,8 @@ def system_credentials() -> dict[System, dict[str, str]]:
             creds[system] = {"username": "svc-backoffice", "password": _random()}
         elif system is System.CRM:
             creds[system] = {"client_id": f"backoffice-{_random(6)}", "client_secret": _random()}
+        elif system is System.SLACK:
+            creds[system] = {"bot_token": f"xoxb-sandbox-{_random()}"}
         elif system is System.MAIL:
             # The SMTP login (mailpit's): mail is not a sandbox system.
             creds[system] = {"username": "backoffice", "password": _random()}
@@ -182,10 +192,26 @@ def system_credentials() -> dict[System, dict[str, str]]:
     return creds
 
 
+def slack_user_id(person: str) -> str:
+    """The demo person's user id in the sandbox's Slack workspace, e.g. `U0PAT`."""
+    return f"U0{person.upper()}"
+
+
+def slack_people() -> dict[str, tuple[str, str]]:
+    """The demo people as the sandbox's Slack workspace knows them: user id -> (name, real
+    name)."""
+    return {slack_user_id(p): (p, name) for p, (name, _roles) in APPROVERS.items()}
+
+
 def approver_directory() -> dict[str, Any]:
     return {
         "approvers": {
-            person: {"name": name, "email": f"{person}@{EMAIL_DOMAIN}", "roles": roles}
+            person: {
+                "name": name,
+                "email": f"{person}@{EMAIL_DOMAIN}",
+                "roles": roles,
+                "slack_user_id": slack_user_id(person),
+            }
             for person, (name, roles) in APPROVERS.items()
         }
     }

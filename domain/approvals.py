@@ -97,6 +97,14 @@ class DecideResult(BaseModel):
     decided_by: str
 
 
+class SlackMessageRef(BaseModel):
+    """Where a message about an approval is in Slack: its channel and `ts` (Slack's id of a
+    message), kept so the message can follow the approval (`chat.update`)."""
+
+    channel: str
+    ts: str
+
+
 class ApprovalRecord(BaseModel):
     """One approval's state inside the workflow (and in the `status` query)."""
 
@@ -109,6 +117,7 @@ class ApprovalRecord(BaseModel):
     decided_by: str | None = None
     decided_at: datetime | None = None
     comment: str = ""
+    slack_messages: list[SlackMessageRef] = []
 
 
 class ApprovalOutcome(BaseModel):

@@ -15,6 +15,7 @@ class System(StrEnum):
     MAIL = "mail"
     PORTAL = "portal"
     ENRICHMENT = "enrichment"
+    SLACK = "slack"
 
     @property
     def task_queue(self) -> str:

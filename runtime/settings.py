@@ -25,6 +25,7 @@ from domain.vendor import OnboardingPolicy
 from runtime.circuit import CircuitPolicy
 
 ENV_PREFIX = "BACKOFFICE_"
+SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,30}$")
 DEFAULT_DATA_DIR = Path(".data")
 
 
@@ -91,6 +92,9 @@ class Settings(BaseSettings):
     # every system, and per system where it differs (e.g. {"erp": {"failures": 10}}).
     circuit_breaker: CircuitPolicy = CircuitPolicy()
     circuit_breakers: dict[System, CircuitPolicy] = {}
+    # Approvals in Slack: role -> channel id (e.g. {"procurement": "C0123ABCD"}); a role without
+    # one gets direct messages to its approvers who have a `slack_user_id` in the directory.
+    slack_channels: dict[str, str] = {}
     database_url: str = ""
     temporal_ui_url: str = Field(default="http://127.0.0.1:8233", pattern=r"^https?://")
     api_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://")
@@ -200,6 +204,17 @@ class Settings(BaseSettings):
     # The day billing went live: no day before it is reconciled (a typo, not a plan).
     billing_since: date = date(2000, 1, 1)
     export_dir: Path | None = None
+
+    @field_validator("slack_channels")
+    @classmethod
+    def _slack_channel_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(role for role, channel in value.items() if not SLACK_CHANNEL.match(channel))
+        if bad:
+            raise ValueError(
+                f"roles {', '.join(bad)}: a Slack channel id looks like C0123ABCD (the channel's "
+                "details in Slack show it), not a name"
+            )
+        return value
 
     @field_validator("high_risk_countries")
     @classmethod

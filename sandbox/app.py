@@ -23,6 +23,8 @@ from sandbox import (
     erp,
     esign,
     portal,
+    slack,
+    slack_page,
     webhook_admin,
 )
 from sandbox.delivery import WebhookDispatcher
@@ -42,6 +44,7 @@ SYSTEMS: tuple[System, ...] = (
     billing.SYSTEM,
     esign.SYSTEM,
     enrichment.SYSTEM,
+    slack.SYSTEM,
 )
 # Modules that only add routes to a system above: CRM leads and deals, billing invoices,
 # payments and bulk seeding.
@@ -84,6 +87,7 @@ def create_app(database_url: str, admin_token: str | None) -> FastAPI:
     app.include_router(admin.public)
     app.include_router(admin.router)
     app.include_router(webhook_admin.router)
+    app.include_router(slack_page.router)
     for system in SYSTEMS:
         for router in system.routers:
             app.include_router(router)

@@ -11,6 +11,7 @@ class Approver(BaseModel):
     name: str
     email: str
     roles: list[str]
+    slack_user_id: str | None = None
 
 
 class UnknownApprover(Exception):
@@ -27,3 +28,11 @@ class Directory:
         if entry is None:
             raise UnknownApprover(f"no approver '{approver_id}' in the directory")
         return Approver(id=approver_id, **entry)
+
+    async def by_slack_user(self, slack_user_id: str) -> Approver | None:
+        """The approver whose Slack user id this is (None: nobody in the directory)."""
+        entries = (await self._secrets.read(APPROVER_DIRECTORY_PATH)).get("approvers", {})
+        for approver_id, entry in sorted(entries.items()):
+            if isinstance(entry, dict) and entry.get("slack_user_id") == slack_user_id:
+                return Approver(id=approver_id, **entry)
+        return None

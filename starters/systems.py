@@ -19,7 +19,8 @@ from runtime.circuit import (
     read_all,
     view,
 )
-from runtime.db import create_schema, make_engine
+from runtime.db import make_engine
+from runtime.schema import require_current_schema
 from runtime.settings import Settings
 from starters.approvals import operator_identity
 
@@ -87,7 +88,7 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 async def command(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.resolved_database_url)
     try:
-        await asyncio.to_thread(create_schema, engine)
+        await asyncio.to_thread(require_current_schema, engine)
         if args.action == "open":
             reason = f"{args.reason} (by {operator_identity()})"
             await asyncio.to_thread(open_by_hand, engine, args.system, reason)

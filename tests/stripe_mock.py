@@ -8,7 +8,6 @@ with fixture objects; it is stateless, so the end-to-end proofs stay on the sand
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from devstack.paths import tools_bin_dir
+from tests.servers import free_port, running
 
 MODULE = "github.com/stripe/stripe-mock"
 VERSION = "v0.203.0"
@@ -65,32 +65,16 @@ def stripe_mock_binary() -> Path:
     return built
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_stripe_mock(log_file: Path) -> Iterator[str]:
     """Start stripe-mock on a free loopback port; yields its base URL, stops it at the end."""
     binary = stripe_mock_binary()
-    port, tls_port = _free_port(), _free_port()
+    port, tls_port = free_port(), free_port()
     # Both listeners on free loopback ports: left alone, HTTPS takes the fixed port 12112.
     argv = [str(binary), "-http-addr", f"127.0.0.1:{port}", "-https-addr", f"127.0.0.1:{tls_port}"]
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(process, base_url, log_file)
+    with running(argv, log_file, lambda process: _wait_ready(process, base_url, log_file)):
         yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log_file: Path) -> None:

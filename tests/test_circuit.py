@@ -20,7 +20,8 @@ from runtime.circuit import (
     read_all,
     view,
 )
-from runtime.db import create_schema, make_engine
+from runtime.db import make_engine
+from runtime.schema import upgrade_schema
 
 POLICY = CircuitPolicy(
     failures=3,
@@ -33,7 +34,7 @@ POLICY = CircuitPolicy(
 @pytest.fixture
 def url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'app.db'}"
-    create_schema(make_engine(url))
+    upgrade_schema(url)
     return url
 
 

@@ -22,7 +22,8 @@ from chaos import evidence
 from domain.errors import ErrorCode
 from domain.records import SendEmailInput
 from runtime.circuit import Circuit, CircuitPolicy, CircuitState, read_all, view
-from runtime.db import AuditRow, create_schema, make_engine
+from runtime.db import AuditRow, make_engine
+from runtime.schema import upgrade_schema
 from runtime.vault import SecretStore
 from tests.helpers import Ledger, audit_rows, start, wait_for
 
@@ -265,8 +266,9 @@ async def test_an_unreachable_relay_opens_the_mail_breaker_a_refused_message_doe
 ):
     """Mail has a circuit breaker like every system: connection failures count against the
     relay, a 5xx refusal of a message (the relay is well) does not; once open, nothing is tried."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    create_schema(engine)
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    upgrade_schema(url)
+    engine = make_engine(url)
     policy = CircuitPolicy(failures=3, cool_down=timedelta(minutes=5))
     secrets = _worker_secrets(stack)
 

@@ -29,6 +29,7 @@ from runtime.db import (
     WebhookEvent,
     make_engine,
 )
+from runtime.migrations.versions.rev_0001_initial_schema import METADATA as BEFORE_MIGRATIONS
 from runtime.schema import (
     MIGRATE_COMMAND,
     SchemaNotCurrent,
@@ -37,6 +38,10 @@ from runtime.schema import (
     schema_differences,
     upgrade_schema,
 )
+
+# A revision after this code's head, as the next version would ship it (tests of upgrading).
+NEXT = "0099"
+
 
 ROOT = Path(__file__).resolve().parents[1]
 AT = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -156,21 +161,21 @@ def test_the_comparison_sees_a_schema_that_drifted(database_url, engine):
 
 
 def test_a_database_made_by_create_all_is_stamped_and_keeps_its_rows(database_url, engine):
-    Base.metadata.create_all(engine)  # what every process did before migrations
+    BEFORE_MIGRATIONS.create_all(engine)  # what every process did before migrations
     _write_rows(engine)
     with pytest.raises(SchemaNotCurrent, match="made before migrations: run `backoffice deploy"):
         require_current_schema(engine)
 
     said = upgrade_schema(database_url)
 
-    assert f"its tables match, stamped at revision {head_revision()}" in said
+    assert "its tables match, stamped at revision 0001" in said
     assert _rows(engine) == WRITTEN
     require_current_schema(engine)
 
 
 def test_a_create_all_database_of_an_older_version_gets_its_missing_table(database_url, engine):
-    older = [t for name, t in Base.metadata.tables.items() if name != "used_codec_tickets"]
-    Base.metadata.create_all(engine, tables=older)
+    older = [t for name, t in BEFORE_MIGRATIONS.tables.items() if name != "used_codec_tickets"]
+    BEFORE_MIGRATIONS.create_all(engine, tables=older)
 
     said = upgrade_schema(database_url)
 
@@ -182,8 +187,8 @@ def test_a_create_all_database_of_an_older_version_gets_its_missing_table(databa
 def test_a_create_all_database_whose_tables_differ_is_refused_and_left_unchanged(
     database_url, engine
 ):
-    older = [t for name, t in Base.metadata.tables.items() if name != "used_codec_tickets"]
-    Base.metadata.create_all(engine, tables=older)
+    older = [t for name, t in BEFORE_MIGRATIONS.tables.items() if name != "used_codec_tickets"]
+    BEFORE_MIGRATIONS.create_all(engine, tables=older)
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE http_audit ADD COLUMN tenant VARCHAR(20)"))
     before = _tables(engine)
@@ -197,15 +202,16 @@ def test_a_create_all_database_whose_tables_differ_is_refused_and_left_unchanged
     assert _tables(engine) == before  # no alembic_version, no used_codec_tickets either
 
 
-def _with_second_revision(tmp_path: Path, monkeypatch) -> Path:
-    """This code's migrations plus a revision 0002 (a column added to sign_in_failures), as the
-    next version of the code would ship them."""
+def _with_next_revision(tmp_path: Path, monkeypatch) -> Path:
+    """This code's migrations plus a revision NEXT after its head (a column added to
+    sign_in_failures), as the next version of the code would ship them."""
     migrations = tmp_path / "migrations"
     shutil.copytree(runtime.schema.MIGRATIONS, migrations)
-    (migrations / "versions" / "rev_0002_sign_in_note.py").write_text(
+    (migrations / "versions" / "rev_next_sign_in_note.py").write_text(
         '"""A note on sign-in failures."""\n\n'
         "import sqlalchemy as sa\nfrom alembic import op\n\n"
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        f'revision = "{NEXT}"\ndown_revision = "{head_revision()}"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
         "def upgrade() -> None:\n"
         '    op.add_column("sign_in_failures", sa.Column("note", sa.String(20), nullable=True))\n'
         "\n\ndef downgrade() -> None:\n"
@@ -218,35 +224,60 @@ def _with_second_revision(tmp_path: Path, monkeypatch) -> Path:
 def test_a_database_at_the_first_revision_with_rows_upgrades_keeping_them(
     database_url, engine, tmp_path, monkeypatch
 ):
-    upgrade_schema(database_url)  # the first revision: this code's
+    head = head_revision()
+    upgrade_schema(database_url)  # this code's head
     _write_rows(engine)
-    _with_second_revision(tmp_path, monkeypatch)
+    _with_next_revision(tmp_path, monkeypatch)
     with pytest.raises(SchemaNotCurrent) as refused:
         require_current_schema(engine)
     assert str(refused.value).endswith(
-        "is at revision 0001, behind this code's 0002: run `backoffice deploy migrate`, "
+        f"is at revision {head}, behind this code's {NEXT}: run `backoffice deploy migrate`, "
         "then start again"
     )
 
     said = upgrade_schema(database_url)
 
-    assert "upgraded from revision 0001 to revision 0002" in said
+    assert f"upgraded from revision {head} to revision {NEXT}" in said
     assert _rows(engine) == WRITTEN
     columns = {c["name"] for c in inspect(engine).get_columns("sign_in_failures")}
     assert "note" in columns
     require_current_schema(engine)
 
 
-def test_a_create_all_database_is_stamped_at_the_first_revision_then_upgraded(
+def test_a_database_at_the_first_revision_upgrades_to_the_circuit_breakers_keeping_its_rows(
     database_url, engine, tmp_path, monkeypatch
 ):
-    Base.metadata.create_all(engine)
+    """Revision 0002 (the circuit breakers' table) on a database the first revision made, with
+    rows in it: the rows stay, the table is there, the schema is current."""
+    shipped = runtime.schema.MIGRATIONS
+    first_only = tmp_path / "migrations"
+    shutil.copytree(shipped, first_only)
+    (first_only / "versions" / "rev_0002_circuit_breakers.py").unlink()
+    monkeypatch.setattr(runtime.schema, "MIGRATIONS", first_only)
+    upgrade_schema(database_url)  # the version before: revision 0001
     _write_rows(engine)
-    _with_second_revision(tmp_path, monkeypatch)
+    monkeypatch.setattr(runtime.schema, "MIGRATIONS", shipped)
+    with pytest.raises(SchemaNotCurrent, match="is at revision 0001, behind this code's"):
+        require_current_schema(engine)
 
     said = upgrade_schema(database_url)
 
-    assert "its tables match, stamped at revision 0001, upgraded to 0002" in said
+    assert f"upgraded from revision 0001 to revision {head_revision()}" in said
+    assert _rows(engine) == WRITTEN
+    assert "circuit_breakers" in inspect(engine).get_table_names()
+    require_current_schema(engine)
+
+
+def test_a_create_all_database_is_stamped_at_the_first_revision_then_upgraded(
+    database_url, engine, tmp_path, monkeypatch
+):
+    BEFORE_MIGRATIONS.create_all(engine)
+    _write_rows(engine)
+    _with_next_revision(tmp_path, monkeypatch)
+
+    said = upgrade_schema(database_url)
+
+    assert f"its tables match, stamped at revision 0001, upgraded to {NEXT}" in said
     assert _rows(engine) == WRITTEN
     require_current_schema(engine)
 
@@ -351,7 +382,7 @@ def test_the_migrate_command_upgrades_then_finds_nothing_to_do(database_url, eng
 def test_the_migrate_command_refuses_a_create_all_database_that_differs(
     database_url, engine, tmp_path
 ):
-    Base.metadata.create_all(engine)
+    BEFORE_MIGRATIONS.create_all(engine)
     with engine.begin() as conn:
         conn.execute(text("DROP INDEX ix_webhook_events_status"))
 

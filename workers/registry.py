@@ -15,6 +15,7 @@ from activities.auth import (
     BasicAuth,
     BearerApiKey,
     OAuth2ClientCredentials,
+    SlackBotToken,
 )
 from activities.billing import BillingActivities
 from activities.crm import CrmActivities
@@ -25,6 +26,8 @@ from activities.esign import EsignActivities
 from activities.http import SystemClient
 from activities.mail import ApprovalLinks, MailActivities
 from activities.portal import PortalActivities
+from activities.slack import SlackActivities
+from activities.slack_api import SlackApi
 from activities.smtp import Relay, SmtpSender
 from activities.stripe_api import STRIPE_HEADERS
 from domain.systems import WORKFLOW_TASK_QUEUE, System
@@ -50,6 +53,8 @@ def _auth(
         return OAuth2ClientCredentials(secrets, system, http, f"{base_url}/oauth/token", audit)
     if system == System.ERP:
         return BasicAuth(secrets, system)
+    if system == System.SLACK:
+        return SlackBotToken(secrets, system)
     if system in (System.PORTAL, System.ESIGN):
         return ApiKeyHeader(secrets, system)
     return BearerApiKey(secrets, system)
@@ -116,7 +121,16 @@ def system_clients(
         auth = _auth(system, secrets, http, base_url, audit)
         headers = STRIPE_HEADERS if system is System.BILLING else None
         circuit = Circuit(audit.engine, system.value, settings.circuit_policy(system))
-        clients[system] = SystemClient(system, base_url, http, auth, audit, headers, circuit)
+        clients[system] = SystemClient(
+            system,
+            base_url,
+            http,
+            auth,
+            audit,
+            headers,
+            circuit,
+            errors_in_body=system is System.SLACK,
+        )
     return clients, pools
 
 
@@ -134,6 +148,7 @@ def activities_by_queue(
     crm = CrmActivities(clients[System.CRM])
     enrichment = EnrichmentActivities(clients[System.ENRICHMENT])
     esign = EsignActivities(clients[System.ESIGN])
+    slack = SlackActivities(SlackApi(clients[System.SLACK]), secrets, settings.slack_channels)
     return {
         System.ERP: [
             erp.validate_vendor,
@@ -167,6 +182,7 @@ def activities_by_queue(
         ],
         System.ENRICHMENT: [enrichment.company],
         System.ESIGN: [esign.send_envelope, esign.void_envelope],
+        System.SLACK: [slack.post_approval, slack.update_approval],
     }
 
 

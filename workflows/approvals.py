@@ -33,7 +33,7 @@ from domain.metrics import APPROVAL_LATENCY
 from domain.records import NotifyRoleInput
 from domain.status import StepRetrying, WorkflowStatus
 from domain.systems import System
-from workflows import options, outcomes
+from workflows import approval_slack, options, outcomes
 from workflows.progress import Progress, describe_retrying
 
 with workflow.unsafe.imports_passed_through():
@@ -157,6 +157,7 @@ class ApprovalsMixin:
         self._approvals[request.approval_id] = record
         self._progress.approval(ApprovalStatus.PENDING, request.required_role)
         await self._notify(record, "request", request.required_role)
+        await approval_slack.post(record, "request", request.required_role)
         phases = [
             (timeouts.remind_after, "reminder"),
             (timeouts.escalate_after, "escalation"),
@@ -168,16 +169,19 @@ class ApprovalsMixin:
                 break
             if on_timeout == "reminder":
                 await self._notify(record, "reminder", request.required_role)
+                await approval_slack.post(record, "reminder", request.required_role)
             elif on_timeout == "escalation":
                 record.escalation_level += 1
                 record.allowed_roles.append(request.escalation_role)
                 self._progress.approval(ApprovalStatus.PENDING, request.escalation_role)
                 await self._notify(record, "escalation", request.escalation_role)
+                await approval_slack.post(record, "escalation", request.escalation_role)
             else:
                 record.status = ApprovalStatus.EXPIRED
                 record.decided_at = workflow.now()
         self._progress.approval(record.status, None)
         self._notice_delivered()  # nobody needs telling any more
+        await approval_slack.follow(record)
         _record_latency(record)
         return ApprovalOutcome(
             approval_id=request.approval_id,

@@ -1,5 +1,5 @@
-"""Forged and replayed webhooks, and unauthorized approvals through every door: API, CLI, raw
-signal, raw update. None may be accepted."""
+"""Forged and replayed webhooks and Slack clicks, and unauthorized approvals through every door:
+API, Slack, CLI, raw signal, raw update. None may be accepted."""
 
 import asyncio
 import json
@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from temporalio.client import WorkflowUpdateFailedError
 
@@ -16,6 +17,10 @@ from chaos.plan import Plan, PlanContext, PlanOutcome
 from chaos.scenarios import InvoiceSmall, VendorApproved
 from domain.approvals import DecideInput, Decision, SignalDecisionInput
 from domain.contract import APPROVE_SIGNAL, DECIDE_UPDATE
+from domain.slack import APPROVE_ACTION, SLACK_INTERACTIVITY_PATH
+from starters.slack_signature import SIGNATURE_HEADER as SLACK_SIGNATURE
+from starters.slack_signature import TIMESTAMP_HEADER as SLACK_TIMESTAMP
+from starters.slack_signature import sign as slack_sign
 from starters.webhooks.signature import header_for, sign
 
 
@@ -37,6 +42,9 @@ class Forged(Plan):
         async def forge_while_waiting() -> None:
             await asyncio.gather(vendor.waiting.wait(), invoice.waiting.wait())
             attempts["forged or stale webhooks"] = await _forged_webhooks(ctx, invoice)
+            attempts["forged or stale Slack clicks"] = await _forged_slack(
+                ctx, vendor.record.workflow_id
+            )
             attempts.update(await _unauthorized(ctx, vendor.record.workflow_id))
             release.set()
 
@@ -79,11 +87,59 @@ def _event(invoice: InvoiceSmall) -> dict[str, Any]:
     }
 
 
-def _secret(ctx: PlanContext) -> str:
+def _secret(ctx: PlanContext, system: str = "billing") -> str:
     data = ctx.stack.vault_root().secrets.kv.v2.read_secret_version(
-        path="backoffice/webhooks/billing", mount_point="secret", raise_on_deleted_version=True
+        path=f"backoffice/webhooks/{system}", mount_point="secret", raise_on_deleted_version=True
     )["data"]["data"]
     return str(data["secrets"][0])
+
+
+def _slack_click(workflow_id: str, user: str) -> bytes:
+    """An Approve click on the vendor's approval message, as Slack would send it."""
+    value = json.dumps({"w": workflow_id, "a": "risk-review"})
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user},
+        "channel": {"id": "C0PROCUREMENT"},
+        "actions": [{"action_id": APPROVE_ACTION, "value": value}],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+async def _forged_slack(ctx: PlanContext, workflow_id: str) -> list[bool]:
+    """Slack clicks forged (wrong secret, none, another body's), replayed late or reordered
+    (a signature moved to another timestamp); True where one was taken (a 2xx). Signed clicks
+    by people who may not decide (finance, the requester) are sent too: the approval must stay
+    open ("approvals they decided")."""
+    real = await asyncio.to_thread(_secret, ctx, "slack")
+    now = int(time.time())
+    body, other = _slack_click(workflow_id, "U0PAT"), _slack_click(workflow_id, "U0OLGA")
+    forgeries: list[tuple[bytes, str | None, int]] = [
+        (body, slack_sign(body, secrets.token_urlsafe(24), now), now),
+        (body, None, now),
+        (body, slack_sign(body, real, now - 3600), now - 3600),
+        (body, slack_sign(other, real, now), now),
+        (body, slack_sign(body, real, now - 10), now),  # reordered: another timestamp
+    ]
+    accepted = []
+    for forged, signature, at in forgeries:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        headers[SLACK_TIMESTAMP] = str(at)
+        if signature is not None:
+            headers[SLACK_SIGNATURE] = signature
+        answer = await ctx.driver.api.post(
+            SLACK_INTERACTIVITY_PATH, content=forged, headers=headers
+        )
+        accepted.append(answer.is_success)
+    for user in ("U0FIONA", "U0RORY"):  # signed, but not theirs to decide
+        signed = _slack_click(workflow_id, user)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            SLACK_TIMESTAMP: str(now),
+            SLACK_SIGNATURE: slack_sign(signed, real, now),
+        }
+        await ctx.driver.api.post(SLACK_INTERACTIVITY_PATH, content=signed, headers=headers)
+    return accepted
 
 
 async def _forged_webhooks(ctx: PlanContext, invoice: InvoiceSmall) -> list[bool]:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.metrics import NoOpMeterProvider
 
+from activities.audit import AuditLog
 from runtime.db import make_engine
 from runtime.schema import require_current_schema
 from runtime.settings import Settings
@@ -26,6 +27,7 @@ from starters.api import (
     health,
     inbox,
     openapi,
+    slack,
     starts,
     systems,
     webhooks,
@@ -97,6 +99,7 @@ def build(lifespan: Lifespan | None, *, max_body_bytes: int) -> FastAPI:
     app.include_router(codec.router)
     app.include_router(codec_session.router)
     app.include_router(inbox.router)  # the approval inbox's HTML pages: not in the document
+    app.include_router(slack.router)  # Slack's interactivity requests: Slack's protocol
     return app
 
 
@@ -137,6 +140,9 @@ def _lifespan(settings: Settings, telemetry: Telemetry) -> Lifespan:
         app.state.secrets = store
         app.state.webhook_inbox = WebhookInbox(engine, temporal)
         app.state.metrics = ApiMetrics(telemetry.meter)
+        app.state.slack, slack_http = slack.slack_client(
+            settings, store, AuditLog(engine), telemetry
+        )
         counting = None
         if telemetry.runtime is not None:  # only where a metrics endpoint serves the gauge
             counting = asyncio.create_task(
@@ -147,6 +153,7 @@ def _lifespan(settings: Settings, telemetry: Telemetry) -> Lifespan:
         finally:
             if counting is not None:
                 counting.cancel()
+            await slack_http.aclose()
             engine.dispose()
 
     return lifespan

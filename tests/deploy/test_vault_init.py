@@ -282,10 +282,18 @@ def test_init_unseals_seeds_and_hands_out_only_approle_logins(vault, sandbox, pa
 
 # What each process reads (docs/security.md), and a sample of what it must not.
 READS = {
-    WORKER_ROLE: ["systems/erp", "systems/mail", "directory/approvers", "links/signing-key"],
+    WORKER_ROLE: [
+        "systems/erp",
+        "systems/mail",
+        "systems/slack",
+        "directory/approvers",
+        "links/signing-key",
+    ],
     API_ROLE: [
         "directory/approvers",
         "webhooks/crm",
+        "webhooks/slack",
+        "systems/slack",
         "codec/token",
         "api-clients/svc-reader",
         "approver-credentials/pat",

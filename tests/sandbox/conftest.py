@@ -31,6 +31,7 @@ PORTAL_KEY = "portal-key-1"
 BILLING_KEY = "billing-key-1"
 ESIGN_KEY = "esign-key-1"
 ENRICHMENT_KEY = "enrichment-key-1"
+SLACK_TOKEN = "xoxb-sandbox-test"
 CRM_CLIENT_ID = "backoffice-worker"
 CRM_CLIENT_SECRET = "crm-client-secret"
 WEBHOOK_SYSTEMS = ("crm", "billing", "esign")
@@ -115,6 +116,7 @@ def seed_credentials(admin: httpx.Client) -> None:
         "esign": {"api_keys": [ESIGN_KEY]},
         "enrichment": {"api_keys": [ENRICHMENT_KEY]},
         "crm": {"client_id": CRM_CLIENT_ID, "client_secret": CRM_CLIENT_SECRET},
+        "slack": {"api_keys": [SLACK_TOKEN]},
     }
     for system, credentials in seeds.items():
         admin.put(f"/_admin/credentials/{system}", json=credentials).raise_for_status()
