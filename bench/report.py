@@ -15,6 +15,8 @@ from bench.summary import METRICS, MIB
 from devstack.paths import project_root
 
 FINDINGS = Path(__file__).with_name("findings.md")
+# What was measured on the production shape (`--server prod`), kept by hand until a full run.
+PROD_SHAPE = Path(__file__).with_name("prod-shape.md")
 COMMAND = ".venv/bin/backoffice bench"
 
 
@@ -232,6 +234,8 @@ def build(
 
 def performance_page(report: dict[str, Any]) -> str:
     findings = FINDINGS.read_text() if FINDINGS.is_file() else ""
+    if PROD_SHAPE.is_file():
+        findings += "\n" + PROD_SHAPE.read_text()
     return f"""# Performance
 
 *Written by `{COMMAND}` — do not edit by hand; change `bench/` and run it again

@@ -632,9 +632,9 @@ class LocalShape:
         return sandbox_server.admin_client(self.sandbox_url, self.secrets()["SANDBOX_ADMIN_TOKEN"])
 
     def _vault_command(self, bao: Path) -> list[str]:
-        return [str(bao), "server", f"-config={self._vault_config()}"]
+        return [str(bao), "server", f"-config={self.vault_config()}"]
 
-    def _vault_config(self) -> Path:
+    def vault_config(self) -> Path:
         """deploy/openbao/bao.hcl with its storage, audit file and addresses moved here."""
         folder = self.layout.data_dir / "vault"
         (folder / "raft").mkdir(parents=True, exist_ok=True)

@@ -120,6 +120,7 @@ def test_targets_and_tables_are_reported(report: dict[str, object]) -> None:
     for process in PROCESSES:
         assert process.replace("_", " ") in markdown
     assert "| target | measured | limit | met |" in markdown
+    assert "Server: Temporal dev server (SQLite); worker processes: 1." in markdown
     assert markdown.strip() in str(report["_stdout"])
     assert report["commit"] and report["machine"]["cores"]  # type: ignore[index]
 

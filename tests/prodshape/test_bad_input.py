@@ -107,7 +107,7 @@ def test_a_vault_initialised_elsewhere_stays_sealed_and_stops_up(tmp_path, shape
     shape = LocalShape(data_dir)
     data_dir.mkdir()
     # Someone initialised this Vault and kept the key: sealed, and no unseal key here.
-    config = shape._vault_config()
+    config = shape.vault_config()
     vault = spawn(
         "vault",
         [str(find_bao()), "server", f"-config={config}"],
