@@ -9,6 +9,7 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from workers.build import sandboxed_runner
 from workers.registry import WORKFLOWS
 
 NON_DETERMINISTIC = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
@@ -65,7 +66,11 @@ def examine(histories: Iterable[WorkflowHistory]) -> HistoryFigures:
 
 async def replay_failures(client: Client, histories: list[WorkflowHistory]) -> int:
     """How many of the histories fail to replay against the workflow code of today."""
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=client.data_converter)
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=client.data_converter,
+        workflow_runner=sandboxed_runner(),  # the worker's sandbox, as `replay-check` uses it
+    )
     failures = 0
     async with replayer.workflow_replay_iterator(_iterate(histories)) as results:
         async for result in results:

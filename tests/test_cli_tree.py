@@ -111,7 +111,9 @@ def test_temporal_not_running_is_one_line_and_exit_3(tmp_path):
 def test_vault_not_running_is_one_line_and_exit_3(tmp_path):
     env = bare_env(tmp_path)
     # `approve` reads the approver directory from Vault before it reaches Temporal; the worker
-    # logs in before it polls.
+    # checks its database's schema (migrated here), then logs in before it polls.
+    migrated = run("deploy", "migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
     for args in (["approve", "vendor-onboarding-x", "--as", "pat"], ["worker"]):
         done = run(*args, env=env)
         assert done.returncode == 3, (args, done.stderr)

@@ -195,12 +195,19 @@ def test_logs_prints_the_last_lines(own_stack: Stack) -> None:
     assert any("devstack starts api" in line for line in log)
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_logs_follow_prints_what_a_restart_appends(own_stack: Stack) -> None:
     follow = subprocess.Popen(
         [*CLI, "logs", "mailpit", "-f", "-n", "1", "--data-dir", str(own_stack.data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         bufsize=0,
+        # Ctrl-C as at a terminal: a test run started in the background by a shell (CI, nohup)
+        # inherits SIGINT ignored, and Python keeps it ignored in the child.
+        preexec_fn=_interruptible,
     )
     try:
         line_from(follow, "", timeout=60)  # the last line: it follows from there on
