@@ -20,6 +20,9 @@ from starters.sandbox_actions import move_deal, record_payment, sign_envelope
 
 Report = Callable[[str, str], None]
 
+# How often a status the API answers 503 (Temporal busy) is asked again.
+BUSY_RETRIES = 6
+
 
 class DemoFailed(Exception):
     """A run did not get where the demo expected; the message says which and what to read."""
@@ -55,7 +58,12 @@ class DemoApi:
         return started
 
     async def status(self, workflow_id: str) -> dict[str, Any]:
-        answer = await self._http.get(f"/v1/workflows/{workflow_id}", headers=self._service)
+        """The run's `status`; a busy Temporal (503, Retry-After) is asked again."""
+        for _ in range(BUSY_RETRIES):
+            answer = await self._http.get(f"/v1/workflows/{workflow_id}", headers=self._service)
+            if answer.status_code != 503:
+                break
+            await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
         answer.raise_for_status()
         status: dict[str, Any] = answer.json()
         return status

@@ -121,11 +121,19 @@ async def test_a_new_version_rolls_out_and_the_old_one_drains(
             timeout=90,
             what="the new version's worker",
         )
-        version = temporal(
-            stack, "describe-version", "--deployment-name", DEPLOYMENT, "--build-id", new
-        )
-        queues = {(q["name"], q["type"]) for q in version["taskQueuesInfos"]}
-        assert {("backoffice", "workflow"), ("backoffice-billing", "activity")} <= queues
+
+        # The server registers a version's task queues as its pollers arrive, one by one.
+        def registered() -> bool:
+            try:
+                version = temporal(
+                    stack, "describe-version", "--deployment-name", DEPLOYMENT, "--build-id", new
+                )
+            except AssertionError:  # "Worker Deployment Version not found" yet
+                return False
+            queues = {(q["name"], q["type"]) for q in version["taskQueuesInfos"]}
+            return {("backoffice", "workflow"), ("backoffice-billing", "activity")} <= queues
+
+        await wait_for(registered, timeout=60, what="the new version's task queues")
         # Nothing moved yet: the new version is not current.
         assert _current(stack) == old
 

@@ -177,7 +177,9 @@ async def _secrets_unavailable(request: Request, exc: Exception) -> JSONResponse
 
 async def _temporal_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RPCError)
-    if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+    # CANCELLED: the client's own deadline passed ("Timeout expired"), a busy server.
+    busy = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+    if exc.status in busy:
         log.warning("Temporal unavailable: %s", exc)
         detail = ErrorDetail(
             code="TEMPORAL_UNAVAILABLE", message="Temporal did not answer in time; try again"
