@@ -182,49 +182,36 @@ class Circuit:
 
     def _close_after_probe(self) -> None:
         now = time.time()
-        with self._engine.begin() as conn:
-            closed = conn.execute(
-                update(CircuitRow)
-                .where(
-                    CircuitRow.system == self.system,
-                    CircuitRow.state == CircuitState.HALF_OPEN,
-                    CircuitRow.manual_reason.is_(None),
-                )
-                .values(
-                    state=CircuitState.CLOSED,
-                    failures=0,
-                    window_started_at=now,
-                    open_until=None,
-                    probe_until=None,
-                    changed_at=now,
-                )
-            )
-        if closed.rowcount == 1:
+        closed = self._end_probe(
+            state=CircuitState.CLOSED, failures=0, window_started_at=now, open_until=None
+        )
+        if closed:
             log.warning("circuit %s: closed, the probe succeeded", self.system)
 
     def _reopen(self) -> None:
-        now = time.time()
-        with self._engine.begin() as conn:
-            opened = conn.execute(
-                update(CircuitRow)
-                .where(
-                    CircuitRow.system == self.system,
-                    CircuitRow.state == CircuitState.HALF_OPEN,
-                    CircuitRow.manual_reason.is_(None),
-                )
-                .values(
-                    state=CircuitState.OPEN,
-                    open_until=now + self.policy.cool_down.total_seconds(),
-                    probe_until=None,
-                    changed_at=now,
-                )
-            )
-        if opened.rowcount == 1:
+        opened = self._end_probe(
+            state=CircuitState.OPEN, open_until=time.time() + self.policy.cool_down.total_seconds()
+        )
+        if opened:
             log.warning(
                 "circuit %s: open again, the probe failed; next probe in %s",
                 self.system,
                 _seconds(self.policy.cool_down),
             )
+
+    def _end_probe(self, **values: object) -> bool:
+        """Move a half-open breaker (not one opened by hand) on; False if it had moved already."""
+        with self._engine.begin() as conn:
+            ended = conn.execute(
+                update(CircuitRow)
+                .where(
+                    CircuitRow.system == self.system,
+                    CircuitRow.state == CircuitState.HALF_OPEN,
+                    CircuitRow.manual_reason.is_(None),
+                )
+                .values(**values, probe_until=None, changed_at=time.time())
+            )
+        return ended.rowcount == 1
 
     def _count_failure(self) -> None:
         """One more failure in the window (a new window once it has passed); the one that
