@@ -19,6 +19,7 @@ class Plan(BaseModel):
     history_sample: int = Field(ge=1)  # histories read per phase (resume latency, replays)
     phase_timeout_seconds: float = Field(gt=0)
     reconciliation_days: tuple[int, ...] = (1_000,)  # invoices of each reconciled day
+    circuit_reads: int = Field(default=200, ge=1)  # breaker admissions timed
 
 
 FULL = Plan(
@@ -36,6 +37,7 @@ FULL = Plan(
     history_sample=100,
     phase_timeout_seconds=3600,
     reconciliation_days=(1_000, 10_000, 100_000),
+    circuit_reads=5_000,
 )
 
 SMALL = Plan(

@@ -184,6 +184,25 @@ def reconciliation_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def circuit_line(summary: dict[str, Any]) -> str:
+    figure = summary.get("circuit_read")
+    if not figure:
+        return ""
+    shares = ", ".join(
+        f"{process} {_number(100 * share)} %"
+        for process, share in figure["share_of_worker_cpu_per_activity"].items()
+        if share is not None
+    )
+    return (
+        f"Circuit breaker, read before each call ({figure['calls']:,} admissions of a closed "
+        f"breaker on the app database): {_number(figure['statements_per_call'])} SQL statement "
+        f"per call, p50 {_number(figure['wall_p50_ms'])} ms, p99 {_number(figure['wall_p99_ms'])} "
+        f"ms, CPU {_number(figure['cpu_per_call_ms'])} ms per call (the audit row every call "
+        f"writes: {_number(figure['audit_insert_cpu_ms'])} ms); as a share of the application's "
+        f"worker CPU per activity: {shares}."
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
     summary = report["summary"]
     m = report["machine"]
@@ -203,6 +222,7 @@ def markdown(report: dict[str, Any]) -> str:
             parked_table(summary),
             replay_table(summary),
             reconciliation_table(summary),
+            circuit_line(summary),
         ]
         if part
     )
@@ -253,7 +273,8 @@ code (`workers/build.py`) and settings, and the same data converter (pydantic, A
 keys from Vault transit).
 
 The reconciliation has a table of its own: a seeded day of 1,000, 10,000 and 100,000 invoices
-(the CI-sized run stops at 1,000) reconciled by the product's worker (**A**, invoices cycling
+(the CI-sized run stops at 1,000; `--reconciliation-days` measures others, and the table
+shows the days that were) reconciled by the product's worker (**A**, invoices cycling
 over 100 CRM deals), against a floor that pages the same volume through the same workflow with
 invoices that name no deal (no CRM or billing call per invoice); invoices per second, CPU per
 1,000 invoices of the worker, the Temporal server and the sandbox, the runs of the chain, the

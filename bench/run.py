@@ -16,6 +16,7 @@ from typing import cast
 from temporalio.client import Client, WorkflowHistory
 
 from bench.business import PROCESSES, Starter
+from bench.circuit_read import CircuitReadFigure, circuit_read_cost
 from bench.environment import (
     bench_stack,
     floor_worker,
@@ -60,6 +61,7 @@ class Measured:
         self.settings: dict[str, object] = {}
         self.shapes: dict[str, FloorShape] = {}
         self.reconciliation: list[ReconciliationFigure] = []
+        self.circuit_read: CircuitReadFigure | None = None
         self.wall_seconds = 0.0
 
 
@@ -165,6 +167,10 @@ async def _measure(stack: Stack, plan: Plan, say: Say, server_kind: str, replica
         people.paused = False
         say(f"replay: {plan.replays} histories of the application and of the floor")
         measured.replay = await _replays(client, measured, plan.replays)
+        say(f"circuit breaker: {plan.circuit_reads} admissions of a closed breaker")
+        measured.circuit_read = await asyncio.to_thread(
+            circuit_read_cost, settings, plan.circuit_reads
+        )
         people.paused = True
         pool = [(await asyncio.to_thread(crm.account_and_deal))[1] for _ in range(RECONCILED_DEALS)]
         pids = {

@@ -128,9 +128,35 @@ def summarize(measured: Measured) -> dict[str, Any]:
         "parked": parked.model_dump() if parked else None,
         "replay": {**replay, "A/F0": replay_ratio},
         "reconciliation": [figure.model_dump() for figure in measured.reconciliation],
+        "circuit_read": circuit_read(measured, processes),
         "targets": targets(processes, measured, replay_ratio)
-        + reconciliation_targets(measured.reconciliation),
+        + reconciliation_targets(measured.reconciliation)
+        + circuit_targets(measured),
     }
+
+
+def circuit_read(measured: Measured, processes: dict[str, Any]) -> dict[str, Any] | None:
+    """The breaker's read per call, and its CPU as a share of the application's worker CPU per
+    activity (each process's worker CPU per run over its activities per run)."""
+    figure = measured.circuit_read
+    if figure is None:
+        return None
+    shares = {}
+    for process, shape in measured.shapes.items():
+        activities = shape.count("activity")
+        per_activity = processes[process]["A"]["worker_cpu_per_run"] / max(1, activities)
+        shares[process] = _ratio(figure.cpu_per_call_ms / 1000, per_activity)
+    return {**figure.model_dump(), "share_of_worker_cpu_per_activity": shares}
+
+
+def circuit_targets(measured: Measured) -> list[dict[str, Any]]:
+    """Issue 22's: no more than one indexed read per call on the hot path."""
+    figure = measured.circuit_read
+    if figure is None:
+        return []
+    return [
+        _check("circuit breaker: SQL statements per call", figure.statements_per_call, 1, False)
+    ]
 
 
 def reconciliation_targets(figures: list[Any]) -> list[dict[str, Any]]:

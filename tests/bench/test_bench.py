@@ -120,13 +120,19 @@ def test_targets_and_tables_are_reported(report: dict[str, object]) -> None:
         "reconciliation: longest history, events",
         "reconciliation: worker memory, MiB",
     }
-    assert len(targets) == 5 * len(PROCESSES) + 4 + len(reconciliation)
+    # The breaker's read on the hot path: exactly one SQL statement per admission (issue 22).
+    (circuit,) = [t for t in targets if t["target"].startswith("circuit breaker: ")]
+    assert circuit["measured"] == 1 and circuit["met"] is True
+    assert len(targets) == 5 * len(PROCESSES) + 4 + len(reconciliation) + 1
     assert all(isinstance(t["met"], bool) and "target" in t for t in targets)
     markdown = str(report["_markdown"])
     assert "| process | metric | unit | F0 | F1 | A | A/F0 | A/F1 |" in markdown
     for process in PROCESSES:
         assert process.replace("_", " ") in markdown
     assert "| target | measured | limit | met |" in markdown
+    assert "Circuit breaker, read before each call (200 admissions" in markdown
+    shares = summary["circuit_read"]["share_of_worker_cpu_per_activity"]
+    assert set(shares) == set(PROCESSES) and all(_finite(v) for v in shares.values())
     assert "Server: Temporal dev server (SQLite); worker processes: 1." in markdown
     assert markdown.strip() in str(report["_stdout"])
     assert report["commit"] and report["machine"]["cores"]  # type: ignore[index]
@@ -168,3 +174,11 @@ def test_render_names_a_file_that_is_no_report(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "broken.json is not a bench.json" in done.stderr
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_reconciliation_days_must_be_invoice_counts(tmp_path: Path) -> None:
+    for bad in ("0", "1000,x", ",", "-5"):
+        done = _bench("--small", "--reconciliation-days", bad, "--out", str(tmp_path / "out"))
+        assert done.returncode == 2, bad
+        assert "--reconciliation-days" in done.stderr and "invoice counts" in done.stderr, bad
+    assert not (tmp_path / "out").exists()  # nothing measured, nothing written
