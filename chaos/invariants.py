@@ -207,6 +207,13 @@ def _lead_end_state(run: RunRecord, ledger: Ledger) -> list[str]:
             problems += _invoice_end_state(
                 contract.invoice_number_of(run.child_workflow_id), "paid", ledger
             )
+    elif run.outcome == "ended_by_operations":  # the review queue's compensate, after signing
+        if envelope is None or envelope["status"] != "completed":
+            problems.append(
+                f"ended by operations, but its envelope is {envelope and envelope['status']}"
+            )
+        if deal is None or deal["status"] != "closed_won":
+            problems.append(f"ended by operations, but its deal is {deal and deal['status']}")
     elif run.outcome == "nurtured":
         if deal is not None:
             problems.append(f"nurtured, yet deal {deal['id']} exists")

@@ -57,6 +57,8 @@ APPROVERS: dict[str, tuple[str, list[str]]] = {
     "carla": ("Carla Collections", ["collections"]),
     "rory": ("Rory Requester", []),
     "olga": ("Olga Operator", ["procurement", "finance"]),
+    "omar": ("Omar Operations", ["operations"]),  # the review queue (runs that need attention)
+    "opal": ("Opal Ops-Lead", ["operations-lead"]),
 }
 EMAIL_DOMAIN = "company.example"
 

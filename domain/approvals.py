@@ -1,4 +1,8 @@
-"""Human approvals: what a workflow asks for, what an approver decides, and what gets recorded."""
+"""Human approvals: what a workflow asks for, what an approver decides, and what gets recorded.
+
+The review queue is the same gate: a run that meets a failure no retry or compensation can
+finish opens an item of kind `attention`, which people with the operations role resolve
+(retry, skip, compensate) through the same update, rules, reminders and escalation."""
 
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -14,11 +18,28 @@ class ApprovalStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    RESOLVED = "resolved"  # a review-queue item, once operations decided it
 
 
 class Decision(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
+
+
+class Resolution(StrEnum):
+    """What operations decide for a run in the review queue."""
+
+    RETRY = "retry"  # the step again (after its data was fixed elsewhere)
+    SKIP = "skip"  # done by hand: who and why are recorded
+    COMPENSATE = "compensate"  # undo what can be undone and end the run
+
+
+class ApprovalKind(StrEnum):
+    APPROVAL = "approval"  # approve or reject
+    ATTENTION = "attention"  # a review-queue item: one of its `actions`
+
+
+Verdict = Decision | Resolution
 
 
 class RuleViolation(StrEnum):
@@ -29,6 +50,8 @@ class RuleViolation(StrEnum):
     SELF_APPROVAL = "SELF_APPROVAL"
     ALREADY_DECIDED = "ALREADY_DECIDED"
     DIRECTORY_UNAVAILABLE = "DIRECTORY_UNAVAILABLE"
+    WRONG_ACTION = "WRONG_ACTION"  # a decision this approval or review item does not take
+    REASON_REQUIRED = "REASON_REQUIRED"  # a skip says why in its comment
 
 
 class ApprovalTimeouts(BaseModel):
@@ -37,6 +60,15 @@ class ApprovalTimeouts(BaseModel):
     remind_after: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
     escalate_after: timedelta = Field(default=timedelta(days=2), gt=timedelta(0))
     expire_after: timedelta = Field(default=timedelta(days=4), gt=timedelta(0))
+
+
+class AttentionPolicy(BaseModel):
+    """Who resolves a process's review-queue items, and their reminder and escalation (an item
+    never expires: it waits until someone decides)."""
+
+    role: str = "operations"
+    escalation_role: str = "operations-lead"
+    timeouts: ApprovalTimeouts = ApprovalTimeouts()
 
 
 class ApprovalRequest(BaseModel):
@@ -53,13 +85,23 @@ class ApprovalRequest(BaseModel):
     currency: str | None = None
     counterparty: str | None = None
     timeouts: ApprovalTimeouts = ApprovalTimeouts()
+    kind: ApprovalKind = ApprovalKind.APPROVAL
+    # A review-queue item: the step that failed, its error code, and the decisions it takes.
+    step: str | None = None
+    error_code: str | None = None
+    actions: list[Resolution] = []
+
+    def takes(self, verdict: Verdict) -> bool:
+        if self.kind == ApprovalKind.ATTENTION:
+            return verdict in self.actions
+        return isinstance(verdict, Decision)
 
 
 class DecideInput(BaseModel):
     """Input of the update `decide`: the caller has already proven who the approver is."""
 
     approval_id: str
-    decision: Decision
+    decision: Decision | Resolution
     approver: str = Field(min_length=1)
     approver_roles: list[str] = []
     comment: str = ""
@@ -82,7 +124,7 @@ class DecisionRecord(BaseModel):
 
     approval_id: str
     approver: str
-    decision: Decision
+    decision: Decision | Resolution
     comment: str = ""
     at: datetime
     channel: str
@@ -118,6 +160,7 @@ class ApprovalRecord(BaseModel):
     decided_at: datetime | None = None
     comment: str = ""
     slack_messages: list[SlackMessageRef] = []
+    resolution: Resolution | None = None  # a review-queue item's decision
 
 
 class ApprovalOutcome(BaseModel):
@@ -127,6 +170,7 @@ class ApprovalOutcome(BaseModel):
     status: ApprovalStatus
     decided_by: str | None = None
     comment: str = ""
+    resolution: Resolution | None = None
 
 
 # Where Vault keeps the approver directory (relative to the secrets prefix).

@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from domain.approvals import ApprovalTimeouts
+from domain.approvals import ApprovalTimeouts, AttentionPolicy
 from domain.money import CURRENCIES, MAX_AMOUNT_CENTS, line_tax_cents
 from domain.retries import RetryBudgets
 
@@ -93,6 +93,7 @@ class InvoicePolicy(BaseModel):
     escalation_role: str = "finance-lead"
     collections_role: str = "collections"
     approval_timeouts: ApprovalTimeouts = ApprovalTimeouts()
+    attention: AttentionPolicy = AttentionPolicy()  # the review queue: who resolves, when reminded
     # Reminders at these offsets from the moment payment is due (negative: before it);
     # after the last one the invoice is overdue and collections is told.
     dunning_offsets: list[timedelta] = [timedelta(days=-3), timedelta(days=1), timedelta(days=7)]

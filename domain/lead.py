@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from domain.approvals import ApprovalTimeouts
+from domain.approvals import ApprovalTimeouts, AttentionPolicy
 from domain.invoice import InvoicePolicy, InvoiceTerms
 from domain.money import CURRENCIES
 from domain.retries import RetryBudgets
@@ -94,6 +94,7 @@ class LeadPolicy(BaseModel):
     approver_role: str = "sales-manager"
     escalation_role: str = "sales-director"
     approval_timeouts: ApprovalTimeouts = ApprovalTimeouts()
+    attention: AttentionPolicy = AttentionPolicy()  # the review queue: who resolves, when reminded
     nurture_offsets: list[timedelta] = [timedelta(0), timedelta(days=3), timedelta(days=10)]
     owner_reminder_after: timedelta = timedelta(days=7)
     stale_after: timedelta = timedelta(days=30)

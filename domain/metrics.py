@@ -22,6 +22,9 @@ WEBHOOK_EVENTS = "backoffice_webhook_events_total"
 APPROVALS_PENDING = "backoffice_approvals_pending"
 # Gauge, likewise: those of them pending longer than their due time (`approval_remind_after`).
 APPROVALS_OVERDUE = "backoffice_approvals_overdue"
+# Gauge, likewise: running workflows with `Stage` = attention_needed (the review queue, and
+# problems shown while a run goes on).
+RUNS_NEEDING_ATTENTION = "backoffice_runs_attention_needed"
 # Each external system's circuit breaker: 0 closed, 1 half-open, 2 open (runtime/circuit.py).
 CIRCUIT_STATE = "backoffice_circuit_state"
 

@@ -33,6 +33,7 @@ LEFT_WORK_BEHIND = frozenset(
         "onboarding",
         "attention_needed",
         "compensation_failed",
+        "ended_by_operations",
     }
 )
 

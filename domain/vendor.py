@@ -4,7 +4,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from domain.approvals import ApprovalTimeouts
+from domain.approvals import ApprovalTimeouts, AttentionPolicy
 from domain.retries import RetryBudgets
 
 BUSINESS_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -69,6 +69,7 @@ class OnboardingPolicy(BaseModel):
     approver_role: str = "procurement"
     escalation_role: str = "procurement-lead"
     approval_timeouts: ApprovalTimeouts = ApprovalTimeouts()
+    attention: AttentionPolicy = AttentionPolicy()  # the review queue: who resolves, when reminded
     compensation_attempts: int = Field(default=0, ge=0)
     retries: RetryBudgets = RetryBudgets()
 

@@ -15,7 +15,7 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.approvals import ApprovalTimeouts
+from domain.approvals import ApprovalTimeouts, AttentionPolicy
 from domain.invoice import InvoicePolicy
 from domain.lead import LeadPolicy
 from domain.reconciliation import UnknownTimeZone, time_zone
@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     high_risk_countries: list[str] = ["CU", "IR", "KP", "RU", "SY"]
     procurement_role: str = "procurement"
     procurement_escalation_role: str = "procurement-lead"
+    # The review queue (docs/operations.md): who resolves a run that needs attention.
+    operations_role: str = Field(default="operations", min_length=1)
+    operations_escalation_role: str = Field(default="operations-lead", min_length=1)
     approval_remind_after: timedelta = timedelta(days=1)
     approval_escalate_after: timedelta = timedelta(days=2)
     approval_expire_after: timedelta = timedelta(days=4)
@@ -344,6 +347,7 @@ class Settings(BaseSettings):
             approver_role=self.procurement_role,
             escalation_role=self.procurement_escalation_role,
             approval_timeouts=self.approval_timeouts(),
+            attention=self.attention_policy(),
             compensation_attempts=self.compensation_attempts,
             retries=self.retry_budgets(),
         )
@@ -360,6 +364,7 @@ class Settings(BaseSettings):
             approver_role=self.sales_approver_role,
             escalation_role=self.sales_escalation_role,
             approval_timeouts=self.approval_timeouts(),
+            attention=self.attention_policy(),
             nurture_offsets=self.nurture_offsets,
             owner_reminder_after=self.deal_owner_reminder_after,
             stale_after=self.deal_stale_after,
@@ -377,6 +382,7 @@ class Settings(BaseSettings):
             escalation_role=self.finance_escalation_role,
             collections_role=self.collections_role,
             approval_timeouts=self.approval_timeouts(),
+            attention=self.attention_policy(),
             dunning_offsets=self.dunning_offsets,
             compensation_attempts=self.compensation_attempts,
             retries=self.retry_budgets(),
@@ -387,6 +393,13 @@ class Settings(BaseSettings):
             before_commit=self.step_give_up_after,
             after_commit=self.committed_step_give_up_after,
             compensation=self.compensation_give_up_after,
+        )
+
+    def attention_policy(self) -> AttentionPolicy:
+        return AttentionPolicy(
+            role=self.operations_role,
+            escalation_role=self.operations_escalation_role,
+            timeouts=self.approval_timeouts(),
         )
 
     def approval_timeouts(self) -> ApprovalTimeouts:

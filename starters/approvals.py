@@ -22,12 +22,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.approvals import (
+    ApprovalKind,
     ApprovalRecord,
     ApprovalStatus,
     DecideInput,
     DecideResult,
-    Decision,
+    Resolution,
     RuleViolation,
+    Verdict,
 )
 from domain.contract import APPROVAL_STATUS, APPROVER_ROLE, DECIDE_UPDATE, STATUS_QUERY
 from domain.status import WorkflowStatus
@@ -55,7 +57,7 @@ def operator_identity() -> str:
     return f"{account}@{socket.gethostname()}"
 
 
-def decision_update_id(approval_id: str, approver_id: str, decision: Decision) -> str:
+def decision_update_id(approval_id: str, approver_id: str, decision: Verdict) -> str:
     """The same person's same decision on the same approval is one update, however often sent.
     Update ids are shown unencrypted (history, Web UI): the approver is in it as a digest."""
     person = hashlib.sha256(approver_id.encode()).hexdigest()[:16]
@@ -79,6 +81,12 @@ class PendingApprovalView(BaseModel):
     opened_at: datetime
     due_at: datetime
     web_ui_url: str
+    # `attention`: a run in the review queue; the step that failed, its code, what it takes.
+    kind: ApprovalKind = ApprovalKind.APPROVAL
+    step: str | None = None
+    error_code: str | None = None
+    actions: list[Resolution] = []
+    steps_done: list[str] = []
 
 
 # Refusals of our own, beside the workflow's RuleViolation codes.
@@ -141,6 +149,8 @@ def visibility_roles(settings: Settings, roles: Collection[str]) -> set[str]:
     `ApproverRole` names the escalation role)."""
     policies = (settings.onboarding_policy(), settings.invoice_policy(), settings.lead_policy())
     escalates_to = {p.approver_role: p.escalation_role for p in policies}
+    review = settings.attention_policy()
+    escalates_to[review.role] = review.escalation_role
     return set(roles) | {escalates_to[r] for r in roles if r in escalates_to}
 
 
@@ -165,9 +175,11 @@ async def approvals_page(
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
+    kind: ApprovalKind | None = None,
 ) -> ApprovalsPage:
-    """One page of the pending approvals that one of `roles` may decide (all, without roles):
-    one visibility call, then the runs' status queries, at most `QUERY_CONCURRENCY` at once."""
+    """One page of the pending approvals that one of `roles` may decide (all, without roles),
+    of `kind` when given (approvals, or the review queue's items): one visibility call, then
+    the runs' status queries, at most `QUERY_CONCURRENCY` at once."""
     listing = client.list_workflows(
         pending_query(settings, roles), page_size=page_size, next_page_token=_token(cursor)
     )
@@ -186,7 +198,8 @@ async def approvals_page(
             status = await _status_for_list(client, workflow_id)
         if status is None:
             return None
-        return _pending_view(settings, client, workflow_id, status, wanted)
+        found = _pending_view(settings, client, workflow_id, status, wanted)
+        return found if found is None or kind is None or found.kind == kind else None
 
     found = await asyncio.gather(*(view(e.id) for e in listing.current_page or []))
     token = listing.next_page_token
@@ -202,15 +215,16 @@ async def pending_approvals(
     role: str | None = None,
     *,
     roles: Collection[str] | None = None,
+    kind: ApprovalKind | None = ApprovalKind.APPROVAL,
 ) -> list[PendingApprovalView]:
-    """Every pending approval, page after page, newest first; only those `role` (or one of
-    `roles`) may decide when given."""
+    """Every pending approval (or review-queue item: `kind`), page after page, newest first;
+    only those `role` (or one of `roles`) may decide when given."""
     wanted = [role] if role else (list(roles) if roles is not None else None)
     views: list[PendingApprovalView] = []
     cursor = None
     while True:
         page = await approvals_page(
-            client, settings, wanted, page_size=MAX_PAGE_SIZE, cursor=cursor
+            client, settings, wanted, page_size=MAX_PAGE_SIZE, cursor=cursor, kind=kind
         )
         views += page.approvals
         if page.next_cursor is None:
@@ -275,6 +289,11 @@ def _pending_view(
         opened_at=pending.opened_at,
         due_at=pending.due_at,
         web_ui_url=web_ui_url(settings, client.namespace, workflow_id),
+        kind=request.kind,
+        step=request.step,
+        error_code=request.error_code,
+        actions=request.actions,
+        steps_done=status.steps_done,
     )
 
 
@@ -282,7 +301,7 @@ async def decide(
     client: Client,
     approver: Approver,
     workflow_id: str,
-    decision: Decision,
+    decision: Verdict,
     comment: str = "",
     approval_id: str | None = None,
     rpc_timeout: timedelta | None = None,

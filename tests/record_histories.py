@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from devstack.config import StackConfig
 from devstack.stack import Stack
-from domain.approvals import ApprovalTimeouts, Decision
+from domain.approvals import ApprovalKind, ApprovalTimeouts, Decision, Resolution
 from domain.contract import (
     AMOUNT_CENTS,
     INVOICE_GENERATION,
@@ -49,7 +49,14 @@ from starters.directory import Approver
 from starters.invoices import void_invoice
 from starters.reconciliation import start_reconciliation
 from starters.sandbox_actions import move_deal, sign_envelope
-from tests.helpers import start, status, vendor_application, wait_for
+from tests.helpers import (
+    for_run,
+    new_application_id,
+    start,
+    status,
+    vendor_application,
+    wait_for,
+)
 from tests.invoicing import Crm, invoice_request, pay
 from tests.stack import SHORT_APPROVAL_TIMEOUTS, free_port_config
 from tests.test_lead_to_cash import lead_form
@@ -58,6 +65,7 @@ HISTORIES = Path(__file__).parent / "histories"
 PAT = Approver(id="pat", name="Pat", email="pat@company.example", roles=["procurement"])
 LENA = Approver(id="lena", name="Lena", email="lena@company.example", roles=["procurement-lead"])
 FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
+OMAR = Approver(id="omar", name="Omar", email="omar@company.example", roles=["operations"])
 NOT_QUALIFIED: dict[str, Any] = {
     "budget_cents": 0,
     "authority": False,
@@ -157,6 +165,28 @@ async def vendor_onboarding_compensated_after_creation(r: Recorder) -> Handle:
     r.admin.put("/_admin/faults/portal", json={**refuse_once, "count": 1}).raise_for_status()
     try:
         handle = await start(r.client, r.settings)
+        await _ended(handle)
+    finally:
+        r.admin.delete("/_admin/faults").raise_for_status()
+    return handle
+
+
+async def vendor_onboarding_compensated_after_a_retry(r: Recorder) -> Handle:
+    """The portal refuses the account, then the ERP the vendor's deactivation: the compensation
+    waits in the review queue, operations retry it, and the run ends compensated."""
+    application_id = new_application_id()
+    workflow_id = vendor_onboarding_id(application_id)
+    refuse_once = {"status": 422, "code": "REFUSED", "method": "POST", "count": 1}
+    r.admin.put(
+        "/_admin/faults/portal", json=for_run(workflow_id, refuse_once | {"path": "/accounts$"})
+    ).raise_for_status()
+    r.admin.put(
+        "/_admin/faults/erp", json=refuse_once | {"path": "/deactivate$"}
+    ).raise_for_status()
+    try:
+        handle = await start(r.client, r.settings, application_id=application_id)
+        await wait_for(lambda: _in_review(handle), timeout=120, what="the review item")
+        await decide(r.client, OMAR, handle.id, Resolution.RETRY, "recorded: retry")
         await _ended(handle)
     finally:
         r.admin.delete("/_admin/faults").raise_for_status()
@@ -294,6 +324,28 @@ async def lead_to_cash_won(r: Recorder) -> Handle:
     return handle
 
 
+async def lead_to_cash_attention_retried(r: Recorder) -> Handle:
+    """The CRM refuses the customer's account once after the signature: the run waits in the
+    review queue, operations retry the step, and the lead is won."""
+    lead_id = lead_form()["lead_id"]
+    refuse_once = {"status": 422, "code": "REFUSED", "method": "POST", "path": "/accounts$"}
+    rule = for_run(lead_to_cash_id(lead_id), refuse_once | {"count": 1})
+    r.admin.put("/_admin/faults/crm", json=rule).raise_for_status()
+    try:
+        handle = await _contract_sent(r, lead_id=lead_id)
+        sign_envelope(r.settings, await _envelope(handle))
+        await wait_for(lambda: _in_review(handle), timeout=120, what="the review item")
+        await decide(r.client, OMAR, handle.id, Resolution.RETRY, "recorded: retry")
+        child_id = await wait_for(lambda: _step(handle, "invoice workflow "), what="the invoice")
+        child = r.client.get_workflow_handle(child_id)
+        await wait_for(lambda: _stage_in(child, "awaiting_payment"), what="the invoice sent")
+        await _pay(r, child)
+        await _ended(handle)
+    finally:
+        r.admin.delete("/_admin/faults").raise_for_status()
+    return handle
+
+
 async def lead_to_cash_lost(r: Recorder) -> Handle:
     handle = await _contract_sent(r)
     await _envelope(handle)
@@ -345,8 +397,8 @@ async def _lead(r: Recorder, *, patient: bool = False, **overrides: Any) -> Hand
     )
 
 
-async def _contract_sent(r: Recorder, *, patient: bool = True) -> Handle:
-    handle = await _lead(r, patient=patient)
+async def _contract_sent(r: Recorder, *, patient: bool = True, **overrides: Any) -> Handle:
+    handle = await _lead(r, patient=patient, **overrides)
     move_deal(r.settings, await _deal(handle), "closed_won")
     await wait_for(lambda: _stage_in(handle, "contract_sent"), what="the contract")
     return handle
@@ -442,6 +494,8 @@ TOGETHER: list[Path_] = [
 ]
 ALONE: list[Path_] = [
     vendor_onboarding_compensated_after_creation,
+    vendor_onboarding_compensated_after_a_retry,
+    lead_to_cash_attention_retried,
     reconciliation_today,
     reconciliation_cancelled,
     reconciliation_continued,
@@ -478,6 +532,11 @@ async def _stage_in(handle: Handle, *stages: str) -> bool:
 async def _waiting_for_a_person(handle: Handle) -> bool:
     """The approval is open and its notification sent: nothing but a person can move it."""
     return await _pending(handle) and not await _activity_pending(handle)
+
+
+async def _in_review(handle: Handle) -> bool:
+    pending = (await status(handle)).pending_approval
+    return pending is not None and pending.request.kind == ApprovalKind.ATTENTION
 
 
 async def _activity_pending(handle: Handle) -> bool:

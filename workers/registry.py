@@ -96,7 +96,7 @@ def build_workers(
                 deployment=deployment,
             )
         )
-    for queue, activities in file_activities(settings, secrets).items():
+    for queue, activities in file_activities(settings, secrets, audit).items():
         workers.append(
             activity_worker(
                 client, settings, task_queue=queue, activities=activities, deployment=deployment
@@ -187,17 +187,17 @@ def activities_by_queue(
 
 
 def file_activities(
-    settings: Settings, secrets: SecretStore
+    settings: Settings, secrets: SecretStore, audit: AuditLog | None = None
 ) -> dict[str, list[Callable[..., Any]]]:
     """Activities of file-based integrations and of the approver directory, by task queue (no
     HTTP client, no rate limit)."""
     export = AccountingExportActivities(settings.resolved_export_dir)
-    directory = DirectoryActivities(secrets)
+    directory = DirectoryActivities(secrets, audit)
     return {
         ACCOUNTING_TASK_QUEUE: [
             export.export_invoices,
             export.write_export_part,
             export.finish_export,
         ],
-        DIRECTORY_TASK_QUEUE: [directory.approver],
+        DIRECTORY_TASK_QUEUE: [directory.approver, directory.record_decision],
     }

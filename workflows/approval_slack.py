@@ -10,7 +10,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from domain.approvals import ApprovalRecord
+from domain.approvals import ApprovalKind, ApprovalRecord
 from domain.slack import PostApprovalInput, UpdateApprovalInput, card_of
 from domain.systems import System
 from workflows import options, outcomes
@@ -25,8 +25,9 @@ GIVE_UP_AFTER = timedelta(minutes=5)
 
 
 async def post(record: ApprovalRecord, kind: str, role: str) -> None:
-    """Post the approval to `role` in Slack; the messages are kept on the record."""
-    if not workflow.patched(SLACK_APPROVALS):
+    """Post the approval to `role` in Slack; the messages are kept on the record. A review-queue
+    item is not posted: it is decided in the inbox or the CLI."""
+    if record.request.kind == ApprovalKind.ATTENTION or not workflow.patched(SLACK_APPROVALS):
         return
     card = card_of(workflow.info().workflow_id, record)
     try:

@@ -16,18 +16,22 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain import contract
 from domain.approvals import (
+    ApprovalKind,
     ApprovalOutcome,
     ApprovalRecord,
     ApprovalRequest,
     ApprovalStatus,
     ApproverRef,
+    AttentionPolicy,
     DecideInput,
     DecideResult,
     Decision,
     DecisionRecord,
     DirectoryEntry,
+    Resolution,
     RuleViolation,
     SignalDecisionInput,
+    Verdict,
 )
 from domain.metrics import APPROVAL_LATENCY
 from domain.records import NotifyRoleInput
@@ -35,6 +39,7 @@ from domain.status import StepRetrying, WorkflowStatus
 from domain.systems import System
 from workflows import approval_slack, options, outcomes
 from workflows.progress import Progress, describe_retrying
+from workflows.review import Resolve
 
 with workflow.unsafe.imports_passed_through():
     from activities.directory import DIRECTORY_TASK_QUEUE, DirectoryActivities
@@ -58,6 +63,7 @@ class ApprovalsMixin:
         self._ending = False
         self._notice_failed = False
         self._deciding = asyncio.Lock()
+        self._reviews = 0  # review-queue items opened so far (their ids count up)
 
     @workflow.query(name=contract.STATUS_QUERY)
     def status(self) -> WorkflowStatus:
@@ -74,7 +80,7 @@ class ApprovalsMixin:
             compensations=list(p.compensations),
             outcome=p.outcome,
             problem=p.problem,
-            attention=p.attention,
+            attention=p.review or p.attention,
             retrying=p.retrying,
         )
 
@@ -95,7 +101,7 @@ class ApprovalsMixin:
                     "the approver directory cannot be read right now; send the decision again",
                     type=DIRECTORY_UNAVAILABLE,
                 )
-            violation = self._violation(inp.approval_id, entry)
+            violation = self._violation(inp.approval_id, entry, inp.decision)
             if violation:
                 self._refused(
                     inp.approval_id,
@@ -106,17 +112,28 @@ class ApprovalsMixin:
                     violation,
                     inp.operator,
                 )
-                raise self._refusal(violation, inp.approval_id, inp.approver)
+                raise self._refusal(violation, inp.approval_id, inp.approver, inp.decision)
             return self._apply(
                 inp.approval_id, inp.decision, inp.approver, inp.comment, "update", inp.operator
             )
 
     @decide.validator
     def _validate_decide(self, inp: DecideInput) -> None:
-        """Only a run that is ending refuses before recording: nothing can be decided there."""
+        """Refused before anything is recorded: a run that is ending (nothing can be decided
+        there), a decision the approval or review item does not take, a skip without why."""
         if self._ending:
             raise ApplicationError(
                 "the run is ending; nothing can be decided", type="WORKFLOW_CLOSED"
+            )
+        record = self._approvals.get(inp.approval_id)
+        if record is not None and not record.request.takes(inp.decision):
+            violation = RuleViolation.WRONG_ACTION
+            raise self._refusal(violation, inp.approval_id, inp.approver, inp.decision)
+        if inp.decision == Resolution.SKIP and not inp.comment.strip():
+            raise ApplicationError(
+                "a skip says why the step needs no doing (comment: what was done by hand)",
+                type=RuleViolation.REASON_REQUIRED.value,
+                non_retryable=True,
             )
 
     @workflow.signal(name=contract.APPROVE_SIGNAL)
@@ -144,8 +161,69 @@ class ApprovalsMixin:
         except ActivityError:
             return None
 
+    def _review_queue(self, policy: AttentionPolicy) -> Resolve:
+        """What a step or compensation calls when it fails for good (see `workflows.review`)."""
+
+        async def resolve(step: str, code: str, actions: list[Resolution]) -> ApprovalOutcome:
+            return await self._resolve(step, code, actions, policy)
+
+        return resolve
+
+    async def _resolve(
+        self, step: str, code: str, actions: list[Resolution], policy: AttentionPolicy
+    ) -> ApprovalOutcome:
+        """The review queue: a failure no retry or compensation can finish waits for people
+        with the operations role to decide one of `actions` (the approval gate's item of kind
+        `attention`: the same update, rules, reminders and escalation; it never expires)."""
+        self._reviews += 1
+        p = self._progress
+        problem = f"{step} failed ({code})"
+        done = "; ".join(p.steps_done[-3:]) or "nothing yet"
+        request = ApprovalRequest(
+            approval_id=f"attention-{self._reviews}",
+            kind=ApprovalKind.ATTENTION,
+            required_role=policy.role,
+            escalation_role=policy.escalation_role,
+            requested_by=p.process,
+            reason=f"{problem}; done so far: {done}",
+            process=p.process,
+            business_key=p.business_key,
+            step=step,
+            error_code=code,
+            actions=actions,
+            timeouts=policy.timeouts,
+        )
+        p.reviewing(f"{problem}: waiting for {policy.role} ({', '.join(actions)})")
+        outcome = await self._await_approval(request)
+        p.reviewing(None)
+        await self._audit_decision(request.approval_id)
+        decided = f"{step}: {outcome.resolution} by {outcome.decided_by}"
+        p.done(decided + (f" ({outcome.comment})" if outcome.comment else ""))
+        return outcome
+
+    async def _audit_decision(self, approval_id: str) -> None:
+        """The accepted decision of a review-queue item, as an audit row (the history has the
+        update too). An app database that stays down for an hour does not hold up the run."""
+        decision = next(
+            d for d in reversed(self._decisions) if d.approval_id == approval_id and d.accepted
+        )
+        try:
+            await workflow.execute_activity_method(
+                DirectoryActivities.record_decision,
+                decision,
+                task_queue=DIRECTORY_TASK_QUEUE,
+                start_to_close_timeout=timedelta(seconds=10),
+                schedule_to_close_timeout=timedelta(hours=1),
+            )
+        except ActivityError as exc:
+            if outcomes.cancelled(exc):
+                raise
+            code = outcomes.failure_code(exc)
+            workflow.logger.warning("decision on %s not audited: %s", approval_id, code)
+
     async def _await_approval(self, request: ApprovalRequest) -> ApprovalOutcome:
-        """Open the approval and wait: reminder, then escalation, then expiry."""
+        """Open the approval and wait: reminder, then escalation, then expiry (a review-queue
+        item waits on after its escalation instead)."""
         timeouts = request.timeouts
         now = workflow.now()
         record = ApprovalRecord(
@@ -158,6 +236,8 @@ class ApprovalsMixin:
         self._progress.approval(ApprovalStatus.PENDING, request.required_role)
         await self._notify(record, "request", request.required_role)
         await approval_slack.post(record, "request", request.required_role)
+        if request.kind == ApprovalKind.ATTENTION:
+            timeouts = timeouts.model_copy(update={"expire_after": timedelta(days=36500)})
         phases = [
             (timeouts.remind_after, "reminder"),
             (timeouts.escalate_after, "escalation"),
@@ -188,6 +268,7 @@ class ApprovalsMixin:
             status=record.status,
             decided_by=record.decided_by,
             comment=record.comment,
+            resolution=record.resolution,
         )
 
     async def _decided_within(self, record: ApprovalRecord, wait: timedelta) -> bool:
@@ -199,12 +280,16 @@ class ApprovalsMixin:
             return False
         return True
 
-    def _violation(self, approval_id: str, approver: DirectoryEntry) -> RuleViolation | None:
+    def _violation(
+        self, approval_id: str, approver: DirectoryEntry, verdict: Verdict
+    ) -> RuleViolation | None:
         record = self._approvals.get(approval_id)
         if record is None:
             return RuleViolation.UNKNOWN_APPROVAL
         if record.status != ApprovalStatus.PENDING:
             return RuleViolation.ALREADY_DECIDED
+        if not record.request.takes(verdict):
+            return RuleViolation.WRONG_ACTION
         # Four eyes, like with like: the requester may be recorded by id or by email.
         requester = record.request.requested_by.lower()
         if requester in (approver.approver_id.lower(), (approver.email or "").lower()):
@@ -214,11 +299,17 @@ class ApprovalsMixin:
         return None
 
     def _refusal(
-        self, violation: RuleViolation, approval_id: str, approver: str
+        self, violation: RuleViolation, approval_id: str, approver: str, verdict: Verdict
     ) -> ApplicationError:
         record = self._approvals.get(approval_id)
         allowed = ", ".join(record.allowed_roles) if record else "-"
+        if record is not None and record.request.kind == ApprovalKind.ATTENTION:
+            takes = ", ".join(record.request.actions)
+        else:
+            takes = ", ".join(Decision)
         reasons = {
+            RuleViolation.WRONG_ACTION: f"'{verdict}' is not a decision '{approval_id}' takes "
+            f"(it takes: {takes})",
             RuleViolation.UNKNOWN_APPROVAL: f"no approval '{approval_id}' on this workflow",
             RuleViolation.ALREADY_DECIDED: f"approval '{approval_id}' is already "
             + (record.status.value if record else "closed"),
@@ -232,16 +323,19 @@ class ApprovalsMixin:
     def _apply(
         self,
         approval_id: str,
-        decision: Decision,
+        decision: Verdict,
         approver: str,
         comment: str,
         channel: str,
         operator: str | None = None,
     ) -> DecideResult:
         record = self._approvals[approval_id]
-        record.status = (
-            ApprovalStatus.APPROVED if decision == Decision.APPROVE else ApprovalStatus.REJECTED
-        )
+        if isinstance(decision, Resolution):
+            record.status, record.resolution = ApprovalStatus.RESOLVED, decision
+        elif decision == Decision.APPROVE:
+            record.status = ApprovalStatus.APPROVED
+        else:
+            record.status = ApprovalStatus.REJECTED
         record.decided_by = approver
         record.decided_at = workflow.now()
         record.comment = comment
@@ -265,7 +359,7 @@ class ApprovalsMixin:
             if entry is None:  # a signal cannot be answered: record why it decided nothing
                 violation: RuleViolation | None = RuleViolation.DIRECTORY_UNAVAILABLE
             else:
-                violation = self._violation(inp.approval_id, entry)
+                violation = self._violation(inp.approval_id, entry, decision)
             if violation is None:
                 self._apply(inp.approval_id, decision, inp.approver, inp.comment, "signal")
                 return
@@ -275,7 +369,7 @@ class ApprovalsMixin:
         self,
         approval_id: str,
         approver: str,
-        decision: Decision,
+        decision: Verdict,
         comment: str,
         channel: str,
         violation: RuleViolation,
@@ -300,12 +394,17 @@ class ApprovalsMixin:
     async def _notify(self, record: ApprovalRecord, kind: str, role: str) -> None:
         """Tell the approvers; a mail outage must not block or fail the approval itself."""
         request = record.request
-        subject = f"Approval {kind}: {request.process} {request.business_key}"
+        review = request.kind == ApprovalKind.ATTENTION
+        subject = f"{'Needs attention' if review else 'Approval'} {kind}: {request.process} "
+        subject += request.business_key
         body = (
             f"{request.process} {request.business_key} waits for a decision by {role}.\n"
-            f"Approval: {request.approval_id}\nReason: {request.reason}\n"
+            f"{'Item' if review else 'Approval'}: {request.approval_id}\n"
+            f"Reason: {request.reason}\n"
             f"Requested by: {request.requested_by}\nDue: {record.due_at.isoformat()}\n"
         )
+        if review:
+            body += f"Decide ({', '.join(request.actions)}) in the inbox, under Needs attention.\n"
         try:
             await workflow.execute_activity_method(
                 MailActivities.notify_role,
@@ -314,7 +413,7 @@ class ApprovalsMixin:
                     role=role,
                     subject=subject,
                     body=body,
-                    template=f"approval-{kind}",
+                    template=f"{'attention' if review else 'approval'}-{kind}",
                     business_key=request.business_key,
                 ),
                 **options.on(System.MAIL, give_up_after=timedelta(minutes=5)),

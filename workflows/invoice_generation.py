@@ -121,9 +121,11 @@ class InvoiceGeneration(ApprovalsMixin):
             await self._finalize(req)
             due_at = await self._send(req, account, invoice)
         except (ActivityError, ApprovalNotGranted, Refused) as failure:
-            raise await outcomes.undo(saga, progress, failure) from None
+            raise await outcomes.undo(
+                saga, progress, failure, self._review_queue(policy.attention)
+            ) from None
         except asyncio.CancelledError:
-            await outcomes.cancel(saga, progress)
+            await outcomes.cancel(saga, progress, self._review_queue(policy.attention))
             raise
         # The invoice is out: from here on, nothing is undone, and a cancel just ends the run.
         try:

@@ -1,11 +1,14 @@
 """LeadToCash after the signature (the point of no return): the customer in the CRM and in
 billing, the invoice as a child workflow, and, once it is paid, the customer's onboarding.
 
-Nothing here is compensated: a failure is retried, and a permanent one is left to operators.
+Nothing here is compensated: a failure is retried, and a permanent one waits in the review
+queue (`workflows.review`) for operations to retry the step, skip it (done by hand) or end the
+run.
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
@@ -34,6 +37,7 @@ from workflows import options
 from workflows.invoice_generation import InvoiceGeneration
 from workflows.lead_messages import Messages
 from workflows.progress import Progress
+from workflows.review import Resolve, attended
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
@@ -41,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.portal import PortalActivities
 
 
+ResultT = TypeVar("ResultT")
 CHILD_INVOICE_ABANDONED_ON_CANCEL = "lead-to-cash-child-invoice-abandoned-on-cancel"
 
 
@@ -60,8 +65,10 @@ class Fulfilment:
         result: LeadToCashResult,
         say: Messages,
         settled: Callable[[str], Awaitable[InvoiceSettled]],
+        resolve: Resolve,
     ) -> None:
         self._settled = settled
+        self._resolve = resolve
         self._form = form
         self._policy = policy
         self._progress = progress
@@ -72,28 +79,34 @@ class Fulfilment:
         """Customer, the child invoice, payment, onboarding; returns the outcome."""
         form, result, progress = self._form, self._result, self._progress
         progress.enter("creating_customer")
-        account = await workflow.execute_activity_method(
-            CrmActivities.create_account,
-            CreateAccountInput(
-                name=company.name or form.company,
-                domain=form.domain,
-                billing_email=form.email,
-                billing_contact_name=form.name,
+        account = await self._step(
+            "create the CRM account",
+            lambda: workflow.execute_activity_method(
+                CrmActivities.create_account,
+                CreateAccountInput(
+                    name=company.name or form.company,
+                    domain=form.domain,
+                    billing_email=form.email,
+                    billing_contact_name=form.name,
+                ),
+                **options.after_commit(System.CRM, self._policy.retries),
             ),
-            **options.after_commit(System.CRM, self._policy.retries),
         )
         await self._update_deal(
             UpdateDealInput(deal_id=result.deal_id or "", account_id=account.id)
         )
-        customer = await workflow.execute_activity_method(
-            BillingActivities.find_or_create_customer,
-            EnsureCustomerInput(
-                crm_account_id=account.id,
-                name=account.name,
-                email=form.email,
-                currency=form.currency,
+        customer = await self._step(
+            "create the billing customer",
+            lambda: workflow.execute_activity_method(
+                BillingActivities.find_or_create_customer,
+                EnsureCustomerInput(
+                    crm_account_id=account.id,
+                    name=account.name,
+                    email=form.email,
+                    currency=form.currency,
+                ),
+                **options.after_commit(System.BILLING, self._policy.retries),
             ),
-            **options.after_commit(System.BILLING, self._policy.retries),
         )
         result.crm_account_id, result.billing_customer_id = account.id, customer.id
         progress.customer(customer.id)
@@ -110,26 +123,39 @@ class Fulfilment:
             *self._say.welcome(),
             after_commit=True,
         )
-        portal = await workflow.execute_activity_method(
-            PortalActivities.create_account,
-            CreatePortalAccountInput(
-                external_ref=form.lead_id,
-                vendor_id=customer.id,
-                display_name=account.name,
-                contact_email=form.email,
+        portal = await attended(
+            self._resolve,
+            "create the portal account",
+            lambda: workflow.execute_activity_method(
+                PortalActivities.create_account,
+                CreatePortalAccountInput(
+                    external_ref=form.lead_id,
+                    vendor_id=customer.id,
+                    display_name=account.name,
+                    contact_email=form.email,
+                ),
+                **options.after_commit(System.PORTAL, self._policy.retries),
             ),
-            **options.after_commit(System.PORTAL, self._policy.retries),
         )
-        await workflow.execute_activity_method(
-            CrmActivities.mark_customer,
-            CrmAccountRef(account_id=account.id),
-            **options.after_commit(System.CRM, self._policy.retries),
+        await attended(
+            self._resolve,
+            "mark the CRM account a customer",
+            lambda: workflow.execute_activity_method(
+                CrmActivities.mark_customer,
+                CrmAccountRef(account_id=account.id),
+                **options.after_commit(System.CRM, self._policy.retries),
+            ),
         )
         await self._update_deal(
             UpdateDealInput(deal_id=result.deal_id or "", note="customer onboarded")
         )
-        result.welcome_message_id, result.portal_account_id = welcome, portal.id
+        result.welcome_message_id = welcome
+        result.portal_account_id = portal.id if portal else None
         return "won"
+
+    async def _step(self, step: str, call: Callable[[], Awaitable[ResultT]]) -> ResultT:
+        """A step whose result later steps need: retried or ended by operations, not skipped."""
+        return cast(ResultT, await attended(self._resolve, step, call, skippable=False))
 
     async def _invoice(self, account_id: str) -> InvoiceResult:
         form, policy = self._form, self._policy
@@ -190,8 +216,12 @@ class Fulfilment:
         return await asyncio.shield(child)
 
     async def _update_deal(self, change: UpdateDealInput) -> None:
-        await workflow.execute_activity_method(
-            CrmActivities.update_deal,
-            change,
-            **options.after_commit(System.CRM, self._policy.retries),
+        await attended(
+            self._resolve,
+            "update the CRM deal",
+            lambda: workflow.execute_activity_method(
+                CrmActivities.update_deal,
+                change,
+                **options.after_commit(System.CRM, self._policy.retries),
+            ),
         )

@@ -21,6 +21,7 @@ from temporalio.exceptions import (
 
 from domain import contract
 from domain.approvals import ApprovalRequest, ApprovalStatus
+from domain.errors import ErrorCode
 from domain.invoice import InvoiceSettled
 from domain.lead import (
     Company,
@@ -51,6 +52,7 @@ from workflows.lead_fulfilment import Fulfilment
 from workflows.lead_messages import Messages
 from workflows.outcomes import ApprovalNotGranted
 from workflows.progress import Progress
+from workflows.review import EndedByOperations
 from workflows.saga import Compensation, Saga
 
 with workflow.unsafe.imports_passed_through():
@@ -115,9 +117,11 @@ class LeadToCash(ApprovalsMixin):
         try:
             ending, company = await self._to_signature(form, policy, saga)
         except (ActivityError, ApprovalNotGranted) as failure:
-            raise await outcomes.undo(saga, progress, failure) from None
+            raise await outcomes.undo(
+                saga, progress, failure, self._review_queue(policy.attention)
+            ) from None
         except asyncio.CancelledError:
-            await outcomes.cancel(saga, progress)
+            await outcomes.cancel(saga, progress, self._review_queue(policy.attention))
             raise
         if ending != "signed":
             return self._finish(ending)
@@ -125,10 +129,26 @@ class LeadToCash(ApprovalsMixin):
         progress.done(f"contract signed ({signed})")
         try:
             fulfilment = Fulfilment(
-                form, policy, progress, self._result, self._say, self._invoice_settled
+                form,
+                policy,
+                progress,
+                self._result,
+                self._say,
+                self._invoice_settled,
+                self._review_queue(policy.attention),
             )
             outcome = await fulfilment.run(company)
             return self._finish(outcome)
+        except EndedByOperations as ended:
+            # Nothing after the signature is undone (a signed contract stands): the run ends.
+            progress.enter("ended_by_operations")
+            progress.outcome = ErrorCode.ENDED_BY_OPERATIONS.value.lower()
+            raise ApplicationError(
+                f"lead-to-cash {progress.business_key} ended by operations at {ended}; "
+                "undone: nothing (a signed contract stands)",
+                type=ErrorCode.ENDED_BY_OPERATIONS.value,
+                non_retryable=True,
+            ) from None
         # After the signature: surfaced, never undone; the invoice (a child that a cancel of this
         # run abandons) goes on.
         except (ActivityError, ChildWorkflowError, ApplicationError) as exc:
@@ -287,7 +307,9 @@ class LeadToCash(ApprovalsMixin):
         if ending == "lost":
             await self._void_envelope(form)
         elif ending == "unsigned":
-            self._progress.compensations = await outcomes.compensate(saga, self._progress)
+            self._progress.compensations = await outcomes.compensate(
+                saga, self._progress, self._review_queue(policy.attention)
+            )
         return ending
 
     async def _next_stage_change(self, policy: LeadPolicy) -> DealStageChanged | None:

@@ -1,14 +1,22 @@
 """How a run that cannot finish ends: compensate, then fail with why and what was undone."""
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
-from domain.approvals import ApprovalStatus
+from domain.approvals import ApprovalStatus, Resolution
 from domain.errors import ErrorCode
 from workflows.progress import Progress
 from workflows.saga import CompensationFailed, Saga
+
+if TYPE_CHECKING:
+    from workflows.review import Resolve
+
+# Runs started before the review queue fail where they now wait for operations (checked when a
+# failure happens, so runs that meet none carry no marker).
+REVIEW_QUEUE = "attention-review-queue"
 
 
 class ApprovalNotGranted(Exception):
@@ -56,20 +64,34 @@ def failure_code(exc: BaseException) -> str:
     return ErrorCode.HTTP_ERROR.value if isinstance(exc, ActivityError) else type(exc).__name__
 
 
-async def compensate(saga: Saga, progress: Progress) -> list[str]:
-    """Run the saga; a compensation that keeps failing leaves the run in `compensation_failed`."""
+async def compensate(saga: Saga, progress: Progress, resolve: "Resolve | None" = None) -> list[str]:
+    """Run the saga. A compensation that keeps failing waits in the review queue (`resolve`:
+    retry it, or skip it as done by hand); without one it leaves the run in
+    `compensation_failed`."""
     progress.enter("compensating")
     try:
-        return await saga.compensate()
-    except CompensationFailed as failed:
-        progress.enter("compensation_failed")
-        progress.problem = failed.message
-        raise
+        while True:
+            try:
+                return await saga.compensate()
+            except CompensationFailed as failed:
+                progress.problem = failed.message
+                if resolve is None or not workflow.patched(REVIEW_QUEUE):
+                    progress.enter("compensation_failed")
+                    raise
+            code = ErrorCode.COMPENSATION_FAILED.value
+            outcome = await resolve("compensation", code, [Resolution.RETRY, Resolution.SKIP])
+            if outcome.resolution == Resolution.SKIP:
+                saga.done_by_hand(outcome.decided_by or "-", outcome.comment)
+                progress.problem = None
+                return saga.undone
+            saga.retry_failed()
     finally:
         progress.compensations = saga.undone + [f"FAILED: {f}" for f in saga.failed]
 
 
-async def undo(saga: Saga, progress: Progress, failure: Exception) -> BaseException:
+async def undo(
+    saga: Saga, progress: Progress, failure: Exception, resolve: "Resolve | None" = None
+) -> BaseException:
     """Compensate, then the error the run fails with: its code, why, and what was undone.
 
     A step that ended because the run was asked to cancel (see `cancelled`) is no failure: the
@@ -84,7 +106,8 @@ async def undo(saga: Saga, progress: Progress, failure: Exception) -> BaseExcept
         cause = failure.cause if isinstance(failure, ActivityError) else None
         why = f"permanent failure: {cause or failure}"
     progress.problem = why
-    undone = await compensate(saga, progress)
+    undone = await compensate(saga, progress, resolve)
+    progress.problem = why
     progress.enter("compensated")
     progress.outcome = code.lower()
     return ApplicationError(
@@ -95,8 +118,8 @@ async def undo(saga: Saga, progress: Progress, failure: Exception) -> BaseExcept
     )
 
 
-async def cancel(saga: Saga, progress: Progress) -> None:
+async def cancel(saga: Saga, progress: Progress, resolve: "Resolve | None" = None) -> None:
     """A cancelled run undoes what it did, then ends cancelled (the caller re-raises)."""
     progress.enter("cancelling")
-    await compensate(saga, progress)
+    await compensate(saga, progress, resolve)
     progress.outcome = "cancelled"

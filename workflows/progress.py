@@ -34,6 +34,7 @@ class Progress:
         self._outcome: str | None = None
         self._problem: str | None = None
         self.attention: str | None = None
+        self.review: str | None = None  # waiting in the review queue: why, and for whom
         self.retrying: str | None = None
         self._approval: tuple[ApprovalStatus, str | None] = (ApprovalStatus.NONE, None)
         self._pending_since: datetime | None = None
@@ -91,8 +92,15 @@ class Progress:
         self._upsert(STAGE.value_set(self._shown_stage()))
         self._describe()
 
+    def reviewing(self, problem: str | None) -> None:
+        """The run waits in the review queue (None: it was decided). While it lasts, `Stage`
+        says `attention_needed`; `status` keeps the real stage, the step and the problem."""
+        self.review = problem
+        self._upsert(STAGE.value_set(self._shown_stage()))
+        self._describe()
+
     def _shown_stage(self) -> str:
-        if self.attention:
+        if self.attention or self.review:
             return ATTENTION
         return RETRYING if self.retrying else self.stage
 
@@ -139,6 +147,8 @@ class Progress:
     def _describe(self) -> None:
         """The current details of the run, in the Web UI's markdown."""
         lines = [f"**Stage:** {self.stage}"]
+        if self.review:
+            lines.append(f"**Needs attention (review queue):** {self.review}")
         if self.attention:
             lines.append(f"**Needs attention:** {self.attention}")
         if self.retrying:

@@ -56,6 +56,7 @@ class Saga:
         self._timeout = timeout
         self.undone: list[str] = []
         self.failed: list[str] = []
+        self._failed_calls: list[Compensation[Any]] = []
 
     def register(self, compensation: Compensation[Any]) -> None:
         self._registered.append(compensation)
@@ -81,6 +82,7 @@ class Saga:
                 result = await finish_despite_cancel(call)
             except ActivityError as exc:
                 self.failed.append(f"{compensation.step} ({_cause(exc)})")
+                self._failed_calls.append(compensation)
                 _count(compensation, CompensationOutcome.FAILED)
                 continue
             _count(compensation, CompensationOutcome.OK)
@@ -95,6 +97,17 @@ class Saga:
                 non_retryable=True,
             )
         return self.undone
+
+    def retry_failed(self) -> None:
+        """The compensations that failed, registered again (in the order they ran)."""
+        self._registered = list(reversed(self._failed_calls))
+        self._failed_calls, self.failed = [], []
+
+    def done_by_hand(self, by: str, why: str) -> None:
+        """Someone undid the failed compensations by hand: recorded as undone, by whom, why."""
+        for failed in self.failed:
+            self.undone.append(f"{failed}: done by hand by {by} ({why})")
+        self._failed_calls, self.failed = [], []
 
 
 async def finish_despite_cancel(call: "asyncio.Future[ResultT]") -> ResultT:

@@ -102,9 +102,11 @@ class VendorOnboarding(ApprovalsMixin):
             )
             entry_id = await self._add_to_supplier_list(vendor_id)
         except (ActivityError, ApprovalNotGranted) as failure:
-            raise await outcomes.undo(saga, progress, failure) from None
+            raise await outcomes.undo(
+                saga, progress, failure, self._review_queue(policy.attention)
+            ) from None
         except asyncio.CancelledError:
-            await outcomes.cancel(saga, progress)
+            await outcomes.cancel(saga, progress, self._review_queue(policy.attention))
             raise
         progress.enter("completed")
         progress.outcome = "onboarded"

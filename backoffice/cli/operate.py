@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from backoffice.cli import schedules as schedule_commands
 from backoffice.cli.parsing import FAILED, NOT_RUNNING, USAGE, print_json
-from domain.approvals import Decision
+from domain.approvals import ApprovalKind, Decision, Resolution, Verdict
 from domain.invoice import InvoiceRequest
 from domain.lead import DealStage, LeadForm
 from domain.validation import describe_errors
@@ -110,7 +110,12 @@ async def _approvals(args: argparse.Namespace, settings: Settings) -> int:
         size = args.page_size or DEFAULT_PAGE_SIZE
         try:
             page = await approvals_page(
-                await connect(), settings, wanted, page_size=size, cursor=args.cursor
+                await connect(),
+                settings,
+                wanted,
+                page_size=size,
+                cursor=args.cursor,
+                kind=ApprovalKind.APPROVAL,
             )
         except InvalidCursor as exc:
             raise UsageError(f"--{exc}") from None
@@ -145,7 +150,7 @@ async def _approvals(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _decide(args: argparse.Namespace, settings: Settings, decision: Decision) -> int:
+async def _decide(args: argparse.Namespace, settings: Settings, decision: Verdict) -> int:
     approver = await Directory(secret_store(settings)).get(args.approver)
     # An operator command: the decision records who sent it beside the approver it acts for.
     outcome = await decide(
@@ -162,6 +167,37 @@ async def _decide(args: argparse.Namespace, settings: Settings, decision: Decisi
         return 0
     print(f"refused ({outcome.code}): {outcome.reason}", file=sys.stderr)
     return 1
+
+
+async def _attention(args: argparse.Namespace, settings: Settings) -> int:
+    """The review queue: list the runs that wait for operations, or decide one of them."""
+    if args.action is not None:
+        return await _decide(args, settings, Resolution(args.action))
+    views = await pending_approvals(
+        await connect(), settings, args.role, kind=ApprovalKind.ATTENTION
+    )
+    if args.json:
+        print_json(views)
+        return 0
+    if not views:
+        print("no run needs attention" + (f" for role {args.role}" if args.role else ""))
+        return 0
+    rows = [("WORKFLOW", "ITEM", "STEP", "CODE", "ROLES", "LEVEL", "SINCE", "DECISIONS")]
+    for v in views:
+        rows.append(
+            (
+                v.workflow_id,
+                v.approval_id,
+                v.step or "-",
+                v.error_code or "-",
+                ",".join(v.allowed_roles),
+                str(v.escalation_level),
+                v.opened_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "|".join(v.actions),
+            )
+        )
+    _print_table(rows)
+    return 0
 
 
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
@@ -298,6 +334,33 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         )
         p.add_argument("--comment", default="")
         p.add_argument("--approval-id", help="defaults to the workflow's pending approval")
+    attention = sub.add_parser(
+        "attention",
+        help="runs in the review queue: list them, or retry|skip|compensate one (operations)",
+        description="Without an action: the runs that wait for operations after a failure no "
+        "retry or compensation can finish. With one: decide a run's item as ACTOR (the "
+        "directory says whether they hold the operations role).",
+    )
+    attention.add_argument("--role", help="only items this role may decide")
+    attention.add_argument("--json", action="store_true", help=JSON_HELP)
+    resolutions = attention.add_subparsers(dest="action", required=False, metavar="ACTION")
+    helps = {
+        Resolution.RETRY: "run the failed step again (after fixing its data elsewhere)",
+        Resolution.SKIP: "go on without the step: it was done by hand (--comment says what)",
+        Resolution.COMPENSATE: "undo what can be undone and end the run",
+    }
+    for resolution, text in helps.items():
+        p = resolutions.add_parser(resolution.value, help=text)
+        p.add_argument("workflow_id")
+        p.add_argument(
+            "--as",
+            dest="approver",
+            required=True,
+            metavar="ACTOR",
+            help="who decides (directory); you (OS account@host) are recorded as the operator",
+        )
+        p.add_argument("--comment", default="")
+        p.add_argument("--item", dest="approval_id", help="defaults to the run's pending item")
     status = sub.add_parser("status", help="show where a run stands")
     status.add_argument("workflow_id")
     status.add_argument("--json", action="store_true", help=JSON_HELP)
@@ -334,6 +397,7 @@ def run(args: argparse.Namespace) -> int:
         "approvals": _approvals,
         "approve": lambda a, s: _decide(a, s, Decision.APPROVE),
         "reject": lambda a, s: _decide(a, s, Decision.REJECT),
+        "attention": _attention,
         "status": _status,
         "webhooks": _webhooks,
         "pay": _pay,

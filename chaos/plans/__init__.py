@@ -9,6 +9,7 @@ from chaos.plans.graceful import GracefulShutdown
 from chaos.plans.http_storms import HttpStorms
 from chaos.plans.malformed import MalformedBodies
 from chaos.plans.outage import Outage
+from chaos.plans.review_queue import ReviewQueue
 from chaos.plans.soak import Soak
 from chaos.plans.temporal_restart import TemporalRestart
 from chaos.plans.vault import VaultFaults
@@ -21,6 +22,7 @@ PLANS: tuple[type[Plan], ...] = (
     AmbiguousWrites,
     HttpStorms,
     Outage,
+    ReviewQueue,
     MalformedBodies,
     VaultFaults,
     BadInput,

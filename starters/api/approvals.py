@@ -41,6 +41,8 @@ REFUSAL_STATUS = {
     RuleViolation.ALREADY_DECIDED.value: 409,
     WORKFLOW_CLOSED: 409,
     RuleViolation.DIRECTORY_UNAVAILABLE.value: 503,
+    RuleViolation.WRONG_ACTION.value: 422,
+    RuleViolation.REASON_REQUIRED.value: 422,
 }
 
 
@@ -48,7 +50,8 @@ REFUSAL_STATUS = {
     "/v1/approvals",
     response_model=PendingApprovals,
     summary="Pending approvals",
-    description="Pending approvals, newest first, a page at a time: `page_size` of them (a page "
+    description="Pending approvals and runs in the review queue (`kind`: `approval` or "
+    "`attention`), newest first, a page at a time: `page_size` of them (a page "
     "may hold fewer: runs decided since the listing are left out), and `next_cursor` to pass as "
     "`cursor` for the next page (none after the last). With `role`, only those that role may "
     "decide; without it, an approver sees those any of their roles may decide, a service client "
@@ -84,16 +87,18 @@ async def list_approvals(
 @router.post(
     "/v1/approvals/{workflow_id}/{approval_id}",
     response_model=DecisionResponse,
-    summary="Approve or reject",
+    summary="Approve or reject; resolve a review-queue item",
     description=(
-        "Decides a pending approval as the authenticated approver (HTTP Basic; the body never "
-        "names the approver). A refusal answers in the standard error shape with the rule it "
-        "broke as `code`: 403 `WRONG_ROLE`, `SELF_APPROVAL`, `APPROVER_REQUIRED` (a service "
-        "key), `INSUFFICIENT_SCOPE`; 404 `UNKNOWN_APPROVAL`, `WORKFLOW_NOT_FOUND`; 409 "
-        "`ALREADY_DECIDED` (with `approval_status`: approved, rejected or expired), "
-        "`WORKFLOW_CLOSED`. Nothing changes on a refusal. A 503 `TEMPORAL_UNAVAILABLE` means "
-        "Temporal did not confirm the decision in time: send the same decision again; it is "
-        "recorded once."
+        "Decides a pending approval (approve, reject) or a run in the review queue (retry, "
+        "skip, compensate; the operations role) as the authenticated approver (HTTP Basic; the "
+        "body never names the approver). A refusal answers in the standard error shape with "
+        "the rule it broke as `code`: 403 `WRONG_ROLE`, `SELF_APPROVAL`, `APPROVER_REQUIRED` (a "
+        "service key), `INSUFFICIENT_SCOPE`; 404 `UNKNOWN_APPROVAL`, `WORKFLOW_NOT_FOUND`; 409 "
+        "`ALREADY_DECIDED` (with `approval_status`: approved, rejected, expired or resolved), "
+        "`WORKFLOW_CLOSED`; 422 `WRONG_ACTION` (a decision the item does not take), "
+        "`REASON_REQUIRED` (a skip without a comment). Nothing changes on a refusal. A 503 "
+        "`TEMPORAL_UNAVAILABLE` means Temporal did not confirm the decision in time: send the "
+        "same decision again; it is recorded once."
     ),
     responses=error_responses(
         400,
@@ -108,6 +113,7 @@ async def list_approvals(
         s403="`WRONG_ROLE`, `SELF_APPROVAL`, `APPROVER_REQUIRED` or `INSUFFICIENT_SCOPE`.",
         s404="`UNKNOWN_APPROVAL` or `WORKFLOW_NOT_FOUND`.",
         s409="`ALREADY_DECIDED` (see `approval_status`) or `WORKFLOW_CLOSED`.",
+        s422="`WRONG_ACTION`, `REASON_REQUIRED`, or a body that is not a decision.",
     ),
 )
 async def decide_approval(

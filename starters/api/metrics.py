@@ -1,6 +1,7 @@
 """The API's business metrics, served on its Prometheus endpoint beside the SDK's own: webhook
-outcomes; approvals pending by role, and those of them past their due time (counted in Temporal
-visibility every few seconds); each system's circuit breaker (read from the app database)."""
+outcomes; approvals pending by role, those of them past their due time, and the runs that need
+attention (counted in Temporal visibility every few seconds); each system's circuit breaker
+(read from the app database)."""
 
 import asyncio
 import logging
@@ -11,11 +12,12 @@ from temporalio.client import Client
 from temporalio.common import MetricMeter
 
 from domain.approvals import ApprovalStatus
-from domain.contract import APPROVAL_PENDING_SINCE, APPROVAL_STATUS, APPROVER_ROLE
+from domain.contract import APPROVAL_PENDING_SINCE, APPROVAL_STATUS, APPROVER_ROLE, STAGE
 from domain.metrics import (
     APPROVALS_OVERDUE,
     APPROVALS_PENDING,
     CIRCUIT_STATE,
+    RUNS_NEEDING_ATTENTION,
     WEBHOOK_EVENTS,
     WebhookOutcome,
 )
@@ -27,7 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def approver_roles(settings: Settings) -> list[str]:
-    """Every role an approval can wait for: the approver and escalation role of each process."""
+    """Every role an approval can wait for: the approver and escalation role of each process,
+    and the review queue's."""
     return sorted(
         {
             settings.procurement_role,
@@ -36,6 +39,8 @@ def approver_roles(settings: Settings) -> list[str]:
             settings.finance_escalation_role,
             settings.sales_approver_role,
             settings.sales_escalation_role,
+            settings.operations_role,
+            settings.operations_escalation_role,
         }
     )
 
@@ -60,6 +65,9 @@ class ApiMetrics:
         self._overdue = meter.create_gauge(
             APPROVALS_OVERDUE, "Approvals waiting for the role longer than their due time"
         )
+        self._attention = meter.create_gauge(
+            RUNS_NEEDING_ATTENTION, "Running workflows whose Stage is attention_needed"
+        )
         self._circuits = meter.create_gauge(
             CIRCUIT_STATE, "Circuit breaker of each external system: 0 closed, 1 half-open, 2 open"
         )
@@ -76,6 +84,8 @@ class ApiMetrics:
             self._pending.set(counted.count, {"role": role})
             overdue = f'{pending_query(role)} AND {APPROVAL_PENDING_SINCE.name} < "{due}"'
             self._overdue.set((await client.count_workflows(overdue)).count, {"role": role})
+        attention = f'ExecutionStatus = "Running" AND {STAGE.name} = "attention_needed"'
+        self._attention.set((await client.count_workflows(attention)).count)
 
     async def read_circuits(self, engine: Engine) -> None:
         for state in await asyncio.to_thread(system_states, engine):

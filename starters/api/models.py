@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.approvals import Decision
+from domain.approvals import Decision, Resolution
 from starters.api.errors import ErrorDetail
 from starters.approvals import PendingApprovalView
 
@@ -23,13 +23,19 @@ class DecisionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    decision: Decision
+    decision: Decision | Resolution = Field(
+        description="`approve` or `reject` an approval; `retry`, `skip` (the comment says what "
+        "was done by hand) or `compensate` a run in the review queue (kind `attention`)."
+    )
     comment: str = Field(default="", max_length=2000)
 
 
 class DecisionResponse(BaseModel):
     accepted: Literal[True] = True
-    status: str = Field(description="The approval's status now: `approved` or `rejected`.")
+    status: str = Field(
+        description="The approval's status now: `approved`, `rejected`, or `resolved` (an item "
+        "of the review queue)."
+    )
 
 
 class PendingApprovals(BaseModel):

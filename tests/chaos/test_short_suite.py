@@ -49,6 +49,9 @@ def test_short_suite_holds_every_invariant(tmp_path: Path):
     assert by_plan["graceful-shutdown"]["emails per person"] == "1"
     assert by_plan["bad-input"]["API answers 5xx"] == 0
     assert int(by_plan["outage"]["attempts refused by the breaker (no request sent)"]) > 0
+    review = by_plan["review-queue"]
+    assert review["runs that waited in the review queue"] == "3/3"
+    assert review["decisions accepted in the inbox (retry, skip, compensate)"] == 3
     assert str(by_plan["soak"]["duration (min)"]) == "2.0"
     assert all(n == 0 for k, n in by_plan["canaries"].items() if k.startswith("canaries found"))
 

@@ -115,6 +115,8 @@ def test_client_role_reads_directory_and_webhooks_but_not_system_credentials(sta
         "carla",
         "rory",
         "olga",
+        "omar",
+        "opal",
     }
     assert approvers["rory"]["roles"] == []
     assert approvers["olga"]["roles"] == ["procurement", "finance"]

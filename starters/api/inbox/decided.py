@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from domain.approvals import ApprovalRecord, Decision, DecisionRecord
+from domain.approvals import ApprovalRecord, Decision, DecisionRecord, Resolution
 from domain.contract import APPROVAL_STATUS
 from domain.status import WorkflowStatus
 from runtime.settings import Settings
@@ -16,7 +16,9 @@ from starters.approvals import WorkflowNotFound, workflow_status
 from starters.start import web_ui_url
 
 # Runs that have (or had) an approval: pending ones, and those whose last approval closed.
-ASKED_FOR_APPROVAL = f'{APPROVAL_STATUS.name} IN ("pending", "approved", "rejected", "expired")'
+ASKED_FOR_APPROVAL = (
+    f'{APPROVAL_STATUS.name} IN ("pending", "approved", "rejected", "expired", "resolved")'
+)
 # The newest runs looked at, and how many are queried at once (each query may replay a history).
 LOOKBACK = 200
 CONCURRENT_QUERIES = 8
@@ -28,7 +30,7 @@ class PastDecision(BaseModel):
     business_key: str
     approval_id: str
     approver: str
-    decision: Decision
+    decision: Decision | Resolution
     comment: str
     at: datetime
     accepted: bool

@@ -1,4 +1,5 @@
-"""The signed-in inbox: "Waiting for me", "Decided", and deciding.
+"""The signed-in inbox: "Waiting for me", "Needs attention" (the review queue), "Decided", and
+deciding.
 
 Deciding goes through `starters.approvals.decide` as the signed-in approver (roles from the
 directory, read again on every request). The decision form posts like any form; `inbox.js`
@@ -11,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from domain.approvals import Decision
+from domain.approvals import ApprovalKind, Decision, Resolution
 from starters.api.approvals import NAME_PATTERN, REFUSAL_STATUS
 from starters.api.inbox.current import CSRF_REFUSED, signed_in, to_sign_in
 from starters.api.inbox.decided import past_decisions
@@ -37,6 +38,14 @@ Built = Annotated[Services, Depends(services)]
 MAX_COMMENT = 1000
 _WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 _NAME = re.compile(NAME_PATTERN)
+# What the decision forms send, and how the outcome says it.
+VERBS = {
+    Decision.APPROVE.value: "Approved",
+    Decision.REJECT.value: "Rejected",
+    Resolution.RETRY.value: "Retry",
+    Resolution.SKIP.value: "Skipped",
+    Resolution.COMPENSATE.value: "Compensate and end",
+}
 
 
 @router.get("/inbox/static/{name}")
@@ -58,6 +67,7 @@ async def waiting(request: Request, built: Built, cursor: str | None = None) -> 
             approver.roles,
             page_size=DEFAULT_PAGE_SIZE,
             cursor=cursor,
+            kind=ApprovalKind.APPROVAL,
         )
     except InvalidCursor:
         return problem(422, "No such page", "That page of the list is not one the inbox made.")
@@ -68,6 +78,37 @@ async def waiting(request: Request, built: Built, cursor: str | None = None) -> 
         me=approver,
         csrf_token=session.csrf_token,
         approvals=found.approvals,
+        first_page=cursor is None,
+        next_cursor=found.next_cursor,
+    )
+
+
+@router.get("/inbox/attention")
+@html_errors
+async def attention(request: Request, built: Built, cursor: str | None = None) -> Response:
+    """Runs in the review queue that one of the approver's roles may resolve."""
+    current = await signed_in(request, built)
+    if current is None:
+        return to_sign_in()
+    session, approver = current
+    try:
+        found = await approvals_page(
+            built.temporal,
+            built.settings,
+            approver.roles,
+            page_size=DEFAULT_PAGE_SIZE,
+            cursor=cursor,
+            kind=ApprovalKind.ATTENTION,
+        )
+    except InvalidCursor:
+        return problem(422, "No such page", "That page of the list is not one the inbox made.")
+    return page(
+        "attention.html",
+        title="Needs attention",
+        section="attention",
+        me=approver,
+        csrf_token=session.csrf_token,
+        items=found.approvals,
         first_page=cursor is None,
         next_cursor=found.next_cursor,
     )
@@ -113,16 +154,16 @@ async def decide_approval(request: Request, built: Built) -> Response:
     if (
         not _WORKFLOW_ID.match(workflow_id)
         or not _NAME.match(approval_id)
-        or form.get("decision") not in {d.value for d in Decision}
+        or form.get("decision") not in VERBS
         or len(comment) > MAX_COMMENT
     ):
         message = f"Nothing was decided: the form is incomplete (comments up to {MAX_COMMENT})."
         return _answer(as_json, 422, False, message, approver, session)
-    decision = Decision(form["decision"])
-    outcome = await decide(built.temporal, approver, workflow_id, decision, comment, approval_id)
+    decision = form["decision"]
+    verdict = Decision(decision) if decision in set(Decision) else Resolution(decision)
+    outcome = await decide(built.temporal, approver, workflow_id, verdict, comment, approval_id)
     if outcome.accepted:
-        verb = "Approved" if decision is Decision.APPROVE else "Rejected"
-        message = f"{verb}: recorded on {workflow_id} (approval {approval_id})."
+        message = f"{VERBS[decision]}: recorded on {workflow_id} ({approval_id})."
         return _answer(as_json, 200, True, message, approver, session, outcome.status)
     code = outcome.code or "REFUSED"
     message = f"Not accepted ({code}): {outcome.reason}."
