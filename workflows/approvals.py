@@ -236,15 +236,16 @@ class ApprovalsMixin:
         self._progress.approval(ApprovalStatus.PENDING, request.required_role)
         await self._notify(record, "request", request.required_role)
         await approval_slack.post(record, "request", request.required_role)
-        if request.kind == ApprovalKind.ATTENTION:
-            timeouts = timeouts.model_copy(update={"expire_after": timedelta(days=36500)})
+        # A review-queue item never expires: after its escalation it waits for a decision.
+        expire_after = None if request.kind == ApprovalKind.ATTENTION else timeouts.expire_after
         phases = [
             (timeouts.remind_after, "reminder"),
             (timeouts.escalate_after, "escalation"),
-            (timeouts.expire_after, "expiry"),
+            (expire_after, "expiry"),
         ]
         for wait, on_timeout in phases:
-            record.due_at = workflow.now() + wait
+            if wait is not None:
+                record.due_at = workflow.now() + wait
             if await self._decided_within(record, wait):
                 break
             if on_timeout == "reminder":
@@ -271,7 +272,7 @@ class ApprovalsMixin:
             resolution=record.resolution,
         )
 
-    async def _decided_within(self, record: ApprovalRecord, wait: timedelta) -> bool:
+    async def _decided_within(self, record: ApprovalRecord, wait: timedelta | None) -> bool:
         try:
             await workflow.wait_condition(
                 lambda: record.status != ApprovalStatus.PENDING, timeout=wait
