@@ -25,6 +25,7 @@ from starters.approvals import (
     approvals_page,
     decide,
     pending_query,
+    workflow_status,
 )
 
 CACHE_SETTING = "BACKOFFICE_WORKER_MAX_CACHED_WORKFLOWS"
@@ -50,10 +51,26 @@ class ParkedResult(BaseModel):
     failed: int
     lost: int
     approvals_resent: int = 0  # decisions Temporal did not confirm in time, sent again
+    # Why runs that did not complete ended so (the first few): id, Temporal status, stage,
+    # outcome and problem from their `status`.
+    failures: list[str] = []
 
 
 async def _count(client: Client, query: str) -> int:
     return (await client.count_workflows(query)).count
+
+
+async def _why(client: Client, query: str, most: int = 5) -> list[str]:
+    """How the first `most` runs of `query` ended, each on one line."""
+    lines = []
+    async for execution in client.list_workflows(query, limit=most):
+        status = execution.status.name if execution.status else "?"
+        try:
+            now = await workflow_status(client, execution.id)
+            lines.append(f"{execution.id}: {status}, {now.stage}, {now.outcome}: {now.problem}")
+        except Exception as exc:  # its status cannot be read: say so, keep the others
+            lines.append(f"{execution.id}: {status} (status not readable: {type(exc).__name__})")
+    return lines
 
 
 async def _wait_for(client: Client, query: str, wanted: int, limit: float, what: str) -> None:
@@ -166,6 +183,7 @@ async def parked_runs(
     completed = await _count(client, f'{mine} AND ExecutionStatus = "Completed"')
     ended = f'{mine} AND ExecutionStatus != "Running" AND ExecutionStatus != "Completed"'
     failed = await _count(client, ended)
+    failures = await _why(client, ended) if failed else []
     return ParkedResult(
         runs=runs,
         park_seconds=park_seconds,
@@ -182,4 +200,5 @@ async def parked_runs(
         failed=failed,
         lost=runs - completed - failed,
         approvals_resent=len(unconfirmed),
+        failures=failures,
     )

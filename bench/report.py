@@ -135,6 +135,7 @@ def parked_table(summary: dict[str, Any]) -> str:
             f"{parked['completed']} / {parked['failed']} / {parked['lost']}",
         ),
     ]
+    rows += [("a run that did not complete", why) for why in parked.get("failures", [])]
     return "\n".join(["| parked runs | |", "|---|---:|", *(f"| {a} | {b} |" for a, b in rows)])
 
 
