@@ -232,3 +232,29 @@ def close_breakers(settings: Settings) -> None:
     with engine.begin() as conn:
         conn.execute(delete(CircuitRow))
     engine.dispose()
+
+
+async def vendor_whose_compensation_fails(
+    client: Client, settings: Settings, admin: httpx.Client
+) -> WorkflowHandle[Any, Any]:
+    """A vendor onboarding whose portal account is refused (a permanent failure after the ERP
+    vendor exists) and whose compensation then fails for good: the ERP refuses that vendor's
+    deactivation once. The portal's refusal comes a few seconds late, so the vendor's id is
+    known before the ERP's refusal is set for it alone."""
+    application_id = f"APP-{uuid.uuid4().hex[:10].upper()}"
+    workflow_id = f"vendor-onboarding-{application_id}"
+    refused = {"status": 422, "code": "REFUSED_BY_TEST", "method": "POST", "count": 1}
+    late = refused | {"path": "/accounts$", "latency_ms": 5000}
+    fault_for_run(admin, "portal", workflow_id, late)
+    handle = await start(client, settings, application_id=application_id)
+
+    async def vendor_id() -> str | None:
+        for step in (await status(handle)).steps_done:
+            if step.startswith("vendor ") and step.endswith(" created"):
+                return step.split()[1]
+        return None
+
+    vendor = await wait_for(vendor_id, what="the ERP vendor")
+    deactivation = refused | {"path": f"/vendors/{vendor}/deactivate$"}
+    admin.put("/_admin/faults/erp", json=deactivation).raise_for_status()
+    return handle

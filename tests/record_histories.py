@@ -51,10 +51,10 @@ from starters.reconciliation import start_reconciliation
 from starters.sandbox_actions import move_deal, sign_envelope
 from tests.helpers import (
     for_run,
-    new_application_id,
     start,
     status,
     vendor_application,
+    vendor_whose_compensation_fails,
     wait_for,
 )
 from tests.invoicing import Crm, invoice_request, pay
@@ -174,17 +174,8 @@ async def vendor_onboarding_compensated_after_creation(r: Recorder) -> Handle:
 async def vendor_onboarding_compensated_after_a_retry(r: Recorder) -> Handle:
     """The portal refuses the account, then the ERP the vendor's deactivation: the compensation
     waits in the review queue, operations retry it, and the run ends compensated."""
-    application_id = new_application_id()
-    workflow_id = vendor_onboarding_id(application_id)
-    refuse_once = {"status": 422, "code": "REFUSED", "method": "POST", "count": 1}
-    r.admin.put(
-        "/_admin/faults/portal", json=for_run(workflow_id, refuse_once | {"path": "/accounts$"})
-    ).raise_for_status()
-    r.admin.put(
-        "/_admin/faults/erp", json=refuse_once | {"path": "/deactivate$"}
-    ).raise_for_status()
     try:
-        handle = await start(r.client, r.settings, application_id=application_id)
+        handle = await vendor_whose_compensation_fails(r.client, r.settings, r.admin)
         await wait_for(lambda: _in_review(handle), timeout=120, what="the review item")
         await decide(r.client, OMAR, handle.id, Resolution.RETRY, "recorded: retry")
         await _ended(handle)

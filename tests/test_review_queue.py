@@ -22,7 +22,6 @@ from domain.contract import (
     INVOICE_ID_PREFIX,
     STAGE,
     lead_to_cash_id,
-    vendor_onboarding_id,
 )
 from domain.status import WorkflowStatus
 from starters.approvals import decide
@@ -33,10 +32,9 @@ from tests.helpers import (
     audit_rows,
     failure_of,
     fault_for_run,
-    new_application_id,
     result_of,
-    start,
     status,
+    vendor_whose_compensation_fails,
     wait_for,
 )
 from tests.invoicing import pay
@@ -73,7 +71,16 @@ async def _waiting_item(handle) -> WorkflowStatus | None:
 
 
 async def _in_review(handle) -> WorkflowStatus:
-    found: WorkflowStatus = await wait_for(lambda: _waiting_item(handle), what="the review item")
+    try:
+        found: WorkflowStatus = await wait_for(
+            lambda: _waiting_item(handle), what="the review item"
+        )
+    except AssertionError:
+        now = await status(handle)
+        raise AssertionError(
+            f"{handle.id} never waited for review: stage {now.stage}, outcome {now.outcome}, "
+            f"problem {now.problem}, steps {now.steps_done}, undone {now.compensations}"
+        ) from None
     return found
 
 
@@ -206,7 +213,7 @@ async def test_a_skipped_step_goes_on_without_it_and_keeps_who_and_why(
 async def test_compensate_ends_the_run_and_undoes_nothing_signed(client, settings, admin, stack):
     lead_id = lead_form()["lead_id"]
     workflow_id = lead_to_cash_id(lead_id)
-    fault_for_run(admin, "billing", workflow_id, REFUSED | {"path": "/customers$"})
+    fault_for_run(admin, "crm", workflow_id, REFUSED | {"path": "/accounts$"})
     handle, form = await _signed_lead(client, settings, stack, lead_id=lead_id)
     waiting = await _in_review(handle)
     assert waiting.pending_approval is not None
@@ -236,7 +243,7 @@ async def test_compensate_ends_the_run_and_undoes_nothing_signed(client, setting
 
     error = await failure_of(handle)
     assert error.type == "ENDED_BY_OPERATIONS"
-    assert "create the billing customer" in error.message and "undone: nothing" in error.message
+    assert "create the CRM account" in error.message and "undone: nothing" in error.message
     final = await status(handle)
     assert (final.stage, final.outcome) == ("ended_by_operations", "ended_by_operations")
     described = await handle.describe()
@@ -245,8 +252,7 @@ async def test_compensate_ends_the_run_and_undoes_nothing_signed(client, setting
     assert [e["status"] for e in envelopes] == ["completed"]  # the signed contract stands
     [deal] = _records(admin, "crm", "deal", external_ref=form["lead_id"])
     assert deal["status"] == "closed_won"
-    assert not [r for r in Ledger(admin).records if r["kind"] == "customer"
-                and r["data"].get("email") == form["email"]]  # fmt: skip
+    assert _records(admin, "crm", "account", domain=form["domain"]) == []
     assert _decision_rows(settings, workflow_id) == [
         (f"/{item_id}/compensate", "by omar, with a comment")
     ]
@@ -255,13 +261,9 @@ async def test_compensate_ends_the_run_and_undoes_nothing_signed(client, setting
 async def test_a_compensation_that_keeps_failing_waits_and_a_retry_finishes_it(
     client, settings, admin, stack, cli_env
 ):
-    application_id = new_application_id()
-    workflow_id = vendor_onboarding_id(application_id)
-    fault_for_run(admin, "portal", workflow_id, REFUSED | {"path": "/accounts$"})
-    # The ERP refuses the vendor's deactivation once: the compensation fails for good.
-    admin.put("/_admin/faults/erp", json=REFUSED | {"path": "/deactivate$"}).raise_for_status()
-    handle = await start(client, settings, application_id=application_id)
-
+    handle = await vendor_whose_compensation_fails(client, settings, admin)
+    workflow_id = handle.id
+    application_id = workflow_id.removeprefix("vendor-onboarding-")
     waiting = await _in_review(handle)
     assert waiting.stage == "compensating"
     item = waiting.pending_approval

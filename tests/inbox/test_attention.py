@@ -7,13 +7,10 @@ import pytest
 from playwright.async_api import expect
 
 from domain.approvals import ApprovalKind, ApprovalStatus
-from domain.contract import vendor_onboarding_id
-from tests.helpers import failure_of, fault_for_run, new_application_id, start, status, wait_for
+from tests.helpers import failure_of, status, vendor_whose_compensation_fails, wait_for
 from tests.inbox.conftest import new_context, sign_in
 
 pytestmark = pytest.mark.timeout(300)
-
-REFUSED = {"status": 422, "code": "REFUSED_BY_TEST", "method": "POST", "count": 1}
 
 
 async def _in_review(handle) -> bool:
@@ -24,11 +21,8 @@ async def _in_review(handle) -> bool:
 async def test_operations_skip_a_failed_compensation_in_the_inbox(
     browser, stack, client, settings, admin, credentials, screenshots
 ):
-    application_id = new_application_id()
-    workflow_id = vendor_onboarding_id(application_id)
-    fault_for_run(admin, "portal", workflow_id, REFUSED | {"path": "/accounts$"})
-    admin.put("/_admin/faults/erp", json=REFUSED | {"path": "/deactivate$"}).raise_for_status()
-    handle = await start(client, settings, application_id=application_id)
+    handle = await vendor_whose_compensation_fails(client, settings, admin)
+    workflow_id = handle.id
     await wait_for(lambda: _in_review(handle), what="the review item")
 
     # Someone without the operations role sees nothing there.
