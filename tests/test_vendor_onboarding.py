@@ -8,7 +8,11 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
 from chaos.forms import new_key
+from domain.approvals import ApprovalKind, Resolution
 from domain.contract import STAGE, VENDOR_ONBOARDING_ID_PREFIX, vendor_onboarding_id
+from domain.status import WorkflowStatus
+from starters.approvals import decide
+from starters.directory import Approver
 from tests.helpers import (
     Ledger,
     audit_rows,
@@ -20,6 +24,8 @@ from tests.helpers import (
     status,
     wait_for,
 )
+
+OMAR = Approver(id="omar", name="Omar", email="omar@company.example", roles=["operations"])
 
 
 async def test_happy_path_creates_each_record_once(client, settings, admin):
@@ -213,23 +219,42 @@ async def test_cancelling_a_run_compensates_what_it_created(client, settings, ad
     assert final.outcome == "cancelled" and len(final.compensations) == 3
 
 
-async def test_a_compensation_that_keeps_failing_is_surfaced(client, settings, admin, mailbox):
+async def test_a_compensation_that_keeps_failing_waits_for_operations(
+    client, settings, admin, mailbox
+):
     admin.put(
         "/_admin/faults/portal", json={"status": 500, "path": "/accounts", "method": "DELETE"}
     ).raise_for_status()
     handle = await first_email_refused(mailbox, settings, start(client, settings))
     key = handle.id.removeprefix(VENDOR_ONBOARDING_ID_PREFIX)
-    error = await failure_of(handle)
-    assert error.type == "COMPENSATION_FAILED"
-    assert "delete portal account (INJECTED_FAULT)" in error.message
-    final = await status(handle)
-    assert final.stage == "compensation_failed"
-    assert (await handle.describe()).search_attributes.get(STAGE.name) == ["compensation_failed"]
+    waiting = await wait_for(lambda: _waits_for_review(handle), what="the review item")
+    assert waiting.stage == "compensating"
+    assert waiting.problem and "delete portal account (INJECTED_FAULT)" in waiting.problem
+    assert "FAILED: delete portal account (INJECTED_FAULT)" in waiting.compensations
+    assert (await handle.describe()).search_attributes.get(STAGE.name) == ["attention_needed"]
     # The other compensations still ran.
     ledger = Ledger(admin)
     assert [v["status"] for v in ledger.of(key, "vendor")] == ["inactive"]
     assert [a["status"] for a in ledger.of(key, "account")] == ["active"]
     assert len(ledger.emails(key, "vendor-cancellation")) == 1
+
+    # The portal is well again: operations retry the compensation that failed, and only it.
+    admin.delete("/_admin/faults").raise_for_status()
+    assert (await decide(client, OMAR, handle.id, Resolution.RETRY, "portal fixed")).accepted
+    error = await failure_of(handle)
+    assert error.type != "COMPENSATION_FAILED"
+    final = await status(handle)
+    assert final.stage == "compensated"
+    assert not [c for c in final.compensations if c.startswith("FAILED")]
+    ledger = Ledger(admin)
+    assert [a["status"] for a in ledger.of(key, "account")] == ["deleted"]
+    assert len(ledger.emails(key, "vendor-cancellation")) == 1  # not sent again
+
+
+async def _waits_for_review(handle) -> WorkflowStatus | None:
+    now = await status(handle)
+    pending = now.pending_approval
+    return now if pending is not None and pending.request.kind == ApprovalKind.ATTENTION else None
 
 
 async def _stage(handle, stage: str) -> bool:

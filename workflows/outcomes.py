@@ -78,6 +78,7 @@ async def compensate(saga: Saga, progress: Progress, resolve: "Resolve | None" =
                 if resolve is None or not workflow.patched(REVIEW_QUEUE):
                     progress.enter("compensation_failed")
                     raise
+            progress.compensations = saga.undone + [f"FAILED: {f}" for f in saga.failed]
             code = ErrorCode.COMPENSATION_FAILED.value
             outcome = await resolve("compensation", code, [Resolution.RETRY, Resolution.SKIP])
             if outcome.resolution == Resolution.SKIP:
