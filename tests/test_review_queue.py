@@ -267,15 +267,18 @@ async def test_a_compensation_that_keeps_failing_waits_and_a_retry_finishes_it(
     waiting = await _in_review(handle)
     assert waiting.stage == "compensating"
     item = waiting.pending_approval
-    assert item is not None and item.request.step == "compensation"
+    assert item is not None and item.request.step == "compensation: deactivate vendor"
     assert item.request.error_code == "COMPENSATION_FAILED"
     assert item.request.actions == [Resolution.RETRY, Resolution.SKIP]
     assert waiting.problem and "deactivate vendor" in waiting.problem
     listed = json.loads(backoffice("attention", "--json", env=cli_env).stdout)
     [mine] = [v for v in listed if v["workflow_id"] == workflow_id]
-    assert (mine["kind"], mine["step"]) == ("attention", "compensation")
+    assert (mine["kind"], mine["step"]) == ("attention", "compensation: deactivate vendor")
     details = await _details(handle)
-    assert "Needs attention (review queue):** compensation failed (COMPENSATION_FAILED)" in details
+    assert (
+        "Needs attention (review queue):** compensation: deactivate vendor failed "
+        "(COMPENSATION_FAILED)" in details
+    )
     # `approve` is no decision for a review item.
     approved = backoffice("approve", workflow_id, "--as", "olga", env=cli_env)
     assert approved.returncode == 1 and "WRONG_ACTION" in approved.stderr

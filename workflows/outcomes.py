@@ -80,7 +80,8 @@ async def compensate(saga: Saga, progress: Progress, resolve: "Resolve | None" =
                     raise
             progress.compensations = saga.undone + [f"FAILED: {f}" for f in saga.failed]
             code = ErrorCode.COMPENSATION_FAILED.value
-            outcome = await resolve("compensation", code, [Resolution.RETRY, Resolution.SKIP])
+            step = f"compensation: {', '.join(saga.failed_steps)}"
+            outcome = await resolve(step, code, [Resolution.RETRY, Resolution.SKIP])
             if outcome.resolution == Resolution.SKIP:
                 saga.done_by_hand(outcome.decided_by or "-", outcome.comment)
                 progress.problem = None

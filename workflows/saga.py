@@ -98,6 +98,11 @@ class Saga:
             )
         return self.undone
 
+    @property
+    def failed_steps(self) -> list[str]:
+        """The steps whose compensation failed, in the order they ran."""
+        return [c.step for c in self._failed_calls]
+
     def retry_failed(self) -> None:
         """The compensations that failed, registered again (in the order they ran)."""
         self._registered = list(reversed(self._failed_calls))

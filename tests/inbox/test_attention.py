@@ -40,7 +40,7 @@ async def test_operations_skip_a_failed_compensation_in_the_inbox(
     await page.get_by_role("link", name="Needs attention").click()
     await expect(page).to_have_url(f"{stack.api_url}/inbox/attention")
     card = page.locator(f'li.card[data-workflow-id="{workflow_id}"]')
-    await expect(card).to_contain_text("compensation")
+    await expect(card).to_contain_text("compensation: deactivate vendor")
     await expect(card).to_contain_text("COMPENSATION_FAILED")
     await expect(card).to_contain_text("vendor")  # done so far: the ERP vendor it created
     await expect(card.get_by_role("button", name="Retry the step")).to_be_visible()
