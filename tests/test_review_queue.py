@@ -173,6 +173,13 @@ async def test_a_refused_step_after_the_signature_waits_then_a_retry_finishes_th
     ]
     # Sam's (refused by the rules, recorded) and omar's; the validator's refusals left no trace.
     assert updates == ["decide", "decide"]
+    # A run that no longer waits takes no new decision, and says why (the same decision sent
+    # again is the same update: answered as before, recorded once).
+    late = await decide(client, OMAR, workflow_id, Resolution.COMPENSATE, "end it", "attention-1")
+    assert (late.accepted, late.code, late.status) == (False, "ALREADY_DECIDED", "resolved")
+    again = backoffice("attention", "retry", workflow_id, "--as", "omar", env=cli_env)
+    assert again.returncode == 1 and "no pending approval" in again.stderr
+    assert len(_decision_rows(settings, workflow_id)) == 1
 
 
 async def test_a_skipped_step_goes_on_without_it_and_keeps_who_and_why(
