@@ -1,5 +1,5 @@
 """A step past the point of no return fails for good in three lead-to-cash runs (the CRM refuses
-the customer's account, the portal its account, billing its customer): each run waits in the
+the customer's account in two of them, the portal its account in the third): each run waits in the
 review queue instead of failing, and a person with the operations role decides it in the inbox
 (signed in, the "Needs attention" page, its decision form): retry, skip, compensate. Each run
 ends as decided, and nothing is created twice."""
@@ -25,8 +25,8 @@ CASES = (
     (Resolution.SKIP, "portal", "/accounts$", ("COMPLETED", "won")),
     (
         Resolution.COMPENSATE,
-        "billing",
-        "/customers$",
+        "crm",
+        "/accounts$",
         ("FAILED", ErrorCode.ENDED_BY_OPERATIONS.value.lower()),
     ),
 )
