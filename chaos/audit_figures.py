@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chaos.evidence import AuditAttempt
+from domain.errors import ErrorCode
 
 # Slack for the clocks of two processes and the rounding of the audit timestamps.
 SLACK_SECONDS = 0.05
@@ -21,7 +22,10 @@ class AttemptFigures:
     retried_after_429: int
     server_errors: int  # 5xx answers
     timeouts: int  # no answer within the HTTP timeout
-    max_attempt: int  # the most attempts one activity needed
+    # The most attempts of one activity that sent a request: an attempt that an open circuit
+    # breaker refused (`CIRCUIT_OPEN`, nothing sent) is no load on the system.
+    max_attempt: int
+    circuit_refused: int  # attempts an open breaker refused
 
 
 def since(rows: Sequence[AuditAttempt], start: datetime) -> list[AuditAttempt]:
@@ -33,8 +37,11 @@ def attempt_figures(
 ) -> AttemptFigures:
     """`retry_after`: the Retry-After (seconds) each system's 429 answers carried."""
     by_call: dict[tuple[str | None, str | None], list[AuditAttempt]] = defaultdict(list)
+    sent: dict[tuple[str | None, str | None], set[int]] = defaultdict(set)
     for row in rows:
         by_call[(row.workflow_id, row.activity_id)].append(row)
+        if row.error_code != ErrorCode.CIRCUIT_OPEN:
+            sent[(row.workflow_id, row.activity_id)].add(row.attempt)
     honoured = retried = 0
     for calls in by_call.values():
         calls.sort(key=lambda r: r.at)
@@ -56,5 +63,6 @@ def attempt_figures(
         retried_after_429=retried,
         server_errors=sum(1 for r in rows if r.status is not None and r.status >= 500),
         timeouts=sum(1 for r in rows if r.status is None and "Timeout" in (r.error_code or "")),
-        max_attempt=max((r.attempt for r in rows), default=0),
+        max_attempt=max((len(attempts) for attempts in sent.values()), default=0),
+        circuit_refused=sum(1 for r in rows if r.error_code == ErrorCode.CIRCUIT_OPEN),
     )

@@ -346,7 +346,13 @@ def test_check_all_collects_every_kind():
 # ----- audit figures, histories, memory, canaries -------------------------------------------
 
 
-def attempt(at: float, attempt: int, status: int | None, system: str = "crm") -> AuditAttempt:
+def attempt(
+    at: float,
+    attempt: int,
+    status: int | None,
+    system: str = "crm",
+    error_code: str | None = None,
+) -> AuditAttempt:
     return AuditAttempt(
         at=T0 + timedelta(seconds=at),
         workflow_id="w",
@@ -358,7 +364,7 @@ def attempt(at: float, attempt: int, status: int | None, system: str = "crm") ->
         path="/deals",
         status=status,
         latency_ms=5.0,
-        error_code=None,
+        error_code=error_code,
     )
 
 
@@ -368,6 +374,14 @@ def test_retry_after_waited_out_or_not():
     early = attempt_figures([attempt(0, 1, 429), attempt(0.5, 2, 201)], {"crm": 2.0})
     assert (early.honoured, early.retried_after_429) == (0, 1)
     assert early.max_attempt == 2 and early.rate_limited == 1
+
+
+def test_attempts_an_open_breaker_refused_sent_nothing():
+    rows = [attempt(0, 1, 503)]
+    rows += [attempt(n, n, None, error_code="CIRCUIT_OPEN") for n in range(2, 14)]
+    rows += [attempt(14, 14, 201)]
+    figures = attempt_figures(rows, {})
+    assert (figures.max_attempt, figures.circuit_refused, figures.attempts) == (2, 12, 14)
 
 
 def _at(seconds: float) -> Timestamp:
