@@ -56,37 +56,28 @@ async def static(name: str) -> Response:
 @router.get("/inbox")
 @html_errors
 async def waiting(request: Request, built: Built, cursor: str | None = None) -> Response:
-    current = await signed_in(request, built)
-    if current is None:
-        return to_sign_in()
-    session, approver = current
-    try:
-        found = await approvals_page(
-            built.temporal,
-            built.settings,
-            approver.roles,
-            page_size=DEFAULT_PAGE_SIZE,
-            cursor=cursor,
-            kind=ApprovalKind.APPROVAL,
-        )
-    except InvalidCursor:
-        return problem(422, "No such page", "That page of the list is not one the inbox made.")
-    return page(
-        "waiting.html",
-        title="Waiting for me",
-        section="waiting",
-        me=approver,
-        csrf_token=session.csrf_token,
-        approvals=found.approvals,
-        first_page=cursor is None,
-        next_cursor=found.next_cursor,
-    )
+    """Approvals that one of the approver's roles may decide."""
+    return await _listed(request, built, cursor, ApprovalKind.APPROVAL)
 
 
 @router.get("/inbox/attention")
 @html_errors
 async def attention(request: Request, built: Built, cursor: str | None = None) -> Response:
     """Runs in the review queue that one of the approver's roles may resolve."""
+    return await _listed(request, built, cursor, ApprovalKind.ATTENTION)
+
+
+# Each kind's page: its template, title and tab.
+LISTS = {
+    ApprovalKind.APPROVAL: ("waiting.html", "Waiting for me", "waiting"),
+    ApprovalKind.ATTENTION: ("attention.html", "Needs attention", "attention"),
+}
+
+
+async def _listed(
+    request: Request, built: Services, cursor: str | None, kind: ApprovalKind
+) -> Response:
+    """One page of what waits for the signed-in approver's roles, of one kind."""
     current = await signed_in(request, built)
     if current is None:
         return to_sign_in()
@@ -98,17 +89,18 @@ async def attention(request: Request, built: Built, cursor: str | None = None) -
             approver.roles,
             page_size=DEFAULT_PAGE_SIZE,
             cursor=cursor,
-            kind=ApprovalKind.ATTENTION,
+            kind=kind,
         )
     except InvalidCursor:
         return problem(422, "No such page", "That page of the list is not one the inbox made.")
+    template, title, section = LISTS[kind]
     return page(
-        "attention.html",
-        title="Needs attention",
-        section="attention",
+        template,
+        title=title,
+        section=section,
         me=approver,
         csrf_token=session.csrf_token,
-        items=found.approvals,
+        approvals=found.approvals,
         first_page=cursor is None,
         next_cursor=found.next_cursor,
     )
