@@ -35,7 +35,7 @@ from starters.api import (
 )
 from starters.api.auth import Authenticator
 from starters.api.errors import install_error_handlers
-from starters.api.limits import BodySizeLimit
+from starters.api.limits import RequestLimits
 from starters.api.lockout import Lockout
 from starters.api.metrics import ApiMetrics
 from starters.api.services import Services
@@ -49,7 +49,8 @@ DESCRIPTION = (
     "Services authenticate with `Authorization: Bearer <client_id>.<secret>` (scopes `start`, "
     "`read`), approvers with HTTP Basic (`read`, `decide`). Every error answers "
     '`{"error": {"code": ..., "message": ...}}`. Bodies are JSON, at most '
-    "`BACKOFFICE_API_MAX_BODY_BYTES` (413 beyond)."
+    "`BACKOFFICE_API_MAX_BODY_BYTES` (413 beyond); a request line and headers over 16 KiB "
+    "answer 431 `REQUEST_HEADERS_TOO_LARGE`."
 )
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -82,7 +83,7 @@ def build(lifespan: Lifespan | None, *, max_body_bytes: int) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestLimits, max_bytes=max_body_bytes)
     install_error_handlers(app)
     routers = [
         starts.router,

@@ -1,6 +1,8 @@
-"""The request body limit, in one place for every route: a declared `Content-Length` over the
-limit is refused before the app runs; a body without one (chunked) is counted as it is read and
-refused as soon as it passes the limit.
+"""The request size limits, in one place for every route. The head (request line and headers)
+is at most `HEAD_LIMIT_BYTES`: the HTTP server refuses a longer one it receives in pieces
+(starters/api/http_protocol.py), and this middleware one it received whole, both with 431. A
+declared `Content-Length` over the body limit is refused before the app runs; a body without one
+(chunked) is counted as it is read and refused as soon as it passes the limit.
 """
 
 from starlette.exceptions import HTTPException
@@ -16,14 +18,30 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body is over the limit of {limit} bytes")
 
 
+HEAD_LIMIT_BYTES = 16 * 1024
+
+
+def head_too_large() -> ErrorDetail:
+    return ErrorDetail(
+        code="REQUEST_HEADERS_TOO_LARGE",
+        message=f"the request line and headers are over the limit of {HEAD_LIMIT_BYTES} bytes",
+    )
+
+
+def _head_bytes(scope: Scope) -> int:
+    line = len(scope["method"]) + len(scope.get("raw_path") or b"") + len(scope["query_string"])
+    return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+
+
 def _too_large(limit: int) -> ErrorDetail:
     return ErrorDetail(
         code="PAYLOAD_TOO_LARGE", message=f"the request body is over the limit of {limit} bytes"
     )
 
 
-class BodySizeLimit:
-    """ASGI middleware refusing request bodies over `max_bytes` with 413 `PAYLOAD_TOO_LARGE`."""
+class RequestLimits:
+    """ASGI middleware refusing a head over `HEAD_LIMIT_BYTES` with 431
+    `REQUEST_HEADERS_TOO_LARGE` and a body over `max_bytes` with 413 `PAYLOAD_TOO_LARGE`."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -32,6 +50,9 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _head_bytes(scope) > HEAD_LIMIT_BYTES:
+            await error_response(431, head_too_large())(scope, receive, send)
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:

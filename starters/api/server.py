@@ -13,6 +13,8 @@ from runtime.logs import configure_logging
 from runtime.schema import DatabaseNotReady, require_current_schema
 from runtime.settings import SettingsError, load_settings
 from runtime.telemetry import Service, TelemetryError, start_telemetry
+from starters.api.http_protocol import StagedCloseProtocol
+from starters.api.limits import HEAD_LIMIT_BYTES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             log_config=None,  # uvicorn's loggers go through configure_logging's handler
             log_level=settings.log_level.lower(),
             server_header=False,
+            http=StagedCloseProtocol,  # a request it cannot parse gets its answer
+            h11_max_incomplete_event_size=HEAD_LIMIT_BYTES,
         )
     finally:
         telemetry.shutdown()  # its last spans: the process then exits without teardown
