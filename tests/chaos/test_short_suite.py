@@ -31,7 +31,7 @@ def test_short_suite_holds_every_invariant(tmp_path: Path):
         timeout=SUITE_TIMEOUT,
         check=False,
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    assert done.returncode == 0, violations_in(figures) + done.stdout[-6000:] + done.stderr[-3000:]
 
     result = SessionReport.model_validate_json(figures.read_text())
     assert [r.plan for r in result.results] == [plan.name for plan in PLANS]
@@ -76,3 +76,22 @@ def _processes_using(folder: Path) -> list[str]:
         if str(folder) in command:
             found.append(command)
     return found
+
+
+def violations_in(figures: Path) -> str:
+    """Each violated invariant and each run that did not end as expected, for the failure
+    message (the suite's output is long; CI keeps its tail)."""
+    if not figures.exists():
+        return "no figures written\n"
+    result = SessionReport.model_validate_json(figures.read_text())
+    lines = []
+    for outcome in result.results:
+        lines += [f"{outcome.plan}: {v.invariant}: {v.detail}" for v in outcome.violations]
+        lines += [
+            f"{outcome.plan}: {run.workflow_id} ({run.variant}) expected {run.expected_status} "
+            f"{run.expected_outcome}, ended {run.closed_status} {run.outcome}; "
+            f"problem {run.problem}; driver {run.driver_error}"
+            for run in outcome.runs
+            if not run.as_expected
+        ]
+    return "\n".join(lines)[:4000] + "\n"
