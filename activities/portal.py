@@ -1,4 +1,5 @@
-"""Supplier portal activities: accounts for onboarded vendors."""
+"""Portal activities: accounts for onboarded vendors and customers; a customer's account is
+suspended while their subscription is unpaid."""
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -9,6 +10,7 @@ from domain.records import (
     CreatePortalAccountInput,
     PortalAccount,
     PortalAccountRef,
+    PortalAccounts,
 )
 
 
@@ -46,3 +48,26 @@ class PortalActivities:
         return CompensationResult(
             undone=True, description=f"deleted portal account {', '.join(deleted)}"
         )
+
+    @activity.defn(name="portal.suspend_accounts")
+    async def suspend_accounts(self, inp: PortalAccountRef) -> PortalAccounts:
+        """Suspend every active account carrying this reference (a subscription unpaid)."""
+        return await self._move(inp, "active", "suspend")
+
+    @activity.defn(name="portal.reactivate_accounts")
+    async def reactivate_accounts(self, inp: PortalAccountRef) -> PortalAccounts:
+        """Reactivate every suspended account carrying this reference (paid again)."""
+        return await self._move(inp, "suspended", "reactivate")
+
+    async def _move(self, inp: PortalAccountRef, status: str, action: str) -> PortalAccounts:
+        found = await self._portal.call(
+            "GET",
+            "/accounts",
+            _AccountList,
+            params={"external_ref": inp.external_ref, "status": status},
+        )
+        moved = [
+            await self._portal.call("POST", path("/accounts/{}/" + action, a.id), PortalAccount)
+            for a in found.accounts
+        ]
+        return PortalAccounts(accounts=moved)

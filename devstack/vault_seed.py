@@ -52,7 +52,7 @@ APPROVERS: dict[str, tuple[str, list[str]]] = {
     "lena": ("Lena Lead", ["procurement-lead"]),
     "fiona": ("Fiona Finance", ["finance"]),
     "frank": ("Frank Finance-Lead", ["finance-lead"]),
-    "sam": ("Sam Sales", ["sales-manager"]),
+    "sam": ("Sam Sales", ["sales-manager", "sales"]),
     "dora": ("Dora Director", ["sales-director"]),
     "carla": ("Carla Collections", ["collections"]),
     "rory": ("Rory Requester", []),

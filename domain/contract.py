@@ -16,13 +16,15 @@ VENDOR_ONBOARDING = "VendorOnboarding"
 INVOICE_GENERATION = "InvoiceGeneration"
 LEAD_TO_CASH = "LeadToCash"
 RECONCILIATION = "Reconciliation"
-WORKFLOW_TYPES = (VENDOR_ONBOARDING, INVOICE_GENERATION, LEAD_TO_CASH, RECONCILIATION)
+SUBSCRIPTION = "Subscription"
+WORKFLOW_TYPES = (VENDOR_ONBOARDING, INVOICE_GENERATION, LEAD_TO_CASH, RECONCILIATION, SUBSCRIPTION)
 
 # Workflow ids: `<prefix><business key>` (business keys only, never personal data).
 VENDOR_ONBOARDING_ID_PREFIX = "vendor-onboarding-"
 INVOICE_ID_PREFIX = "invoice-"
 LEAD_TO_CASH_ID_PREFIX = "lead-to-cash-"
 RECONCILIATION_ID_PREFIX = "reconciliation-"
+SUBSCRIPTION_ID_PREFIX = "subscription-"
 # The schedule of the daily reconciliation; its runs' ids are `<schedule id>-<scheduled time>`.
 RECONCILIATION_SCHEDULE_ID = "reconciliation-daily"
 SCHEDULED_RECONCILIATION_ID_PREFIX = f"{RECONCILIATION_SCHEDULE_ID}-"
@@ -33,6 +35,7 @@ WORKFLOW_ID_PREFIXES = (
     LEAD_TO_CASH_ID_PREFIX,
     SCHEDULED_RECONCILIATION_ID_PREFIX,
     RECONCILIATION_ID_PREFIX,
+    SUBSCRIPTION_ID_PREFIX,
 )
 
 
@@ -46,6 +49,10 @@ def invoice_workflow_id(invoice_number: str) -> str:
 
 def lead_to_cash_id(lead_id: str) -> str:
     return f"{LEAD_TO_CASH_ID_PREFIX}{lead_id}"
+
+
+def subscription_workflow_id(subscription_id: str) -> str:
+    return f"{SUBSCRIPTION_ID_PREFIX}{subscription_id}"
 
 
 def reconciliation_id(day: date) -> str:
@@ -67,8 +74,14 @@ VOID_UPDATE = "void"  # InvoiceGeneration: void the unpaid invoice
 PAYMENT_RECEIVED_SIGNAL = "payment_received"  # InvoiceGeneration, from billing's webhooks
 DEAL_STAGE_CHANGED_SIGNAL = "deal_stage_changed"  # LeadToCash, from the CRM's webhooks
 CONTRACT_SIGNED_SIGNAL = "contract_signed"  # LeadToCash, from e-signature's webhooks
-INVOICE_SETTLED_SIGNAL = "invoice_settled"  # LeadToCash, from its invoice run
+INVOICE_SETTLED_SIGNAL = "invoice_settled"  # LeadToCash and Subscription, from invoice runs
+INVOICE_OVERDUE_SIGNAL = "invoice_overdue"  # Subscription, from its period's invoice run
 STEP_RETRYING_SIGNAL = "step_retrying"  # every workflow, from an activity that keeps failing
+# Subscription: changes people make (a validator refuses at once what the rules do not allow).
+CHANGE_PLAN_UPDATE = "change_plan"  # seats and price, from the next period (sales)
+PAUSE_UPDATE = "pause"  # no period is billed until resumed (finance)
+RESUME_UPDATE = "resume"  # (finance)
+CANCEL_UPDATE = "cancel"  # now, or at the current period's end (finance)
 
 # Search attributes (plain text in Temporal: no names, emails, tax ids or bank data).
 BUSINESS_KEY = SearchAttributeKey.for_keyword("BusinessKey")
@@ -78,6 +91,7 @@ APPROVER_ROLE = SearchAttributeKey.for_keyword("ApproverRole")
 AMOUNT_CENTS = SearchAttributeKey.for_int("AmountCents")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 APPROVAL_PENDING_SINCE = SearchAttributeKey.for_datetime("ApprovalPendingSince")
+SUBSCRIPTION_STATUS = SearchAttributeKey.for_keyword("SubscriptionStatus")  # active, past_due...
 SEARCH_ATTRIBUTE_KEYS: tuple[SearchAttributeKey[Any], ...] = (
     BUSINESS_KEY,
     STAGE,
@@ -86,6 +100,7 @@ SEARCH_ATTRIBUTE_KEYS: tuple[SearchAttributeKey[Any], ...] = (
     AMOUNT_CENTS,
     CUSTOMER_ID,
     APPROVAL_PENDING_SINCE,
+    SUBSCRIPTION_STATUS,
 )
 _KIND = {
     SearchAttributeIndexedValueType.KEYWORD: "Keyword",

@@ -155,3 +155,11 @@ class InvoiceSettled(BaseModel):
     invoice_workflow_id: str
     result: InvoiceResult | None = None
     failure_code: str | None = None
+
+
+class InvoiceOverdue(BaseModel):
+    """Signal `invoice_overdue`: an invoice run started by a subscription tells it that the
+    invoice is overdue (after the last reminder), so the subscription can go past due."""
+
+    invoice_workflow_id: str
+    open_cents: int

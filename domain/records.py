@@ -77,6 +77,10 @@ class PortalAccountRef(BaseModel):
     external_ref: str
 
 
+class PortalAccounts(BaseModel):
+    accounts: list[PortalAccount]
+
+
 class SendEmailInput(BaseModel):
     """`notification` names the message within its workflow; it makes the idempotency key."""
 

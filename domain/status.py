@@ -3,6 +3,7 @@
 from pydantic import BaseModel
 
 from domain.approvals import ApprovalRecord, DecisionRecord
+from domain.subscription import SubscriptionView
 
 
 class WorkflowStatus(BaseModel):
@@ -18,6 +19,7 @@ class WorkflowStatus(BaseModel):
     problem: str | None = None
     attention: str | None = None
     retrying: str | None = None  # a step that keeps failing and is being retried
+    subscription: SubscriptionView | None = None  # Subscription only: how it stands
 
 
 # Stages a run can end in with work that nothing undid: past its point of no return (a sent

@@ -8,6 +8,7 @@ from domain.invoice import InvoiceGenerationInput
 from domain.lead import LeadToCashInput
 from domain.money import format_amount
 from domain.reconciliation import ReconciliationInput
+from domain.subscription import SubscriptionInput
 from domain.vendor import VendorOnboardingInput
 
 
@@ -72,5 +73,21 @@ def reconciliation(inp: ReconciliationInput, day: date | None = None) -> RunDesc
         [
             f"Billing invoices {what} ({inp.policy.time_zone}) against CRM deals",
             "Lagging deals are fixed; the rest are reported for operators",
+        ],
+    )
+
+
+def subscription(inp: SubscriptionInput) -> RunDescription:
+    req, plan = inp.request, inp.request.plan
+    total = format_amount(plan.period_total_cents(), plan.currency)
+    return RunDescription(
+        f"Subscription {req.subscription_id} · {plan.seats} seats · {total} {plan.interval}",
+        [
+            f"Subscription: `{req.subscription_id}`, requested by `{req.requested_by}`",
+            f"Each period: {plan.arithmetic()}",
+            f"Periods from {req.anchor.isoformat()}, {plan.interval}; terms {req.payment_terms}",
+            f"CRM account `{req.crm_account_id}`, deal `{req.crm_deal_id}`",
+            "Changes: seats and price by sales, from the next period; pause, resume and "
+            "cancel by finance",
         ],
     )

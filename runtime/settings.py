@@ -20,6 +20,7 @@ from domain.invoice import InvoicePolicy
 from domain.lead import LeadPolicy
 from domain.reconciliation import UnknownTimeZone, time_zone
 from domain.retries import RetryBudgets
+from domain.subscription import SubscriptionPolicy
 from domain.systems import System
 from domain.vendor import OnboardingPolicy
 from runtime.circuit import CircuitPolicy
@@ -191,6 +192,14 @@ class Settings(BaseSettings):
     deal_stale_after: timedelta = timedelta(days=30)
     signature_reminder_after: timedelta = timedelta(days=3)
     signature_timeout: timedelta = timedelta(days=14)
+
+    # Subscriptions: how far back an anchor may lie, how long a period is when not a calendar
+    # month or year (seconds in tests and demos), how long past due lasts before the customer's
+    # portal accounts are suspended, and who may change what.
+    subscription_max_anchor_age: timedelta = Field(default=timedelta(days=31), ge=timedelta(0))
+    subscription_period_length: timedelta | None = Field(default=None, gt=timedelta(0))
+    subscription_suspend_after: timedelta = Field(default=timedelta(days=14), ge=timedelta(0))
+    subscription_sales_role: str = Field(default="sales", min_length=1)
 
     # The daily reconciliation: its schedule (a local time of day in that time zone), how far
     # back the schedule catches up after an outage, and where the accounting export goes.
@@ -385,6 +394,17 @@ class Settings(BaseSettings):
             attention=self.attention_policy(),
             dunning_offsets=self.dunning_offsets,
             compensation_attempts=self.compensation_attempts,
+            retries=self.retry_budgets(),
+        )
+
+    def subscription_policy(self) -> SubscriptionPolicy:
+        return SubscriptionPolicy(
+            max_anchor_age=self.subscription_max_anchor_age,
+            period_length=self.subscription_period_length,
+            suspend_after=self.subscription_suspend_after,
+            sales_role=self.subscription_sales_role,
+            finance_role=self.finance_role,
+            invoice=self.invoice_policy(),
             retries=self.retry_budgets(),
         )
 

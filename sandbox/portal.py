@@ -1,7 +1,9 @@
-"""Supplier portal stand-in (``/portal``, ``X-Api-Key``): portal accounts for vendors.
+"""Supplier portal stand-in (``/portal``, ``X-Api-Key``): portal accounts for vendors and
+customers.
 
 One active account per ``external_ref`` (``DUPLICATE_ACCOUNT``); deleting is a soft delete
 (status ``deleted``), so the ledger keeps the account and its ``external_ref`` is free again.
+An account can be suspended (no logins) and reactivated; a deleted one cannot.
 """
 
 from __future__ import annotations
@@ -110,3 +112,24 @@ def delete_account(account_id: str, call: Call) -> dict[str, Any]:
         return account_view(change_status(session, row, "deleted", "deleted"))
 
     return call.run(delete)
+
+
+def _move(account_id: str, call: SystemCall, status: str, action: str) -> dict[str, Any]:
+    def move(session: Session) -> dict[str, Any]:
+        row = require_record(session, SYSTEM.name, ACCOUNT, account_id, "account")
+        if row.status == "deleted":
+            raise ApiError(422, "ACCOUNT_DELETED", f"account {account_id} is deleted")
+        return account_view(change_status(session, row, status, action))
+
+    return call.run(move)
+
+
+@router.post("/accounts/{account_id}/suspend")
+def suspend_account(account_id: str, call: Call) -> dict[str, Any]:
+    """No logins until reactivated (a customer's unpaid subscription); again: no change."""
+    return _move(account_id, call, "suspended", "suspended")
+
+
+@router.post("/accounts/{account_id}/reactivate")
+def reactivate_account(account_id: str, call: Call) -> dict[str, Any]:
+    return _move(account_id, call, "active", "reactivated")

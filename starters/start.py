@@ -1,5 +1,7 @@
 """Starting a process: one workflow per business key, whatever the number of start requests."""
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from pydantic import BaseModel
@@ -12,16 +14,25 @@ from domain.contract import (
     INVOICE_GENERATION,
     LEAD_TO_CASH,
     STAGE,
+    SUBSCRIPTION,
     VENDOR_ONBOARDING,
     invoice_workflow_id,
     lead_to_cash_id,
+    subscription_workflow_id,
     vendor_onboarding_id,
 )
 from domain.invoice import InvoiceGenerationInput, InvoiceRequest
 from domain.lead import LeadForm, LeadToCashInput
 from domain.reruns import RERUN_MEMO
 from domain.status import LEFT_WORK_BEHIND
-from domain.summaries import RunDescription, invoice, lead_to_cash, vendor_onboarding
+from domain.subscription import SubscriptionInput, SubscriptionRequest, anchor_problem
+from domain.summaries import (
+    RunDescription,
+    invoice,
+    lead_to_cash,
+    subscription,
+    vendor_onboarding,
+)
 from domain.systems import WORKFLOW_TASK_QUEUE
 from domain.vendor import VendorApplication, VendorOnboardingInput
 from runtime.settings import Settings
@@ -76,6 +87,32 @@ async def start_lead_to_cash(
     return await _start(client, settings, LEAD_TO_CASH, inp, workflow_id, lead_to_cash(inp), rerun)
 
 
+async def start_subscription(
+    client: Client, settings: Settings, request: SubscriptionRequest, *, rerun: bool = False
+) -> StartOutcome:
+    inp = SubscriptionInput(request=request, policy=settings.subscription_policy())
+
+    def refuse() -> None:
+        problem = anchor_problem(request.anchor, datetime.now(UTC).date(), inp.policy)
+        if problem is not None:
+            raise StartRefused("anchor", problem)
+
+    workflow_id = subscription_workflow_id(request.subscription_id)
+    return await _start(
+        client, settings, SUBSCRIPTION, inp, workflow_id, subscription(inp), rerun, refuse
+    )
+
+
+class StartRefused(ValueError):
+    """A new run the rules refuse beyond its body's own checks (a start of an existing key
+    still hands that run back): names the field and what is wrong."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
 async def _start(
     client: Client,
     settings: Settings,
@@ -84,16 +121,20 @@ async def _start(
     workflow_id: str,
     description: RunDescription,
     rerun: bool = False,
+    refuse: Callable[[], None] | None = None,
 ) -> StartOutcome:
     """Start, or hand back the run that already has this id (running or finished).
 
     With `rerun`, a key whose last run ended without success (failed, cancelled, terminated,
-    timed out) gets a new run; a running or completed one is still handed back."""
+    timed out) gets a new run; a running or completed one is still handed back. `refuse`
+    raises `StartRefused` for a new run the rules do not allow."""
     existing = await _existing_run(client, workflow_id)
     rerun_of, number = None, 0
     if existing is not None and rerun and existing.status in ENDED_WITHOUT_SUCCESS:
         number = await _rerun_number(existing)
         rerun_of, existing = existing.run_id, None
+    if existing is None and refuse is not None:
+        refuse()
     if existing is None:
         try:
             handle = await client.start_workflow(

@@ -36,6 +36,8 @@ DISTINCT_HANDLERS = (
     contract.CONTRACT_SIGNED_SIGNAL,
     contract.INVOICE_SETTLED_SIGNAL,
     contract.STEP_RETRYING_SIGNAL,
+    contract.INVOICE_OVERDUE_SIGNAL,
+    contract.CHANGE_PLAN_UPDATE,
 )
 ID_PREFIXES = (*contract.WORKFLOW_ID_PREFIXES, contract.RECONCILIATION_SCHEDULE_ID)
 # Calls whose first argument names a query, signal or update.
@@ -203,7 +205,8 @@ def test_the_dev_stack_and_the_compose_file_register_exactly_the_contracts_searc
             name, kind = line.split()
             listed[name] = kind
     assert listed == contract.SEARCH_ATTRIBUTES
-    # The contract's are DESIGN.md's (plus the pending-since time the saved queries use).
+    # The contract's are DESIGN.md's (plus the pending-since time the saved queries use, and
+    # how a subscription stands).
     assert contract.SEARCH_ATTRIBUTES == {
         "BusinessKey": "Keyword",
         "Stage": "Keyword",
@@ -212,4 +215,5 @@ def test_the_dev_stack_and_the_compose_file_register_exactly_the_contracts_searc
         "AmountCents": "Int",
         "CustomerId": "Keyword",
         "ApprovalPendingSince": "Datetime",
+        "SubscriptionStatus": "Keyword",
     }

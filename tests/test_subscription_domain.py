@@ -16,7 +16,9 @@ from domain.subscription import (
     SubscriptionRequest,
     add_months,
     anchor_problem,
+    first_period_at,
     period_invoice_number,
+    period_of_invoice,
     period_start,
 )
 
@@ -60,17 +62,20 @@ def test_calendar_periods_keep_the_anchor_day(anchor: date, months: int, expecte
 
 
 def test_period_starts_follow_the_interval_or_the_policy_length():
-    anchor = date(2027, 1, 31)
+    anchor, started = date(2027, 1, 31), datetime(2027, 1, 20, 9, 30, tzinfo=UTC)
     calendar = SubscriptionPolicy()
-    assert period_start(anchor, BillingInterval.ANNUAL, 1, calendar) == datetime(
+    first = first_period_at(anchor, started, calendar)
+    assert first == datetime(2027, 1, 31, tzinfo=UTC)
+    assert period_start(first, BillingInterval.ANNUAL, 1, calendar) == datetime(
         2028, 1, 31, tzinfo=UTC
     )
-    assert period_start(anchor, BillingInterval.MONTHLY, 13, calendar) == datetime(
+    assert period_start(first, BillingInterval.MONTHLY, 13, calendar) == datetime(
         2028, 2, 29, tzinfo=UTC
     )
     seconds = SubscriptionPolicy(period_length=timedelta(seconds=5))
-    assert period_start(anchor, BillingInterval.MONTHLY, 3, seconds) == datetime(
-        2027, 1, 31, 0, 0, 15, tzinfo=UTC
+    first = first_period_at(anchor, started, seconds)  # from the start, not the anchor
+    assert period_start(first, BillingInterval.MONTHLY, 3, seconds) == started + timedelta(
+        seconds=15
     )
 
 
@@ -124,4 +129,18 @@ def test_an_anchor_far_in_the_past_is_refused():
     assert anchor_problem(date(2027, 2, 10), today, policy) is None
     assert anchor_problem(date(2028, 1, 1), today, policy) is None
     problem = anchor_problem(date(2027, 2, 6), today, policy)
-    assert problem is not None and problem.startswith("anchor: more than 31 days")
+    assert problem is not None and problem.startswith("more than 31 days")
+
+
+def test_an_invoice_number_gives_back_its_period_only_for_this_subscription():
+    assert period_of_invoice("SUB-7", period_invoice_number("SUB-7", 41)) == 41
+    for other in (
+        "SUB-7-P0",
+        "SUB-7-P01",
+        "SUB-70-P1",
+        "SUB-7-P",
+        "SUB-7-P1X",
+        "INV-1",
+        "SUB-7-P" + "9" * 5000,
+    ):
+        assert period_of_invoice("SUB-7", other) is None, other

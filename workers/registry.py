@@ -40,9 +40,16 @@ from workers.versioning import deployment_config
 from workflows.invoice_generation import InvoiceGeneration
 from workflows.lead_to_cash import LeadToCash
 from workflows.reconciliation import Reconciliation
+from workflows.subscription import Subscription
 from workflows.vendor_onboarding import VendorOnboarding
 
-WORKFLOWS: list[type] = [VendorOnboarding, InvoiceGeneration, LeadToCash, Reconciliation]
+WORKFLOWS: list[type] = [
+    VendorOnboarding,
+    InvoiceGeneration,
+    LeadToCash,
+    Reconciliation,
+    Subscription,
+]
 
 
 def _auth(
@@ -157,7 +164,12 @@ def activities_by_queue(
             erp.add_approved_supplier,
             erp.remove_approved_supplier,
         ],
-        System.PORTAL: [portal.create_account, portal.delete_account],
+        System.PORTAL: [
+            portal.create_account,
+            portal.delete_account,
+            portal.suspend_accounts,
+            portal.reactivate_accounts,
+        ],
         System.MAIL: [mail.send_email, mail.send_compensation_email, mail.notify_role],
         System.BILLING: [
             billing.find_or_create_customer,

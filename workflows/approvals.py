@@ -69,20 +69,26 @@ class ApprovalsMixin:
     def status(self) -> WorkflowStatus:
         pending = [a for a in self._approvals.values() if a.status == ApprovalStatus.PENDING]
         p = self._progress
-        return WorkflowStatus(
-            process=p.process,
-            business_key=p.business_key,
-            stage=p.stage,
-            steps_done=list(p.steps_done),
-            pending_approval=pending[0] if pending else None,
-            approvals=list(self._approvals.values()),
-            decisions=list(self._decisions),
-            compensations=list(p.compensations),
-            outcome=p.outcome,
-            problem=p.problem,
-            attention=p.review or p.attention,
-            retrying=p.retrying,
+        return self._extend_status(
+            WorkflowStatus(
+                process=p.process,
+                business_key=p.business_key,
+                stage=p.stage,
+                steps_done=list(p.steps_done),
+                pending_approval=pending[0] if pending else None,
+                approvals=list(self._approvals.values()),
+                decisions=list(self._decisions),
+                compensations=list(p.compensations),
+                outcome=p.outcome,
+                problem=p.problem,
+                attention=p.review or p.attention,
+                retrying=p.retrying,
+            )
         )
+
+    def _extend_status(self, status: WorkflowStatus) -> WorkflowStatus:
+        """What a process adds to its `status` (the subscription: how it stands)."""
+        return status
 
     @workflow.signal(name=contract.STEP_RETRYING_SIGNAL)
     def step_retrying(self, notice: StepRetrying) -> None:

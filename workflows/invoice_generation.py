@@ -17,6 +17,7 @@ from domain import contract
 from domain.approvals import ApprovalRequest, ApprovalStatus, RuleViolation
 from domain.invoice import (
     InvoiceGenerationInput,
+    InvoiceOverdue,
     InvoicePolicy,
     InvoiceRequest,
     InvoiceResult,
@@ -55,6 +56,7 @@ SEND_IS_POINT_OF_NO_RETURN = "invoice-send-is-point-of-no-return"
 NOTIFICATIONS_NEVER_END_THE_RUN = "invoice-notifications-never-end-the-run"
 TELLS_PARENT = "invoice-tells-parent"
 TOTAL_MISMATCH_UNDONE = "invoice-total-mismatch-undone"
+TELLS_SUBSCRIPTION_OVERDUE = "invoice-tells-subscription-overdue"
 
 
 # Auto-upgrade: a run waits weeks for payment, so it moves to each new version; every change
@@ -335,10 +337,29 @@ class InvoiceGeneration(ApprovalsMixin):
     async def _overdue(self, req: InvoiceRequest, policy: InvoicePolicy) -> None:
         """After the last reminder: overdue, and collections is told."""
         self._progress.enter("overdue")
+        await self._tell_subscription_overdue()
         await self._tell(
             "overdue notice",
             invoice_mail.tell_collections(req, policy, self._collection.open_cents()),
         )
+
+    async def _tell_subscription_overdue(self) -> None:
+        """A period's invoice of a subscription tells it (the subscription goes past due)."""
+        info = workflow.info()
+        if info.parent is None or not info.parent.workflow_id.startswith(
+            contract.SUBSCRIPTION_ID_PREFIX
+        ):
+            return
+        if not workflow.patched(TELLS_SUBSCRIPTION_OVERDUE):
+            return
+        notice = InvoiceOverdue(
+            invoice_workflow_id=info.workflow_id, open_cents=self._collection.open_cents()
+        )
+        parent = workflow.get_external_workflow_handle(info.parent.workflow_id)
+        try:
+            await parent.signal(contract.INVOICE_OVERDUE_SIGNAL, notice)
+        except FailureError:  # the subscription has ended (cancelled): nobody is waiting
+            workflow.logger.info("subscription %s has ended", info.parent.workflow_id)
 
     async def _close(self, req: InvoiceRequest, invoice_id: str) -> str:
         if self._collection.void_request is not None and not self._collection.paid_in_full():

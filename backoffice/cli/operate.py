@@ -16,6 +16,7 @@ from backoffice.cli.parsing import FAILED, NOT_RUNNING, USAGE, print_json
 from domain.approvals import ApprovalKind, Decision, Resolution, Verdict
 from domain.invoice import InvoiceRequest
 from domain.lead import DealStage, LeadForm
+from domain.subscription import SubscriptionRequest
 from domain.validation import describe_errors
 from domain.vendor import VendorApplication
 from runtime.db import make_engine
@@ -49,8 +50,10 @@ from starters.sandbox_actions import (
 from starters.schedules import ScheduleNotFound
 from starters.start import (
     RerunRefused,
+    StartRefused,
     start_invoice,
     start_lead_to_cash,
+    start_subscription,
     start_vendor_onboarding,
 )
 from starters.webhooks.inbox import UnknownDeadLetter, WebhookInbox
@@ -66,6 +69,7 @@ STARTABLE: dict[str, tuple[type[BaseModel], str]] = {
     "vendor-onboarding": (VendorApplication, "vendor application"),
     "invoice": (InvoiceRequest, "invoice request"),
     "lead": (LeadForm, "lead form"),
+    "subscription": (SubscriptionRequest, "subscription request"),
 }
 
 
@@ -89,6 +93,11 @@ async def _start(args: argparse.Namespace, settings: Settings) -> int:
         outcome = await start_vendor_onboarding(client, settings, request, rerun=args.rerun)
     elif isinstance(request, LeadForm):
         outcome = await start_lead_to_cash(client, settings, request, rerun=args.rerun)
+    elif isinstance(request, SubscriptionRequest):
+        try:
+            outcome = await start_subscription(client, settings, request, rerun=args.rerun)
+        except StartRefused as exc:
+            raise UsageError(f"{args.file} is not a valid subscription request:\n  {exc}") from None
     else:
         assert isinstance(request, InvoiceRequest)
         outcome = await start_invoice(client, settings, request, rerun=args.rerun)

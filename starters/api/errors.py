@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.vault import SecretUnavailable
 from starters.approvals import DecisionUnconfirmed
-from starters.start import RerunRefused
+from starters.start import RerunRefused, StartRefused
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,15 @@ async def _rerun_refused(request: Request, exc: Exception) -> JSONResponse:
     return error_response(409, ErrorDetail(code="RERUN_REFUSED", message=str(exc)))
 
 
+async def _start_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StartRefused)
+    problems = [FieldProblem(field=exc.field, problem=exc.problem)]
+    detail = ErrorDetail(
+        code="VALIDATION_ERROR", message=validation_message(problems), fields=problems
+    )
+    return error_response(422, detail)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     detail = ErrorDetail(code="INTERNAL_ERROR", message="unexpected error; it has been logged")
@@ -215,4 +224,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RPCError, _temporal_error)
     app.add_exception_handler(DecisionUnconfirmed, _decision_unconfirmed)
     app.add_exception_handler(RerunRefused, _rerun_refused)
+    app.add_exception_handler(StartRefused, _start_refused)
     app.add_exception_handler(Exception, _unexpected)

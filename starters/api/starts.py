@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from domain.credentials import Scope
 from domain.invoice import InvoiceRequest
 from domain.lead import LeadForm
+from domain.subscription import SubscriptionRequest
 from domain.vendor import VendorApplication
 from starters.api.auth import Caller
 from starters.api.body import JsonBody
@@ -20,7 +21,13 @@ from starters.api.errors import error_responses
 from starters.api.models import StartResponse
 from starters.api.security import require
 from starters.api.services import Services, services
-from starters.start import StartOutcome, start_invoice, start_lead_to_cash, start_vendor_onboarding
+from starters.start import (
+    StartOutcome,
+    start_invoice,
+    start_lead_to_cash,
+    start_subscription,
+    start_vendor_onboarding,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,4 +140,29 @@ async def start_lead(
     rerun: RERUN = False,
 ) -> StartResponse:
     outcome = await start_lead_to_cash(built.temporal, built.settings, form, rerun=rerun)
+    return _answer(response, caller, outcome)
+
+
+@router.post(
+    "/v1/subscriptions",
+    status_code=202,
+    response_model=StartResponse,
+    summary="Start a subscription",
+    description=(
+        "Starts the `Subscription` workflow `subscription-<subscription_id>`: each period from "
+        "the anchor is billed by an `InvoiceGeneration` run of its own "
+        "(`invoice-<subscription_id>-P<period>`). An anchor older than "
+        "`BACKOFFICE_SUBSCRIPTION_MAX_ANCHOR_AGE` is refused (422, field `anchor`). "
+        "Needs the scope `start`."
+    ),
+    responses=START_RESPONSES,
+)
+async def start_subscription_run(
+    response: Response,
+    caller: Annotated[Caller, Depends(require(Scope.START))],
+    request: Annotated[SubscriptionRequest, Depends(JsonBody(SubscriptionRequest))],
+    built: Annotated[Services, Depends(services)],
+    rerun: RERUN = False,
+) -> StartResponse:
+    outcome = await start_subscription(built.temporal, built.settings, request, rerun=rerun)
     return _answer(response, caller, outcome)

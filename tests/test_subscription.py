@@ -1,0 +1,156 @@
+"""Subscriptions on the real stack, with periods of seconds: each period billed by an invoice run
+of its own and paid in billing, a seat change from the next period, cancel at the period's end,
+and the changes the rules refuse."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+
+from domain.contract import (
+    CANCEL_UPDATE,
+    CHANGE_PLAN_UPDATE,
+    PAUSE_UPDATE,
+    RESUME_UPDATE,
+    SUBSCRIPTION,
+    SUBSCRIPTION_ID_PREFIX,
+    SUBSCRIPTION_STATUS,
+    invoice_workflow_id,
+    subscription_workflow_id,
+)
+from domain.invoice import InvoiceTerms
+from domain.subscription import (
+    ChangeResult,
+    LifecycleChange,
+    PlanChange,
+    SubscriptionInput,
+    SubscriptionPlan,
+    SubscriptionRequest,
+    SubscriptionResult,
+    SubscriptionView,
+    period_invoice_number,
+)
+from domain.systems import WORKFLOW_TASK_QUEUE
+from runtime.settings import Settings
+from tests.helpers import stage_in, status, wait_for
+from tests.invoicing import Crm, billing_invoices, paid_cents, pay
+
+PERIOD = timedelta(seconds=15)  # long enough for a period's invoice, its payment and a change
+PLAN = SubscriptionPlan(
+    seats=12,
+    price_per_seat_cents=5_000,
+    discount_bp=1000,
+    tax_rate_bp=1900,
+    currency="EUR",
+    interval="monthly",
+)
+
+
+async def start_subscription(
+    client: Client, settings: Settings, crm: Crm, **policy: Any
+) -> WorkflowHandle[Any, SubscriptionResult]:
+    account_id, deal_id = crm.account_and_deal()
+    request = SubscriptionRequest(
+        subscription_id=f"SUB-{uuid.uuid4().hex[:10].upper()}",
+        crm_account_id=account_id,
+        crm_deal_id=deal_id,
+        plan=PLAN,
+        anchor=datetime.now(UTC).date(),
+        payment_terms=InvoiceTerms.IMMEDIATE,
+    )
+    base = settings.subscription_policy()
+    invoice = base.invoice.model_copy(update={"dunning_offsets": [timedelta(minutes=10)]})
+    changes = {"period_length": PERIOD, "invoice": invoice, **policy}
+    return await client.start_workflow(
+        SUBSCRIPTION,
+        SubscriptionInput(request=request, policy=base.model_copy(update=changes)),
+        id=subscription_workflow_id(request.subscription_id),
+        task_queue=WORKFLOW_TASK_QUEUE,
+        result_type=SubscriptionResult,
+    )
+
+
+async def view(handle: WorkflowHandle[Any, Any]) -> SubscriptionView:
+    found = (await status(handle)).subscription
+    assert found is not None
+    return found
+
+
+def subscription_id(handle: WorkflowHandle[Any, Any]) -> str:
+    return handle.id.removeprefix(SUBSCRIPTION_ID_PREFIX)
+
+
+async def pay_period(
+    client: Client, admin: Any, handle: WorkflowHandle[Any, Any], period: int
+) -> dict[str, Any]:
+    """Wait for the period's invoice to be sent, pay it in full in billing; its record."""
+    number = period_invoice_number(subscription_id(handle), period)
+    invoice = client.get_workflow_handle(invoice_workflow_id(number))
+    await wait_for(
+        lambda: stage_in(invoice, "awaiting_payment"), timeout=90, what=f"invoice {number} sent"
+    )
+    (record,) = billing_invoices(admin, number)
+    pay(admin, number, int(record["data"]["total_cents"]), payment_id=f"{number}-paid")
+    return dict(record)
+
+
+async def test_three_periods_billed_and_paid_a_seat_change_from_the_next_period_and_cancel(
+    client, settings, admin, crm
+):
+    handle = await start_subscription(client, settings, crm)
+    sid = subscription_id(handle)
+    first = await pay_period(client, admin, handle, 0)
+    assert first["data"]["total_cents"] == PLAN.period_total_cents()
+
+    change = PlanChange(by="sam", seats=20)
+    changed = await handle.execute_update(CHANGE_PLAN_UPDATE, change, result_type=ChangeResult)
+    assert changed.effective == "from period 2"
+    assert changed.subscription.plan.startswith("12 seats")
+    assert changed.subscription.next_plan is not None
+    assert changed.subscription.next_plan.startswith("20 seats")
+
+    second = await pay_period(client, admin, handle, 1)
+    twenty = PLAN.model_copy(update={"seats": 20})
+    assert second["data"]["total_cents"] == twenty.period_total_cents()
+    await pay_period(client, admin, handle, 2)
+    cancel = LifecycleChange(by="fiona", reason="moving to annual billing")
+    ending = await handle.execute_update(CANCEL_UPDATE, cancel, result_type=ChangeResult)
+    assert ending.subscription.cancel_at_period_end and ending.effective.startswith("at ")
+
+    result = await asyncio.wait_for(handle.result(), 120)
+    assert result.status == "cancelled" and result.periods_billed == 3
+    for period in range(3):  # each period once in billing, paid in full
+        (invoice,) = billing_invoices(admin, period_invoice_number(sid, period))
+        assert invoice["status"] == "paid"
+        assert paid_cents(invoice) == invoice["data"]["total_cents"]
+    assert billing_invoices(admin, period_invoice_number(sid, 3)) == []
+    described = await handle.describe()
+    assert described.search_attributes.get(SUBSCRIPTION_STATUS.name) == ["cancelled"]
+    runs = [e async for e in client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) == 4  # continued as new after each of the three periods
+
+
+async def test_changes_the_rules_refuse_change_nothing(client, settings, admin, crm):
+    handle = await start_subscription(client, settings, crm, period_length=timedelta(hours=1))
+    await pay_period(client, admin, handle, 0)
+    before = await view(handle)
+    refusals = [
+        (CHANGE_PLAN_UPDATE, PlanChange(by="fiona", seats=3), "WRONG_ROLE"),  # not sales
+        (CANCEL_UPDATE, LifecycleChange(by="sam"), "WRONG_ROLE"),  # not finance
+        (PAUSE_UPDATE, LifecycleChange(by="rory"), "WRONG_ROLE"),  # no role at all
+        (RESUME_UPDATE, LifecycleChange(by="fiona"), "NOT_PAUSED"),
+    ]
+    for name, change, code in refusals:
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(name, change, result_type=ChangeResult)
+        assert getattr(refused.value.cause, "type", None) == code, refused.value.cause
+    assert await view(handle) == before
+
+    await handle.execute_update(
+        CANCEL_UPDATE, LifecycleChange(by="fiona", at_period_end=False), result_type=ChangeResult
+    )
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.status == "cancelled" and result.periods_billed == 1
