@@ -20,6 +20,7 @@ from domain.approvals import ApprovalTimeouts, AttentionPolicy
 from domain.invoice import InvoicePolicy, InvoiceTerms
 from domain.money import CURRENCIES
 from domain.retries import RetryBudgets
+from domain.subscription import SubscriptionPolicy
 from domain.vendor import BUSINESS_KEY_PATTERN, EMAIL_PATTERN
 
 
@@ -30,6 +31,21 @@ def lead_invoice_number(lead_id: str) -> str:
     readable = lead_id.upper().replace("_", "-")[:22]
     digest = hashlib.sha256(lead_id.encode()).hexdigest()[:13].upper()
     return f"L2C-{readable}-{digest}"
+
+
+def lead_subscription_id(lead_id: str) -> str:
+    """The subscription of a lead's recurring deal: readable part and digest as the invoice's."""
+    readable = lead_id.upper().replace("_", "-")[:12]
+    digest = hashlib.sha256(lead_id.encode()).hexdigest()[:13].upper()
+    return f"SUB-{readable}-{digest}"
+
+
+class Billing(StrEnum):
+    """How the deal is billed: one invoice, or a subscription billed each period."""
+
+    ONE_OFF = "one_off"
+    MONTHLY = "monthly"
+    ANNUAL = "annual"
 
 
 class Need(StrEnum):
@@ -71,6 +87,7 @@ class LeadForm(BaseModel):
     seats: int = Field(gt=0, le=100_000)
     currency: str = "EUR"
     requested_discount_bp: int = Field(default=0, ge=0, le=10_000)
+    billing: Billing = Billing.ONE_OFF
 
     @field_validator("currency")
     @classmethod
@@ -103,6 +120,7 @@ class LeadPolicy(BaseModel):
     compensation_attempts: int = 0
     retries: RetryBudgets = RetryBudgets()
     invoice: InvoicePolicy = InvoicePolicy()
+    subscription: SubscriptionPolicy = SubscriptionPolicy()
 
 
 class LeadToCashInput(BaseModel):
@@ -150,7 +168,8 @@ class LeadToCashResult(BaseModel):
     envelope_id: str | None = None
     crm_account_id: str | None = None
     billing_customer_id: str | None = None
-    invoice_workflow_id: str | None = None
+    invoice_workflow_id: str | None = None  # a subscription's: its first period's
+    subscription_workflow_id: str | None = None
     invoice_id: str | None = None
     welcome_message_id: str | None = None
     portal_account_id: str | None = None

@@ -44,7 +44,7 @@ class SubscriptionPlan(BaseModel):
 
     seats: int = Field(gt=0, le=100_000)
     price_per_seat_cents: int = Field(gt=0, le=MAX_AMOUNT_CENTS)
-    discount_bp: int = Field(default=0, ge=0, lt=10_000, description="1000 = 10 % off.")
+    discount_bp: int = Field(default=0, ge=0, le=10_000, description="1000 = 10 % off.")
     tax_rate_bp: int = Field(ge=0, le=10_000, description="Tax rate in basis points.")
     currency: str
     interval: BillingInterval
@@ -199,6 +199,7 @@ class SubscriptionState(BaseModel):
     periods_paid: int = 0
     periods_skipped: int = 0  # boundaries that passed while paused
     early_settlements: list[InvoiceSettled] = []  # for periods a reset will bill again
+    tell_parent: InvoiceSettled | None = None  # the first period's, for the starting run
 
 
 class SubscriptionInput(BaseModel):
@@ -216,7 +217,7 @@ class PlanChange(BaseModel):
     by: str = Field(min_length=1, max_length=64, description="Who asks: a directory id.")
     seats: int | None = Field(default=None, gt=0, le=100_000)
     price_per_seat_cents: int | None = Field(default=None, gt=0, le=MAX_AMOUNT_CENTS)
-    discount_bp: int | None = Field(default=None, ge=0, lt=10_000)
+    discount_bp: int | None = Field(default=None, ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _changes_something(self) -> "PlanChange":

@@ -382,6 +382,7 @@ class Settings(BaseSettings):
             compensation_attempts=self.compensation_attempts,
             retries=self.retry_budgets(),
             invoice=self.invoice_policy(),
+            subscription=self.subscription_policy(),
         )
 
     def invoice_policy(self) -> InvoicePolicy:

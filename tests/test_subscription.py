@@ -22,6 +22,7 @@ from domain.contract import (
     subscription_workflow_id,
 )
 from domain.invoice import InvoiceTerms
+from domain.lead import LeadForm, LeadToCashResult, lead_subscription_id
 from domain.subscription import (
     ChangeResult,
     LifecycleChange,
@@ -35,8 +36,11 @@ from domain.subscription import (
 )
 from domain.systems import WORKFLOW_TASK_QUEUE
 from runtime.settings import Settings
-from tests.helpers import stage_in, status, wait_for
+from starters.sandbox_actions import move_deal, sign_envelope
+from starters.start import start_lead_to_cash
+from tests.helpers import Ledger, stage_in, status, wait_for
 from tests.invoicing import Crm, billing_invoices, paid_cents, pay
+from tests.test_lead_to_cash import lead_form
 
 PERIOD = timedelta(seconds=15)  # long enough for a period's invoice, its payment and a change
 PLAN = SubscriptionPlan(
@@ -154,3 +158,45 @@ async def test_changes_the_rules_refuse_change_nothing(client, settings, admin, 
     )
     result = await asyncio.wait_for(handle.result(), 60)
     assert result.status == "cancelled" and result.periods_billed == 1
+
+
+async def test_a_recurring_lead_ends_won_with_an_active_subscription(
+    client, settings, admin, stack
+):
+    form = lead_form(billing="monthly")
+    outcome = await start_lead_to_cash(client, settings, LeadForm.model_validate(form))
+    lead = client.get_workflow_handle(outcome.workflow_id, result_type=LeadToCashResult)
+    deal_id = await wait_for(lambda: step_id(lead, "deal "), what="the deal")
+    move_deal(settings, deal_id, "proposal")
+    move_deal(settings, deal_id, "closed_won")
+    envelope_id = await wait_for(lambda: step_id(lead, "envelope "), what="the contract")
+    sign_envelope(settings, envelope_id)
+    child = await wait_for(lambda: step_id(lead, "subscription workflow "), what="the subscription")
+    subscription = client.get_workflow_handle(child, result_type=SubscriptionResult)
+    sid = subscription_id(subscription)
+    assert sid == lead_subscription_id(form["lead_id"])
+    await pay_period(client, admin, subscription, 0)
+
+    result = await asyncio.wait_for(lead.result(), 90)
+    assert result.outcome == "won" and result.subscription_workflow_id == child
+    assert result.invoice_workflow_id == invoice_workflow_id(period_invoice_number(sid, 0))
+    standing = await view(subscription)
+    assert standing.status == "active" and standing.periods_paid == 1
+    assert standing.next_billing_at is not None  # a month on: the stack bills calendar months
+    portal = [
+        r
+        for r in Ledger(admin).records
+        if r["kind"] == "account" and r.get("external_ref") == form["lead_id"]
+    ]
+    assert [p["status"] for p in portal] == ["active"]
+    await subscription.execute_update(
+        CANCEL_UPDATE, LifecycleChange(by="fiona", at_period_end=False), result_type=ChangeResult
+    )
+    assert (await asyncio.wait_for(subscription.result(), 60)).status == "cancelled"
+
+
+async def step_id(handle: WorkflowHandle[Any, Any], prefix: str) -> str | None:
+    for step in (await status(handle)).steps_done:
+        if step.startswith(prefix):
+            return step[len(prefix) :].split()[0]
+    return None

@@ -98,7 +98,7 @@ def test_period_invoice_numbers_are_valid_and_distinct():
         ("price_per_seat_cents", 12.5, "fractional part"),
         ("currency", "XYZ", "unknown currency"),
         ("interval", "weekly", "'monthly' or 'annual'"),
-        ("discount_bp", 10_000, "less than 10000"),
+        ("discount_bp", 10_001, "less than or equal to 10000"),
     ],
 )
 def test_a_bad_plan_names_the_field(field: str, value: object, problem: str):

@@ -23,7 +23,15 @@ from domain.invoice import (
     InvoiceSettled,
     LineItem,
 )
-from domain.lead import Company, LeadForm, LeadPolicy, LeadToCashResult, lead_invoice_number
+from domain.lead import (
+    Billing,
+    Company,
+    LeadForm,
+    LeadPolicy,
+    LeadToCashResult,
+    lead_invoice_number,
+    lead_subscription_id,
+)
 from domain.money import line_tax_cents
 from domain.records import (
     CreateAccountInput,
@@ -32,12 +40,20 @@ from domain.records import (
     EnsureCustomerInput,
     UpdateDealInput,
 )
+from domain.subscription import (
+    BillingInterval,
+    SubscriptionInput,
+    SubscriptionPlan,
+    SubscriptionRequest,
+    period_invoice_number,
+)
 from domain.systems import System
 from workflows import options
 from workflows.invoice_generation import InvoiceGeneration
 from workflows.lead_messages import Messages
 from workflows.progress import Progress
 from workflows.review import Resolve, attended
+from workflows.subscription import Subscription
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
@@ -47,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
 
 ResultT = TypeVar("ResultT")
 CHILD_INVOICE_ABANDONED_ON_CANCEL = "lead-to-cash-child-invoice-abandoned-on-cancel"
+RECURRING_DEALS_SUBSCRIBE = "lead-to-cash-recurring-deals-subscribe"
 
 
 def invoice_number(lead_id: str) -> str:
@@ -158,6 +175,8 @@ class Fulfilment:
         return cast(ResultT, await attended(self._resolve, step, call, skippable=False))
 
     async def _invoice(self, account_id: str) -> InvoiceResult:
+        if self._form.billing != Billing.ONE_OFF and workflow.patched(RECURRING_DEALS_SUBSCRIBE):
+            return await self._subscribe(account_id)
         form, policy = self._form, self._policy
         net = form.seats * policy.price_per_seat_cents
         discounted = net - line_tax_cents(net, 1, form.requested_discount_bp)
@@ -214,6 +233,58 @@ class Fulfilment:
                 ) from None
             return settled.result
         return await asyncio.shield(child)
+
+    async def _subscribe(self, account_id: str) -> InvoiceResult:
+        """A recurring deal: its subscription bills each period from today; the first period's
+        invoice, once paid, stands for the deal's (the subscription tells this run)."""
+        form, policy = self._form, self._policy
+        sid = lead_subscription_id(form.lead_id)
+        request = SubscriptionRequest(
+            subscription_id=sid,
+            crm_account_id=account_id,
+            crm_deal_id=self._result.deal_id or "",
+            plan=SubscriptionPlan(
+                seats=form.seats,
+                price_per_seat_cents=policy.price_per_seat_cents,
+                discount_bp=form.requested_discount_bp,
+                tax_rate_bp=policy.tax_rate_bp,
+                currency=form.currency,
+                interval=BillingInterval(form.billing.value),
+            ),
+            anchor=workflow.now().date(),
+            payment_terms=policy.payment_terms,
+            portal_account_ref=form.lead_id,  # the account onboarding creates
+            requested_by="lead-to-cash",
+        )
+        child_id = contract.subscription_workflow_id(sid)
+        first = contract.invoice_workflow_id(period_invoice_number(sid, 0))
+        self._result.subscription_workflow_id = child_id
+        self._result.invoice_workflow_id = first
+        self._progress.done(f"subscription workflow {child_id}")
+        child_input = SubscriptionInput(request=request, policy=policy.subscription)
+        description = summaries.subscription(child_input)
+        try:
+            await workflow.start_child_workflow(
+                Subscription.run,
+                child_input,
+                id=child_id,
+                static_summary=description.summary,
+                static_details=description.details,
+                # The subscription of a signed contract runs for years, past this run's end.
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                cancellation_type=ChildWorkflowCancellationType.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            self._progress.done(f"following the existing {child_id}")
+        settled = await self._settled(first)
+        if settled.result is None:
+            raise ApplicationError(
+                f"invoice {first} ended {settled.failure_code}",
+                type=settled.failure_code,
+                non_retryable=True,
+            )
+        return settled.result
 
     async def _update_deal(self, change: UpdateDealInput) -> None:
         await attended(

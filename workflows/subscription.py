@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import VersioningBehavior, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 from domain import contract, summaries
@@ -63,6 +63,7 @@ class Subscription(ApprovalsMixin):
         self._show()
         while not self._cancelled():
             await self._sleep_until(self._wake_at())
+            await self._tell_parent()
             await self._follow_open_invoices()
             if self._cancelled():
                 break
@@ -164,6 +165,18 @@ class Subscription(ApprovalsMixin):
             self._settle(settled)
         self._progress.done(f"period {period + 1} billed: invoice workflow {child_id}")
 
+    async def _tell_parent(self) -> None:
+        """The first period's invoice settled: the run that started this one learns how."""
+        info, settled = workflow.info(), self._state.tell_parent
+        if settled is None or info.parent is None:
+            return
+        self._state.tell_parent = None
+        parent = workflow.get_external_workflow_handle(info.parent.workflow_id)
+        try:
+            await parent.signal(contract.INVOICE_SETTLED_SIGNAL, settled)
+        except FailureError:  # the parent has ended: nobody is waiting
+            workflow.logger.info("parent %s has ended", info.parent.workflow_id)
+
     async def _follow_open_invoices(self) -> None:
         """Past due while a period's invoice is overdue; suspended once that has lasted
         `suspend_after`; active again (the portal account back) once all are paid."""
@@ -207,6 +220,8 @@ class Subscription(ApprovalsMixin):
         state.periods_paid += int(paid)
         ended = result.status if result is not None else settled.failure_code
         self._progress.done(f"period {found[0].period + 1} {ended}")
+        if found[0].period == 0:
+            self._state.tell_parent = settled  # the parent (lead-to-cash) waits for it
         self._news = True
         return True
 

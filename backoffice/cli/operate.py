@@ -24,7 +24,7 @@ from runtime.schema import DatabaseUnreachable, SchemaNotCurrent, require_curren
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.temporal import TemporalUnreachable, connect
 from runtime.vault import SecretUnavailable, VaultUnreachable, secret_store
-from starters import audit, systems
+from starters import audit, subscriptions, systems
 from starters.approvals import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -397,6 +397,7 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     schedule_commands.add_parsers(sub)
     audit.add_parser(sub)
     systems.add_parser(sub)
+    subscriptions.add_parser(sub)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -416,6 +417,7 @@ def run(args: argparse.Namespace) -> int:
         **schedule_commands.COMMANDS,
         "audit": audit.command,
         "systems": systems.command,
+        "subscriptions": subscriptions.command,
     }
     try:
         if args.command == "start":
