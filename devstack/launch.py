@@ -1,5 +1,6 @@
 """Start each component as a detached process on the stack's ports (not waiting for it)."""
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -37,6 +38,9 @@ _PORT_FLAGS = {
 }
 
 
+PORT_RELEASE_SECONDS = 5.0
+
+
 def _check_ports(
     component: str,
     host: str,
@@ -44,7 +48,13 @@ def _check_ports(
     command: Sequence[str],
     log_file: Path,
 ) -> None:
-    """Fail before starting when another process already listens on one of the ports."""
+    """Fail before starting when another process already listens on one of the ports. A port
+    is given `PORT_RELEASE_SECONDS` first: a component just stopped (a restart) can still hold
+    it for a moment after its main thread is gone (the other threads of a Go server close the
+    listeners as they exit)."""
+    deadline = time.monotonic() + PORT_RELEASE_SECONDS
+    while busy_ports(host, wanted.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
     clashes = []
     for name, port in wanted.items():
         if busy_ports(host, [port]):
