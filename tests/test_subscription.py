@@ -3,12 +3,14 @@ of its own and paid in billing, a seat change from the next period, cancel at th
 and the changes the rules refuse."""
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.contract import (
     CANCEL_UPDATE,
@@ -40,6 +42,7 @@ from starters.sandbox_actions import move_deal, sign_envelope
 from starters.start import start_lead_to_cash
 from tests.helpers import Ledger, stage_in, status, wait_for
 from tests.invoicing import Crm, billing_invoices, paid_cents, pay
+from tests.test_cli import backoffice
 from tests.test_lead_to_cash import lead_form
 
 PERIOD = timedelta(seconds=15)  # long enough for a period's invoice, its payment and a change
@@ -93,9 +96,15 @@ async def pay_period(
     """Wait for the period's invoice to be sent, pay it in full in billing; its record."""
     number = period_invoice_number(subscription_id(handle), period)
     invoice = client.get_workflow_handle(invoice_workflow_id(number))
-    await wait_for(
-        lambda: stage_in(invoice, "awaiting_payment"), timeout=90, what=f"invoice {number} sent"
-    )
+
+    async def sent() -> bool:
+        try:
+            return await stage_in(invoice, "awaiting_payment")
+        except RPCError as exc:  # not started yet
+            assert exc.status == RPCStatusCode.NOT_FOUND, exc
+            return False
+
+    await wait_for(sent, timeout=90, what=f"invoice {number} sent ({await status(handle)})")
     (record,) = billing_invoices(admin, number)
     pay(admin, number, int(record["data"]["total_cents"]), payment_id=f"{number}-paid")
     return dict(record)
@@ -200,3 +209,55 @@ async def step_id(handle: WorkflowHandle[Any, Any], prefix: str) -> str | None:
         if step.startswith(prefix):
             return step[len(prefix) :].split()[0]
     return None
+
+
+async def test_the_subscription_commands(client, cli_env, crm, tmp_path):
+    account_id, deal_id = crm.account_and_deal()
+    sid = f"SUB-{uuid.uuid4().hex[:10].upper()}"
+    body = {
+        "subscription_id": sid,
+        "crm_account_id": account_id,
+        "crm_deal_id": deal_id,
+        "plan": PLAN.model_dump(mode="json"),
+        "anchor": (datetime.now(UTC) - timedelta(days=400)).date().isoformat(),
+    }
+    file = tmp_path / "subscription.json"
+    file.write_text(json.dumps(body))
+    old = backoffice("start", "subscription", str(file), env=cli_env)
+    assert old.returncode == 2 and "anchor: more than 31 days in the past" in old.stderr
+    assert [r async for r in client.list_workflows(f"WorkflowId = '{handle_id(sid)}'")] == []
+
+    body["anchor"] = datetime.now(UTC).date().isoformat()
+    file.write_text(json.dumps(body))
+    started = backoffice("start", "subscription", str(file), env=cli_env)
+    assert started.returncode == 0 and f"{handle_id(sid)} started" in started.stdout
+    again = backoffice("start", "subscription", str(file), env=cli_env)
+    assert again.returncode == 0 and f"{handle_id(sid)} already exists" in again.stdout
+
+    handle = client.get_workflow_handle(handle_id(sid))
+    await wait_for(lambda: _billed(handle), what="the first period billed")
+    shown = backoffice("subscriptions", "show", sid, env=cli_env)
+    assert shown.returncode == 0 and sid in shown.stdout and "active" in shown.stdout
+    listed = backoffice("subscriptions", "--json", env=cli_env)
+    assert sid in [v["subscription_id"] for v in json.loads(listed.stdout)]
+
+    refused = backoffice("subscriptions", "plan", sid, "--seats", "3", "--as", "fiona", env=cli_env)
+    assert refused.returncode == 1 and "WRONG_ROLE" in refused.stdout
+    bad = backoffice("subscriptions", "plan", sid, "--seats", "0", "--as", "sam", env=cli_env)
+    assert bad.returncode == 2 and "seats" in bad.stderr
+    changed = backoffice("subscriptions", "plan", sid, "--seats", "3", "--as", "sam", env=cli_env)
+    assert changed.returncode == 0 and "from period 2" in changed.stdout
+    assert (await view(handle)).next_plan is not None
+
+    cancelled = backoffice("subscriptions", "cancel", sid, "--now", "--as", "fiona", env=cli_env)
+    assert cancelled.returncode == 0 and "cancel: now" in cancelled.stdout
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result["status"] == "cancelled"
+
+
+def handle_id(sid: str) -> str:
+    return subscription_workflow_id(sid)
+
+
+async def _billed(handle: WorkflowHandle[Any, Any]) -> bool:
+    return (await view(handle)).periods_billed == 1
