@@ -25,6 +25,7 @@ from domain.contract import (
 )
 from domain.invoice import InvoiceTerms
 from domain.lead import LeadForm, LeadToCashResult, lead_subscription_id
+from domain.records import PortalAccount
 from domain.subscription import (
     ChangeResult,
     LifecycleChange,
@@ -36,11 +37,11 @@ from domain.subscription import (
     SubscriptionView,
     period_invoice_number,
 )
-from domain.systems import WORKFLOW_TASK_QUEUE
+from domain.systems import WORKFLOW_TASK_QUEUE, System
 from runtime.settings import Settings
 from starters.sandbox_actions import move_deal, sign_envelope
 from starters.start import start_lead_to_cash
-from tests.helpers import Ledger, stage_in, status, wait_for
+from tests.helpers import Ledger, stage_in, status, system_client, wait_for
 from tests.invoicing import Crm, billing_invoices, paid_cents, pay
 from tests.test_cli import backoffice
 from tests.test_lead_to_cash import lead_form
@@ -57,7 +58,11 @@ PLAN = SubscriptionPlan(
 
 
 async def start_subscription(
-    client: Client, settings: Settings, crm: Crm, **policy: Any
+    client: Client,
+    settings: Settings,
+    crm: Crm,
+    portal_account_ref: str | None = None,
+    **policy: Any,
 ) -> WorkflowHandle[Any, SubscriptionResult]:
     account_id, deal_id = crm.account_and_deal()
     request = SubscriptionRequest(
@@ -67,6 +72,7 @@ async def start_subscription(
         plan=PLAN,
         anchor=datetime.now(UTC).date(),
         payment_terms=InvoiceTerms.IMMEDIATE,
+        portal_account_ref=portal_account_ref,
     )
     base = settings.subscription_policy()
     invoice = base.invoice.model_copy(update={"dunning_offsets": [timedelta(minutes=10)]})
@@ -91,15 +97,20 @@ def subscription_id(handle: WorkflowHandle[Any, Any]) -> str:
 
 
 async def pay_period(
-    client: Client, admin: Any, handle: WorkflowHandle[Any, Any], period: int
+    client: Client,
+    admin: Any,
+    handle: WorkflowHandle[Any, Any],
+    period: int,
+    stage: str = "awaiting_payment",
 ) -> dict[str, Any]:
-    """Wait for the period's invoice to be sent, pay it in full in billing; its record."""
+    """Wait for the period's invoice to be sent (or at `stage`), pay it in full in billing;
+    its record."""
     number = period_invoice_number(subscription_id(handle), period)
     invoice = client.get_workflow_handle(invoice_workflow_id(number))
 
     async def sent() -> bool:
         try:
-            return await stage_in(invoice, "awaiting_payment")
+            return await stage_in(invoice, stage)
         except RPCError as exc:  # not started yet
             assert exc.status == RPCStatusCode.NOT_FOUND, exc
             return False
@@ -261,3 +272,57 @@ def handle_id(sid: str) -> str:
 
 async def _billed(handle: WorkflowHandle[Any, Any]) -> bool:
     return (await view(handle)).periods_billed == 1
+
+
+async def test_an_unpaid_period_goes_past_due_then_suspended_until_paid(
+    client, settings, admin, crm, stack
+):
+    portal = system_client(stack, settings, System.PORTAL)
+    ref = f"CUST-{uuid.uuid4().hex[:8].upper()}"
+    account = await portal.call(
+        "POST",
+        "/accounts",
+        PortalAccount,
+        json={
+            "external_ref": ref,
+            "vendor_id": "cus_test",
+            "display_name": "Initech",
+            "contact_email": "billing@initech.example",
+        },
+    )
+    base = settings.subscription_policy()
+    # Overdue a second after sending; suspended 3 s after that; the next period in an hour.
+    invoice = base.invoice.model_copy(update={"dunning_offsets": [timedelta(seconds=1)]})
+    handle = await start_subscription(
+        client,
+        settings,
+        crm,
+        portal_account_ref=ref,
+        period_length=timedelta(hours=1),
+        suspend_after=timedelta(seconds=3),
+        invoice=invoice,
+    )
+    await wait_for(lambda: standing(handle, "past_due"), timeout=60, what="past due")
+    assert _portal_status(admin, account.id) == "active"  # not yet: the grace runs
+    await wait_for(lambda: standing(handle, "suspended"), timeout=60, what="suspended")
+    assert _portal_status(admin, account.id) == "suspended"
+    described = await handle.describe()
+    assert described.search_attributes.get(SUBSCRIPTION_STATUS.name) == ["suspended"]
+
+    await pay_period(client, admin, handle, 0, stage="overdue")
+    await wait_for(lambda: standing(handle, "active"), timeout=60, what="active again")
+    assert _portal_status(admin, account.id) == "active"
+    shown = await view(handle)
+    assert shown.periods_paid == 1 and shown.open_cents == 0
+    await handle.execute_update(
+        CANCEL_UPDATE, LifecycleChange(by="fiona", at_period_end=False), result_type=ChangeResult
+    )
+
+
+async def standing(handle: WorkflowHandle[Any, Any], wanted: str) -> bool:
+    return (await view(handle)).status == wanted
+
+
+def _portal_status(admin: Any, account_id: str) -> str:
+    (record,) = [r for r in Ledger(admin).records if r["id"] == account_id]
+    return str(record["status"])
