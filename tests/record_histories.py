@@ -21,7 +21,13 @@ from typing import Any
 
 import httpx
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistory,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from devstack.config import StackConfig
@@ -29,6 +35,8 @@ from devstack.stack import Stack
 from domain.approvals import ApprovalKind, ApprovalTimeouts, Decision, Resolution
 from domain.contract import (
     AMOUNT_CENTS,
+    CANCEL_UPDATE,
+    CHANGE_PLAN_UPDATE,
     INVOICE_GENERATION,
     INVOICE_ID_PREFIX,
     LEAD_TO_CASH,
@@ -39,6 +47,7 @@ from domain.contract import (
 )
 from domain.invoice import InvoiceGenerationInput, InvoiceRequest
 from domain.lead import LeadForm, LeadToCashInput
+from domain.subscription import ChangeResult, LifecycleChange, PlanChange
 from domain.systems import WORKFLOW_TASK_QUEUE
 from domain.vendor import VendorApplication, VendorOnboardingInput
 from runtime.codec import decode_in_place
@@ -60,6 +69,13 @@ from tests.helpers import (
 from tests.invoicing import Crm, invoice_request, pay
 from tests.stack import SHORT_APPROVAL_TIMEOUTS, free_port_config
 from tests.test_lead_to_cash import lead_form
+from tests.test_subscription import (
+    pay_period,
+    portal_account,
+    standing,
+    start_subscription,
+    start_unpaid,
+)
 
 HISTORIES = Path(__file__).parent / "histories"
 PAT = Approver(id="pat", name="Pat", email="pat@company.example", roles=["procurement"])
@@ -106,6 +122,7 @@ class Recorder:
     settings: Settings
     crm: Crm
     admin: httpx.Client
+    stack: Stack
 
 
 # ---- vendor onboarding -------------------------------------------------------------------
@@ -405,6 +422,65 @@ async def _envelope(handle: Handle) -> str:
     return envelope
 
 
+# ---- subscription ------------------------------------------------------------------------
+
+
+async def subscription_continued(r: Recorder) -> Handle:
+    """A subscription's first run: its first period billed, then continued as new."""
+    handle = await start_subscription(r.client, r.settings, r.crm)
+    await pay_period(r.client, r.admin, handle, 0)
+    first = r.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    await wait_for(lambda: _continued(first), what="the first run to continue as new")
+    await _cancel_now(handle)
+    return first
+
+
+async def _continued(handle: Handle) -> bool:
+    return (await handle.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+
+
+async def subscription_ended_at_period_end(r: Recorder) -> Handle:
+    """A later run: a seat change, its period paid, cancelled at the period's end."""
+    handle = await start_subscription(r.client, r.settings, r.crm)
+    await pay_period(r.client, r.admin, handle, 0)
+    seats = PlanChange(by="sam", seats=20)
+    await handle.execute_update(CHANGE_PLAN_UPDATE, seats, result_type=ChangeResult)
+    await pay_period(r.client, r.admin, handle, 1)
+    cancel = LifecycleChange(by="fiona", reason="moving to annual billing")
+    await handle.execute_update(CANCEL_UPDATE, cancel, result_type=ChangeResult)
+    await _ended(handle)
+    return r.client.get_workflow_handle(handle.id)
+
+
+async def subscription_suspended_then_paid(r: Recorder) -> Handle:
+    """Past due, the portal account suspended, paid, active again; then cancelled now."""
+    account = await portal_account(r.stack, r.settings)
+    handle = await start_unpaid(r.client, r.settings, r.crm, account.external_ref)
+    await wait_for(lambda: standing(handle, "suspended"), timeout=90, what="suspended")
+    await pay_period(r.client, r.admin, handle, 0, stage="overdue")
+    await wait_for(lambda: standing(handle, "active"), timeout=90, what="active again")
+    await _cancel_now(handle)
+    await _ended(handle)
+    return handle
+
+
+async def lead_to_cash_won_subscription(r: Recorder) -> Handle:
+    """A recurring deal: the subscription's first period paid, the lead won."""
+    handle = await _contract_sent(r, billing="monthly")
+    sign_envelope(r.settings, await _envelope(handle))
+    child_id = await wait_for(lambda: _step(handle, "subscription workflow "), what="it")
+    subscription = r.client.get_workflow_handle(child_id)
+    await pay_period(r.client, r.admin, subscription, 0)
+    await _ended(handle)
+    await _cancel_now(subscription)
+    return handle
+
+
+async def _cancel_now(handle: Handle) -> None:
+    now = LifecycleChange(by="fiona", at_period_end=False)
+    await handle.execute_update(CANCEL_UPDATE, now, result_type=ChangeResult)
+
+
 # ---- reconciliation ----------------------------------------------------------------------
 
 
@@ -482,6 +558,10 @@ TOGETHER: list[Path_] = [
     lead_to_cash_stale,
     lead_to_cash_unsigned,
     lead_to_cash_cancelled,
+    subscription_continued,
+    subscription_ended_at_period_end,
+    subscription_suspended_then_paid,
+    lead_to_cash_won_subscription,
 ]
 ALONE: list[Path_] = [
     vendor_onboarding_compensated_after_creation,
@@ -545,7 +625,7 @@ async def record(
 ) -> None:
     together = [p for p in TOGETHER if not only or p.__name__ in only]
     with stack.sandbox_admin() as admin:
-        r = Recorder(client, settings, Crm(stack), admin)
+        r = Recorder(client, settings, Crm(stack), admin, stack)
         handles = dict(zip([p.__name__ for p in together], await _all(r, together), strict=True))
         for path in ALONE:
             if not only or path.__name__ in only:

@@ -115,7 +115,7 @@ async def pay_period(
             assert exc.status == RPCStatusCode.NOT_FOUND, exc
             return False
 
-    await wait_for(sent, timeout=90, what=f"invoice {number} sent ({await status(handle)})")
+    await wait_for(sent, timeout=90, what=f"invoice {number} sent")
     (record,) = billing_invoices(admin, number)
     pay(admin, number, int(record["data"]["total_cents"]), payment_id=f"{number}-paid")
     return dict(record)
@@ -277,31 +277,8 @@ async def _billed(handle: WorkflowHandle[Any, Any]) -> bool:
 async def test_an_unpaid_period_goes_past_due_then_suspended_until_paid(
     client, settings, admin, crm, stack
 ):
-    portal = system_client(stack, settings, System.PORTAL)
-    ref = f"CUST-{uuid.uuid4().hex[:8].upper()}"
-    account = await portal.call(
-        "POST",
-        "/accounts",
-        PortalAccount,
-        json={
-            "external_ref": ref,
-            "vendor_id": "cus_test",
-            "display_name": "Initech",
-            "contact_email": "billing@initech.example",
-        },
-    )
-    base = settings.subscription_policy()
-    # Overdue a second after sending; suspended 3 s after that; the next period in an hour.
-    invoice = base.invoice.model_copy(update={"dunning_offsets": [timedelta(seconds=1)]})
-    handle = await start_subscription(
-        client,
-        settings,
-        crm,
-        portal_account_ref=ref,
-        period_length=timedelta(hours=1),
-        suspend_after=timedelta(seconds=3),
-        invoice=invoice,
-    )
+    account = await portal_account(stack, settings)
+    handle = await start_unpaid(client, settings, crm, account.external_ref)
     await wait_for(lambda: standing(handle, "past_due"), timeout=60, what="past due")
     assert _portal_status(admin, account.id) == "active"  # not yet: the grace runs
     await wait_for(lambda: standing(handle, "suspended"), timeout=60, what="suspended")
@@ -326,3 +303,38 @@ async def standing(handle: WorkflowHandle[Any, Any], wanted: str) -> bool:
 def _portal_status(admin: Any, account_id: str) -> str:
     (record,) = [r for r in Ledger(admin).records if r["id"] == account_id]
     return str(record["status"])
+
+
+async def portal_account(stack: Any, settings: Settings) -> PortalAccount:
+    """A customer's account in the portal, made as the worker would."""
+    portal = system_client(stack, settings, System.PORTAL)
+    return await portal.call(
+        "POST",
+        "/accounts",
+        PortalAccount,
+        json={
+            "external_ref": f"CUST-{uuid.uuid4().hex[:8].upper()}",
+            "vendor_id": "cus_test",
+            "display_name": "Initech",
+            "contact_email": "billing@initech.example",
+        },
+    )
+
+
+async def start_unpaid(
+    client: Client, settings: Settings, crm: Crm, portal_ref: str
+) -> WorkflowHandle[Any, SubscriptionResult]:
+    """Overdue a second after its invoice is sent, suspended 3 s after that; the next period
+    an hour on."""
+    invoice = settings.invoice_policy().model_copy(
+        update={"dunning_offsets": [timedelta(seconds=1)]}
+    )
+    return await start_subscription(
+        client,
+        settings,
+        crm,
+        portal_account_ref=portal_ref,
+        period_length=timedelta(hours=1),
+        suspend_after=timedelta(seconds=3),
+        invoice=invoice,
+    )

@@ -51,7 +51,7 @@ class Subscription(ApprovalsMixin):
         self._req, self._policy = inp.request, inp.policy
         self._state = inp.carried or SubscriptionState(plan=inp.request.plan)
         self._portal = PortalAccess(inp.request, inp.policy)
-        self._news = False  # a signal or update arrived: the loop looks again
+        self._news = 0  # counts signals and updates: the loop looks again after each
 
     @workflow.run
     @finishes_handlers
@@ -62,12 +62,15 @@ class Subscription(ApprovalsMixin):
         self._progress.begin()
         self._show()
         while not self._cancelled():
-            await self._sleep_until(self._wake_at())
+            # What arrived since the last look (also signals delivered with this run's start,
+            # before this code ran) is handled first; anything later wakes the sleep.
+            seen = self._news
             await self._tell_parent()
             await self._follow_open_invoices()
             if self._cancelled():
                 break
             if workflow.now() < self._next_billing_at():
+                await self._sleep_until(self._wake_at(), seen)
                 continue
             if state.cancel_at_period_end:
                 self._end("cancelled at the period's end")
@@ -85,13 +88,13 @@ class Subscription(ApprovalsMixin):
             open_invoices=[p.invoice_workflow_id for p in state.open_periods],
         )
 
-    async def _sleep_until(self, moment: datetime) -> None:
-        self._news = False
+    async def _sleep_until(self, moment: datetime, seen: int) -> None:
+        """Until `moment`, or until news after the `seen`th."""
         wait = moment - workflow.now()
         if wait <= timedelta(0):
             return
         with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(lambda: self._news, timeout=wait)
+            await workflow.wait_condition(lambda: self._news != seen, timeout=wait)
 
     def _wake_at(self) -> datetime:
         """The next moment something is due: a period's start, or a suspension."""
@@ -222,7 +225,7 @@ class Subscription(ApprovalsMixin):
         self._progress.done(f"period {found[0].period + 1} {ended}")
         if found[0].period == 0:
             self._state.tell_parent = settled  # the parent (lead-to-cash) waits for it
-        self._news = True
+        self._news += 1
         return True
 
     @workflow.signal(name=contract.INVOICE_OVERDUE_SIGNAL)
@@ -234,7 +237,7 @@ class Subscription(ApprovalsMixin):
             ):
                 period.overdue_since = workflow.now()
                 self._progress.done(f"period {period.period + 1} overdue")
-        self._news = True
+        self._news += 1
 
     @workflow.update(name=contract.CHANGE_PLAN_UPDATE)
     async def change_plan(self, change: PlanChange) -> ChangeResult:
@@ -327,7 +330,7 @@ class Subscription(ApprovalsMixin):
             raise ApplicationError(why, type=code, non_retryable=True)
 
     def _changed(self, effective: str) -> ChangeResult:
-        self._news = True
+        self._news += 1
         self._show()
         return ChangeResult(subscription=self.view(), effective=effective)
 
