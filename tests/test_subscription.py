@@ -13,10 +13,14 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.contract import (
+    AMOUNT_CENTS,
+    BUSINESS_KEY,
     CANCEL_UPDATE,
     CHANGE_PLAN_UPDATE,
+    INVOICE_GENERATION,
     PAUSE_UPDATE,
     RESUME_UPDATE,
+    STAGE,
     SUBSCRIPTION,
     SUBSCRIPTION_ID_PREFIX,
     SUBSCRIPTION_STATUS,
@@ -46,6 +50,15 @@ from tests.invoicing import Crm, billing_invoices, paid_cents, pay
 from tests.test_cli import backoffice
 from tests.test_lead_to_cash import lead_form
 
+# The saved queries of docs/processes.md, as written there.
+PAST_DUE_QUERY = (
+    f"WorkflowType = '{SUBSCRIPTION}' AND ExecutionStatus = 'Running' AND "
+    f"{SUBSCRIPTION_STATUS.name} IN ('past_due', 'suspended')"
+)
+UNPAID_PERIODS_QUERY = (
+    f"WorkflowType = '{INVOICE_GENERATION}' AND {BUSINESS_KEY.name} STARTS_WITH 'SUB-' AND "
+    f"{AMOUNT_CENTS.name} > 50000 AND {STAGE.name} IN ('awaiting_payment', 'overdue')"
+)
 PERIOD = timedelta(seconds=15)  # long enough for a period's invoice, its payment and a change
 PLAN = SubscriptionPlan(
     seats=12,
@@ -285,6 +298,10 @@ async def test_an_unpaid_period_goes_past_due_then_suspended_until_paid(
     assert _portal_status(admin, account.id) == "suspended"
     described = await handle.describe()
     assert described.search_attributes.get(SUBSCRIPTION_STATUS.name) == ["suspended"]
+    # The saved queries of docs/processes.md find it, and its period's invoice.
+    await wait_for(lambda: _listed(client, PAST_DUE_QUERY, handle.id), what="the saved query")
+    invoice = invoice_workflow_id(period_invoice_number(subscription_id(handle), 0))
+    await wait_for(lambda: _listed(client, UNPAID_PERIODS_QUERY, invoice), what="its invoice")
 
     await pay_period(client, admin, handle, 0, stage="overdue")
     await wait_for(lambda: standing(handle, "active"), timeout=60, what="active again")
@@ -338,3 +355,7 @@ async def start_unpaid(
         suspend_after=timedelta(seconds=3),
         invoice=invoice,
     )
+
+
+async def _listed(client: Client, query: str, workflow_id: str) -> bool:
+    return workflow_id in [run.id async for run in client.list_workflows(query)]
