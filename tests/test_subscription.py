@@ -4,14 +4,21 @@ and the changes the rules refuse."""
 
 import asyncio
 import json
+import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
+from devstack.temporal_cli import find_temporal_cli
 from domain.contract import (
     AMOUNT_CENTS,
     BUSINESS_KEY,
@@ -47,6 +54,7 @@ from starters.sandbox_actions import move_deal, sign_envelope
 from starters.start import start_lead_to_cash
 from tests.helpers import Ledger, stage_in, status, system_client, wait_for
 from tests.invoicing import Crm, billing_invoices, paid_cents, pay
+from tests.resets import reset_before
 from tests.test_cli import backoffice
 from tests.test_lead_to_cash import lead_form
 
@@ -359,3 +367,52 @@ async def start_unpaid(
 
 async def _listed(client: Client, query: str, workflow_id: str) -> bool:
     return workflow_id in [run.id async for run in client.list_workflows(query)]
+
+
+async def test_a_killed_worker_and_resets_neither_skip_nor_double_bill_a_period(
+    client, settings, admin, crm, stack
+):
+    handle = await start_subscription(client, settings, crm)
+    sid = subscription_id(handle)
+    await pay_period(client, admin, handle, 0)
+    due = (await view(handle)).next_billing_at
+    assert due is not None
+    stack.kill_worker()  # the second period falls due while no worker runs
+    await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 1.0)
+    stack.start_worker()
+    await pay_period(client, admin, handle, 1)
+    await wait_for(lambda: _paid_periods(handle, 2), what="the second period paid")
+
+    # The run that billed the second period, reset before that: it finds the invoice run there,
+    # paid (its settlement went to the run after it), and bills nothing again.
+    runs = [run async for run in client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    continued = [r for r in runs if r.status == WorkflowExecutionStatus.CONTINUED_AS_NEW]
+    billed_second = max(continued, key=lambda r: r.start_time).run_id
+    await reset_before(
+        client.get_workflow_handle(handle.id, run_id=billed_second),
+        stack.temporal_address,
+        "start_child_workflow_execution_initiated_event_attributes",
+    )
+    await wait_for(lambda: _paid_periods(handle, 2), what="the reset run to know it is paid")
+    # The current run, reset to its start as an operator does after a bad deploy.
+    reset = subprocess.run(
+        [str(find_temporal_cli()), "workflow", "reset", "--address", stack.temporal_address,
+         "--workflow-id", handle.id, "--type", "FirstWorkflowTask", "--reason", "test"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert reset.returncode == 0, reset.stderr
+    await pay_period(client, admin, handle, 2)
+    await handle.execute_update(
+        CANCEL_UPDATE, LifecycleChange(by="fiona", at_period_end=False), result_type=ChangeResult
+    )
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.periods_billed == 3 and result.open_invoices == []
+    for period in range(3):  # each once in billing, none skipped
+        (invoice,) = billing_invoices(admin, period_invoice_number(sid, period))
+        assert invoice["status"] == "paid"
+    assert billing_invoices(admin, period_invoice_number(sid, 3)) == []
+
+
+async def _paid_periods(handle: WorkflowHandle[Any, Any], count: int) -> bool:
+    shown = await view(handle)
+    return shown.periods_paid == count and shown.open_invoices == []

@@ -24,6 +24,7 @@ from activities.enrichment import EnrichmentActivities
 from activities.erp import ErpActivities
 from activities.esign import EsignActivities
 from activities.http import SystemClient
+from activities.invoice_runs import INVOICE_RUNS_TASK_QUEUE, InvoiceRunActivities
 from activities.mail import ApprovalLinks, MailActivities
 from activities.portal import PortalActivities
 from activities.slack import SlackActivities
@@ -103,7 +104,9 @@ def build_workers(
                 deployment=deployment,
             )
         )
-    for queue, activities in file_activities(settings, secrets, audit).items():
+    runs = InvoiceRunActivities(client)
+    queues = {**file_activities(settings, secrets, audit), INVOICE_RUNS_TASK_QUEUE: [runs.outcome]}
+    for queue, activities in queues.items():
         workers.append(
             activity_worker(
                 client, settings, task_queue=queue, activities=activities, deployment=deployment

@@ -40,7 +40,15 @@ from workflows.invoice_generation import InvoiceGeneration
 from workflows.progress import Progress
 from workflows.subscription_portal import PortalAccess
 
+with workflow.unsafe.imports_passed_through():
+    from activities.invoice_runs import (
+        INVOICE_RUNS_TASK_QUEUE,
+        InvoiceRunActivities,
+        InvoiceRunRef,
+    )
+
 PROCESS = contract.SUBSCRIPTION
+ASKS_HOW_EXISTING_INVOICES_ENDED = "subscription-asks-how-existing-invoices-ended"
 
 
 @workflow.defn(name=PROCESS, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
@@ -142,8 +150,8 @@ class Subscription(ApprovalsMixin):
         child_id = contract.invoice_workflow_id(number)
         child_input = InvoiceGenerationInput(request=request, policy=self._policy.invoice)
         description = summaries.invoice(child_input)
-        # A reset past this start finds the period's invoice run there: it is followed.
-        with contextlib.suppress(WorkflowAlreadyStartedError):
+        started = True
+        try:
             await workflow.start_child_workflow(
                 InvoiceGeneration.run,
                 child_input,
@@ -154,6 +162,8 @@ class Subscription(ApprovalsMixin):
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
+        except WorkflowAlreadyStartedError:
+            started = False  # a reset past this start: the period's invoice run exists
         self._state.open_periods.append(
             OpenPeriod(
                 period=period,
@@ -167,6 +177,20 @@ class Subscription(ApprovalsMixin):
             early.remove(settled)
             self._settle(settled)
         self._progress.done(f"period {period + 1} billed: invoice workflow {child_id}")
+        if not started and workflow.patched(ASKS_HOW_EXISTING_INVOICES_ENDED):
+            await self._ask_how_it_ended(child_id)
+
+    async def _ask_how_it_ended(self, child_id: str) -> None:
+        """The period's invoice run existed: if it has ended, its settlement may have gone to a
+        run the reset replaced (a later one, after continue-as-new), so ask Temporal."""
+        outcome = await workflow.execute_activity_method(
+            InvoiceRunActivities.outcome,
+            InvoiceRunRef(workflow_id=child_id),
+            task_queue=INVOICE_RUNS_TASK_QUEUE,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        if outcome.settled is not None:
+            self._settle(outcome.settled)
 
     async def _tell_parent(self) -> None:
         """The first period's invoice settled: the run that started this one learns how."""
