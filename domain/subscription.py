@@ -15,6 +15,8 @@ from domain.validation import ascii_int
 # A subscription id goes into its workflow id and into each period's invoice number
 # (`<id>-P<period>`, at most 40 characters of the invoice number's alphabet).
 SUBSCRIPTION_ID_PATTERN = r"^SUB-[A-Z0-9][A-Z0-9-]{0,25}$"
+# Invoice numbers that start so are the subscriptions' periods: no other invoice may take one.
+RESERVED_INVOICE_PREFIX = "SUB-"
 MAX_PERIODS = 999_999
 
 

@@ -25,7 +25,12 @@ from domain.invoice import InvoiceGenerationInput, InvoiceRequest
 from domain.lead import LeadForm, LeadToCashInput
 from domain.reruns import RERUN_MEMO
 from domain.status import LEFT_WORK_BEHIND
-from domain.subscription import SubscriptionInput, SubscriptionRequest, anchor_problem
+from domain.subscription import (
+    RESERVED_INVOICE_PREFIX,
+    SubscriptionInput,
+    SubscriptionRequest,
+    anchor_problem,
+)
 from domain.summaries import (
     RunDescription,
     invoice,
@@ -76,7 +81,17 @@ async def start_invoice(
 ) -> StartOutcome:
     inp = InvoiceGenerationInput(request=request, policy=settings.invoice_policy())
     workflow_id = invoice_workflow_id(request.invoice_number)
-    return await _start(client, settings, INVOICE_GENERATION, inp, workflow_id, invoice(inp), rerun)
+
+    def refuse() -> None:
+        if request.invoice_number.startswith(RESERVED_INVOICE_PREFIX):
+            raise StartRefused(
+                "invoice_number",
+                f"numbers starting {RESERVED_INVOICE_PREFIX} are subscription periods' invoices",
+            )
+
+    return await _start(
+        client, settings, INVOICE_GENERATION, inp, workflow_id, invoice(inp), rerun, refuse
+    )
 
 
 async def start_lead_to_cash(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from temporalio.client import Client
 
 from backoffice.cli import schedules as schedule_commands
 from backoffice.cli.parsing import FAILED, NOT_RUNNING, USAGE, print_json
@@ -50,6 +51,7 @@ from starters.sandbox_actions import (
 from starters.schedules import ScheduleNotFound
 from starters.start import (
     RerunRefused,
+    StartOutcome,
     StartRefused,
     start_invoice,
     start_lead_to_cash,
@@ -89,24 +91,30 @@ def _load_request(process: str, path: str) -> BaseModel:
 async def _start(args: argparse.Namespace, settings: Settings) -> int:
     request = _load_request(args.process, args.file)
     client = await connect()
-    if isinstance(request, VendorApplication):
-        outcome = await start_vendor_onboarding(client, settings, request, rerun=args.rerun)
-    elif isinstance(request, LeadForm):
-        outcome = await start_lead_to_cash(client, settings, request, rerun=args.rerun)
-    elif isinstance(request, SubscriptionRequest):
-        try:
-            outcome = await start_subscription(client, settings, request, rerun=args.rerun)
-        except StartRefused as exc:
-            raise UsageError(f"{args.file} is not a valid subscription request:\n  {exc}") from None
-    else:
-        assert isinstance(request, InvoiceRequest)
-        outcome = await start_invoice(client, settings, request, rerun=args.rerun)
+    try:
+        outcome = await _started(client, settings, request, args.rerun)
+    except StartRefused as exc:  # a rule beyond the file's own checks; nothing started
+        what = STARTABLE[args.process][1]
+        raise UsageError(f"{args.file} is not a valid {what}:\n  {exc}") from None
     verb = "already exists" if outcome.already_existed else "started"
     if outcome.rerun_of:
         verb = f"started again (replaces run {outcome.rerun_of}, which ended without success)"
     print(f"{outcome.workflow_id} {verb} (run {outcome.run_id})")
     print(f"Web UI: {outcome.web_ui_url}")
     return 0
+
+
+async def _started(
+    client: Client, settings: Settings, request: BaseModel, rerun: bool
+) -> StartOutcome:
+    if isinstance(request, VendorApplication):
+        return await start_vendor_onboarding(client, settings, request, rerun=rerun)
+    if isinstance(request, LeadForm):
+        return await start_lead_to_cash(client, settings, request, rerun=rerun)
+    if isinstance(request, SubscriptionRequest):
+        return await start_subscription(client, settings, request, rerun=rerun)
+    assert isinstance(request, InvoiceRequest)
+    return await start_invoice(client, settings, request, rerun=rerun)
 
 
 async def _approvals(args: argparse.Namespace, settings: Settings) -> int:

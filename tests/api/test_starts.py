@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from domain.contract import vendor_onboarding_id
+from domain.contract import invoice_workflow_id, subscription_workflow_id, vendor_onboarding_id
 from domain.status import WorkflowStatus
 from tests.api.checks import assert_not_started, error_of
 from tests.helpers import Ledger, vendor_application
+from tests.invoicing import invoice_request
 
 START = "/v1/vendor-onboardings"
 
@@ -148,3 +149,39 @@ async def test_unknown_routes_and_methods_answer_in_the_error_shape(api, service
     error_of(unknown, 404, "WORKFLOW_NOT_FOUND")
     bad_id = await api.get("/v1/workflows/%20spaces%20", headers=service("svc-reader"))
     assert error_of(bad_id, 422, "VALIDATION_ERROR")["fields"][0]["field"] == "workflow_id"
+
+
+async def test_a_subscription_start_the_rules_refuse_starts_nothing(api, service, client, crm):
+    account_id, deal_id = crm.account_and_deal()
+    body = {
+        "subscription_id": "SUB-API-OLD-ANCHOR",
+        "crm_account_id": account_id,
+        "crm_deal_id": deal_id,
+        "plan": {
+            "seats": 3,
+            "price_per_seat_cents": 5_000,
+            "tax_rate_bp": 1900,
+            "currency": "EUR",
+            "interval": "annual",
+        },
+        "anchor": "2020-01-01",
+    }
+    answer = await api.post("/v1/subscriptions", json=body, headers=service("svc-onboarding"))
+    error = error_of(answer, 422, "VALIDATION_ERROR")
+    assert [f["field"] for f in error["fields"]] == ["anchor"]
+    await assert_not_started(client, subscription_workflow_id(body["subscription_id"]))
+
+    for field, value in [("seats", 0), ("currency", "XYZ"), ("interval", "weekly")]:
+        bad = {**body, "anchor": "2027-01-01", "plan": {**body["plan"], field: value}}
+        answer = await api.post("/v1/subscriptions", json=bad, headers=service("svc-onboarding"))
+        error = error_of(answer, 422, "VALIDATION_ERROR")
+        assert [f["field"] for f in error["fields"]] == [f"plan.{field}"]
+    await assert_not_started(client, subscription_workflow_id(body["subscription_id"]))
+
+
+async def test_an_invoice_may_not_take_a_subscription_periods_number(api, service, client, crm):
+    request = invoice_request(*crm.account_and_deal(), invoice_number="SUB-TAKEN-P1")
+    answer = await api.post("/v1/invoices", json=request, headers=service("svc-onboarding"))
+    error = error_of(answer, 422, "VALIDATION_ERROR")
+    assert [f["field"] for f in error["fields"]] == ["invoice_number"]
+    await assert_not_started(client, invoice_workflow_id("SUB-TAKEN-P1"))
