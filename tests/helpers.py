@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import delete, select
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -106,6 +107,21 @@ async def stage_in(handle: WorkflowHandle[Any, Any], *stages: str) -> bool:
 async def status(handle: WorkflowHandle[Any, Any]) -> WorkflowStatus:
     result: WorkflowStatus = await handle.query(STATUS_QUERY, result_type=WorkflowStatus)
     return result
+
+
+async def listed_ids(client: Client, query: str) -> set[str]:
+    """The ids of the runs a visibility query lists."""
+    return {w.id async for w in client.list_workflows(query)}
+
+
+async def listed(client: Client, query: str, workflow_id: str) -> bool:
+    return workflow_id in await listed_ids(client, query)
+
+
+async def current_details(handle: WorkflowHandle[Any, Any]) -> str:
+    """The run's current details, as the Web UI shows them."""
+    meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return str(meta.current_details)
 
 
 async def wait_for(

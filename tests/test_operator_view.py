@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle
 
 from domain.approvals import Decision
@@ -16,7 +15,17 @@ from domain.invoice import InvoiceRequest
 from starters.approvals import decide
 from starters.directory import Approver
 from starters.start import start_invoice
-from tests.helpers import failure_of, patient, start, status, vendor_application, wait_for
+from tests.helpers import (
+    current_details,
+    failure_of,
+    listed,
+    listed_ids,
+    patient,
+    start,
+    status,
+    vendor_application,
+    wait_for,
+)
 from tests.invoicing import invoice_request
 
 PAT = Approver(id="pat", name="Pat", email="pat@company.example", roles=["procurement"])
@@ -29,21 +38,8 @@ def saved_queries() -> dict[str, str]:
     return {what.split(" (")[0]: query for what, query in rows}
 
 
-async def _ids(client: Client, query: str) -> set[str]:
-    return {w.id async for w in client.list_workflows(query)}
-
-
-async def _listed(client: Client, query: str, workflow_id: str) -> bool:
-    return workflow_id in await _ids(client, query)
-
-
 async def _unlisted(client: Client, query: str, workflow_id: str) -> bool:
-    return workflow_id not in await _ids(client, query)
-
-
-async def _details(handle: WorkflowHandle[Any, Any]) -> str:
-    meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
-    return meta.current_details
+    return workflow_id not in await listed_ids(client, query)
 
 
 def test_the_readme_documents_the_three_saved_queries():
@@ -69,18 +65,18 @@ async def test_a_pending_approval_shows_in_details_attributes_and_the_saved_quer
         assert personal not in summary + details
     pending_since = description.search_attributes[APPROVAL_PENDING_SINCE.name][0]
     assert isinstance(pending_since, datetime)
-    current = await _details(handle)
+    current = await current_details(handle)
     assert "**Stage:** awaiting_approval" in current
 
     query = saved_queries()["approvals pending for more than a day"]
     later = (pending_since + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     # Visibility follows the run a moment later: first the run is listed where it belongs.
     await wait_for(
-        lambda: _listed(client, query.replace("<one day ago>", later), handle.id),
+        lambda: listed(client, query.replace("<one day ago>", later), handle.id),
         what="the pending run in the saved query",
     )
     day_ago = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert handle.id not in await _ids(client, query.replace("<one day ago>", day_ago))
+    assert handle.id not in await listed_ids(client, query.replace("<one day ago>", day_ago))
 
     outcome = await decide(client, PAT, handle.id, Decision.REJECT, "not on the approved list")
     assert outcome.accepted
@@ -88,10 +84,10 @@ async def test_a_pending_approval_shows_in_details_attributes_and_the_saved_quer
     closed = await handle.describe()
     assert "ApprovalPendingSince" not in closed.search_attributes
     assert closed.search_attributes[STAGE.name] == ["compensated"]
-    current = await _details(handle)
+    current = await current_details(handle)
     assert "**Stage:** compensated" in current and "**Compensations:**" in current
     compensated = saved_queries()["compensated vendor onboardings"]
-    assert handle.id in await wait_for(lambda: _ids(client, compensated), what="the list")
+    assert handle.id in await wait_for(lambda: listed_ids(client, compensated), what="the list")
     await wait_for(
         lambda: _unlisted(client, query.replace("<one day ago>", later), handle.id),
         what="the decided run to leave the pending query",
@@ -99,7 +95,7 @@ async def test_a_pending_approval_shows_in_details_attributes_and_the_saved_quer
 
 
 async def _details_say(handle: WorkflowHandle[Any, Any], words: str) -> bool:
-    return words in await _details(handle)
+    return words in await current_details(handle)
 
 
 async def test_overdue_invoices_over_an_amount(client, settings, crm):
@@ -129,12 +125,12 @@ async def test_overdue_invoices_over_an_amount(client, settings, crm):
     for handle in handles.values():
         await wait_for(_stage_is(handle, "overdue"), timeout=60, what="the invoice to go overdue")
     query = saved_queries()["overdue invoices over an amount"]
-    await wait_for(lambda: _listed(client, query, handles["large"].id), what="the large one")
+    await wait_for(lambda: listed(client, query, handles["large"].id), what="the large one")
     # The small one is overdue in visibility too, and still not over the amount.
     overdue = "WorkflowType = 'InvoiceGeneration' AND Stage = 'overdue'"
-    await wait_for(lambda: _listed(client, overdue, handles["small"].id), what="the small one")
-    assert handles["small"].id not in await _ids(client, query)
-    assert "**Stage:** overdue" in await _details(handles["large"])
+    await wait_for(lambda: listed(client, overdue, handles["small"].id), what="the small one")
+    assert handles["small"].id not in await listed_ids(client, query)
+    assert "**Stage:** overdue" in await current_details(handles["large"])
 
 
 def _stage_is(handle: WorkflowHandle[Any, Any], stage: str) -> Callable[[], Awaitable[bool]]:

@@ -30,6 +30,7 @@ from starters.sandbox_actions import move_deal, sign_envelope
 from tests.helpers import (
     Ledger,
     audit_rows,
+    current_details,
     failure_of,
     fault_for_run,
     result_of,
@@ -52,7 +53,6 @@ from tests.test_lead_to_cash import (
     _step,
     lead_form,
 )
-from tests.test_operator_view import _details
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -281,7 +281,7 @@ async def test_a_compensation_that_keeps_failing_waits_and_a_retry_finishes_it(
     listed = json.loads(backoffice("attention", "--json", env=cli_env).stdout)
     [mine] = [v for v in listed if v["workflow_id"] == workflow_id]
     assert (mine["kind"], mine["step"]) == ("attention", "compensation: deactivate vendor")
-    details = await _details(handle)
+    details = await current_details(handle)
     assert (
         "Needs attention (review queue):** compensation: deactivate vendor failed "
         "(COMPENSATION_FAILED)" in details

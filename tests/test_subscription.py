@@ -52,7 +52,15 @@ from domain.systems import WORKFLOW_TASK_QUEUE, System
 from runtime.settings import Settings
 from starters.sandbox_actions import move_deal, sign_envelope
 from starters.start import start_lead_to_cash
-from tests.helpers import Ledger, stage_in, status, system_client, wait_for
+from tests.helpers import (
+    Ledger,
+    current_details,
+    listed,
+    stage_in,
+    status,
+    system_client,
+    wait_for,
+)
 from tests.invoicing import Crm, billing_invoices, paid_cents, pay
 from tests.resets import reset_before
 from tests.test_cli import backoffice
@@ -307,10 +315,12 @@ async def test_an_unpaid_period_goes_past_due_then_suspended_until_paid(
     described = await handle.describe()
     assert described.search_attributes.get(SUBSCRIPTION_STATUS.name) == ["suspended"]
     # The saved queries of docs/processes.md find it, and its period's invoice.
-    await wait_for(lambda: _listed(client, PAST_DUE_QUERY, handle.id), what="the saved query")
+    await wait_for(lambda: listed(client, PAST_DUE_QUERY, handle.id), what="the saved query")
     invoice = invoice_workflow_id(period_invoice_number(subscription_id(handle), 0))
-    await wait_for(lambda: _listed(client, UNPAID_PERIODS_QUERY, invoice), what="its invoice")
+    await wait_for(lambda: listed(client, UNPAID_PERIODS_QUERY, invoice), what="its invoice")
 
+    details = await current_details(handle)  # what the Web UI shows of the run
+    assert "**Stage:** suspended" in details and "**Open:** 642.60 EUR in 1 invoice(s)" in details
     await pay_period(client, admin, handle, 0, stage="overdue")
     await wait_for(lambda: standing(handle, "active"), timeout=60, what="active again")
     assert _portal_status(admin, account.id) == "active"
@@ -363,10 +373,6 @@ async def start_unpaid(
         suspend_after=timedelta(seconds=3),
         invoice=invoice,
     )
-
-
-async def _listed(client: Client, query: str, workflow_id: str) -> bool:
-    return workflow_id in [run.id async for run in client.list_workflows(query)]
 
 
 async def test_a_killed_worker_and_resets_neither_skip_nor_double_bill_a_period(

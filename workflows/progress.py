@@ -38,6 +38,7 @@ class Progress:
         self.retrying: str | None = None
         self._approval: tuple[ApprovalStatus, str | None] = (ApprovalStatus.NONE, None)
         self._pending_since: datetime | None = None
+        self._more: list[str] = []  # what a process adds to its current details
 
     @property
     def outcome(self) -> str | None:
@@ -144,9 +145,15 @@ class Progress:
         self._upsert(*updates)
         self._describe()
 
+    def more(self, lines: list[str]) -> None:
+        """Lines of the process's own for the run's current details (the Web UI)."""
+        if lines != self._more:
+            self._more = list(lines)
+            self._describe()
+
     def _describe(self) -> None:
         """The current details of the run, in the Web UI's markdown."""
-        lines = [f"**Stage:** {self.stage}"]
+        lines = [f"**Stage:** {self.stage}", *self._more]
         if self.review:
             lines.append(f"**Needs attention (review queue):** {self.review}")
         if self.attention:

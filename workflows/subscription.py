@@ -19,6 +19,7 @@ from domain import contract, summaries
 from domain.approvals import RuleViolation
 from domain.contract import SUBSCRIPTION_STATUS
 from domain.invoice import InvoiceGenerationInput, InvoiceOverdue, InvoiceRequest, InvoiceSettled
+from domain.money import format_amount
 from domain.status import WorkflowStatus
 from domain.subscription import (
     ChangeResult,
@@ -382,6 +383,18 @@ class Subscription(ApprovalsMixin):
         if self._progress.stage != state.status.value:  # and at each run's start
             workflow.upsert_search_attributes([SUBSCRIPTION_STATUS.value_set(state.status.value)])
             self._progress.enter(state.status.value)
+        shown = self.view()
+        at = shown.next_billing_at
+        self._progress.more(
+            [
+                f"**Plan:** {shown.plan}",
+                f"**Next period:** {shown.next_period}, "
+                + (at.strftime("%Y-%m-%d %H:%M:%S UTC") if at else "none"),
+                f"**Open:** {format_amount(shown.open_cents, state.plan.currency)} in "
+                f"{len(shown.open_invoices)} invoice(s)",
+            ]
+            + ([f"**From the next period:** {shown.next_plan}"] if shown.next_plan else [])
+        )
 
     def view(self) -> SubscriptionView:
         state = self._state
