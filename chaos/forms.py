@@ -89,3 +89,25 @@ def invoice_request(account_id: str, deal_id: str, **overrides: Any) -> dict[str
     }
     request.update(overrides)
     return request
+
+
+def subscription_request(account_id: str, deal_id: str, **overrides: Any) -> dict[str, Any]:
+    """A monthly subscription of 12 seats at 50.00 EUR, 10 % off, from today."""
+    request: dict[str, Any] = {
+        "subscription_id": f"SUB-{new_key()}",
+        "crm_account_id": account_id,
+        "crm_deal_id": deal_id,
+        "plan": {
+            "seats": 12,
+            "price_per_seat_cents": 5_000,
+            "discount_bp": 1000,
+            "tax_rate_bp": 1900,
+            "currency": "EUR",
+            "interval": "monthly",
+        },
+        "anchor": datetime.now(UTC).date().isoformat(),
+        "payment_terms": "net30",
+        "requested_by": "billing-service",
+    }
+    request.update(overrides)
+    return request

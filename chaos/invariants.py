@@ -103,6 +103,8 @@ def check_end_states(runs: Sequence[RunRecord], evidence: Evidence) -> list[Viol
             problems = _invoice_end_state(run.business_key, run.outcome, ledger)
         elif run.process == contract.LEAD_TO_CASH:
             problems = _lead_end_state(run, ledger)
+        elif run.process == contract.SUBSCRIPTION:
+            problems = _subscription_end_state(run, ledger)
         undone = (evidence.statuses.get(run.workflow_id) or {}).get("compensations", [])
         problems += [
             f"compensation ran {n} times: {step}" for step, n in Counter(undone).items() if n > 1
@@ -186,6 +188,23 @@ def _invoice_end_state(number: str, outcome: str | None, ledger: Ledger) -> list
             undone = ledger.actions(invoice, "deleted") + ledger.actions(invoice, "voided")
             if undone != 1:
                 problems.append(f"invoice {invoice['id']} undone {undone} times (expected once)")
+    return problems
+
+
+def _subscription_end_state(run: RunRecord, ledger: Ledger) -> list[str]:
+    """Each period billed once; each period the driver paid, paid and mailed once."""
+    numbers = Counter(
+        str(r["data"].get("number"))
+        for r in ledger.records
+        if r["kind"] == "invoice" and str(r["data"].get("number", "")).startswith(
+            f"{run.business_key}-P"
+        )
+    )  # fmt: skip
+    problems = [f"{n} invoices numbered {number}" for number, n in numbers.items() if n > 1]
+    if not numbers:
+        problems.append("no period was billed")
+    for payment in run.payment_ids:
+        problems += _invoice_end_state(payment.removesuffix("-payment"), "paid", ledger)
     return problems
 
 

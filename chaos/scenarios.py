@@ -1,21 +1,30 @@
 """The business runs of the workload, each driven end to end the way people and systems drive it,
 and recorded with the outcome it must reach: vendors (with and without approval, rejected),
-invoices (below and above the finance threshold), leads (won, nurtured) and the reconciliation.
+invoices (below and above the finance threshold), leads (won, nurtured), a subscription
+(cancelled at its first period's end) and the reconciliation.
 """
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Self
 
 from pydantic import BaseModel
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from chaos import forms
 from chaos.driver import Driver, DriverGaveUp, RunEnded
 from domain import contract
 from domain.invoice import InvoiceRequest
 from domain.money import line_tax_cents
+from domain.subscription import (
+    ChangeResult,
+    LifecycleChange,
+    SubscriptionPlan,
+    period_invoice_number,
+)
 from starters.reconciliation import start_reconciliation
 from starters.sandbox_actions import move_deal, record_payment, sign_envelope
 
@@ -321,6 +330,50 @@ class LeadNurtured(Scenario):
         self.record.workflow_id = await driver.start("/v1/leads", form)
 
 
+class SubscriptionCancelled(Scenario):
+    """A subscription: its first period billed, cancelled at the period's end by finance, the
+    period paid; the run continues as new after billing and ends at the next boundary."""
+
+    process, variant = contract.SUBSCRIPTION, "cancelled-at-period-end"
+    expected_outcome = "cancelled"
+
+    async def prepare(self, driver: Driver) -> None:
+        self.account_id, self.deal_id = await driver.crm_account_and_deal()
+
+    async def drive(self, driver: Driver) -> None:
+        body = forms.subscription_request(self.account_id, self.deal_id, **self.overrides)
+        sid = body["subscription_id"]
+        self.record.business_key = sid
+        self.record.workflow_id = await driver.start("/v1/subscriptions", body)
+        first = contract.invoice_workflow_id(period_invoice_number(sid, 0))
+        await driver.until(first, lambda s: s["stage"] == "awaiting_payment", "the first invoice")
+        await driver.patiently("cancel at the period's end", self._cancel(driver))
+        total = SubscriptionPlan.model_validate(body["plan"]).period_total_cents()
+        await self.pay_when_sent(driver, first, total)
+
+    def _cancel(self, driver: Driver) -> Callable[[], Awaitable[bool | None]]:
+        handle = driver.client.get_workflow_handle(self.record.workflow_id)
+
+        async def attempt() -> bool | None:
+            try:
+                await handle.execute_update(
+                    contract.CANCEL_UPDATE,
+                    LifecycleChange(by="fiona", reason="chaos"),
+                    result_type=ChangeResult,
+                )
+            except WorkflowUpdateFailedError as exc:
+                cause = exc.cause
+                if isinstance(cause, ApplicationError) and cause.type == "ALREADY_CANCELLING":
+                    return True  # an earlier attempt got there; its answer was lost
+                raise DriverGaveUp(f"cancel refused: {cause}") from None
+            return True
+
+        return attempt
+
+    def normalize(self, outcome: str | None) -> str | None:
+        return "cancelled" if outcome and outcome.startswith("cancelled") else outcome
+
+
 class ReconciliationToday(Scenario):
     """Today's invoices against the CRM, then the accounting export: reconciled."""
 
@@ -352,6 +405,7 @@ MIXED: tuple[Callable[[], Scenario], ...] = (
     InvoiceLarge,
     LeadWon,
     LeadNurtured,
+    SubscriptionCancelled,
 )
 
 

@@ -20,6 +20,8 @@ CHAOS_ENV = {
     "BACKOFFICE_DEAL_STALE_AFTER": "PT15M",
     "BACKOFFICE_SIGNATURE_REMINDER_AFTER": "PT8S",
     "BACKOFFICE_SIGNATURE_TIMEOUT": "PT15M",
+    # A subscription's period: its run bills one, is cancelled at its end, and ends.
+    "BACKOFFICE_SUBSCRIPTION_PERIOD_LENGTH": "PT15S",
     # Credentials read from Vault again every few seconds, so a Vault fault is felt at once.
     "BACKOFFICE_SECRET_CACHE_SECONDS": "2",
     # A new payload data key every 20 s: runs cross key rotations, and a sealed Vault is felt
