@@ -4,19 +4,21 @@ finance threshold, a qualified lead asking for a discount above the limit), star
 product's own start functions."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from temporalio.client import Client
 
 from domain import contract
 from domain.invoice import InvoiceRequest, InvoiceTerms, LineItem
 from domain.lead import LeadForm, Need, Timeline
+from domain.subscription import BillingInterval, SubscriptionPlan, SubscriptionRequest
 from domain.vendor import BankAccount, PaymentTerms, VendorApplication, VendorType
 from runtime.settings import Settings
 from starters.start import (
     StartOutcome,
     start_invoice,
     start_lead_to_cash,
+    start_subscription,
     start_vendor_onboarding,
 )
 
@@ -91,6 +93,31 @@ def lead_form(key: str) -> LeadForm:
     )
 
 
+def subscription_key(key: str) -> str:
+    """The subscription id of a benchmark key."""
+    return f"SUB-{key}"
+
+
+def subscription_request(
+    subscription_id: str, account_id: str, deal_id: str, anchor: date
+) -> SubscriptionRequest:
+    """Monthly, 20 seats: a period's invoice below the finance approval threshold, as most are."""
+    return SubscriptionRequest(
+        subscription_id=subscription_id,
+        crm_account_id=account_id,
+        crm_deal_id=deal_id,
+        plan=SubscriptionPlan(
+            seats=20,
+            price_per_seat_cents=4_900,
+            discount_bp=1000,
+            tax_rate_bp=1900,
+            currency="EUR",
+            interval=BillingInterval.MONTHLY,
+        ),
+        anchor=anchor,
+    )
+
+
 class Starter:
     """Starts one run of a process by business key; invoices go to a pool of CRM deals."""
 
@@ -106,8 +133,19 @@ class Starter:
                 self._client, self._settings, vendor_application(key)
             )
         if process == "invoice":
-            account_id, deal_id = self._deals[self._next_deal % len(self._deals)]
-            self._next_deal += 1
+            account_id, deal_id = self._next()
             request = invoice_request(key, account_id, deal_id)
             return await start_invoice(self._client, self._settings, request)
+        if process == "subscription":  # its first period due now
+            return await self.start_subscription(key, datetime.now(UTC).date())
         return await start_lead_to_cash(self._client, self._settings, lead_form(key))
+
+    async def start_subscription(self, key: str, anchor: date) -> StartOutcome:
+        account_id, deal_id = self._next()
+        request = subscription_request(subscription_key(key), account_id, deal_id, anchor)
+        return await start_subscription(self._client, self._settings, request)
+
+    def _next(self) -> tuple[str, str]:
+        account_id, deal_id = self._deals[self._next_deal % len(self._deals)]
+        self._next_deal += 1
+        return account_id, deal_id

@@ -16,16 +16,22 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from bench.business import Starter
+from bench.business import Starter, subscription_key
 from bench.environment import WorkerProcess
 from bench.floor import FLOOR_TASK_QUEUE, WORKFLOW_TYPE, Floor, child_id, filler
-from bench.histories import activity_count, resume_latencies
+from bench.histories import activity_count, resume_latencies, shape_of
 from bench.people import People
 from bench.procstats import PeakMemory, cpu_seconds
 from bench.shape import FloorInput, FloorShape
 from domain import contract
-from domain.contract import invoice_workflow_id, lead_to_cash_id, vendor_onboarding_id
+from domain.contract import (
+    invoice_workflow_id,
+    lead_to_cash_id,
+    subscription_workflow_id,
+    vendor_onboarding_id,
+)
 from domain.lead import lead_invoice_number
+from domain.subscription import period_invoice_number
 
 Kind = Literal["F0", "F1", "A"]
 KINDS: tuple[Kind, ...] = ("F0", "F1", "A")
@@ -33,6 +39,7 @@ A_TYPES = {
     "vendor_onboarding": contract.VENDOR_ONBOARDING,
     "invoice": contract.INVOICE_GENERATION,
     "lead_to_cash": contract.LEAD_TO_CASH,
+    "subscription": contract.SUBSCRIPTION,
 }
 E = EventType
 CLOSED = frozenset(
@@ -58,6 +65,7 @@ class Phase:
     mode: str  # "drain", "load30", "load70", "warmup", "parked"
     runs: int
     rate: float | None = None  # open-loop starts per second
+    keys: list[str] = field(default_factory=list)  # the runs' business keys
     scheduled: dict[str, float] = field(default_factory=dict)  # workflow id -> planned start
     began: float = 0.0  # when the first run was started
     finished: dict[str, tuple[bool, float]] = field(default_factory=dict)  # completed?, closed
@@ -129,6 +137,8 @@ class Driver:
             return vendor_onboarding_id(key)
         if process == "invoice":
             return invoice_workflow_id(key)
+        if process == "subscription":
+            return subscription_workflow_id(subscription_key(key))
         return lead_to_cash_id(key)
 
     def workflow_type(self, kind: Kind, process: str) -> str:
@@ -136,16 +146,25 @@ class Driver:
 
     def child_of(self, kind: Kind, process: str, key: str) -> str | None:
         if kind == "A":
-            return (
-                invoice_workflow_id(lead_invoice_number(key)) if process == "lead_to_cash" else None
-            )
+            if process == "lead_to_cash":
+                return invoice_workflow_id(lead_invoice_number(key))
+            if process == "subscription":  # its first period's invoice
+                return invoice_workflow_id(period_invoice_number(subscription_key(key), 0))
+            return None
         shape = self.shapes[process]
         return child_id(self.workflow_id(kind, process, key)) if shape.count("child") else None
 
-    async def start(self, kind: Kind, process: str, key: str) -> str:
-        """Start one run (the product's start for A, the same RPCs for the floor)."""
+    async def shape(self, history: WorkflowHistory, process: str) -> FloorShape:
+        """The floor's shape of `process`, read from one of its runs."""
+        self.shapes[process] = await shape_of(self._client, history, process)
+        return self.shapes[process]
+
+    async def start(self, kind: Kind, process: str, key: str) -> tuple[str, str]:
+        """Start one run (the product's start for A, the same RPCs for the floor): its workflow
+        id and run id."""
         if kind == "A":
-            return (await self._starter.start(process, key)).workflow_id
+            started = await self._starter.start(process, key)
+            return started.workflow_id, started.run_id
         shape = self.shapes[process]
         workflow_id = self.workflow_id(kind, process, key)
         self._people.floor_shapes[workflow_id] = shape
@@ -165,7 +184,7 @@ class Driver:
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
-        await self._client.start_workflow(
+        handle = await self._client.start_workflow(
             Floor.run,
             inp,
             id=workflow_id,
@@ -173,7 +192,7 @@ class Driver:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
-        return workflow_id
+        return workflow_id, handle.result_run_id or ""
 
     def _keys(self, runs: int) -> list[str]:
         self._phase_no += 1
@@ -181,27 +200,27 @@ class Driver:
 
     async def drain(self, kind: Kind, process: str, runs: int, mode: str = "drain") -> Phase:
         """Start `runs` at once (a backlog) and wait until all have closed."""
-        phase = Phase(kind=kind, process=process, mode=mode, runs=runs)
         keys = self._keys(runs)
+        phase = Phase(kind=kind, process=process, mode=mode, runs=runs, keys=keys)
         limit = asyncio.Semaphore(self.start_concurrency)
 
         async def one(key: str) -> None:
             async with limit:
-                workflow_id = await self.start(kind, process, key)
+                workflow_id, run_id = await self.start(kind, process, key)
                 phase.scheduled[workflow_id] = time.time()
-                self._watch(phase, workflow_id, self.workflow_type(kind, process))
+                self._watch(phase, workflow_id, self.workflow_type(kind, process), run_id)
 
         await self._measured(phase, keys, asyncio.gather(*(one(k) for k in keys)))
         return phase
 
     async def open_loop(self, kind: Kind, process: str, rate: float, runs: int, mode: str) -> Phase:
         """Start `runs` at `rate` per second on a fixed schedule, whatever the answers' pace."""
-        phase = Phase(kind=kind, process=process, mode=mode, runs=runs, rate=rate)
         keys = self._keys(runs)
+        phase = Phase(kind=kind, process=process, mode=mode, runs=runs, rate=rate, keys=keys)
 
         async def start_and_watch(key: str) -> None:
-            workflow_id = await self.start(kind, process, key)
-            self._watch(phase, workflow_id, self.workflow_type(kind, process))
+            workflow_id, run_id = await self.start(kind, process, key)
+            self._watch(phase, workflow_id, self.workflow_type(kind, process), run_id)
 
         async def schedule() -> None:
             loop = asyncio.get_running_loop()
@@ -237,13 +256,14 @@ class Driver:
         phase.peak_rss = dict(memory.peak)
         await self._sample_histories(phase, keys)
 
-    def _watch(self, phase: Phase, workflow_id: str, workflow_type: str) -> None:
+    def _watch(self, phase: Phase, workflow_id: str, workflow_type: str, run_id: str) -> None:
         """Follow a run's history as it grows: tell the people when it waits for them, start
-        following its child when it has one, note when it closes and keep its events."""
+        following its child when it has one, note when it closes and keep its events. The run
+        is the one started (a run that continues as new closes there)."""
 
         async def follow() -> None:
             events: list[HistoryEvent] = []
-            handle = self._client.get_workflow_handle(workflow_id)
+            handle = self._client.get_workflow_handle(workflow_id, run_id=run_id or None)
             async for event in handle.fetch_history_events(wait_new_event=True):
                 events.append(event)
                 kind = event.event_type
@@ -256,7 +276,10 @@ class Driver:
                 elif kind == E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
                     child = event.child_workflow_execution_started_event_attributes
                     self._watch(
-                        phase, child.workflow_execution.workflow_id, child.workflow_type.name
+                        phase,
+                        child.workflow_execution.workflow_id,
+                        child.workflow_type.name,
+                        child.workflow_execution.run_id,
                     )
                 elif kind in CLOSED:
                     closed_at = event.event_time.ToDatetime(UTC).timestamp()

@@ -20,6 +20,9 @@ class Plan(BaseModel):
     phase_timeout_seconds: float = Field(gt=0)
     reconciliation_days: tuple[int, ...] = (1_000,)  # invoices of each reconciled day
     circuit_reads: int = Field(default=200, ge=1)  # breaker admissions timed
+    subscriptions_waiting: int = Field(default=50, ge=1)  # left waiting for their next period
+    subscription_periods: int = Field(default=3, ge=1)  # first periods billed per backlog
+    quiet_seconds: float = Field(default=5.0, gt=0)  # each CPU window of the waiting ones
 
 
 FULL = Plan(
@@ -38,6 +41,9 @@ FULL = Plan(
     phase_timeout_seconds=3600,
     reconciliation_days=(1_000, 10_000, 100_000),
     circuit_reads=5_000,
+    subscriptions_waiting=10_000,
+    subscription_periods=20,
+    quiet_seconds=60.0,
 )
 
 SMALL = Plan(

@@ -4,6 +4,7 @@ run, `docs/performance.md` (machine, commit, date, table, targets, findings, how
 import json
 import os
 import platform
+import statistics
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,6 +186,57 @@ def reconciliation_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def subscriptions_table(summary: dict[str, Any]) -> str:
+    figure = summary.get("subscriptions")
+    if not figure:
+        return ""
+    per = figure["per_1000"]
+    rows = [
+        (
+            "subscriptions waiting for their first period (weeks away)",
+            f"{figure['waiting']:,} ({figure['still_waiting']:,} still waiting at the end)",
+        ),
+        ("time to start them all and see each waiting", f"{figure['start_seconds']:.0f} s"),
+        (
+            f"worker memory, before / while they wait (cache of {figure['default_cache']} runs)",
+            f"{figure['worker_rss_before'] / MIB:.0f} / {figure['worker_rss_waiting'] / MIB:.0f}"
+            " MiB",
+        ),
+        (
+            "Temporal server memory, before / while they wait",
+            f"{figure['server_rss_before'] / MIB:.0f} / {figure['server_rss_waiting'] / MIB:.0f}"
+            " MiB",
+        ),
+        (
+            "per 1,000 waiting: worker memory (it grows only until the cache is full)",
+            f"{_number(per['worker_mib'])} MiB",
+        ),
+        ("per 1,000 waiting: Temporal server memory", f"{_number(per['server_mib'])} MiB"),
+        (
+            f"per 1,000 waiting: Temporal server CPU ({figure['quiet_seconds']:.0f} s windows, "
+            "with them less without)",
+            f"{_number(per['server_cpu_per_hour'])} CPU-s/hour",
+        ),
+        ("per 1,000 waiting: worker CPU", f"{_number(per['worker_cpu_per_hour'])} CPU-s/hour"),
+    ]
+    for kind in ("F0", "A"):
+        costs = [p for p in figure["periods"] if p["kind"] == kind]
+        if costs:
+            stack = statistics.median(p["stack_cpu_per_period"] for p in costs)
+            worker = statistics.median(p["worker_cpu_per_period"] for p in costs)
+            paid = sum(p["billed_and_paid"] for p in costs)
+            periods = sum(p["periods"] for p in costs)
+            rows.append(
+                (
+                    f"one period billed and paid, {kind}: stack / worker CPU-s per period "
+                    f"({paid} of {periods} billed and paid)",
+                    f"{_number(stack)} / {_number(worker)}",
+                )
+            )
+    rows.append(("one period, stack CPU A/F0", _number(figure["period_a_over_f0"])))
+    return "\n".join(["| subscriptions | |", "|---|---:|", *(f"| {a} | {b} |" for a, b in rows)])
+
+
 def circuit_line(summary: dict[str, Any]) -> str:
     figure = summary.get("circuit_read")
     if not figure:
@@ -223,6 +275,7 @@ def markdown(report: dict[str, Any]) -> str:
             parked_table(summary),
             replay_table(summary),
             reconciliation_table(summary),
+            subscriptions_table(summary),
             circuit_line(summary),
         ]
         if part

@@ -8,8 +8,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -18,6 +19,7 @@ from temporalio.client import Client, WorkflowHistory
 from bench.business import PROCESSES, Starter
 from bench.circuit_read import CircuitReadFigure, circuit_read_cost
 from bench.environment import (
+    WorkerProcess,
     bench_stack,
     floor_worker,
     other_pids,
@@ -25,7 +27,7 @@ from bench.environment import (
     temporal_pid,
 )
 from bench.floor import Floor
-from bench.histories import ReplaySpeed, replay_speed, shape_of
+from bench.histories import ReplaySpeed, replay_speed
 from bench.parked import ParkedResult, parked_runs
 from bench.people import People, Systems
 from bench.phases import KINDS, Driver, Phase
@@ -33,9 +35,10 @@ from bench.plan import Plan
 from bench.prod_stack import ProdBenchStack
 from bench.reconciliation import ReconciliationFigure, reconciliation_figures
 from bench.shape import FloorShape
+from bench.subscriptions import SubscriptionFigure, subscription_figure
 from devstack.crm_seed import SandboxCrm
 from devstack.stack import Stack
-from runtime.settings import load_settings
+from runtime.settings import Settings, load_settings
 from runtime.temporal import connect
 from workers.build import sandboxed_runner
 from workers.registry import WORKFLOWS
@@ -62,6 +65,7 @@ class Measured:
         self.shapes: dict[str, FloorShape] = {}
         self.reconciliation: list[ReconciliationFigure] = []
         self.circuit_read: CircuitReadFigure | None = None
+        self.subscriptions: SubscriptionFigure | None = None
         self.wall_seconds = 0.0
 
 
@@ -82,18 +86,28 @@ def _throughput(phase: Phase) -> float:
     return phase.runs / phase.elapsed if phase.elapsed > 0 else 0.0
 
 
-async def _measure(stack: Stack, plan: Plan, say: Say, server_kind: str, replicas: int) -> Measured:
-    measured = Measured(plan)
+@dataclass
+class Harness:
+    """What a measurement works with: settings and client, the two workers, the people at work,
+    the driver of phases, the CRM's deals, and the processes it measures."""
+
+    stack: Stack
+    settings: Settings
+    client: Client
+    crm: SandboxCrm
+    workers: dict[str, WorkerProcess]
+    people: People
+    starter: Starter
+    driver: Driver
+    server: int  # the Temporal server's process
+    sandbox: int  # the sandbox's process
+
+
+@asynccontextmanager
+async def harness(stack: Stack, plan: Plan, replicas: int = 1) -> AsyncIterator[Harness]:
+    """On `stack`: the product's and the floor's workers started (`replicas` processes each)
+    and the people at work; all stopped at the end."""
     settings = load_settings()
-    measured.settings = {
-        "server": SERVERS[server_kind],
-        "worker_processes": replicas,
-        "worker_max_cached_workflows": settings.worker_max_cached_workflows,
-        "worker_max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
-        "worker_max_concurrent_activities": settings.worker_max_concurrent_activities,
-        "worker_workflow_task_pollers": settings.worker_workflow_task_pollers,
-        "worker_activity_task_pollers": settings.worker_activity_task_pollers,
-    }
     client = await connect(settings=settings)
     systems = Systems(stack)
     with stack.sandbox_admin() as admin:
@@ -112,83 +126,144 @@ async def _measure(stack: Stack, plan: Plan, say: Say, server_kind: str, replica
     server = temporal_pid(stack)
     starter = Starter(client, settings, deals)
     echo = f"{stack.sandbox_url}/_admin/echo"
-    driver = Driver(client, starter, people, workers, server, echo, other_pids(stack))
+    others = other_pids(stack)
+    driver = Driver(client, starter, people, workers, server, echo, others)
     driver.history_sample = plan.history_sample
     driver.timeout = plan.phase_timeout_seconds
     try:
-        say("warm-up: a few runs of each process, whose histories give the floor its shapes")
-        for process in PROCESSES:
-            warm = await driver.drain("A", process, plan.warmup_runs, mode="warmup")
-            driver.shapes[process] = await shape_of(client, warm.histories[0], process)
-        measured.shapes = driver.shapes
-        activities = {p: max(1, shape.count("activity")) for p, shape in driver.shapes.items()}
-        for process in PROCESSES:
-            for kind in ("F0", "F1"):
-                await driver.drain(kind, process, plan.warmup_runs, mode="warmup")
-        for round_no in range(plan.rounds):
-            for process in PROCESSES:
-                runs = max(plan.drain_runs, plan.drain_activities // activities[process])
-                for kind in KINDS:
-                    say(f"round {round_no + 1}: backlog of {runs} {kind} {process}")
-                    phase = await driver.drain(kind, process, runs)
-                    measured.phases.append(phase)
-                    say(f"  {_throughput(phase):.2f} runs/s")
-        for process in PROCESSES:
-            floors = [p for p in measured.phases if p.kind == "F0" and p.process == process]
-            measured.saturation[process] = statistics.median(_throughput(p) for p in floors)
-        for round_no in range(plan.rounds):
-            for load in plan.loads:
-                for process in PROCESSES:
-                    rate = load * measured.saturation[process]
-                    runs = round(rate * plan.load_seconds)
-                    runs = max(plan.load_min_runs, min(plan.load_max_runs, runs))
-                    for kind in KINDS:
-                        say(
-                            f"round {round_no + 1}: {kind} {process} at {rate:.2f}/s "
-                            f"({load:.0%} of F0), {runs} runs"
-                        )
-                        phase = await driver.open_loop(
-                            kind, process, rate, runs, f"load{round(load * 100)}"
-                        )
-                        measured.phases.append(phase)
-        say(f"parked: {plan.parked_runs} vendor onboardings waiting for approval")
-        people.paused = True
-        measured.parked = await parked_runs(
-            client,
+        yield Harness(
+            stack,
             settings,
+            client,
+            crm,
+            workers,
+            people,
             starter,
-            workers["product"],
+            driver,
             server,
-            runs=plan.parked_runs,
-            default_cache=settings.worker_max_cached_workflows,
-            small_cache=plan.small_cache,
-            limit_seconds=plan.phase_timeout_seconds,
+            others["sandbox"],
         )
-        people.paused = False
-        say(f"replay: {plan.replays} histories of the application and of the floor")
-        measured.replay = await _replays(client, measured, plan.replays)
-        say(f"circuit breaker: {plan.circuit_reads} admissions of a closed breaker")
-        measured.circuit_read = await asyncio.to_thread(
-            circuit_read_cost, settings, plan.circuit_reads
-        )
-        people.paused = True
-        pool = [(await asyncio.to_thread(crm.account_and_deal))[1] for _ in range(RECONCILED_DEALS)]
-        pids = {
-            "worker": workers["product"].pid,
-            "server": server,
-            "sandbox": other_pids(stack)["sandbox"],
-        }
-        with stack.sandbox_admin() as admin:
-            measured.reconciliation = await reconciliation_figures(
-                client, settings, admin, pids, plan.reconciliation_days, pool, say
-            )
     finally:
         stop.set()
         await watching
         await systems.close()
         for worker in workers.values():
             await asyncio.to_thread(worker.stop)
+
+
+async def _measure(stack: Stack, plan: Plan, say: Say, server_kind: str, replicas: int) -> Measured:
+    measured = Measured(plan)
+    async with harness(stack, plan, replicas) as h:
+        settings = h.settings
+        measured.settings = {
+            "server": SERVERS[server_kind],
+            "worker_processes": replicas,
+            "worker_max_cached_workflows": settings.worker_max_cached_workflows,
+            "worker_max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+            "worker_max_concurrent_activities": settings.worker_max_concurrent_activities,
+            "worker_workflow_task_pollers": settings.worker_workflow_task_pollers,
+            "worker_activity_task_pollers": settings.worker_activity_task_pollers,
+        }
+        await _processes(h, plan, say, measured)
+        await _parked(h, plan, say, measured)
+        say(f"replay: {plan.replays} histories of the application and of the floor")
+        measured.replay = await _replays(h.client, measured, plan.replays)
+        say(f"circuit breaker: {plan.circuit_reads} admissions of a closed breaker")
+        measured.circuit_read = await asyncio.to_thread(
+            circuit_read_cost, settings, plan.circuit_reads
+        )
+        await _reconciliation(h, plan, say, measured)
+        measured.subscriptions = await subscriptions(h, plan, say)
     return measured
+
+
+async def subscriptions(h: Harness, plan: Plan, say: Say) -> SubscriptionFigure:
+    """The subscriptions' figure (bench/subscriptions.py) at the plan's size."""
+    return await subscription_figure(
+        h.driver,
+        h.client,
+        h.starter,
+        h.workers["product"].pid,
+        h.server,
+        waiting=plan.subscriptions_waiting,
+        periods=plan.subscription_periods,
+        rounds=plan.rounds,
+        quiet_seconds=plan.quiet_seconds,
+        default_cache=h.settings.worker_max_cached_workflows,
+        limit_seconds=plan.phase_timeout_seconds,
+        say=say,
+    )
+
+
+async def _processes(h: Harness, plan: Plan, say: Say, measured: Measured) -> None:
+    """Warm-up and shapes; backlogs of F0, F1 and A of each process; then open-loop loads at
+    fractions of F0's saturation."""
+    driver = h.driver
+    say("warm-up: a few runs of each process, whose histories give the floor its shapes")
+    for process in PROCESSES:
+        warm = await driver.drain("A", process, plan.warmup_runs, mode="warmup")
+        await driver.shape(warm.histories[0], process)
+    measured.shapes = dict(driver.shapes)
+    activities = {p: max(1, shape.count("activity")) for p, shape in measured.shapes.items()}
+    for process in PROCESSES:
+        for kind in ("F0", "F1"):
+            await driver.drain(kind, process, plan.warmup_runs, mode="warmup")
+    for round_no in range(plan.rounds):
+        for process in PROCESSES:
+            runs = max(plan.drain_runs, plan.drain_activities // activities[process])
+            for kind in KINDS:
+                say(f"round {round_no + 1}: backlog of {runs} {kind} {process}")
+                phase = await driver.drain(kind, process, runs)
+                measured.phases.append(phase)
+                say(f"  {_throughput(phase):.2f} runs/s")
+    for process in PROCESSES:
+        floors = [p for p in measured.phases if p.kind == "F0" and p.process == process]
+        measured.saturation[process] = statistics.median(_throughput(p) for p in floors)
+    for round_no in range(plan.rounds):
+        for load in plan.loads:
+            for process in PROCESSES:
+                rate = load * measured.saturation[process]
+                runs = round(rate * plan.load_seconds)
+                runs = max(plan.load_min_runs, min(plan.load_max_runs, runs))
+                for kind in KINDS:
+                    say(
+                        f"round {round_no + 1}: {kind} {process} at {rate:.2f}/s "
+                        f"({load:.0%} of F0), {runs} runs"
+                    )
+                    phase = await driver.open_loop(
+                        kind, process, rate, runs, f"load{round(load * 100)}"
+                    )
+                    measured.phases.append(phase)
+
+
+async def _parked(h: Harness, plan: Plan, say: Say, measured: Measured) -> None:
+    say(f"parked: {plan.parked_runs} vendor onboardings waiting for approval")
+    h.people.paused = True
+    measured.parked = await parked_runs(
+        h.client,
+        h.settings,
+        h.starter,
+        h.workers["product"],
+        h.server,
+        runs=plan.parked_runs,
+        default_cache=h.settings.worker_max_cached_workflows,
+        small_cache=plan.small_cache,
+        limit_seconds=plan.phase_timeout_seconds,
+    )
+    h.people.paused = False
+
+
+async def _reconciliation(h: Harness, plan: Plan, say: Say, measured: Measured) -> None:
+    """The days, with the people away (nothing else runs meanwhile)."""
+    h.people.paused = True
+    crm = h.crm
+    pool = [(await asyncio.to_thread(crm.account_and_deal))[1] for _ in range(RECONCILED_DEALS)]
+    pids = {"worker": h.workers["product"].pid, "server": h.server, "sandbox": h.sandbox}
+    with h.stack.sandbox_admin() as admin:
+        measured.reconciliation = await reconciliation_figures(
+            h.client, h.settings, admin, pids, plan.reconciliation_days, pool, say
+        )
+    h.people.paused = False
 
 
 def _replay_set(measured: Measured, kind: str, count: int) -> tuple[list[WorkflowHistory], int]:

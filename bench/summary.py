@@ -129,6 +129,7 @@ def summarize(measured: Measured) -> dict[str, Any]:
         "replay": {**replay, "A/F0": replay_ratio},
         "reconciliation": [figure.model_dump() for figure in measured.reconciliation],
         "circuit_read": circuit_read(measured, processes),
+        "subscriptions": measured.subscriptions.report() if measured.subscriptions else None,
         "targets": targets(processes, measured, replay_ratio)
         + reconciliation_targets(measured.reconciliation)
         + circuit_targets(measured),

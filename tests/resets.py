@@ -35,6 +35,8 @@ async def reset_before(handle: WorkflowHandle[Any, Any], address: str, marker: s
             address,
             "--workflow-id",
             handle.id,
+            # The run the handle names (an older one after continue-as-new), else the latest.
+            *(["--run-id", handle.run_id] if handle.run_id else []),
             "--event-id",
             str(reset_to),
             "--reason",

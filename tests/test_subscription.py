@@ -3,6 +3,8 @@ of its own and paid in billing, a seat change from the next period, cancel at th
 and the changes the rules refuse."""
 
 import asyncio
+import csv
+import io
 import json
 import subprocess
 import uuid
@@ -36,6 +38,7 @@ from domain.contract import (
 )
 from domain.invoice import InvoiceTerms
 from domain.lead import LeadForm, LeadToCashResult, lead_subscription_id
+from domain.reconciliation import ReconciliationResult
 from domain.records import PortalAccount
 from domain.subscription import (
     ChangeResult,
@@ -50,6 +53,7 @@ from domain.subscription import (
 )
 from domain.systems import WORKFLOW_TASK_QUEUE, System
 from runtime.settings import Settings
+from starters.reconciliation import start_reconciliation
 from starters.sandbox_actions import move_deal, sign_envelope
 from starters.start import start_lead_to_cash
 from tests.helpers import (
@@ -134,6 +138,20 @@ async def pay_period(
 ) -> dict[str, Any]:
     """Wait for the period's invoice to be sent (or at `stage`), pay it in full in billing;
     its record."""
+    record = await period_invoice(client, admin, handle, period, stage)
+    number = period_invoice_number(subscription_id(handle), period)
+    pay(admin, number, int(record["data"]["total_cents"]), payment_id=f"{number}-paid")
+    return record
+
+
+async def period_invoice(
+    client: Client,
+    admin: Any,
+    handle: WorkflowHandle[Any, Any],
+    period: int,
+    stage: str = "awaiting_payment",
+) -> dict[str, Any]:
+    """The period's invoice in billing, once its run has sent it (or is at `stage`)."""
     number = period_invoice_number(subscription_id(handle), period)
     invoice = client.get_workflow_handle(invoice_workflow_id(number))
 
@@ -146,7 +164,6 @@ async def pay_period(
 
     await wait_for(sent, timeout=90, what=f"invoice {number} sent")
     (record,) = billing_invoices(admin, number)
-    pay(admin, number, int(record["data"]["total_cents"]), payment_id=f"{number}-paid")
     return dict(record)
 
 
@@ -184,6 +201,46 @@ async def test_three_periods_billed_and_paid_a_seat_change_from_the_next_period_
     assert described.search_attributes.get(SUBSCRIPTION_STATUS.name) == ["cancelled"]
     runs = [e async for e in client.list_workflows(f"WorkflowId = '{handle.id}'")]
     assert len(runs) == 4  # continued as new after each of the three periods
+
+
+async def test_an_old_period_paid_while_the_next_runs_is_matched_and_reconciled(
+    client, settings, admin, crm
+):
+    # Periods long enough to pay the first one late before a third falls due.
+    handle = await start_subscription(client, settings, crm, period_length=timedelta(seconds=40))
+    sid = subscription_id(handle)
+    total = PLAN.period_total_cents()
+    await period_invoice(client, admin, handle, 0)  # sent, and not paid
+    await period_invoice(client, admin, handle, 1)  # the next period billed meanwhile
+    shown = await view(handle)
+    assert shown.periods_paid == 0 and shown.open_cents == 2 * total
+
+    await pay_period(client, admin, handle, 0)  # the older one, paid late
+    await wait_for(lambda: _paid(handle, 1), what="the first period paid")
+    shown = await view(handle)
+    assert shown.open_invoices == [invoice_workflow_id(period_invoice_number(sid, 1))]
+    assert shown.open_cents == total and shown.status == "active"
+    first = client.get_workflow_handle(invoice_workflow_id(period_invoice_number(sid, 0)))
+    assert (await first.describe()).status == WorkflowExecutionStatus.COMPLETED
+    await pay_period(client, admin, handle, 1)
+    await wait_for(lambda: _paid_periods(handle, 2), what="the second period paid")
+    now = LifecycleChange(by="fiona", at_period_end=False, reason="test over")
+    await handle.execute_update(CANCEL_UPDATE, now, result_type=ChangeResult)
+    ended = await asyncio.wait_for(handle.result(), 60)
+    assert ended.periods_paid == 2 and ended.open_invoices == []
+
+    # The day's reconciliation covers period invoices like any other: exported, paid, and
+    # none of them left for a person.
+    day = datetime.now(UTC).date()
+    reconciling = await start_reconciliation(client, settings, day)
+    run = client.get_workflow_handle(reconciling.workflow_id, result_type=ReconciliationResult)
+    result = await asyncio.wait_for(run.result(), 240)
+    numbers = {period_invoice_number(sid, n) for n in (0, 1)}
+    unresolved = {u.invoice_number for u in result.unresolved}
+    assert not numbers & unresolved, result.unresolved
+    path = settings.resolved_export_dir / f"invoices-{day}.csv"
+    rows = {r["number"]: r for r in csv.DictReader(io.StringIO(path.read_text()))}
+    assert {n: rows[n]["status"] for n in numbers} == {n: "paid" for n in numbers}
 
 
 async def test_changes_the_rules_refuse_change_nothing(client, settings, admin, crm):
@@ -378,7 +435,8 @@ async def start_unpaid(
 async def test_a_killed_worker_and_resets_neither_skip_nor_double_bill_a_period(
     client, settings, admin, crm, stack
 ):
-    handle = await start_subscription(client, settings, crm)
+    # Periods long enough for a kill, two resets and a payment before a fourth falls due.
+    handle = await start_subscription(client, settings, crm, period_length=timedelta(seconds=25))
     sid = subscription_id(handle)
     await pay_period(client, admin, handle, 0)
     due = (await view(handle)).next_billing_at
@@ -408,15 +466,22 @@ async def test_a_killed_worker_and_resets_neither_skip_nor_double_bill_a_period(
     )  # fmt: skip
     assert reset.returncode == 0, reset.stderr
     await pay_period(client, admin, handle, 2)
+    await wait_for(lambda: _paid_periods(handle, 3), what="the third period paid")
     await handle.execute_update(
         CANCEL_UPDATE, LifecycleChange(by="fiona", at_period_end=False), result_type=ChangeResult
     )
-    result = await asyncio.wait_for(handle.result(), 60)
+    # The latest run's result: the runs `handle` started from ended in the resets.
+    latest = client.get_workflow_handle(handle.id, result_type=SubscriptionResult)
+    result = await asyncio.wait_for(latest.result(), 60)
     assert result.periods_billed == 3 and result.open_invoices == []
     for period in range(3):  # each once in billing, none skipped
         (invoice,) = billing_invoices(admin, period_invoice_number(sid, period))
         assert invoice["status"] == "paid"
     assert billing_invoices(admin, period_invoice_number(sid, 3)) == []
+
+
+async def _paid(handle: WorkflowHandle[Any, Any], count: int) -> bool:
+    return (await view(handle)).periods_paid == count
 
 
 async def _paid_periods(handle: WorkflowHandle[Any, Any], count: int) -> bool:

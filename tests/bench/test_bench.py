@@ -182,3 +182,25 @@ def test_reconciliation_days_must_be_invoice_counts(tmp_path: Path) -> None:
         assert done.returncode == 2, bad
         assert "--reconciliation-days" in done.stderr and "invoice counts" in done.stderr, bad
     assert not (tmp_path / "out").exists()  # nothing measured, nothing written
+
+
+def test_subscriptions_wait_and_each_period_is_billed_and_paid(report: dict[str, object]) -> None:
+    """Issue 23's figure: the waiting subscriptions all waited, and every first period of A and
+    of its floor was billed and paid (A's first run continued as new, its invoice completed)."""
+    summary = report["summary"]
+    assert isinstance(summary, dict)
+    figure = summary["subscriptions"]
+    assert figure["waiting"] == SMALL.subscriptions_waiting
+    assert figure["still_waiting"] == SMALL.subscriptions_waiting
+    assert figure["worker_rss_waiting"] > 0 and figure["server_rss_waiting"] > 0
+    periods = figure["periods"]
+    assert {p["kind"] for p in periods} == {"F0", "A"}
+    for cost in periods:
+        assert cost["periods"] == SMALL.subscription_periods
+        assert cost["billed_and_paid"] == cost["periods"], cost
+        assert cost["stack_cpu_per_period"] >= cost["worker_cpu_per_period"] > 0
+    # The first run bills its period with an invoice run (a child), as the floor walks it.
+    assert figure["shape"]["child_runs"] == 1
+    assert _finite(figure["period_a_over_f0"])
+    assert all(isinstance(v, float) for v in figure["per_1000"].values())
+    assert "| subscriptions | |" in str(report["_markdown"])

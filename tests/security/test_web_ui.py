@@ -5,6 +5,7 @@ sees none of it. Debian's Chromium, driven by Playwright (headless)."""
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,13 @@ import pytest
 from playwright.async_api import Browser, Frame, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 
+from domain.contract import CANCEL_UPDATE
+from domain.subscription import ChangeResult, LifecycleChange
 from runtime.settings import Settings
 from starters.api.codec_session import SESSION_COOKIE
 from starters.start import web_ui_url
-from tests.helpers import failure_of, start
+from tests.helpers import failure_of, start, status, wait_for
+from tests.test_subscription import PLAN, start_subscription
 
 CHROMIUM = Path("/usr/bin/chromium")
 # What the Web UI shows when its codec requests fail.
@@ -129,6 +133,31 @@ async def test_a_browser_that_never_signed_in_sees_nothing_decoded(
     assert handle.id in shown and "Result" in shown, "the workflow page did not load"
     assert name not in shown
     await stranger.close()
+
+
+async def test_a_subscriptions_page_shows_its_plan_next_period_and_what_is_open(
+    browser, client, settings, stack, crm
+):
+    handle = await start_subscription(client, settings, crm, period_length=timedelta(hours=1))
+    await wait_for(lambda: _billed_once(handle), what="the first period billed")
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(stack.web_ui_sign_in_url(handle.id))
+    await _workflow_page_text(page, _run_url(settings, handle.id), "User Metadata")
+    await page.get_by_text("User Metadata", exact=True).first.click()
+    details = await _frames_text(page, "Next period:")
+    assert "Stage: active" in details, details
+    assert f"Plan: {PLAN.arithmetic()}" in details, details
+    assert "Next period: 2, " in details and "Open: 642.60 EUR in 1 invoice(s)" in details, details
+    await context.close()
+    await handle.execute_update(
+        CANCEL_UPDATE, LifecycleChange(by="fiona", at_period_end=False), result_type=ChangeResult
+    )
+
+
+async def _billed_once(handle: Any) -> bool:
+    found = (await status(handle)).subscription
+    return found is not None and found.periods_billed == 1
 
 
 async def _frames_text(page: Page, wanted: str) -> str:
