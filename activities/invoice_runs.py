@@ -20,11 +20,14 @@ class InvoiceRunOutcome(BaseModel):
     settled: InvoiceSettled | None = None  # None: the run has not ended
 
 
+OUTCOME_ACTIVITY = "invoice_runs.outcome"
+
+
 class InvoiceRunActivities:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    @activity.defn(name="invoice_runs.outcome")
+    @activity.defn(name=OUTCOME_ACTIVITY)
     async def outcome(self, ref: InvoiceRunRef) -> InvoiceRunOutcome:
         handle = self._client.get_workflow_handle(ref.workflow_id, result_type=InvoiceResult)
         described = await handle.describe()

@@ -334,6 +334,11 @@ invoices that name no deal (no CRM or billing call per invoice); invoices per se
 1,000 invoices of the worker, the Temporal server and the sandbox, the runs of the chain, the
 longest history and the worker's peak memory.
 
+Subscriptions have one too: many left waiting for a first period weeks away (the worker's and
+the server's memory and CPU before and while they wait, per 1,000), and backlogs of first
+periods, each billed by an invoice run that the payers pay, against the floor of the same shape
+(a run whose child walks the invoice's shape).
+
 ## The last full run
 
 {markdown(report)}
@@ -352,6 +357,8 @@ bash scripts/setup.sh
 {COMMAND} --small
 # one reconciled day alone, on a stack of its own (figures as JSON)
 .venv/bin/python -m bench.reconcile_alone 100000 --floor
+# the subscriptions' figure alone, 10,000 waiting (figures as JSON)
+.venv/bin/python -m bench.subscriptions_alone 10000
 ```
 
 Each run starts its own stack in a temporary directory on free ports and stops it at the end;

@@ -30,6 +30,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.invoice_runs import OUTCOME_ACTIVITY
 from devstack.config import StackConfig
 from devstack.stack import Stack
 from domain.approvals import ApprovalKind, ApprovalTimeouts, Decision, Resolution
@@ -67,6 +68,7 @@ from tests.helpers import (
     wait_for,
 )
 from tests.invoicing import Crm, invoice_request, pay
+from tests.resets import reset_before
 from tests.stack import SHORT_APPROVAL_TIMEOUTS, free_port_config
 from tests.test_lead_to_cash import lead_form
 from tests.test_subscription import (
@@ -75,6 +77,7 @@ from tests.test_subscription import (
     standing,
     start_subscription,
     start_unpaid,
+    view,
 )
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -435,6 +438,43 @@ async def subscription_continued(r: Recorder) -> Handle:
     return first
 
 
+async def subscription_reset_past_its_invoice_continued(r: Recorder) -> Handle:
+    """The run that billed the second period, reset to before it started that period's invoice
+    run: the invoice run is there and paid, so the new run asks Temporal how it ended
+    (patched), then continues as new."""
+    handle = await start_subscription(r.client, r.settings, r.crm)
+    await pay_period(r.client, r.admin, handle, 0)
+    await pay_period(r.client, r.admin, handle, 1)
+    await wait_for(lambda: _paid(handle, 2), what="two periods paid")
+    query = f"WorkflowId = '{handle.id}' AND ExecutionStatus = 'ContinuedAsNew'"
+    continued = [run async for run in r.client.list_workflows(query)]
+    billed_second = max(continued, key=lambda run: run.start_time).run_id
+    await reset_before(
+        r.client.get_workflow_handle(handle.id, run_id=billed_second),
+        r.stack.temporal_address,
+        "start_child_workflow_execution_initiated_event_attributes",
+    )
+    asked = await wait_for(lambda: _run_that_asked(r, handle.id), what="the reset run")
+    await wait_for(lambda: _continued(asked), what="the reset run to continue as new")
+    await _cancel_now(r.client.get_workflow_handle(handle.id))
+    return asked
+
+
+async def _paid(handle: Handle, count: int) -> bool:
+    return (await view(handle)).periods_paid == count
+
+
+async def _run_that_asked(r: Recorder, workflow_id: str) -> Handle | None:
+    """The run of `workflow_id` that asked how an invoice run ended, once there is one."""
+    async for run in r.client.list_workflows(f"WorkflowId = '{workflow_id}'"):
+        handle = r.client.get_workflow_handle(workflow_id, run_id=run.run_id)
+        async for event in handle.fetch_history_events():
+            scheduled = event.activity_task_scheduled_event_attributes
+            if scheduled.activity_type.name == OUTCOME_ACTIVITY:
+                return handle
+    return None
+
+
 async def _continued(handle: Handle) -> bool:
     return (await handle.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
 
@@ -559,6 +599,7 @@ TOGETHER: list[Path_] = [
     lead_to_cash_unsigned,
     lead_to_cash_cancelled,
     subscription_continued,
+    subscription_reset_past_its_invoice_continued,
     subscription_ended_at_period_end,
     subscription_suspended_then_paid,
     lead_to_cash_won_subscription,
