@@ -20,6 +20,12 @@ CHAOS_ENV = {
     "BACKOFFICE_DEAL_STALE_AFTER": "PT15M",
     "BACKOFFICE_SIGNATURE_REMINDER_AFTER": "PT8S",
     "BACKOFFICE_SIGNATURE_TIMEOUT": "PT15M",
+    # How long a step retries before it gives up: 3 and 7 days, scaled by the factor that
+    # makes 4 days of approval 15 minutes (1/288 here, for 3 days). The old one-hour give-up,
+    # scaled alike, would be 12.5 s, which the outage plan's outage (20 s short, 180 s full)
+    # outlasts: its runs must wait the outage out, not give up and be compensated.
+    "BACKOFFICE_STEP_GIVE_UP_AFTER": "PT15M",
+    "BACKOFFICE_COMMITTED_STEP_GIVE_UP_AFTER": "PT35M",
     # A subscription's period: its run bills one, is cancelled at its end, and ends.
     "BACKOFFICE_SUBSCRIPTION_PERIOD_LENGTH": "PT15S",
     # Credentials read from Vault again every few seconds, so a Vault fault is felt at once.

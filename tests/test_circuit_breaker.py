@@ -7,7 +7,7 @@ one by hand."""
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -163,6 +163,19 @@ async def test_after_an_outage_the_waiting_runs_resume_at_the_systems_rate_limit
     """Lead-to-cash runs wait for the enrichment service while it is down; when its breaker
     closes they call it at its rate limit (the task queue's, across workers), not all at once."""
     rate = settings.rate_limits[System.ENRICHMENT]
+    # The service's own limit lifted: only the worker's may pace the calls (with the service's
+    # in place, its 429s would spread the successes whatever the worker sent).
+    own = admin.get("/_admin/enrichment/rate-limit").raise_for_status().json()
+    lifted = {"per_second": 100_000, "burst": 100_000}
+    admin.put("/_admin/enrichment/rate-limit", json=lifted).raise_for_status()
+    try:
+        await _backlog_returns_at_the_rate(stack, settings, admin, rate)
+    finally:
+        limit = {"per_second": own["per_second"], "burst": own["burst"]}
+        admin.put("/_admin/enrichment/rate-limit", json=limit).raise_for_status()
+
+
+async def _backlog_returns_at_the_rate(stack: Any, settings: Any, admin: Any, rate: float) -> None:
     admin.put("/_admin/faults/enrichment", json={"down": True}).raise_for_status()
     runs = [(await _start_lead(stack))[0] for _ in range(int(6 * rate))]
     await _fail_until_open(stack, settings, System.ENRICHMENT, "/companies/none.example")
@@ -175,6 +188,7 @@ async def test_after_an_outage_the_waiting_runs_resume_at_the_systems_rate_limit
         timeout=120,
         what="every run waiting for the enrichment service",
     )
+    cleared = datetime.now(UTC)
     admin.delete("/_admin/faults/enrichment").raise_for_status()
     served = await wait_for(
         lambda: (
@@ -185,9 +199,17 @@ async def test_after_an_outage_the_waiting_runs_resume_at_the_systems_rate_limit
         timeout=180,
         what="every run served by the enrichment service",
     )
-    times = sorted(r.at.timestamp() for r in served)
+    # Every request sent after the recovery (any answer): what the worker let out.
+    sent = [r for run in runs for r in enrichment_rows(run) if r.status is not None]
+    times = sorted(t for t in (_stamp(r.at) for r in sent) if t >= cleared.timestamp())
+    assert len(times) >= len(served) >= len(runs)
     # A token bucket of `rate` per second holds at most `rate` at once: in any half second, at
     # most rate / 2 + rate calls (all at once would be every run within a moment).
     busiest = max(sum(1 for t in times if start <= t < start + 0.5) for start in times)
     assert busiest <= 1.5 * rate, f"{busiest} calls within half a second"
     assert times[-1] - times[0] >= (len(times) - rate) / rate
+
+
+def _stamp(at: datetime) -> float:
+    """An audit row's time as a Unix time (SQLite gives it back without its zone: UTC)."""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
