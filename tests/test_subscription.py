@@ -20,6 +20,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from devstack.paths import project_root
 from devstack.temporal_cli import find_temporal_cli
 from domain.contract import (
     AMOUNT_CENTS,
@@ -70,7 +71,7 @@ from tests.resets import reset_before
 from tests.test_cli import backoffice
 from tests.test_lead_to_cash import lead_form
 
-# The saved queries of docs/processes.md, as written there.
+# The saved queries of docs/processes.md (and the README), as written there.
 PAST_DUE_QUERY = (
     f"WorkflowType = '{SUBSCRIPTION}' AND ExecutionStatus = 'Running' AND "
     f"{SUBSCRIPTION_STATUS.name} IN ('past_due', 'suspended')"
@@ -165,6 +166,12 @@ async def period_invoice(
     await wait_for(sent, timeout=90, what=f"invoice {number} sent")
     (record,) = billing_invoices(admin, number)
     return dict(record)
+
+
+def test_the_saved_queries_tested_here_are_those_the_docs_show():
+    processes = (project_root() / "docs" / "processes.md").read_text()
+    assert f"`{PAST_DUE_QUERY}`" in processes and f"`{UNPAID_PERIODS_QUERY}`" in processes
+    assert f"`{PAST_DUE_QUERY}`" in (project_root() / "README.md").read_text()
 
 
 async def test_three_periods_billed_and_paid_a_seat_change_from_the_next_period_and_cancel(
