@@ -57,6 +57,7 @@ from runtime.settings import Settings
 from starters.reconciliation import start_reconciliation
 from starters.sandbox_actions import move_deal, sign_envelope
 from starters.start import start_lead_to_cash
+from starters.subscriptions import change_subscription
 from tests.helpers import (
     Ledger,
     current_details,
@@ -266,11 +267,22 @@ async def test_changes_the_rules_refuse_change_nothing(client, settings, admin, 
         assert getattr(refused.value.cause, "type", None) == code, refused.value.cause
     assert await view(handle) == before
 
+    at_end = LifecycleChange(by="fiona")
+    await handle.execute_update(CANCEL_UPDATE, at_end, result_type=ChangeResult)
+    with pytest.raises(WorkflowUpdateFailedError) as twice:
+        await handle.execute_update(CANCEL_UPDATE, at_end, result_type=ChangeResult)
+    assert getattr(twice.value.cause, "type", None) == "ALREADY_CANCELLING"
     await handle.execute_update(
         CANCEL_UPDATE, LifecycleChange(by="fiona", at_period_end=False), result_type=ChangeResult
     )
     result = await asyncio.wait_for(handle.result(), 60)
     assert result.status == "cancelled" and result.periods_billed == 1
+    # A change to a cancelled (ended) subscription: refused, named, and nothing runs again.
+    late = await change_subscription(
+        client, subscription_id(handle), CHANGE_PLAN_UPDATE, PlanChange(by="sam", seats=3)
+    )
+    assert not late.accepted and late.code == "SUBSCRIPTION_NOT_RUNNING", late
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
 
 async def test_a_recurring_lead_ends_won_with_an_active_subscription(
