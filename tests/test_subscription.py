@@ -251,6 +251,40 @@ async def test_an_old_period_paid_while_the_next_runs_is_matched_and_reconciled(
     assert {n: rows[n]["status"] for n in numbers} == {n: "paid" for n in numbers}
 
 
+async def test_a_period_that_starts_while_paused_is_not_billed(client, settings, admin, crm):
+    # Periods long enough to pay the first and pause before the second starts, under load.
+    handle = await start_subscription(client, settings, crm, period_length=timedelta(seconds=25))
+    sid = subscription_id(handle)
+    await pay_period(client, admin, handle, 0)
+    pause = LifecycleChange(by="fiona", reason="customer on leave")
+    paused = await handle.execute_update(PAUSE_UPDATE, pause, result_type=ChangeResult)
+    assert paused.subscription.status == "paused" and paused.effective == "from period 2"
+    with pytest.raises(WorkflowUpdateFailedError) as twice:
+        await handle.execute_update(PAUSE_UPDATE, pause, result_type=ChangeResult)
+    assert getattr(twice.value.cause, "type", None) == "ALREADY_PAUSED"
+    described = await handle.describe()
+    assert described.search_attributes.get(SUBSCRIPTION_STATUS.name) == ["paused"]
+
+    # The second period starts while paused: skipped, nothing in billing.
+    await wait_for(lambda: _next_period_is(handle, 3), timeout=60, what="period 2 skipped")
+    assert billing_invoices(admin, period_invoice_number(sid, 1)) == []
+    resumed = await handle.execute_update(
+        RESUME_UPDATE, LifecycleChange(by="fiona"), result_type=ChangeResult
+    )
+    assert resumed.subscription.status == "active"
+    await pay_period(client, admin, handle, 2)  # the third period billed again, and paid
+    await wait_for(lambda: _paid_periods(handle, 2), what="the third period paid")
+    now = LifecycleChange(by="fiona", at_period_end=False)
+    await handle.execute_update(CANCEL_UPDATE, now, result_type=ChangeResult)
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert (result.periods_billed, result.periods_paid) == (2, 2)
+    assert billing_invoices(admin, period_invoice_number(sid, 1)) == []
+
+
+async def _next_period_is(handle: WorkflowHandle[Any, Any], number: int) -> bool:
+    return (await view(handle)).next_period == number
+
+
 async def test_changes_the_rules_refuse_change_nothing(client, settings, admin, crm):
     handle = await start_subscription(client, settings, crm, period_length=timedelta(hours=1))
     await pay_period(client, admin, handle, 0)
