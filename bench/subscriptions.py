@@ -13,6 +13,7 @@ Alone, at full size: `python -m bench.subscriptions_alone 10000`.
 """
 
 import asyncio
+import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,7 +40,6 @@ class PeriodCost(BaseModel):
 
     kind: str
     periods: int
-    seconds: float
     worker_cpu_per_period: float
     server_cpu_per_period: float
     stack_cpu_per_period: float  # worker + server + sandbox + API
@@ -92,7 +92,7 @@ class SubscriptionFigure(BaseModel):
         f0 = [p.stack_cpu_per_period for p in self.periods if p.kind == "F0"]
         if not a or not f0 or min(f0) <= 0:
             return None
-        return sorted(a)[len(a) // 2] / sorted(f0)[len(f0) // 2]
+        return statistics.median(a) / statistics.median(f0)
 
 
 async def subscription_figure(
@@ -181,7 +181,6 @@ def _cost(driver: Driver, phase: Phase) -> PeriodCost:
     return PeriodCost(
         kind=phase.kind,
         periods=phase.runs,
-        seconds=phase.elapsed,
         worker_cpu_per_period=phase.worker_cpu_seconds / phase.runs,
         server_cpu_per_period=phase.server_cpu_seconds / phase.runs,
         stack_cpu_per_period=(phase.worker_cpu_seconds + phase.server_cpu_seconds + others)
