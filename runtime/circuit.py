@@ -108,6 +108,13 @@ class Circuit:
         self._engine = engine
         self.system = system
         self.policy = policy
+        # The hot path's one read, in Core (a quarter of the ORM's `Session.get` in CPU).
+        self._read = select(
+            CircuitRow.state,
+            CircuitRow.manual_reason,
+            CircuitRow.open_until,
+            CircuitRow.probe_until,
+        ).where(CircuitRow.system == system)
 
     async def admit(self) -> Admission:
         """Let the call through, or raise `CircuitOpen`: one indexed read unless a probe is due."""
@@ -123,8 +130,8 @@ class Circuit:
 
     def _admit(self) -> Admission:
         now = time.time()
-        with Session(self._engine) as session:
-            row = session.get(CircuitRow, self.system)
+        with self._engine.connect() as conn:
+            row = conn.execute(self._read).first()
         if row is None or row.state == CircuitState.CLOSED:
             return Admission(probe=False)
         if row.manual_reason:

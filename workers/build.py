@@ -27,6 +27,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.reruns import RerunNumber
 from activities.retry_notice import RetryNotice
 from runtime.settings import Settings
+from workers.code_cache import keep_compiled
 from workflows.reruns import RerunHeaders
 
 # Pure modules that workflows import: loaded once, not re-imported into every workflow sandbox.
@@ -34,7 +35,9 @@ PASSTHROUGH = ("domain", "pydantic", "pydantic_core", "activities", "httpx", "hv
 
 
 def sandboxed_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
-    """The workflow sandbox, with our pure modules passed through."""
+    """The workflow sandbox, with our pure modules passed through and the modules it imports
+    afresh for each run compiled once (workers/code_cache.py)."""
+    keep_compiled()
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
             *PASSTHROUGH, *extra_passthrough
