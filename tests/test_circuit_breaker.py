@@ -199,9 +199,12 @@ async def _backlog_returns_at_the_rate(stack: Any, settings: Any, admin: Any, ra
         timeout=180,
         what="every run served by the enrichment service",
     )
-    # Every request sent after the recovery (any answer): what the worker let out.
+    # Every request sent after the recovery (any answer): what the worker let out, at the time
+    # it was sent (a row is written when the answer came: the answers' own delays would bunch
+    # them, 8 in half a second once with 5 sent per second).
     sent = [r for run in runs for r in enrichment_rows(run) if r.status is not None]
-    times = sorted(t for t in (_stamp(r.at) for r in sent) if t >= cleared.timestamp())
+    sent_at = (_stamp(r.at) - r.latency_ms / 1000 for r in sent)
+    times = sorted(t for t in sent_at if t >= cleared.timestamp())
     assert len(times) >= len(served) >= len(runs)
     # A token bucket of `rate` per second holds at most `rate` at once: in any half second, at
     # most rate / 2 + rate calls (all at once would be every run within a moment).
