@@ -2,6 +2,8 @@
 used approval links) and one engine per process. The schema is made by migrations
 (`runtime/migrations/`, run by `runtime.schema`), never by the processes that use it."""
 
+import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -136,10 +138,14 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+# How long a SQLite connection waits for another's lock before it says "database is locked".
+SQLITE_LOCK_WAIT_S = 30.0
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_LOCK_WAIT_S})
         event.listen(engine, "connect", _write_ahead_log)
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -148,8 +154,21 @@ def make_engine(url: str) -> Engine:
 def _write_ahead_log(connection: Any, _: Any) -> None:
     """SQLite with a write-ahead log, synced at checkpoints: an audit row per HTTP attempt
     costs one append instead of several fsyncs (docs/performance.md); a crash of the process
-    loses nothing committed."""
+    loses nothing committed.
+
+    A new file is turned to WAL by the first connection that writes its header; another doing
+    the same at that moment gets "database is locked" at once, without SQLite's own wait (it
+    already reads the file), so the worker, the API and `deploy migrate` starting together on an
+    empty database wait for each other here, as long as for any other lock."""
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -6,6 +6,7 @@ refuse a schema that is behind with one line naming `backoffice deploy migrate`.
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -320,6 +321,37 @@ def test_migrations_started_at_once_wait_for_each_other(database_url, engine):
     assert failed == []
     assert sum("upgraded from an empty database" in line for line in said) == 1, said
     assert _differences(engine) == []
+
+
+def test_a_migration_opening_a_new_sqlite_file_another_is_writing_waits_for_it(tmp_path):
+    """The first connection to an empty SQLite file turns it to WAL; one that does so while
+    another writes the file got "database is locked" at once (SQLite's own wait does not cover
+    it), so one of several migrations started together failed now and then."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    other = sqlite3.connect(tmp_path / "app.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    said: list[str] = []
+    failed: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            said.append(upgrade_schema(url))
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=migrate)
+    thread.start()
+    thread.join(timeout=1)
+    waited = thread.is_alive()
+    other.commit()
+    other.close()
+    thread.join(timeout=60)
+
+    assert failed == []
+    assert waited, "the migration returned while another connection held the write lock"
+    assert said == [
+        f"the app database ({url}) upgraded from an empty database to revision {head_revision()}"
+    ]
 
 
 # The commands, as an operator runs them.
