@@ -71,6 +71,47 @@ async def test_void_before_sending_is_refused_and_a_cancel_deletes_the_draft(
     assert final.outcome == "cancelled" and len(final.compensations) == 1
 
 
+async def test_a_cancel_while_the_approval_message_goes_out_ends_the_run(
+    client, settings, admin, crm
+):
+    """The approval's Slack post is under way when the cancel comes, and succeeds all the same
+    (calls wait for their outcome on a cancel): the run ends cancelled with its draft deleted.
+    It used to wait on for the decision, the cancel lost (seen once under load)."""
+    slow = {"path": "/chat.postMessage", "method": "POST", "latency_ms": 8000, "count": 1}
+    admin.put("/_admin/faults/slack", json=slow).raise_for_status()
+    try:
+        handle = await start_invoice_run(
+            client, settings, crm, policy=PATIENT_APPROVALS, lines=AT_THRESHOLD
+        )
+        number = _number(handle)
+        await wait_for(lambda: stage_in(handle, "awaiting_approval"), what="finance approval")
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as ended:
+            await result_of(handle)
+    finally:
+        admin.put("/_admin/faults/slack", json=[]).raise_for_status()
+
+    assert isinstance(ended.value.cause, CancelledError)
+    # The cancel was asked of the post under way. The post then either completed (the worker
+    # took it from the queue after the cancel, as in the run that lost its cancel) or was
+    # cancelled (the worker had it): the run ends cancelled either way.
+    events = [e async for e in handle.fetch_history_events()]
+    posts = {
+        e.event_id
+        for e in events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == "slack.post_approval"
+    }
+    asked = [
+        e
+        for e in events
+        if e.activity_task_cancel_requested_event_attributes.scheduled_event_id in posts
+    ]
+    assert asked, "the cancel came after the approval message was out"
+    assert [i["status"] for i in billing_invoices(admin, number)] == ["deleted"]
+    final = await status(handle)
+    assert final.outcome == "cancelled" and len(final.compensations) == 1
+
+
 async def test_an_expired_finance_approval_deletes_the_draft(client, settings, admin, crm):
     short = {"remind_after": timedelta(seconds=1), "escalate_after": timedelta(seconds=1)}
     policy = {"approval_timeouts": short | {"expire_after": timedelta(seconds=3)}}

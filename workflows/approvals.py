@@ -48,6 +48,9 @@ with workflow.unsafe.imports_passed_through():
 
 APPROVAL_NOTICE_FAILURE_SHOWN = "approval-notice-failure-shown"
 ROLES_FROM_DIRECTORY = "approver-roles-from-directory"
+# A cancel that arrives while an approval's notices go out ends the run once they are out (before
+# it, the run waited on for the decision, and the cancel was lost).
+NOTICES_TAKE_CANCEL = "approval-notices-take-cancel"
 DIRECTORY_UNAVAILABLE = RuleViolation.DIRECTORY_UNAVAILABLE.value
 
 
@@ -240,8 +243,7 @@ class ApprovalsMixin:
         )
         self._approvals[request.approval_id] = record
         self._progress.approval(ApprovalStatus.PENDING, request.required_role)
-        await self._notify(record, "request", request.required_role)
-        await approval_slack.post(record, "request", request.required_role)
+        await self._announce(record, "request", request.required_role)
         # A review-queue item never expires: after its escalation it waits for a decision.
         expire_after = None if request.kind == ApprovalKind.ATTENTION else timeouts.expire_after
         phases = [
@@ -255,14 +257,12 @@ class ApprovalsMixin:
             if await self._decided_within(record, wait):
                 break
             if on_timeout == "reminder":
-                await self._notify(record, "reminder", request.required_role)
-                await approval_slack.post(record, "reminder", request.required_role)
+                await self._announce(record, "reminder", request.required_role)
             elif on_timeout == "escalation":
                 record.escalation_level += 1
                 record.allowed_roles.append(request.escalation_role)
                 self._progress.approval(ApprovalStatus.PENDING, request.escalation_role)
-                await self._notify(record, "escalation", request.escalation_role)
-                await approval_slack.post(record, "escalation", request.escalation_role)
+                await self._announce(record, "escalation", request.escalation_role)
             else:
                 record.status = ApprovalStatus.EXPIRED
                 record.decided_at = workflow.now()
@@ -277,6 +277,22 @@ class ApprovalsMixin:
             comment=record.comment,
             resolution=record.resolution,
         )
+
+    async def _announce(self, record: ApprovalRecord, kind: str, role: str) -> None:
+        """The approvers' mail, then the Slack message. Each call waits for its outcome when the
+        run is cancelled (see `options.on`) and may still succeed; a cancel that arrived while
+        they went out then ends the run here, as at a step boundary, instead of being lost to
+        the wait that follows. A run already cancelled (a review-queue item opened while its
+        compensation failed) waits on."""
+        cancelled_before = workflow.cancellation_reason() is not None
+        await self._notify(record, kind, role)
+        await approval_slack.post(record, kind, role)
+        if (
+            not cancelled_before
+            and workflow.cancellation_reason() is not None
+            and workflow.patched(NOTICES_TAKE_CANCEL)
+        ):
+            raise asyncio.CancelledError(f"cancel requested during: approval {kind}")
 
     async def _decided_within(self, record: ApprovalRecord, wait: timedelta | None) -> bool:
         try:
