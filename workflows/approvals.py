@@ -474,12 +474,21 @@ def finishes_handlers(
     @functools.wraps(run)
     async def finishing(self: MixinT, inp: InputT) -> ResultT:
         try:
-            return await run(self, inp)
-        finally:
-            self._ending = True
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            result = await run(self, inp)
+        except GeneratorExit:  # the worker dropped the run from its cache: nothing runs here now
+            raise
+        except BaseException:
+            await _handlers_finished(self)
+            raise
+        await _handlers_finished(self)
+        return result
 
     return finishing
+
+
+async def _handlers_finished(run: ApprovalsMixin) -> None:
+    run._ending = True
+    await workflow.wait_condition(workflow.all_handlers_finished)
 
 
 def _record_latency(record: ApprovalRecord) -> None:
