@@ -77,7 +77,7 @@ async def test_a_cancel_while_the_approval_message_goes_out_ends_the_run(
     """The approval's Slack post is under way when the cancel comes, and succeeds all the same
     (calls wait for their outcome on a cancel): the run ends cancelled with its draft deleted.
     It used to wait on for the decision, the cancel lost (seen once under load)."""
-    slow = {"path": "/chat.postMessage", "method": "POST", "latency_ms": 8000, "count": 1}
+    slow = {"path": "/chat.postMessage", "method": "POST", "latency_ms": 8000}
     admin.put("/_admin/faults/slack", json=slow).raise_for_status()
     try:
         handle = await start_invoice_run(
