@@ -129,8 +129,10 @@ class MailActivities:
             key = await self._links.signing_key()
         scheduled = activity.info().scheduled_time
         recipients = [a for a in sorted(approvers) if inp.role in approvers[a].get("roles", [])]
-        # A role can be many people: after each email a heartbeat records who has it, so an
-        # attempt after a worker shutdown or crash goes on with the next one.
+        # A role can be many people: after each email but the last a heartbeat records who has
+        # it, so an attempt after a worker shutdown or crash goes on with the next one. After the
+        # last one the result says it: a heartbeat there could bring back a cancel of the run and
+        # turn the finished call into a cancelled one, its emails unrecorded.
         done = _resumed(activity.info().heartbeat_details)
         if done:
             log.info("notify_role resumes after %d of %d recipients", len(done), len(recipients))
@@ -146,7 +148,8 @@ class MailActivities:
                 )
             message = await self._send(notification, person["email"], inp, links)
             done[approver_id] = message.id
-            activity.heartbeat({"sent": done})
+            if approver_id != recipients[-1]:
+                activity.heartbeat({"sent": done})
         return NotifyRoleResult(message_ids=[done[a] for a in recipients if a in done])
 
     async def _send(

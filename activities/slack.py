@@ -6,9 +6,12 @@ through, the answer was lost) must not post twice: each message's first block ca
 derived from the workflow id, the approval, the kind and the target (`block_id`), and a retry
 first looks for that tag in the channel's recent history (`conversations.history`) and keeps the
 message it finds. Targets already done are in the heartbeat, so a retry after a worker crash
-goes on with the next. A direct message is posted to a user id, whose DM channel id is only
-learnt from the answer: there the heartbeat is the only guard, and a post whose answer is lost
-can show twice; the duplicate's buttons then answer "already decided" once the approval closes.
+goes on with the next; there is none after the last target (the result says it, and a heartbeat
+could bring back a cancel of the run and turn the finished post into a cancelled one, the message
+then unrecorded and never updated). A direct message is posted to a user id, whose DM channel id
+is only learnt from the answer: there the heartbeat is the only guard, and a post whose answer is
+lost can show twice; the duplicate's buttons then answer "already decided" once the approval
+closes.
 """
 
 import hashlib
@@ -60,7 +63,8 @@ class SlackActivities:
                 target, summary_text(inp.card, inp.kind), blocks(inp.card, inp.kind, tag)
             )
             done[target] = message
-            activity.heartbeat({"posted": {t: m.model_dump() for t, m in done.items()}})
+            if target != targets[-1]:
+                activity.heartbeat({"posted": {t: m.model_dump() for t, m in done.items()}})
         return PostApprovalResult(messages=[done[t] for t in targets if t in done])
 
     @activity.defn(name="slack.update_approval")

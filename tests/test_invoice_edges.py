@@ -12,6 +12,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.stripe_api import RATE_BP
+from devstack.vault_seed import APPROVERS
 from domain.contract import CUSTOMER_ID, INVOICE_ID_PREFIX
 from domain.invoice import InvoiceRequest, InvoiceResult
 from starters.directory import Approver
@@ -29,6 +30,7 @@ from tests.invoicing import (
 )
 from tests.test_reconciliation import Billing
 
+FINANCE_APPROVERS = [p for p, (_name, roles) in APPROVERS.items() if "finance" in roles]
 FIONA = Approver(id="fiona", name="Fiona", email="fiona@company.example", roles=["finance"])
 
 
@@ -74,9 +76,10 @@ async def test_void_before_sending_is_refused_and_a_cancel_deletes_the_draft(
 async def test_a_cancel_while_the_approval_message_goes_out_ends_the_run(
     client, settings, admin, crm
 ):
-    """The approval's Slack post is under way when the cancel comes, and succeeds all the same
-    (calls wait for their outcome on a cancel): the run ends cancelled with its draft deleted.
-    It used to wait on for the decision, the cancel lost (seen once under load)."""
+    """The worker is posting the approval to its last approver in Slack when the cancel comes:
+    the post learns nothing of it (no heartbeat after the last message) and succeeds, as calls
+    wait for their outcome on a cancel. The run must end cancelled with its draft deleted: it
+    used to wait on for the decision, the cancel lost (seen once under load)."""
     slow = {"path": "/chat.postMessage", "method": "POST", "latency_ms": 8000}
     admin.put("/_admin/faults/slack", json=slow).raise_for_status()
     try:
@@ -84,7 +87,7 @@ async def test_a_cancel_while_the_approval_message_goes_out_ends_the_run(
             client, settings, crm, policy=PATIENT_APPROVALS, lines=AT_THRESHOLD
         )
         number = _number(handle)
-        await wait_for(lambda: stage_in(handle, "awaiting_approval"), what="finance approval")
+        await wait_for(lambda: _posting_the_last(handle, admin), what="the last approval post")
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as ended:
             await result_of(handle)
@@ -92,24 +95,38 @@ async def test_a_cancel_while_the_approval_message_goes_out_ends_the_run(
         admin.put("/_admin/faults/slack", json=[]).raise_for_status()
 
     assert isinstance(ended.value.cause, CancelledError)
-    # The cancel was asked of the post under way. The post then either completed (the worker
-    # took it from the queue after the cancel, as in the run that lost its cancel) or was
-    # cancelled (the worker had it): the run ends cancelled either way.
     events = [e async for e in handle.fetch_history_events()]
-    posts = {
+    [post] = [
         e.event_id
         for e in events
         if e.activity_task_scheduled_event_attributes.activity_type.name == "slack.post_approval"
-    }
-    asked = [
-        e
-        for e in events
-        if e.activity_task_cancel_requested_event_attributes.scheduled_event_id in posts
     ]
-    assert asked, "the cancel came after the approval message was out"
+    [asked] = [
+        e.event_id
+        for e in events
+        if e.activity_task_cancel_requested_event_attributes.scheduled_event_id == post
+    ]
+    [completed] = [
+        e.event_id
+        for e in events
+        if e.activity_task_completed_event_attributes.scheduled_event_id == post
+    ]
+    assert asked < completed, "the post completed after the cancel was asked of it"
     assert [i["status"] for i in billing_invoices(admin, number)] == ["deleted"]
     final = await status(handle)
     assert final.outcome == "cancelled" and len(final.compensations) == 1
+
+
+async def _posting_the_last(handle: WorkflowHandle[Any, Any], admin) -> bool:
+    """Whether the worker is posting the approval to the last of the finance approvers (direct
+    messages, one each): its heartbeat has recorded the ones before, and Slack has the last
+    request in hand (the slow rule has met one request per approver)."""
+    pending = (await handle.describe()).raw_description.pending_activities
+    posts = [a for a in pending if a.activity_type.name == "slack.post_approval"]
+    if not posts or not posts[0].HasField("last_heartbeat_time"):
+        return False
+    [rule] = admin.get("/_admin/faults").json()["faults"]["slack"]
+    return bool(rule["matched"] == len(FINANCE_APPROVERS))
 
 
 async def test_an_expired_finance_approval_deletes_the_draft(client, settings, admin, crm):
