@@ -24,6 +24,9 @@ def test_short_suite_holds_every_invariant(tmp_path: Path):
         [
             sys.executable, "-m", "backoffice.cli", "chaos", "--plan", "short",
             "--json", str(figures), "--report", str(report), "--data-dir", str(tmp_path),
+            # The stack's folder (its components' logs, Temporal's database) stays in the test's
+            # temp dir, so a failure can be read afterwards; the stack itself is stopped.
+            "--keep",
         ],
         env=env,
         capture_output=True,
